@@ -1,0 +1,142 @@
+//! The command line: every subcommand's flags (the doc comments are the help text) and the
+//! dispatch to the module that does the work.
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::server::{DEFAULT_MAX_CONNS, Limits, shutdown};
+use crate::{bench, echo, netcat, serve, time};
+
+/// taojie (套接字): one socket toolkit — netcat, echo and time servers, a load generator.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None, after_help = EXAMPLES)]
+pub struct Cli {
+    /// What to do
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  taojie serve                                 echo and time on 127.0.0.1, default ports
+  taojie serve echo --listen 127.0.0.1:0 --upper
+  taojie connect 127.0.0.1:9007                type lines, read the echo
+  taojie listen [::1]:8000 --keep-open > log   a netcat listener
+  taojie time 127.0.0.1:9013 '%H:%M:%S'
+  taojie bench 127.0.0.1:9007 --conns 50 --depth 16";
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run servers: every service on 127.0.0.1 with no SERVICE, or one service
+    Serve(ServeArgs),
+    /// Netcat client: stdin to the socket, the socket to stdout
+    Connect(netcat::ConnectArgs),
+    /// Netcat listener: the first peer's bytes to stdout, stdin to the peer
+    Listen(netcat::ListenArgs),
+    /// Ask a time server: the seed's UDP strftime service, daytime (--tcp) or SNTP (--sntp)
+    Time(time::ClientArgs),
+    /// Load-test any echo server and verify every byte that comes back
+    Bench(bench::BenchArgs),
+}
+
+/// `taojie serve [SERVICE]`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "With no SERVICE, serves echo and time on their default ports on \
+127.0.0.1 and prints one `SERVICE PROTO ADDRESS` line per socket."
+)]
+pub struct ServeArgs {
+    /// The one service to run (default: all of them on 127.0.0.1)
+    #[command(subcommand)]
+    pub service: Option<Service>,
+    /// Connection limits for the services started with no SERVICE
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The services `taojie serve` can run one at a time.
+#[derive(Subcommand, Debug)]
+pub enum Service {
+    /// Echo (RFC 862) over TCP, UDP and Unix sockets, plain or --upper
+    #[command(
+        after_help = "Example: taojie serve echo --listen 127.0.0.1:0 --udp 127.0.0.1:0 --upper"
+    )]
+    Echo(echo::EchoArgs),
+    /// Time: the seed's UDP strftime service, daytime over TCP (RFC 867), SNTP (RFC 4330)
+    #[command(
+        after_help = "Example: taojie serve time --listen 127.0.0.1:0 --tcp 127.0.0.1:0 --sntp 127.0.0.1:0"
+    )]
+    Time(time::ServeArgs),
+}
+
+/// Limits every stream server takes.
+#[derive(Args, Debug, Clone)]
+pub struct LimitArgs {
+    /// Connections served at once; more are closed as soon as they are accepted
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNS)]
+    pub max_conns: usize,
+    /// Close a connection that moves no byte for this many seconds (0: never)
+    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    pub idle_timeout: f64,
+    /// On SIGINT/SIGTERM, let open connections finish for this many seconds
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub grace: f64,
+}
+
+impl Default for LimitArgs {
+    fn default() -> Self {
+        LimitArgs {
+            max_conns: DEFAULT_MAX_CONNS,
+            idle_timeout: 300.0,
+            grace: 5.0,
+        }
+    }
+}
+
+impl LimitArgs {
+    /// The framework's limits these flags ask for.
+    pub fn to_limits(&self) -> Limits {
+        let secs = |s: f64| Duration::from_secs_f64(s.max(0.0));
+        Limits {
+            max_conns: self.max_conns.max(1),
+            idle_timeout: (self.idle_timeout > 0.0).then(|| secs(self.idle_timeout)),
+            grace: secs(self.grace),
+        }
+    }
+}
+
+/// Sends logs to standard error, `info` and up unless `RUST_LOG` says otherwise, coloured
+/// only on a terminal.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+/// Runs the parsed command; the exit code is the command's own (a remote status, say).
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let token = shutdown::on_signal()?;
+            match args.service {
+                None => serve::all(args.limits, token).await?,
+                Some(Service::Echo(a)) => echo::run(a, token).await?,
+                Some(Service::Time(a)) => time::serve(a, token).await?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Connect(args) => netcat::connect(args).await,
+        Command::Listen(args) => netcat::listen(args).await,
+        Command::Time(args) => time::client(args).await,
+        Command::Bench(args) => bench::run(args).await,
+    }
+}

@@ -1,0 +1,28 @@
+//! The `taojie` binary: parses the command line, sets up logging and the runtime, and turns any
+//! error into one line on standard error and a non-zero exit status.
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = taojie::cli::Cli::parse();
+    taojie::cli::init_logging();
+    taojie::sys::raise_fd_limit();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("taojie: error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(taojie::cli::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("taojie: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! One accepted connection: a TCP or Unix stream that records when it was last active, so the
+//! framework can close it after an idle timeout without the service doing anything.
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+use tokio::time::Instant;
+
+/// Who is on the other end of a connection.
+#[derive(Clone, Debug)]
+pub enum Peer {
+    /// A TCP peer.
+    Tcp(SocketAddr),
+    /// A Unix-domain peer (usually unnamed).
+    Unix,
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Tcp(a) => a.fmt(f),
+            Peer::Unix => f.write_str("unix"),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Inner {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// Milliseconds since a fixed start at which a connection last moved a byte.
+#[derive(Clone, Debug)]
+pub(crate) struct Activity {
+    start: Instant,
+    last_ms: Arc<AtomicU64>,
+}
+
+impl Activity {
+    pub(crate) fn new() -> Self {
+        Activity {
+            start: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = self.start.elapsed().as_millis() as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// When the connection last moved a byte.
+    pub(crate) fn last(&self) -> Instant {
+        self.start + std::time::Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// An accepted stream connection, readable and writable either through tokio's
+/// `AsyncRead`/`AsyncWrite` or through readiness plus `try_read`/`try_write` (which lets a
+/// handler borrow a per-thread buffer instead of keeping one per idle connection).
+#[derive(Debug)]
+pub struct Conn {
+    inner: Inner,
+    peer: Peer,
+    activity: Activity,
+}
+
+impl Conn {
+    pub(crate) fn tcp(stream: TcpStream, peer: SocketAddr, activity: Activity) -> Self {
+        // Echo-style request/response traffic stalls on Nagle against delayed ACKs.
+        let _ = stream.set_nodelay(true);
+        Conn {
+            inner: Inner::Tcp(stream),
+            peer: Peer::Tcp(peer),
+            activity,
+        }
+    }
+
+    pub(crate) fn unix(stream: UnixStream, activity: Activity) -> Self {
+        Conn {
+            inner: Inner::Unix(stream),
+            peer: Peer::Unix,
+            activity,
+        }
+    }
+
+    /// The peer's address.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    pub(crate) fn activity(&self) -> &Activity {
+        &self.activity
+    }
+
+    /// Waits until the connection may be readable.
+    pub async fn readable(&self) -> io::Result<()> {
+        match &self.inner {
+            Inner::Tcp(s) => s.readable().await,
+            Inner::Unix(s) => s.readable().await,
+        }
+    }
+
+    /// Waits until the connection may be writable.
+    pub async fn writable(&self) -> io::Result<()> {
+        match &self.inner {
+            Inner::Tcp(s) => s.writable().await,
+            Inner::Unix(s) => s.writable().await,
+        }
+    }
+
+    /// Reads what is there without waiting; `WouldBlock` when nothing is.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match &self.inner {
+            Inner::Tcp(s) => s.try_read(buf),
+            Inner::Unix(s) => s.try_read(buf),
+        }?;
+        self.activity.touch();
+        Ok(n)
+    }
+
+    /// Writes what the socket takes without waiting; `WouldBlock` when it takes nothing.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let n = match &self.inner {
+            Inner::Tcp(s) => s.try_write(buf),
+            Inner::Unix(s) => s.try_write(buf),
+        }?;
+        self.activity.touch();
+        Ok(n)
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let res = match &mut this.inner {
+            Inner::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Inner::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        };
+        if res.is_ready() {
+            this.activity.touch();
+        }
+        res
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let res = match &mut this.inner {
+            Inner::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Inner::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        };
+        if res.is_ready() {
+            this.activity.touch();
+        }
+        res
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().inner {
+            Inner::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Inner::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().inner {
+            Inner::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Inner::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The accept loop for stream listeners (TCP and Unix).
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, sleep, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, debug, info_span, warn};
+
+use super::conn::{Activity, Conn};
+use super::{Limits, Listener};
+
+/// First and last pause after an accept error such as EMFILE.
+const BACKOFF_MIN: Duration = Duration::from_millis(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Serves `listener` until `shutdown` resolves: each accepted connection runs `handler` in a
+/// task of its own, within `limits`. Returns once every connection has finished or was cut at
+/// the grace deadline.
+pub async fn serve_stream<H, F>(
+    service: &'static str,
+    listener: Listener,
+    limits: Limits,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(Conn) -> F + Send + Sync + 'static,
+    F: Future<Output = io::Result<()>> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let permits = Arc::new(Semaphore::new(limits.max_conns));
+    let tracker = TaskTracker::new();
+    let cut = CancellationToken::new();
+    let mut backoff = BACKOFF_MIN;
+    tokio::pin!(shutdown);
+
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            res = accept(&listener) => res,
+        };
+        let conn = match accepted {
+            Ok(conn) => {
+                backoff = BACKOFF_MIN;
+                conn
+            }
+            Err(e) if is_per_connection(&e) => continue,
+            Err(e) => {
+                warn!(service, error = %e, pause_ms = backoff.as_millis() as u64, "accept failed");
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            debug!(service, peer = %conn.peer(), "connection limit reached; closing");
+            continue;
+        };
+        let span = info_span!("conn", service, peer = %conn.peer());
+        let handler = handler.clone();
+        let cut = cut.clone();
+        let idle = limits.idle_timeout;
+        let activity = conn.activity().clone();
+        tracker.spawn(
+            async move {
+                tokio::select! {
+                    res = handler(conn) => match res {
+                        Ok(()) => debug!("closed"),
+                        Err(e) => debug!(error = %e, "closed with error"),
+                    },
+                    _ = idle_expired(activity, idle) => debug!("idle timeout; closing"),
+                    _ = cut.cancelled() => debug!("cut at the shutdown deadline"),
+                }
+                drop(permit);
+            }
+            .instrument(span),
+        );
+    }
+
+    // Stop accepting before waiting: the socket (and a Unix socket's file) goes now.
+    drop(listener);
+    tracker.close();
+    if tokio::time::timeout(limits.grace, tracker.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            service,
+            open = tracker.len(),
+            "grace period over; closing open connections"
+        );
+        cut.cancel();
+        tracker.wait().await;
+    }
+}
+
+async fn accept(listener: &Listener) -> io::Result<Conn> {
+    let activity = Activity::new();
+    match listener {
+        Listener::Tcp(l) => {
+            let (stream, peer) = l.accept().await?;
+            Ok(Conn::tcp(stream, peer, activity))
+        }
+        Listener::Unix(l, _) => {
+            let (stream, _) = l.accept().await?;
+            Ok(Conn::unix(stream, activity))
+        }
+    }
+}
+
+/// Resolves once the connection has moved no byte for `idle`; never if there is no timeout.
+async fn idle_expired(activity: Activity, idle: Option<Duration>) {
+    let Some(idle) = idle else {
+        return std::future::pending().await;
+    };
+    loop {
+        let deadline = activity.last() + idle;
+        if Instant::now() >= deadline {
+            return;
+        }
+        sleep_until(deadline).await;
+    }
+}
+
+/// Errors that concern one connection that went away before it was accepted; the listener
+/// itself is fine and the next accept goes on at once.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
