@@ -41,6 +41,15 @@ pub enum Command {
     Time(time::ClientArgs),
     /// Load-test any echo server and verify every byte that comes back
     Bench(bench::BenchArgs),
+    /// Write a new random key file (64 hex characters, mode 0600); never overwrites
+    Keygen(KeygenArgs),
+}
+
+/// `taojie keygen FILE`.
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Where to write the key; an existing file is left alone
+    pub file: std::path::PathBuf,
 }
 
 /// `taojie serve [SERVICE]`.
@@ -138,5 +147,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Listen(args) => netcat::listen(args).await,
         Command::Time(args) => time::client(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Keygen(args) => {
+            crate::auth::generate(&args.file)?;
+            eprintln!(
+                "wrote a new key to {} (mode 600); copy it to the peer over a safe channel",
+                args.file.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -8,9 +8,11 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod echo;
+pub mod framing;
 pub mod netcat;
 pub mod serve;
 pub mod server;

@@ -62,7 +62,11 @@ impl Server {
             assert_eq!(parts.len(), 3, "bad announce line {line:?}");
             lines.push((parts[0].into(), parts[1].into(), parts[2].into()));
         }
-        Server { child, lines, stdout_rest: Some(rx) }
+        Server {
+            child,
+            lines,
+            stdout_rest: Some(rx),
+        }
     }
 
     /// The address announced for `service` over `proto`.
@@ -113,7 +117,11 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
 
 /// Runs `taojie ARGS` with `input` on stdin; returns (status, stdout, stderr). Killed after
 /// `limit`.
-pub fn run_with_input(args: &[&str], input: &[u8], limit: Duration) -> (ExitStatus, Vec<u8>, String) {
+pub fn run_with_input(
+    args: &[&str],
+    input: &[u8],
+    limit: Duration,
+) -> (ExitStatus, Vec<u8>, String) {
     run_program(bin(), args, input, limit)
 }
 
@@ -154,9 +162,12 @@ pub fn run_program(
         Some(s) => s,
         None => {
             let _ = child.kill();
-            let s = child.wait().unwrap();
+            let _ = child.wait();
             let _ = writer.join();
-            panic!("{program} {args:?} did not finish in {limit:?} (stderr: {})", err_t.join().unwrap());
+            panic!(
+                "{program} {args:?} did not finish in {limit:?} (stderr: {})",
+                err_t.join().unwrap()
+            );
         }
     };
     let _ = writer.join();

@@ -1,0 +1,39 @@
+//! `taojie serve` with no service: every service on its default port on 127.0.0.1, no
+//! configuration, Ctrl-C stops it cleanly.
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::time::Duration;
+
+use common::Server;
+
+#[test]
+fn serves_everything_on_loopback_and_stops_on_ctrl_c() {
+    let mut server = Server::start(&["serve"], 5);
+    let want = [
+        ("echo", "tcp", "127.0.0.1:9007"),
+        ("echo", "udp", "127.0.0.1:9007"),
+        ("time", "udp", "127.0.0.1:9013"),
+        ("daytime", "tcp", "127.0.0.1:9013"),
+        ("sntp", "udp", "127.0.0.1:9123"),
+    ];
+    for (service, proto, addr) in want {
+        assert_eq!(server.addr(service, proto), addr, "{:?}", server.lines);
+    }
+    let mut s = TcpStream::connect("127.0.0.1:9007").unwrap();
+    s.write_all(b"ping").unwrap();
+    let mut b = [0u8; 4];
+    s.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"ping");
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    u.send_to(b"%Y", "127.0.0.1:9013").unwrap();
+    let mut buf = [0u8; 64];
+    let n = u.recv(&mut buf).unwrap();
+    assert_eq!(n, 4, "a year: {:?}", String::from_utf8_lossy(&buf[..n]));
+    drop(s);
+    server.signal(libc::SIGINT);
+    let status = common::wait_timeout(&mut server.child, Duration::from_secs(10)).unwrap();
+    assert!(status.success(), "{status:?}");
+}
