@@ -351,6 +351,60 @@ fn killing_the_client_kills_the_remote_process_group() {
 }
 
 #[test]
+fn a_classic_client_hanging_up_mid_command_kills_it_too() {
+    let fx = Fixture::new();
+    let server = fx.server(&[]);
+    let secs = unique_sleep();
+    let pattern = format!("^sleep {secs}");
+    let cmd = format!("sleep {secs}; echo never");
+    fx.raw(
+        &server.addr("exec-classic", "tcp"),
+        "classic-leave",
+        &[&cmd, &pattern],
+    );
+    assert!(
+        wait_running(&pattern, false),
+        "sleep {secs} outlived its client"
+    );
+}
+
+#[test]
+fn server_shutdown_kills_running_commands() {
+    let fx = Fixture::new();
+    let mut server = fx.server(&[]);
+    let key = fx.key();
+    let secs = unique_sleep();
+    let mut client = Command::new(bin())
+        .args([
+            "exec",
+            &server.addr("exec", "tcp"),
+            "--key",
+            &key,
+            "--",
+            "sleep",
+            &secs,
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pattern = format!("^sleep {secs}");
+    assert!(wait_running(&pattern, true), "the command never started");
+    let status = server.terminate(Duration::from_secs(20));
+    assert!(status.is_some(), "the server did not stop");
+    assert!(
+        wait_running(&pattern, false),
+        "sleep {secs} outlived the server"
+    );
+    let status = wait_timeout(&mut client, Duration::from_secs(10)).expect("client ended");
+    assert_eq!(
+        status.code(),
+        Some(255),
+        "the client reports the lost connection"
+    );
+}
+
+#[test]
 fn allow_list_shell_policy_timeout_and_process_cap() {
     let fx = Fixture::new();
     let key = fx.key();

@@ -121,6 +121,20 @@ elif mode == 'classic-raw':
     s.send(b'echo still here')
     y = struct.unpack('i', recv_exact(s, 4))[0]
     report(first=x, second=recv_exact(s, y).decode())
+elif mode == 'classic-leave':
+    # Start a long command, wait (bounded) until it runs, then hang up mid-command.
+    import subprocess, time
+    s = connect()
+    conn_auth(s)
+    s.send(args[0].encode())
+    for _ in range(200):
+        if subprocess.call(['pgrep', '-f', args[1]], stdout=subprocess.DEVNULL) == 0:
+            break
+        time.sleep(0.05)
+    else:
+        sys.exit('the command never started')
+    s.close()
+    report(left=True)
 elif mode == 'native-replay':
     s = connect()
     sent = native_auth(s)
