@@ -369,6 +369,43 @@ fn a_classic_client_hanging_up_mid_command_kills_it_too() {
 }
 
 #[test]
+fn a_reader_that_leaves_stops_the_client_and_the_command() {
+    let fx = Fixture::new();
+    let server = fx.server(&[]);
+    let key = fx.key();
+    let word = unique_sleep();
+    let mut client = Command::new(bin())
+        .args([
+            "exec",
+            &server.addr("exec", "tcp"),
+            "--key",
+            &key,
+            "--",
+            "yes",
+            &word,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), word);
+    drop(out);
+    let status = wait_timeout(&mut client, Duration::from_secs(10)).expect("client ended");
+    assert_eq!(
+        status.code(),
+        Some(141),
+        "128 + SIGPIPE, like `yes | head -1`"
+    );
+    assert!(
+        wait_running(&format!("^yes {word}"), false),
+        "yes outlived its reader"
+    );
+}
+
+#[test]
 fn server_shutdown_kills_running_commands() {
     let fx = Fixture::new();
     let mut server = fx.server(&[]);

@@ -18,6 +18,8 @@ use crate::framing::{Frame, Transport, hello};
 
 /// Exit status for failures of our own (connect, authentication, protocol), as ssh uses.
 pub const FAILURE_STATUS: u8 = 255;
+/// Exit status when our stdout's reader went away: 128 + SIGPIPE, as a shell reports it.
+pub const SIGPIPE_STATUS: u8 = 128 + 13;
 const STDIN_CHUNK: usize = 64 * 1024;
 
 /// Runs the client; its own failures print one line and give [`FAILURE_STATUS`].
@@ -110,7 +112,16 @@ async fn exec(args: ClientArgs) -> Result<u8> {
             None => bail!("the server closed the connection before the command's exit status"),
         };
         match frame {
-            Frame::Data { channel, bytes } if channel == STDOUT => out.write_all(&bytes).await?,
+            Frame::Data { channel, bytes } if channel == STDOUT => {
+                match out.write_all(&bytes).await {
+                    // Our reader left (`| head`): stop as a program killed by SIGPIPE would;
+                    // hanging up kills the remote command.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                        return Ok(SIGPIPE_STATUS);
+                    }
+                    r => r?,
+                }
+            }
             Frame::Data { channel, bytes } if channel == STDERR => err.write_all(&bytes).await?,
             Frame::Data { channel, .. } => bail!("protocol error: data on channel {channel}"),
             Frame::Control(json) => match serde_json::from_slice::<Control>(&json)? {
