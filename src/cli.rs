@@ -87,7 +87,10 @@ pub enum Service {
   taojie keygen exec.key
   taojie serve exec --listen 127.0.0.1:9512 --key exec.key --allow uname --allow ls
   taojie serve exec --listen 127.0.0.1:0 --key exec.key --shell --timeout 60
-  taojie serve exec --classic 127.0.0.1:8080 --key exec.key     the seed's client works")]
+  taojie serve exec --classic 127.0.0.1:8080 --key exec.key     the seed's client works
+
+A command runs in a process group of its own; the whole group is killed when its client
+disconnects, at --timeout, and 5 s after SIGINT/SIGTERM stops the server.")]
     Exec(exec::ServeArgs),
 }
 

@@ -258,3 +258,51 @@ async fn inbound(stream: &mut Stream, mut stdin: Option<ChildStdin>) -> FrameErr
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(shell: bool, allow: &[&str]) -> Config {
+        Config {
+            key: None,
+            shell,
+            allow: allow.iter().map(|s| s.to_string()).collect(),
+            timeout: None,
+            procs: ProcLimit::new(1),
+        }
+    }
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn requests_become_argv_or_a_refusal() {
+        let plain = config(false, &[]);
+        assert_eq!(
+            plain.command_for(argv(&["ls", "-l"]), false).unwrap(),
+            argv(&["ls", "-l"])
+        );
+        assert!(
+            plain
+                .command_for(argv(&["ls | wc"]), true)
+                .unwrap_err()
+                .contains("--shell")
+        );
+        assert!(plain.command_for(argv(&[]), false).is_err());
+
+        let shell = config(true, &[]);
+        assert_eq!(
+            shell.command_for(argv(&["ls", "|", "wc"]), true).unwrap(),
+            argv(&["sh", "-c", "ls | wc"])
+        );
+
+        let allow = config(false, &["ls"]);
+        assert!(allow.command_for(argv(&["ls", "/"]), false).is_ok());
+        for refused in ["/bin/ls", "rm", "ls "] {
+            let err = allow.command_for(argv(&[refused]), false).unwrap_err();
+            assert!(err.contains("not an allowed program"), "{refused}: {err}");
+        }
+    }
+}
