@@ -38,8 +38,14 @@ fn line_channel<R: Read + Send + 'static>(stream: R) -> mpsc::Receiver<String> {
 impl Server {
     /// Starts `taojie ARGS` and waits (10 s at most) for `n` address lines on stdout.
     pub fn start(args: &[&str], n: usize) -> Server {
+        Self::start_with_env(args, n, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables.
+    pub fn start_with_env(args: &[&str], n: usize, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(bin())
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
