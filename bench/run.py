@@ -92,6 +92,7 @@ def one_run(args, name, argv, upper, scenario):
     # Generous but bounded: backlog-5 peers can spend seconds on SYN retries while connecting.
     limit = 2 * args.seconds + 60
     try:
+        kern0 = servers.tcp_counters()
         cpu0, busy0, t0 = server.cpu_seconds(), servers.machine_busy_seconds(), time.monotonic()
         try:
             done = subprocess.run(cmd, capture_output=True, timeout=limit)
@@ -100,19 +101,22 @@ def one_run(args, name, argv, upper, scenario):
         server.wait_children_gone()
         wall = time.monotonic() - t0
         cpu1, busy1 = server.cpu_seconds(), servers.machine_busy_seconds()
+        kern = {k: v - kern0.get(k, 0) for k, v in servers.tcp_counters().items()}
         alive = server.alive()
     finally:
         server.stop()
     out = done.stdout.decode(errors="replace").strip().splitlines()
+    err = done.stderr.decode(errors="replace").strip().splitlines()
     if done.returncode != 0 or not out or not out[-1].startswith("{"):
-        err = done.stderr.decode(errors="replace").strip().splitlines()
         return {**row, "failed": f"bench exit {done.returncode}: {(err or ['no output'])[-1]}"}
     result = json.loads(out[-1])
+    if err:  # the bench's warnings, e.g. why connections failed
+        row["bench_stderr"] = err[-1][-200:]
     server_pct = 100 * (cpu1 - cpu0) / wall
     # Everything the machine did in that window besides the bench and the server: noise.
     other_pct = max(0.0, 100 * (busy1 - busy0) / wall - server_pct - result.get("cpu_percent", 0))
     return {**row, **result, "server_cpu_percent": server_pct, "other_cpu_percent": other_pct,
-            "server_survived": alive}
+            "server_survived": alive, "kernel": kern}
 
 
 def median_run(runs):
@@ -159,11 +163,28 @@ def table(scenario, peers, results):
         if "spread_pct" in r:
             rps += f" ±{r['spread_pct']:.0f}%"
         died = "" if r["server_survived"] else " (server died)"
+        if r.get("failed_conns"):
+            died += f", {r['failed_conns']} conns failed"
         lines.append(
             f"| {label} | {rps} | {r['mb_per_sec']:.1f} | {fmt_us(r['p50_us'])} "
             f"| {fmt_us(r['p99_us'])} | {fmt_us(r['p999_us'])} | {ratio(r, ref, 'requests_per_sec')} "
             f"| {ratio(r, ref, 'p99_us')} | {r['errors']}{died} | {r['cpu_percent']:.0f} "
             f"| {r['server_cpu_percent']:.0f} | {r['other_cpu_percent']:.0f} |")
+    notes = []
+    for name in peers:
+        r = results[(name, scenario)]
+        k = r.get("kernel") or {}
+        if k.get("ListenOverflows") or k.get("SyncookiesSent") or k.get("SyncookiesFailed"):
+            notes.append(f"{name}: the kernel counted {k['ListenOverflows']} listen-queue "
+                         f"overflows, {k['SyncookiesSent']} SYN cookies sent, "
+                         f"{k['SyncookiesFailed']} invalid")
+        if r.get("failed_conns") and r.get("bench_stderr"):
+            notes.append(f"{name}: bench said: `{r['bench_stderr'].split('WARN', 1)[-1].strip()}`")
+        if r.get("max_us", 0) >= 500_000:
+            notes.append(f"{name}: slowest answer {r['max_us'] / 1e6:.1f} s; the run took "
+                         f"{r['seconds']:.1f} s")
+    if notes:
+        lines += [""] + [f"- {n}" for n in notes]
     return "\n".join(lines)
 
 

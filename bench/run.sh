@@ -3,19 +3,19 @@
 # `taojie bench --json` (bench/run.py, whose options this passes on; see --help), then measures
 # memory per idle connection (bench/idle_conns.py) unless --no-memory is given.
 set -euo pipefail
-cd "$(dirname "$0")"
+here=$(dirname "$0")
 args=() memory=1
 for a in "$@"; do
     case "$a" in
         --no-memory) memory=0 ;;
-        -h|--help) exec python3 run.py --help ;;
+        -h|--help) exec python3 "$here/run.py" --help ;;
         *) args+=("$a") ;;
     esac
 done
 status=0
-python3 run.py "${args[@]}" || status=$?
+python3 "$here/run.py" "${args[@]}" || status=$?
 if [ "$memory" = 1 ]; then
     echo
-    python3 idle_conns.py --no-build || status=$?
+    python3 "$here/idle_conns.py" --no-build || status=$?
 fi
 exit "$status"

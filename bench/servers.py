@@ -209,6 +209,18 @@ def machine_busy_seconds():
     return (sum(v[:8]) - idle) / CLK_TCK
 
 
+def tcp_counters():
+    """The kernel's listen-queue overflow and SYN-cookie counters (all sockets, since boot)."""
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], (int(v) for v in values.split()[1:])))
+            keys = ("ListenOverflows", "SyncookiesSent", "SyncookiesFailed")
+            return {k: table.get(k, 0) for k in keys}
+    return {}
+
+
 def stop_all():
     for server in list(_live.values()):
         try:

@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,26 @@ static struct conn *conns;
 static size_t nconns;
 static int upper;
 static char buf[BUF_LEN];
+
+/* ASCII upper case, eight bytes at a time: a byte-at-a-time loop is what gcc -O2 leaves alone,
+ * and a slow reference would flatter every server compared with it. For each byte of w with its
+ * top bit clear, bit 7 of h + 0x1f says ">= 'a'" and bit 7 of h + 0x05 says "> 'z'"; no sum
+ * carries into the next byte. The letters found get 0x20 cleared (0x80 >> 2). */
+static void upcase(char *p, size_t n) {
+    const uint64_t ones = 0x0101010101010101ULL, top = 0x80 * ones;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        uint64_t h = w & ~top;
+        uint64_t lower = (h + 0x1f * ones) & ~(h + 0x05 * ones) & ~w & top;
+        w ^= lower >> 2;
+        memcpy(p + i, &w, 8);
+    }
+    for (; i < n; i++)
+        if (p[i] >= 'a' && p[i] <= 'z')
+            p[i] -= 'a' - 'A';
+}
 
 static void die(const char *what) {
     fprintf(stderr, "epoll_echo: %s: %s\n", what, strerror(errno));
@@ -103,9 +124,7 @@ static void on_readable(int ep, int fd) {
         return;
     }
     if (upper)
-        for (ssize_t i = 0; i < n; i++)
-            if (buf[i] >= 'a' && buf[i] <= 'z')
-                buf[i] -= 'a' - 'A';
+        upcase(buf, (size_t)n);
     ssize_t w = 0;
     while (w < n) {
         ssize_t m = write(fd, buf + w, (size_t)(n - w));
