@@ -40,7 +40,9 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--seconds", type=float, default=5.0, help="length of each bench run")
     p.add_argument("--repeat", type=int, default=1, help="runs per (peer, scenario); median kept")
-    p.add_argument("--peers", help="comma-separated subset of: " + ", ".join(servers.peer_commands()))
+    p.add_argument("--peers", help="comma-separated subset of: "
+                   + ", ".join(servers.peer_commands())
+                   + " (default: all but " + ", ".join(sorted(servers.OPT_IN)) + ")")
     p.add_argument("--scenarios", help="comma-separated subset of: " + ", ".join(SCENARIOS))
     p.add_argument("--no-build", action="store_true", help="use the binaries already built")
     p.add_argument("--taojie", default=servers.TAOJIE, help="taojie binary (server and bench)")
@@ -55,7 +57,7 @@ def parse_args():
 
 def pick(spec, known, what):
     if not spec:
-        return list(known)
+        return [k for k in known if k not in servers.OPT_IN]
     names = [s.strip() for s in spec.split(",") if s.strip()]
     for n in names:
         if n not in known:
@@ -101,6 +103,7 @@ def one_run(args, name, argv, upper, scenario):
         server.wait_children_gone()
         wall = time.monotonic() - t0
         cpu1, busy1 = server.cpu_seconds(), servers.machine_busy_seconds()
+        row["server_cpu_seconds"] = cpu1 - cpu0
         kern = {k: v - kern0.get(k, 0) for k, v in servers.tcp_counters().items()}
         alive = server.alive()
     finally:
@@ -150,14 +153,14 @@ def ratio(r, ref, key):
 def table(scenario, peers, results):
     lines = [f"### {SCENARIO_TITLES[scenario]}", "",
              "| peer | req/s | MB/s | p50 µs | p99 µs | p99.9 µs | req/s ÷ C | p99 ÷ C "
-             "| errors | bench CPU % | server CPU % | other CPU % |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| errors | bench CPU % | server CPU % | other CPU % | server CPU µs/req |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in peers:
         r = results[(name, scenario)]
         ref = results.get((REFERENCE[r["upper"]], scenario))
         label = name + (" ¹" if r["upper"] else "")
         if "failed" in r:
-            lines.append(f"| {label} | failed: {r['failed']} |" + " |" * 11)
+            lines.append(f"| {label} | failed: {r['failed']} |" + " |" * 12)
             continue
         rps = fmt_int(r["requests_per_sec"])
         if "spread_pct" in r:
@@ -169,7 +172,8 @@ def table(scenario, peers, results):
             f"| {label} | {rps} | {r['mb_per_sec']:.1f} | {fmt_us(r['p50_us'])} "
             f"| {fmt_us(r['p99_us'])} | {fmt_us(r['p999_us'])} | {ratio(r, ref, 'requests_per_sec')} "
             f"| {ratio(r, ref, 'p99_us')} | {r['errors']}{died} | {r['cpu_percent']:.0f} "
-            f"| {r['server_cpu_percent']:.0f} | {r['other_cpu_percent']:.0f} |")
+            f"| {r['server_cpu_percent']:.0f} | {r['other_cpu_percent']:.0f} "
+            f"| {1e6 * r['server_cpu_seconds'] / max(1, r['requests']):.2f} |")
     notes = []
     for name in peers:
         r = results[(name, scenario)]

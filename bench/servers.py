@@ -61,7 +61,16 @@ def peer_commands(taojie_bin=TAOJIE):
             [py, os.path.join(PEERS_DIR, "seed_socketserver_upper.py"), "127.0.0.1:0"],
             True,
         ),
+        # Opt-in (see OPT_IN): taojie on a one-worker tokio runtime, the C reference's shape.
+        "taojie 1-worker": (
+            ["env", "TOKIO_WORKER_THREADS=1", taojie_bin, "serve", "echo", "--listen", "127.0.0.1:0"],
+            False,
+        ),
     }
+
+
+#: Peers run only when named with --peers.
+OPT_IN = {"taojie 1-worker"}
 
 
 def free_port():
