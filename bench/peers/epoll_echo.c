@@ -23,6 +23,9 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define BUF_LEN (64 * 1024)
 #define MAX_EVENTS 256
@@ -37,13 +40,24 @@ static size_t nconns;
 static int upper;
 static char buf[BUF_LEN];
 
-/* ASCII upper case, eight bytes at a time: a byte-at-a-time loop is what gcc -O2 leaves alone,
- * and a slow reference would flatter every server compared with it. For each byte of w with its
- * top bit clear, bit 7 of h + 0x1f says ">= 'a'" and bit 7 of h + 0x05 says "> 'z'"; no sum
- * carries into the next byte. The letters found get 0x20 cleared (0x80 >> 2). */
+/* ASCII upper case, sixteen bytes at a time with SSE2 (part of every x86-64), else eight with
+ * plain 64-bit arithmetic: a byte-at-a-time loop is what gcc -O2 leaves alone, and a slow
+ * reference would flatter every server compared with it (rustc vectorises taojie's loop).
+ * SSE2: b + 0x1f lands in 0x80..0x99, the lowest signed bytes, exactly for b in 'a'..'z'.
+ * 64-bit: for each byte with its top bit clear, bit 7 of h + 0x1f says ">= 'a'" and bit 7 of
+ * h + 0x05 says "> 'z'"; no sum carries into the next byte. Letters get 0x20 cleared. */
 static void upcase(char *p, size_t n) {
-    const uint64_t ones = 0x0101010101010101ULL, top = 0x80 * ones;
     size_t i = 0;
+#ifdef __SSE2__
+    const __m128i shift = _mm_set1_epi8(0x1f), limit = _mm_set1_epi8(-128 + 26),
+                  bit = _mm_set1_epi8(0x20);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+        __m128i lower = _mm_cmplt_epi8(_mm_add_epi8(v, shift), limit);
+        _mm_storeu_si128((__m128i *)(p + i), _mm_sub_epi8(v, _mm_and_si128(lower, bit)));
+    }
+#endif
+    const uint64_t ones = 0x0101010101010101ULL, top = 0x80 * ones;
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
