@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::server::{DEFAULT_MAX_CONNS, Limits, shutdown};
-use crate::{bench, echo, netcat, serve, time};
+use crate::{bench, echo, files, netcat, serve, time};
 
 /// taojie (套接字): one socket toolkit — netcat, echo and time servers, a load generator.
 #[derive(Parser, Debug)]
@@ -43,6 +43,12 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Write a new random key file (64 hex characters, mode 0600); never overwrites
     Keygen(KeygenArgs),
+    /// Upload files and directory trees to a files server (verified, resumable)
+    Put(files::PutArgs),
+    /// Download files and directory trees from a files server (verified, resumable)
+    Get(files::GetArgs),
+    /// List a directory on a files server
+    Ls(files::LsArgs),
 }
 
 /// `taojie keygen FILE`.
@@ -80,6 +86,11 @@ pub enum Service {
         after_help = "Example: taojie serve time --listen 127.0.0.1:0 --tcp 127.0.0.1:0 --sntp 127.0.0.1:0"
     )]
     Time(time::ServeArgs),
+    /// Files: uploads, downloads and listings under --root, verified and resumable
+    #[command(
+        after_help = "Example: taojie serve files --listen 127.0.0.1:0 --root /srv/files --key key --classic 127.0.0.1:0"
+    )]
+    Files(files::ServeArgs),
 }
 
 /// Limits every stream server takes.
@@ -140,6 +151,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 None => serve::all(args.limits, token).await?,
                 Some(Service::Echo(a)) => echo::run(a, token).await?,
                 Some(Service::Time(a)) => time::serve(a, token).await?,
+                Some(Service::Files(a)) => files::run(a, token).await?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -155,5 +167,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Put(args) => files::put(args).await,
+        Command::Get(args) => files::get(args).await,
+        Command::Ls(args) => files::ls(args).await,
     }
 }

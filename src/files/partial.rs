@@ -1,0 +1,197 @@
+//! The receiver's files on disk: the partial file beside the target, its resume state, and
+//! the atomic step that puts a verified file under its final name.
+//!
+//! State file: one text line `taojie-part v1 SIZE MTIME_NS`, then the 32-byte chaining value
+//! of each verified segment, appended after the partial file's bytes were synced. Resuming
+//! reads these and truncates the partial file to the last verified segment: nothing is
+//! hashed again, and at most one checkpoint's worth of bytes is fetched twice.
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::names::{PART_SUFFIX, STATE_SUFFIX, escape};
+use super::protocol::FileHeader;
+use super::tree::{SEGMENT, TreeHasher};
+
+/// A file being received, at `offset` bytes verified.
+pub struct Partial {
+    /// The partial file, positioned at `offset`.
+    pub file: File,
+    state: File,
+    /// Hash state, holding the verified segments.
+    pub hasher: TreeHasher,
+    /// What the sender declared.
+    pub header: FileHeader,
+    /// Bytes already held and verified.
+    pub offset: u64,
+    /// Replace an existing file at the final name.
+    pub overwrite: bool,
+    /// The final name, for messages.
+    pub display: String,
+    final_path: PathBuf,
+    part_path: PathBuf,
+    state_path: PathBuf,
+}
+
+fn refuse(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::AlreadyExists, msg)
+}
+
+fn open_nofollow(path: &Path, truncate: bool) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(truncate)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o600)
+        .open(path)
+}
+
+impl Partial {
+    /// Prepares to receive `header` as `dir/name` (`dir` already checked to be under the
+    /// root): refuses an existing file unless `overwrite`, and a size the disk cannot hold;
+    /// picks up an earlier attempt's partial file when its state matches the header.
+    pub fn open(dir: &Path, name: &str, header: &FileHeader, overwrite: bool) -> io::Result<Self> {
+        let final_path = dir.join(name);
+        let display = escape(&header.name);
+        match std::fs::symlink_metadata(&final_path) {
+            Ok(md) if md.is_dir() => {
+                return Err(refuse(format!("{display} exists and is a directory")));
+            }
+            Ok(_) if !overwrite => {
+                return Err(refuse(format!(
+                    "{display} already exists; not replaced (use --overwrite to replace it)"
+                )));
+            }
+            _ => {}
+        }
+        let part_path = dir.join(format!(".{name}{PART_SUFFIX}"));
+        let state_path = dir.join(format!(".{name}{STATE_SUFFIX}"));
+        let stamp = format!("taojie-part v1 {} {}\n", header.size, header.mtime_ns);
+        let cvs = read_state(&state_path, &stamp).unwrap_or_default();
+        let held = (cvs.len() as u64 * SEGMENT).min(header.size);
+        let free = crate::sys::free_space(dir)?;
+        if header.size - held > free {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!(
+                    "{display}: {} bytes do not fit in the {free} bytes free",
+                    header.size - held
+                ),
+            ));
+        }
+        let mut file = open_nofollow(&part_path, false)?;
+        if file.try_lock().is_err() {
+            return Err(refuse(format!(
+                "{display} is being received by someone else"
+            )));
+        }
+        let (cvs, offset) = if held > 0 && file.metadata()?.len() >= held {
+            (cvs, held)
+        } else {
+            (Vec::new(), 0)
+        };
+        file.set_len(offset)?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut state = open_nofollow(&state_path, offset == 0)?;
+        if offset == 0 {
+            state.write_all(stamp.as_bytes())?;
+        } else {
+            // Drop a torn tail so later appends stay 32-byte aligned.
+            state.set_len((stamp.len() + 32 * cvs.len()) as u64)?;
+            state.seek(SeekFrom::End(0))?;
+        }
+        Ok(Partial {
+            file,
+            state,
+            hasher: TreeHasher::resume(header.size, cvs),
+            header: header.clone(),
+            offset,
+            overwrite,
+            display,
+            final_path,
+            part_path,
+            state_path,
+        })
+    }
+
+    /// Makes the written bytes durable, then records `cvs` (their segments) as held.
+    pub fn checkpoint(&mut self, cvs: &[[u8; 32]]) -> io::Result<()> {
+        if cvs.is_empty() {
+            return Ok(());
+        }
+        self.file.sync_data()?;
+        for cv in cvs {
+            self.state.write_all(cv)?;
+        }
+        Ok(())
+    }
+
+    /// Syncs the verified file, applies mode and mtime, and moves it to its final name
+    /// (never over an existing file unless `overwrite`).
+    pub fn commit(self) -> io::Result<()> {
+        let mode = self.header.mode & 0o777;
+        self.file
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        let mtime = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_nanos(
+            self.header.mtime_ns.max(0) as u64,
+        ));
+        if let Some(t) = mtime {
+            self.file.set_modified(t)?;
+        }
+        self.file.sync_all()?;
+        if self.overwrite {
+            std::fs::rename(&self.part_path, &self.final_path)?;
+        } else {
+            // link(2) fails if the name exists: no window where a file that appeared since
+            // the check gets replaced.
+            std::fs::hard_link(&self.part_path, &self.final_path).map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    refuse(format!("{} appeared meanwhile; not replaced", self.display))
+                } else {
+                    e
+                }
+            })?;
+            std::fs::remove_file(&self.part_path)?;
+        }
+        let _ = std::fs::remove_file(&self.state_path);
+        if let Some(dir) = self.final_path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// The partial file's and the state file's paths.
+    pub fn paths(&self) -> (PathBuf, PathBuf) {
+        (self.part_path.clone(), self.state_path.clone())
+    }
+
+    /// Removes the partial file and its state: the transfer was rejected.
+    pub fn discard(self) {
+        let _ = std::fs::remove_file(&self.part_path);
+        let _ = std::fs::remove_file(&self.state_path);
+    }
+}
+
+/// The chaining values of a state file whose first line is `stamp`.
+fn read_state(path: &Path, stamp: &str) -> Option<Vec<[u8; 32]>> {
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let mut buf = Vec::new();
+    // The state of a 1 TiB file is 8 MiB of chaining values; a bigger one is not ours.
+    Read::by_ref(&mut f)
+        .take(16 << 20)
+        .read_to_end(&mut buf)
+        .ok()?;
+    let rest = buf.strip_prefix(stamp.as_bytes())?;
+    Some(
+        rest.chunks_exact(32)
+            .map(|c| c.try_into().expect("32-byte chunk"))
+            .collect(),
+    )
+}
