@@ -69,11 +69,27 @@ impl Partial {
         }
         let part_path = dir.join(format!(".{name}{PART_SUFFIX}"));
         let state_path = dir.join(format!(".{name}{STATE_SUFFIX}"));
+        let mut file = open_nofollow(&part_path, false)?;
+        // A connection that just broke may still be recording its progress: give it a moment
+        // before calling the file busy.
+        let mut tries = 0;
+        while file.try_lock().is_err() {
+            tries += 1;
+            if tries > 50 {
+                return Err(refuse(format!(
+                    "{display} is being received by someone else"
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let stamp = format!("taojie-part v1 {} {}\n", header.size, header.mtime_ns);
         let cvs = read_state(&state_path, &stamp).unwrap_or_default();
         let held = (cvs.len() as u64 * SEGMENT).min(header.size);
         let free = crate::sys::free_space(dir)?;
         if header.size - held > free {
+            if file.metadata()?.len() == 0 {
+                let _ = std::fs::remove_file(&part_path);
+            }
             return Err(io::Error::new(
                 io::ErrorKind::StorageFull,
                 format!(
@@ -81,12 +97,6 @@ impl Partial {
                     header.size - held
                 ),
             ));
-        }
-        let mut file = open_nofollow(&part_path, false)?;
-        if file.try_lock().is_err() {
-            return Err(refuse(format!(
-                "{display} is being received by someone else"
-            )));
         }
         let (cvs, offset) = if held > 0 && file.metadata()?.len() >= held {
             (cvs, held)
