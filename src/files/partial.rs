@@ -18,7 +18,7 @@ use super::tree::{SEGMENT, TreeHasher};
 pub struct Partial {
     /// The partial file, positioned at `offset`.
     pub file: File,
-    state: File,
+    state: Option<File>,
     /// Hash state, holding the verified segments.
     pub hasher: TreeHasher,
     /// What the sender declared.
@@ -115,7 +115,7 @@ impl Partial {
         }
         Ok(Partial {
             file,
-            state,
+            state: Some(state),
             hasher: TreeHasher::resume(header.size, cvs),
             header: header.clone(),
             offset,
@@ -127,16 +127,29 @@ impl Partial {
         })
     }
 
-    /// Makes the written bytes durable, then records `cvs` (their segments) as held.
-    pub fn checkpoint(&mut self, cvs: &[[u8; 32]]) -> io::Result<()> {
-        if cvs.is_empty() {
-            return Ok(());
-        }
-        self.file.sync_data()?;
-        for cv in cvs {
-            self.state.write_all(cv)?;
-        }
-        Ok(())
+    /// Starts the journal: a thread that makes the written bytes durable, then records the
+    /// segments they hold, while the writer goes on writing.
+    pub fn journal(&mut self) -> io::Result<Journal> {
+        let data = self.file.try_clone()?;
+        let mut state = self
+            .state
+            .take()
+            .ok_or_else(|| io::Error::other("journal already started"))?;
+        // Two batches in flight at most: a disk slower than the network slows the sender.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<[u8; 32]>>(2);
+        let handle = std::thread::spawn(move || -> io::Result<()> {
+            for batch in rx {
+                data.sync_data()?;
+                for cv in &batch {
+                    state.write_all(cv)?;
+                }
+            }
+            Ok(())
+        });
+        Ok(Journal {
+            tx: Some(tx),
+            handle,
+        })
     }
 
     /// Syncs the verified file, applies mode and mtime, and moves it to its final name
@@ -204,4 +217,33 @@ fn read_state(path: &Path, stamp: &str) -> Option<Vec<[u8; 32]>> {
             .map(|c| c.try_into().expect("32-byte chunk"))
             .collect(),
     )
+}
+
+/// Records verified segments once their bytes are on disk (see [`Partial::journal`]).
+pub struct Journal {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<[u8; 32]>>>,
+    handle: std::thread::JoinHandle<io::Result<()>>,
+}
+
+impl Journal {
+    /// Queues segments whose bytes were all written.
+    pub fn record(&self, cvs: Vec<[u8; 32]>) -> io::Result<()> {
+        if cvs.is_empty() {
+            return Ok(());
+        }
+        match &self.tx {
+            Some(tx) => tx
+                .send(cvs)
+                .map_err(|_| io::Error::other("the journal thread stopped")),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until everything queued is durable and recorded.
+    pub fn close(mut self) -> io::Result<()> {
+        drop(self.tx.take());
+        self.handle
+            .join()
+            .map_err(|_| io::Error::other("the journal thread panicked"))?
+    }
 }

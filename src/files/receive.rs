@@ -15,6 +15,9 @@ use crate::framing::{Frame, FrameError, Transport};
 /// Verified segments kept in memory before the partial file is synced and they are recorded:
 /// the most a crash costs on resume (64 MiB).
 const CHECKPOINT_EVERY: usize = 16;
+/// Written bytes are handed to the disk in windows of this size as they arrive, so the
+/// final fsync of a large file is short.
+const WRITEBACK: u64 = 8 << 20;
 
 /// How a file reception ended.
 #[derive(Debug)]
@@ -145,16 +148,24 @@ fn write(mut p: Partial, mut rx: mpsc::Receiver<Item>) -> io::Result<String> {
     let mut unsynced: Vec<[u8; 32]> = Vec::new();
     let mut next = p.hasher.chaining_values().len() as u64;
     let total = TreeHasher::segments(size);
+    let journal = p.journal()?;
+    let mut written_to = p.offset;
     let res: io::Result<()> = (|| {
         while p.hasher.position() < size || next < total {
             let Some(item) = rx.blocking_recv() else {
                 // The connection broke: keep what is verified so a re-run can resume.
-                p.checkpoint(&unsynced)?;
+                journal.record(std::mem::take(&mut unsynced))?;
                 return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
             };
             match item {
                 Item::Data(bytes) => {
                     p.file.write_all(&bytes)?;
+                    let end = written_to + bytes.len() as u64;
+                    if end / WRITEBACK != written_to / WRITEBACK || end == size {
+                        let from = written_to - written_to % WRITEBACK;
+                        crate::sys::start_writeback(&p.file, from, end - from);
+                    }
+                    written_to = end;
                     p.hasher.update(&bytes, &mut done);
                     local.extend(done.drain(..));
                 }
@@ -179,8 +190,7 @@ fn write(mut p: Partial, mut rx: mpsc::Receiver<Item>) -> io::Result<String> {
                     if size > SEGMENT {
                         unsynced.push(hash);
                         if unsynced.len() >= CHECKPOINT_EVERY {
-                            p.checkpoint(&unsynced)?;
-                            unsynced.clear();
+                            journal.record(std::mem::take(&mut unsynced))?;
                         }
                     }
                 }
@@ -188,6 +198,9 @@ fn write(mut p: Partial, mut rx: mpsc::Receiver<Item>) -> io::Result<String> {
         }
         Ok(())
     })();
+    // Durable progress first: on success it is moot, on interruption it is what resumes.
+    let closed = journal.close();
+    let res = res.and(closed);
     match res {
         Ok(()) => {
             let hash = p.hasher.root().map(|h| tree::hex(h.as_bytes()));
