@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use tokio::net::TcpStream;
 
+use super::link::Link;
 use super::names::{self, escape};
 use super::partial::Partial;
 use super::progress::{FileReport, Report, human};
@@ -17,7 +18,7 @@ use crate::framing::{Transport, hello};
 
 /// Connects, authenticates (with `key`, else taojie's own key if there is one) and says
 /// hello for the files service.
-pub async fn connect(addr: &str, key: Option<&Path>) -> Result<Transport<TcpStream>> {
+pub async fn connect(addr: &str, key: Option<&Path>) -> Result<Link<TcpStream>> {
     let key = match key {
         Some(p) => Some(Key::load(p)?),
         None => match auth::default_path() {
@@ -33,7 +34,7 @@ pub async fn connect(addr: &str, key: Option<&Path>) -> Result<Transport<TcpStre
     auth::client(&mut stream, key.as_ref()).await?;
     let mut t = Transport::new(stream);
     hello::client(&mut t, SERVICE).await?;
-    Ok(t)
+    Ok(Link::new(t))
 }
 
 /// `taojie put`: uploads files and trees.
@@ -139,7 +140,7 @@ pub async fn get(args: GetArgs) -> Result<ExitCode> {
 
 /// Receives one offered file, checking its name as strictly as the server checks ours.
 async fn get_one(
-    t: &mut Transport<TcpStream>,
+    t: &mut Link<TcpStream>,
     out: &Path,
     header: &FileHeader,
     overwrite: bool,

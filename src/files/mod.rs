@@ -13,6 +13,7 @@ use crate::cli::LimitArgs;
 
 pub mod classic;
 pub mod client;
+pub mod link;
 pub mod names;
 pub mod partial;
 pub mod progress;

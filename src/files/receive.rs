@@ -7,10 +7,11 @@ use indicatif::ProgressBar;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
+use super::link::Link;
 use super::partial::Partial;
 use super::protocol::{DATA, Msg};
 use super::tree::{self, SEGMENT, TreeHasher};
-use crate::framing::{Frame, FrameError, Transport};
+use crate::framing::{Frame, FrameError};
 
 /// Verified segments kept in memory before the partial file is synced and they are recorded:
 /// the most a crash costs on resume (64 MiB).
@@ -42,7 +43,7 @@ enum Item {
 /// commits, and tells the sender. An error means the connection broke (the partial file and
 /// its state stay for a later resume).
 pub async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
-    t: &mut Transport<S>,
+    t: &mut Link<S>,
     partial: Partial,
     bar: &ProgressBar,
 ) -> Result<Outcome, FrameError> {

@@ -10,9 +10,9 @@ use indicatif::ProgressBar;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
+use super::link::{self, Link};
 use super::protocol::{DATA, FileHeader, Msg};
 use super::tree::{self, SEGMENT, TreeHasher};
-use crate::framing::Transport;
 use crate::framing::native::MAX_DATA;
 
 /// How a file offer ended.
@@ -39,7 +39,7 @@ enum Item {
 /// After the caller has offered `header`: waits for the receiver's answer, streams from the
 /// offset it asks for, and returns its verdict. An error means the connection is unusable.
 pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
-    t: &mut Transport<S>,
+    t: &mut Link<S>,
     path: &Path,
     header: &FileHeader,
     bar: &ProgressBar,
@@ -58,9 +58,9 @@ pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     let mut sent = 0u64;
     while let Some(item) = rx.recv().await {
         match item {
-            Item::Data(bytes) => {
-                let n = bytes.len() as u64;
-                t.send_data(DATA, bytes).await?;
+            Item::Data(frame) => {
+                let n = (frame.len() - link::DATA_HEADER) as u64;
+                t.send_prebuilt(&frame).await?;
                 sent += n;
                 bar.inc(n);
             }
@@ -98,14 +98,17 @@ fn read(path: &Path, size: u64, offset: u64, tx: mpsc::Sender<Item>) -> io::Resu
     let gone = || io::Error::new(io::ErrorKind::BrokenPipe, "connection closed");
     while pos < size {
         let n = (MAX_DATA as u64).min(size - pos) as usize;
-        let mut buf = vec![0u8; n];
-        f.read_exact(&mut buf).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => {
-                io::Error::new(e.kind(), "the file shrank while it was being sent")
-            }
-            _ => e,
-        })?;
-        h.update(&buf, &mut done);
+        // read_to_end fills spare capacity without zeroing it first; the frame header is
+        // already in place, so the buffer goes to the socket as it is.
+        let mut buf = link::data_frame_buffer(DATA, n);
+        Read::by_ref(&mut f).take(n as u64).read_to_end(&mut buf)?;
+        if buf.len() < link::DATA_HEADER + n {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was being sent",
+            ));
+        }
+        h.update(&buf[link::DATA_HEADER..], &mut done);
         tx.blocking_send(Item::Data(buf.into()))
             .map_err(|_| gone())?;
         for (i, cv) in done.drain(..) {

@@ -10,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::link::Link;
 use super::names::{self, PART_SUFFIX, RelName, STATE_SUFFIX, escape};
 use super::partial::Partial;
 use super::protocol::{Entry, Msg};
@@ -120,6 +121,7 @@ async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
         warn!(error = %e, "hello failed");
         return Ok(());
     }
+    let mut t = Link::new(t);
     match serve_requests(&mut t, &state).await {
         Ok(()) | Err(FrameError::Closed) => {}
         Err(FrameError::Io(e)) => warn!(error = %e, "connection lost"),
@@ -134,7 +136,7 @@ async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
 }
 
 async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
-    t: &mut Transport<S>,
+    t: &mut Link<S>,
     state: &State,
 ) -> Result<(), FrameError> {
     loop {
@@ -211,7 +213,7 @@ fn accept_put(
 
 /// Sends one requested name: a file, or every regular file under a directory.
 async fn serve_get<S: AsyncRead + AsyncWrite + Unpin>(
-    t: &mut Transport<S>,
+    t: &mut Link<S>,
     state: &State,
     raw: &str,
 ) -> Result<(), FrameError> {
@@ -297,7 +299,7 @@ pub fn collect(path: &Path, top: &str) -> io::Result<Vec<(PathBuf, String)>> {
 }
 
 async fn serve_ls<S: AsyncRead + AsyncWrite + Unpin>(
-    t: &mut Transport<S>,
+    t: &mut Link<S>,
     state: &State,
     dir: &str,
 ) -> Result<(), FrameError> {
