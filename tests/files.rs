@@ -389,6 +389,24 @@ async fn hostile_names_are_refused_and_nothing_lands_outside_the_root() {
             other => panic!("{name:?} accepted: {other:?}"),
         }
     }
+    // A declared size no disk holds is refused before a byte moves.
+    let header = FileHeader {
+        name: "huge".into(),
+        size: 1 << 62,
+        mode: 0o644,
+        mtime_ns: 0,
+    };
+    t.send_control(&Msg::PutFile {
+        header,
+        overwrite: false,
+    })
+    .await
+    .unwrap();
+    match t.recv_control::<Msg>().await.unwrap() {
+        Msg::Refuse { message } => assert!(message.contains("free"), "{message}"),
+        other => panic!("a 4 EiB upload was accepted: {other:?}"),
+    }
+    assert!(!fx.p("root/huge").exists() && !fx.p("root/.huge.taojie-part").exists());
     for name in ["../x", "/etc/passwd", "evil/secret", "evil"] {
         t.send_control(&Msg::Get {
             names: vec![name.into()],
@@ -458,13 +476,19 @@ async fn the_client_refuses_hostile_names_from_a_server() {
 const SEED_UPLOADER: &str = r#"
 import socket, struct, json, hashlib, hmac, os, sys
 host, port = sys.argv[1].rsplit(':', 1)
-key, path, lie = open(sys.argv[2], 'rb').read(), sys.argv[3], sys.argv[4] == 'lie'
+key, path, mode = open(sys.argv[2], 'rb').read(), sys.argv[3], sys.argv[4]
+lie = mode == 'lie'
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 s.connect((host, int(port)))
 msg = s.recv(32)
 while len(msg) < 32:
     msg += s.recv(32 - len(msg))
 s.sendall(hmac.new(key, msg, hashlib.sha256).digest())
+if mode == 'huge':
+    s.sendall(struct.pack('i', 0x7fffffff))
+    s.settimeout(10)
+    assert s.recv(1) == b'', 'the server kept reading'
+    sys.exit(0)
 data = open(path, 'rb').read()
 md5 = hashlib.md5(data if not lie else data + b'!').hexdigest()
 header = {'file_size': len(data), 'file_name': '/a/b/c/' + os.path.basename(path), 'md5': md5}
@@ -508,6 +532,23 @@ fn a_seed_style_python_uploader_works_against_classic_and_a_wrong_md5_is_rejecte
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
+
+    // A header length of 2 GiB - 1 is refused from the prefix alone; the server lives on.
+    random_file(&fx.p("src/later.bin"), 1000, 8);
+    for (file, mode) in [("src/later.bin", "huge"), ("src/later.bin", "truth")] {
+        let (st, _, err) = run_program(
+            "python3",
+            &["-c", SEED_UPLOADER, &addr, &fx.s("key"), &fx.s(file), mode],
+            b"",
+            LIMIT,
+        );
+        assert!(st.success(), "{err}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fx.p("root/later.bin").exists() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert!(same(&fx.p("src/later.bin"), &fx.p("root/later.bin")));
     srv.terminate(Duration::from_secs(10));
 }
 
