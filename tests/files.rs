@@ -618,3 +618,24 @@ fn a_server_without_a_key_refuses_to_start_unless_told_on_loopback() {
     let st = wait_timeout(&mut child, Duration::from_secs(10)).expect("exits");
     assert!(!st.success());
 }
+
+#[test]
+fn control_characters_in_names_never_reach_the_terminal_raw() {
+    let fx = Fixture::new();
+    let srv = fx.serve(&[]);
+    let addr = srv.addr("files", "tcp");
+    let evil = "a\x1b]0;pwned\x07\x1b[2Jb";
+    std::fs::write(fx.p("root").join(evil), b"x").unwrap();
+    let (ok, out, err) = fx.run(&["ls", &addr]);
+    assert!(ok, "{err}");
+    assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+    assert!(out.contains("\\u{1b}"), "{out:?}");
+    // The same name offered by get, refused locally because it exists: the message is escaped.
+    std::fs::write(fx.p("out").join(evil), b"y").unwrap();
+    let (ok, _, err) = fx.run(&["get", &addr, evil, "-o", &fx.s("out")]);
+    assert!(!ok);
+    assert!(
+        !err.contains('\x1b') && err.contains("already exists"),
+        "{err:?}"
+    );
+}

@@ -192,7 +192,7 @@ pub async fn ls(args: LsArgs) -> Result<ExitCode> {
         match t.recv_control::<Msg>().await? {
             Msg::Entries { entries } => all.extend(entries),
             Msg::End => break,
-            Msg::Error { message } => bail!("{message}"),
+            Msg::Error { message } => bail!("{}", escape(&message)),
             other => bail!("protocol error: unexpected {other:?}"),
         }
     }

@@ -170,14 +170,20 @@ impl Partial {
         } else {
             // link(2) fails if the name exists: no window where a file that appeared since
             // the check gets replaced.
-            std::fs::hard_link(&self.part_path, &self.final_path).map_err(|e| {
-                if e.kind() == io::ErrorKind::AlreadyExists {
-                    refuse(format!("{} appeared meanwhile; not replaced", self.display))
-                } else {
-                    e
+            match std::fs::hard_link(&self.part_path, &self.final_path) {
+                Ok(()) => std::fs::remove_file(&self.part_path)?,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Err(refuse(format!(
+                        "{} appeared meanwhile; not replaced",
+                        self.display
+                    )));
                 }
-            })?;
-            std::fs::remove_file(&self.part_path)?;
+                // A filesystem without hard links: check, then rename (a small window).
+                Err(_) if std::fs::symlink_metadata(&self.final_path).is_err() => {
+                    std::fs::rename(&self.part_path, &self.final_path)?
+                }
+                Err(e) => return Err(e),
+            }
         }
         let _ = std::fs::remove_file(&self.state_path);
         if let Some(dir) = self.final_path.parent() {

@@ -85,13 +85,13 @@ impl Report {
     /// Notes how a file went; a refusal or failure is said at once on standard error.
     pub fn record(&mut self, f: FileReport) {
         if f.status != "verified" && !self.json && f.name.is_empty() {
-            eprintln!("taojie: {}", f.message.as_deref().unwrap_or(""));
+            eprintln!("taojie: {}", escape(f.message.as_deref().unwrap_or("")));
         } else if f.status != "verified" && !self.json {
             eprintln!(
                 "taojie: {} {}: {}",
                 f.status,
                 escape(&f.name),
-                f.message.as_deref().unwrap_or("")
+                escape(f.message.as_deref().unwrap_or(""))
             );
         } else if f.resumed_from > 0 && !self.quiet && !self.json {
             eprintln!(

@@ -48,7 +48,7 @@ pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
         Msg::Accept { offset } if TreeHasher::valid_offset(header.size, offset) => offset,
         Msg::Accept { offset } => bail!("protocol error: peer asked to resume at {offset}"),
         Msg::Refuse { message } => return Ok(Sent::Refused(message)),
-        Msg::Error { message } => bail!("{message}"),
+        Msg::Error { message } => bail!("{}", super::names::escape(&message)),
         other => bail!("protocol error: unexpected {other:?}"),
     };
     bar.set_position(offset);
