@@ -15,6 +15,10 @@ use crate::framing::{Frame, FrameError, NativeCodec, Transport};
 /// length, as [`NativeCodec`] writes them.
 pub const DATA_HEADER: usize = 5;
 
+/// Longest silence a peer may keep while a reply or the next bytes are due (the server's
+/// default idle timeout too).
+pub const IDLE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// A native files connection.
 pub struct Link<S> {
     framed: Framed<S, NativeCodec>,
@@ -41,9 +45,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Link<S> {
         Ok(())
     }
 
-    /// The next frame; `Closed` at a clean end of stream.
+    /// The next frame; `Closed` at a clean end of stream, an error after [`IDLE`] of silence.
     pub async fn recv(&mut self) -> Result<Frame, FrameError> {
-        self.framed.next().await.unwrap_or(Err(FrameError::Closed))
+        match tokio::time::timeout(IDLE, self.framed.next()).await {
+            Ok(next) => next.unwrap_or(Err(FrameError::Closed)),
+            Err(_) => Err(FrameError::Unexpected(format!(
+                "the peer sent nothing for {} s",
+                IDLE.as_secs()
+            ))),
+        }
     }
 
     /// The next frame, which must be a control message of type `T`.

@@ -5,6 +5,11 @@
 //! of each verified segment, appended after the partial file's bytes were synced. Resuming
 //! reads these and truncates the partial file to the last verified segment: nothing is
 //! hashed again, and at most one checkpoint's worth of bytes is fetched twice.
+//!
+//! What a resume trusts: every held segment matched the sender's own hash when it arrived,
+//! and the state is used only if the new header's size and mtime (to the nanosecond) equal
+//! the stamp — rsync's quick check. A source rewritten in place with both unchanged would
+//! keep stale segments; anything else starts over from byte 0, without asking.
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

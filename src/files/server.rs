@@ -162,14 +162,9 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                     }
                 }
             }
-            Msg::Get { names } if state.upload_only => {
-                let message = "this server is upload-only".to_string();
-                for _ in names.iter().take(1) {
-                    t.send_control(&Msg::Error {
-                        message: message.clone(),
-                    })
-                    .await?;
-                }
+            Msg::Get { .. } if state.upload_only => {
+                let message = "this server is upload-only".into();
+                t.send_control(&Msg::Error { message }).await?;
                 t.send_control(&Msg::End).await?;
             }
             Msg::Get { names } => {
