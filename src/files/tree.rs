@@ -211,6 +211,32 @@ mod tests {
         assert_eq!(again.root().unwrap(), blake3::hash(&input));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+        #[test]
+        fn any_size_split_and_resume_point_gives_b3sum(
+            size in 0usize..(2 * SEGMENT as usize + 3000),
+            step in 1usize..(3 << 20),
+            cut in 0usize..3,
+        ) {
+            let input = data(size);
+            let mut first = TreeHasher::new(size as u64);
+            let mut done = Vec::new();
+            let stop = (cut * SEGMENT as usize).min(size);
+            for piece in input[..stop].chunks(step) {
+                first.update(piece, &mut done);
+            }
+            let held = first.chaining_values().to_vec();
+            let mut again = TreeHasher::resume(size as u64, held);
+            let from = again.position() as usize;
+            proptest::prop_assert!(TreeHasher::valid_offset(size as u64, from as u64));
+            for piece in input[from..].chunks(step) {
+                again.update(piece, &mut done);
+            }
+            proptest::prop_assert_eq!(again.root().unwrap(), blake3::hash(&input));
+        }
+    }
+
     #[test]
     fn hex_round_trips() {
         let h = *blake3::hash(b"x").as_bytes();
