@@ -12,6 +12,7 @@ pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod echo;
+pub mod exec;
 pub mod files;
 pub mod framing;
 pub mod netcat;
