@@ -122,7 +122,7 @@ async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
         return Ok(());
     }
     let mut t = Link::new(t);
-    match serve_requests(&mut t, &state).await {
+    match serve_requests(&mut t, state).await {
         Ok(()) | Err(FrameError::Closed) => {}
         Err(FrameError::Io(e)) => warn!(error = %e, "connection lost"),
         Err(e) => {
@@ -137,13 +137,19 @@ async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
 
 async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
     t: &mut Link<S>,
-    state: &State,
+    state: Arc<State>,
 ) -> Result<(), FrameError> {
     loop {
         match t.recv_control::<Msg>().await? {
             Msg::PutFile { header, overwrite } => {
                 let name = header.name.clone();
-                match accept_put(state, &header, overwrite) {
+                // Directory walks, statvfs and a possible wait for a dying connection's lock
+                // stay off the async workers.
+                let (st, h) = (state.clone(), header.clone());
+                let opened = tokio::task::spawn_blocking(move || accept_put(&st, &h, overwrite))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("internal error: {e}")));
+                match opened {
                     Err(message) => {
                         info!(name = %escape(&name), %message, "upload refused");
                         t.send_control(&Msg::Refuse { message }).await?;
@@ -169,7 +175,7 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
             }
             Msg::Get { names } => {
                 for name in names {
-                    serve_get(t, state, &name).await?;
+                    serve_get(t, &state, &name).await?;
                 }
                 t.send_control(&Msg::End).await?;
             }
@@ -177,7 +183,7 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                 let message = "this server is upload-only".into();
                 t.send_control(&Msg::Error { message }).await?;
             }
-            Msg::Ls { dir } => serve_ls(t, state, &dir).await?,
+            Msg::Ls { dir } => serve_ls(t, &state, &dir).await?,
             other => {
                 let message = format!("unexpected request {other:?}");
                 t.send_control(&Msg::Error {
