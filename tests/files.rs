@@ -640,3 +640,39 @@ fn control_characters_in_names_never_reach_the_terminal_raw() {
         "{err:?}"
     );
 }
+
+#[test]
+fn several_clients_at_once_each_get_their_file_verified() {
+    let fx = Fixture::new();
+    let srv = fx.serve(&[]);
+    let addr = srv.addr("files", "tcp");
+    let key = fx.s("key");
+    let mut children = Vec::new();
+    for i in 0..4 {
+        let src = fx.p(&format!("src/c{i}"));
+        random_file(&src, 6 << 20, 100 + i);
+        let child = Command::new(bin())
+            .args([
+                "put",
+                &addr,
+                src.to_str().unwrap(),
+                "--key",
+                &key,
+                "--quiet",
+            ])
+            .spawn()
+            .unwrap();
+        children.push(child);
+    }
+    for mut c in children {
+        let st = wait_timeout(&mut c, LIMIT).expect("put finishes");
+        assert!(st.success());
+    }
+    for i in 0..4 {
+        let name = format!("c{i}");
+        assert!(same(
+            &fx.p(&format!("src/{name}")),
+            &fx.p(&format!("root/{name}"))
+        ));
+    }
+}

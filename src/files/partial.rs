@@ -258,3 +258,74 @@ impl Journal {
             .map_err(|_| io::Error::other("the journal thread panicked"))?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(size: u64, mtime_ns: i64) -> FileHeader {
+        FileHeader {
+            name: "f".into(),
+            size,
+            mode: 0o640,
+            mtime_ns,
+        }
+    }
+
+    /// Writes `segs` whole segments into a fresh partial and records them, as a transfer
+    /// cut after them would.
+    fn interrupted(dir: &Path, h: &FileHeader, segs: usize) {
+        let mut p = Partial::open(dir, "f", h, false).unwrap();
+        assert_eq!(p.offset, 0);
+        let journal = p.journal().unwrap();
+        let chunk = vec![7u8; SEGMENT as usize];
+        let mut cvs = Vec::new();
+        for _ in 0..segs {
+            p.file.write_all(&chunk).unwrap();
+            p.hasher.update(&chunk, &mut Vec::new());
+        }
+        cvs.extend_from_slice(p.hasher.chaining_values());
+        journal.record(cvs).unwrap();
+        journal.close().unwrap();
+    }
+
+    #[test]
+    fn a_matching_header_resumes_and_a_changed_source_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = header(3 * SEGMENT + 10, 42);
+        interrupted(dir.path(), &h, 2);
+        // Bytes written past the last recorded segment are not trusted.
+        let part = dir.path().join(".f.taojie-part");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&part)
+            .unwrap()
+            .write_all(b"unrecorded")
+            .unwrap();
+        let p = Partial::open(dir.path(), "f", &h, false).unwrap();
+        assert_eq!(p.offset, 2 * SEGMENT);
+        assert_eq!(std::fs::metadata(&part).unwrap().len(), 2 * SEGMENT);
+        drop(p);
+        let p = Partial::open(dir.path(), "f", &header(3 * SEGMENT + 10, 43), false).unwrap();
+        assert_eq!(p.offset, 0, "a source with another mtime must start over");
+        p.discard();
+        assert!(!part.exists() && !dir.path().join(".f.taojie-state").exists());
+    }
+
+    #[test]
+    fn commit_never_replaces_an_existing_file_without_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = header(0, 0);
+        let p = Partial::open(dir.path(), "f", &h, false).unwrap();
+        std::fs::write(dir.path().join("f"), b"appeared").unwrap();
+        assert!(p.commit().is_err());
+        assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"appeared");
+        let err = Partial::open(dir.path(), "f", &h, false).err().unwrap();
+        assert!(err.to_string().contains("--overwrite"));
+        Partial::open(dir.path(), "f", &h, true)
+            .unwrap()
+            .commit()
+            .unwrap();
+        assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"");
+    }
+}
