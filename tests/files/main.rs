@@ -268,4 +268,8 @@ fn several_clients_at_once_each_get_their_file_verified() {
             &fx.p(&format!("root/{name}"))
         ));
     }
+    assert!(
+        !same(&fx.p("root/c0"), &fx.p("root/c1")),
+        "the four files must differ"
+    );
 }
