@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::server::{DEFAULT_MAX_CONNS, Limits, shutdown};
-use crate::{bench, echo, netcat, serve, time};
+use crate::{bench, chat, echo, netcat, serve, time};
 
 /// taojie (套接字): one socket toolkit — netcat, echo and time servers, a load generator.
 #[derive(Parser, Debug)]
@@ -43,6 +43,14 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Write a new random key file (64 hex characters, mode 0600); never overwrites
     Keygen(KeygenArgs),
+    /// Chat client: join a taojie chat broker (or, with --udp, a hub) under a name
+    #[command(after_help = "\
+Examples:
+  taojie chat 127.0.0.1:9006 --name alice            type lines; /who, /join ROOM, /me, /quit
+  taojie chat 127.0.0.1:9006 --name bob --udp         the UDP hub (seed-style `NAME: text`)
+  taojie chat 127.0.0.1:9006 --name eve --key chat.key
+  echo hello | taojie chat 127.0.0.1:9006 --name bot  scripted: plain lines in and out")]
+    Chat(chat::ClientArgs),
 }
 
 /// `taojie keygen FILE`.
@@ -80,6 +88,13 @@ pub enum Service {
         after_help = "Example: taojie serve time --listen 127.0.0.1:0 --tcp 127.0.0.1:0 --sntp 127.0.0.1:0"
     )]
     Time(time::ServeArgs),
+    /// Chat: a TCP line broker (nc works as a client) with names and rooms, and a UDP hub
+    #[command(after_help = "\
+Examples:
+  taojie serve chat --listen 127.0.0.1:0 --udp 127.0.0.1:0
+  nc 127.0.0.1 9006                      any line client joins; lines arrive as `<name> text`
+  taojie serve chat --listen 0.0.0.0:9006 --key chat.key   taojie clients with the key only")]
+    Chat(chat::ServeArgs),
 }
 
 /// Limits every stream server takes.
@@ -140,6 +155,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 None => serve::all(args.limits, token).await?,
                 Some(Service::Echo(a)) => echo::run(a, token).await?,
                 Some(Service::Time(a)) => time::serve(a, token).await?,
+                Some(Service::Chat(a)) => chat::run(a, token).await?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -155,5 +171,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Chat(args) => chat::client(args).await,
     }
 }
