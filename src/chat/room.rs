@@ -63,7 +63,8 @@ impl Member {
         true
     }
 
-    /// Moves everything queued into `into`; false once the member has been dropped.
+    /// Moves everything queued into `into` once `into` is empty (so a member that does not
+    /// read holds at most two queues' worth); false once the member has been dropped.
     pub fn take(&self, into: &mut VecDeque<Bytes>) -> bool {
         let mut q = lock(&self.out);
         if q.gone {
@@ -71,10 +72,8 @@ impl Member {
         }
         if into.is_empty() {
             std::mem::swap(into, &mut q.items);
-        } else {
-            into.extend(q.items.drain(..));
+            q.lines = 0;
         }
-        q.lines = 0;
         true
     }
 
