@@ -209,6 +209,7 @@ impl Session<'_> {
             count: std::mem::take(&mut self.count),
             from: Some(self.id),
             keep: true,
+            about: None,
         };
         self.broker.fanout.publish(post);
     }

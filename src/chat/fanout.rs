@@ -28,6 +28,10 @@ pub struct Post {
     pub from: Option<MemberId>,
     /// Whether the lines go into the room's history (chat lines do, notices do not).
     pub keep: bool,
+    /// For a notice (join, leave, rename): the member it is about. Rooms above the announce
+    /// limit leave notices out, so a crowd's comings and goings do not cost every member a
+    /// line each, but this member still gets its own.
+    pub about: Option<MemberId>,
 }
 
 /// Gets posts to every member of their room.

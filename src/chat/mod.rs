@@ -38,6 +38,8 @@ pub use client::run as client;
 pub const DEFAULT_PORT: u16 = 9006;
 /// Default lines a member may fall behind before it is dropped.
 pub const DEFAULT_QUEUE: usize = 1024;
+/// Default size above which a room stops announcing joins, leaves and renames.
+pub const DEFAULT_ANNOUNCE_MAX: usize = 200;
 /// Default cap on connected members.
 pub const DEFAULT_MAX_CONNS: usize = 20_000;
 
@@ -59,6 +61,9 @@ pub struct ServeArgs {
     /// Lines a member may fall behind before it is dropped as not reading
     #[arg(long, value_name = "LINES", default_value_t = DEFAULT_QUEUE)]
     pub queue: usize,
+    /// Rooms with more members than this leave join, leave and rename notices out
+    #[arg(long, value_name = "MEMBERS", default_value_t = DEFAULT_ANNOUNCE_MAX)]
+    pub announce_max: usize,
     /// Members connected at once; more are closed as soon as they are accepted
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNS)]
     pub max_conns: usize,
@@ -78,6 +83,7 @@ impl Default for ServeArgs {
             key: None,
             max_line: line::DEFAULT_MAX_LINE,
             queue: DEFAULT_QUEUE,
+            announce_max: DEFAULT_ANNOUNCE_MAX,
             max_conns: DEFAULT_MAX_CONNS,
             idle_timeout: 0.0,
             grace: 5.0,
@@ -131,7 +137,7 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             warn!(%local, "chat broker open to anyone who can reach it (no --key)");
         }
         server::announce("chat", "tcp", &local);
-        let rooms = Arc::new(room::Rooms::new(args.queue));
+        let rooms = Arc::new(room::Rooms::new(args.queue, args.announce_max));
         let broker = Arc::new(broker::Broker {
             fanout: Arc::new(fanout::Local::new(rooms.clone())),
             rooms,

@@ -46,7 +46,9 @@ impl Member {
         if q.gone {
             return true;
         }
-        if q.lines + count > self.limit {
+        // An empty queue takes any one post, so a read's worth of lines larger than the
+        // limit still gets through to a member that keeps up.
+        if q.lines > 0 && q.lines + count > self.limit {
             q.gone = true;
             q.items = VecDeque::new();
             drop(q);
@@ -111,6 +113,7 @@ struct State {
 pub struct Rooms {
     state: Mutex<State>,
     queue_lines: usize,
+    announce_max: usize,
 }
 
 /// A `*** text` notice for everyone in `room`.
@@ -121,6 +124,7 @@ pub fn notice(room: &Arc<str>, text: &str) -> Post {
         count: 1,
         from: None,
         keep: false,
+        about: None,
     }
 }
 
@@ -130,11 +134,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Rooms {
-    /// No members yet; each member may fall `queue_lines` lines behind before it is dropped.
-    pub fn new(queue_lines: usize) -> Self {
+    /// No members yet; each member may fall `queue_lines` lines behind before it is dropped,
+    /// and rooms of more than `announce_max` members leave join, leave and rename notices out.
+    pub fn new(queue_lines: usize, announce_max: usize) -> Self {
         Rooms {
             state: Mutex::new(State::default()),
             queue_lines,
+            announce_max,
         }
     }
 
@@ -194,7 +200,11 @@ impl Rooms {
         if let Some(info) = st.members.get_mut(&id) {
             info.name = name.clone();
         }
-        Ok((name, notice(&room, &format!("{old} is now known as {new}"))))
+        let post = Post {
+            about: Some(id),
+            ..notice(&room, &format!("{old} is now known as {new}"))
+        };
+        Ok((name, post))
     }
 
     /// Moves a member to `room`: a leave post for the old room and a join post for the new
@@ -215,7 +225,10 @@ impl Rooms {
         add_to_room(&mut st, &new, id, &member);
         drop(st);
         let left = notice(&old, &format!("{name} left {old} (joined {room})"));
-        let joined = notice(&new, &format!("{name} joined {room}"));
+        let joined = Post {
+            about: Some(id),
+            ..notice(&new, &format!("{name} joined {room}"))
+        };
         Ok((new, left, joined))
     }
 
@@ -268,9 +281,19 @@ impl Rooms {
             remember(&mut room.history, &post.lines);
         }
         let mut dropped = Vec::new();
-        for (&id, member) in &room.members {
-            if Some(id) != post.from && !member.push(&post.lines, post.count) {
+        if !post.keep && room.members.len() > self.announce_max {
+            // A crowd: N joins would cost N² lines. Only the member concerned hears.
+            if let Some(id) = post.about
+                && let Some(member) = room.members.get(&id)
+                && !member.push(&post.lines, post.count)
+            {
                 dropped.push(id);
+            }
+        } else {
+            for (&id, member) in &room.members {
+                if Some(id) != post.from && !member.push(&post.lines, post.count) {
+                    dropped.push(id);
+                }
             }
         }
         let mut names = Vec::new();
@@ -335,7 +358,7 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_history_is_bounded() {
-        let rooms = Rooms::new(100);
+        let rooms = Rooms::new(100, 100);
         let (a, _ma, an, _) = rooms.enter();
         let (b, mb, _, _) = rooms.enter();
         assert_eq!(&*an, "user1");
@@ -348,6 +371,7 @@ mod tests {
             count: 30,
             from: Some(a),
             keep: true,
+            about: None,
         };
         assert!(rooms.deliver(&post).is_empty());
         assert!(drain(&mb).contains("<Alice> 29\n"));
@@ -359,7 +383,7 @@ mod tests {
 
     #[test]
     fn a_member_past_its_queue_is_dropped() {
-        let rooms = Rooms::new(3);
+        let rooms = Rooms::new(3, 100);
         let (a, _, _, _) = rooms.enter();
         let (_, mb, bn, _) = rooms.enter();
         let post = Post {
@@ -371,5 +395,26 @@ mod tests {
         assert!(rooms.deliver(&post).is_empty());
         assert_eq!(rooms.deliver(&post), vec![bn]);
         assert!(!mb.take(&mut VecDeque::new()));
+    }
+
+    #[test]
+    fn a_crowded_room_keeps_notices_to_the_member_concerned() {
+        let rooms = Rooms::new(100, 2);
+        let (_, ma, _, _) = rooms.enter();
+        let (b, mb, _, _) = rooms.enter();
+        drain(&ma);
+        drain(&mb);
+        let (_, post) = rooms.rename(b, "bob").unwrap();
+        rooms.deliver(&post);
+        assert_eq!(drain(&ma), "*** user2 is now known as bob\n");
+        drain(&mb);
+        let (_, mc, _, joined) = rooms.enter();
+        rooms.deliver(&joined);
+        assert_eq!(drain(&ma), "", "three members are a crowd here");
+        let (_, post) = rooms.rename(b, "bobby").unwrap();
+        rooms.deliver(&post);
+        assert_eq!(drain(&mb), "*** bob is now known as bobby\n");
+        assert_eq!(drain(&ma), "");
+        assert!(drain(&mc).starts_with("*** welcome"));
     }
 }
