@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::server::{DEFAULT_MAX_CONNS, Limits, shutdown};
-use crate::{bench, chat, echo, netcat, serve, time};
+use crate::{bench, chat, echo, exec, netcat, serve, time};
 
 /// taojie (套接字): one socket toolkit — netcat, echo and time servers, a load generator.
 #[derive(Parser, Debug)]
@@ -43,6 +43,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Write a new random key file (64 hex characters, mode 0600); never overwrites
     Keygen(KeygenArgs),
+    /// Run a command on an exec server; exits with the command's status
+    Exec(exec::ClientArgs),
     /// Chat client: join a taojie chat broker (or, with --udp, a hub) under a name
     #[command(after_help = "\
 Examples:
@@ -88,6 +90,16 @@ pub enum Service {
         after_help = "Example: taojie serve time --listen 127.0.0.1:0 --tcp 127.0.0.1:0 --sntp 127.0.0.1:0"
     )]
     Time(time::ServeArgs),
+    /// Remote command execution, authenticated, output streamed; --classic for the seed's protocol
+    #[command(after_help = "Examples:
+  taojie keygen exec.key
+  taojie serve exec --listen 127.0.0.1:9512 --key exec.key --allow uname --allow ls
+  taojie serve exec --listen 127.0.0.1:0 --key exec.key --shell --timeout 60
+  taojie serve exec --classic 127.0.0.1:8080 --key exec.key     the seed's client works
+
+A command runs in a process group of its own; the whole group is killed when its client
+disconnects, at --timeout, and 5 s after SIGINT/SIGTERM stops the server.")]
+    Exec(exec::ServeArgs),
     /// Chat: a TCP line broker (nc works as a client) with names and rooms, and a UDP hub
     #[command(after_help = "\
 Examples:
@@ -155,6 +167,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 None => serve::all(args.limits, token).await?,
                 Some(Service::Echo(a)) => echo::run(a, token).await?,
                 Some(Service::Time(a)) => time::serve(a, token).await?,
+                Some(Service::Exec(a)) => exec::serve(a, token).await?,
                 Some(Service::Chat(a)) => chat::run(a, token).await?,
             }
             Ok(ExitCode::SUCCESS)
@@ -171,6 +184,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Exec(args) => exec::client(args).await,
         Command::Chat(args) => chat::client(args).await,
     }
 }

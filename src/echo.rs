@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::LimitArgs;
-use crate::server::{self, Conn, DatagramService, Listener};
+use crate::server::{self, Conn, DatagramService};
 
 /// Default echo port on `taojie serve` (RFC 862's port 7, moved above 1024).
 pub const DEFAULT_PORT: u16 = 9007;
@@ -60,15 +60,13 @@ pub async fn run(args: EchoArgs, shutdown: CancellationToken) -> Result<()> {
     let upper = args.upper;
     let mut listeners = Vec::new();
     if let Some(addr) = tcp {
-        listeners.push(Listener::Tcp(server::bind_tcp(
-            crate::addr::resolve_one(&addr).await?,
-        )?));
+        listeners.push(server::listen_tcp(&addr).await?);
     }
     if let Some(path) = &args.unix {
         listeners.push(server::bind_unix(path)?);
     }
     let udp = match udp {
-        Some(addr) => Some(server::bind_udp(crate::addr::resolve_one(&addr).await?)?),
+        Some(addr) => Some(server::listen_udp(&addr).await?),
         None => None,
     };
 

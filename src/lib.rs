@@ -13,6 +13,7 @@ pub mod bench;
 pub mod chat;
 pub mod cli;
 pub mod echo;
+pub mod exec;
 pub mod framing;
 pub mod netcat;
 pub mod serve;

@@ -1,12 +1,24 @@
-//! `taojie serve` with no service: every service on its default port on 127.0.0.1.
+//! `taojie serve` with no service: every service on its default port on 127.0.0.1, with no
+//! configuration. Services that need a key share one, created on first start in the user's
+//! data directory (see [`crate::auth::default_path`]).
 use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::LimitArgs;
-use crate::{echo, time};
+use crate::{auth, echo, exec, time};
 
 /// Runs every service on 127.0.0.1 at its default ports until `shutdown` is cancelled.
 pub async fn all(limits: LimitArgs, shutdown: CancellationToken) -> Result<()> {
+    let key_path = auth::default_path()?;
+    let (_, created) = auth::load_or_create(&key_path)?;
+    if created {
+        eprintln!(
+            "taojie: created a new key at {} (mode 600); clients use it with --key",
+            key_path.display()
+        );
+    } else {
+        eprintln!("taojie: using the key at {}", key_path.display());
+    }
     let echo_args = echo::EchoArgs {
         limits: limits.clone(),
         ..Default::default()
@@ -15,9 +27,14 @@ pub async fn all(limits: LimitArgs, shutdown: CancellationToken) -> Result<()> {
         limits,
         ..Default::default()
     };
+    let exec_args = exec::ServeArgs {
+        key: Some(key_path),
+        ..Default::default()
+    };
     tokio::try_join!(
         echo::run(echo_args, shutdown.clone()),
-        time::serve(time_args, shutdown)
+        time::serve(time_args, shutdown.clone()),
+        exec::serve(exec_args, shutdown),
     )?;
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! The few operating-system calls std does not wrap: the open-file limit and CPU usage.
+//! The few operating-system calls std does not wrap: the open-file limit, CPU usage and
+//! killing a whole process group.
 #![allow(unsafe_code)]
 
 use std::time::Duration;
@@ -29,4 +30,20 @@ pub fn cpu_time() -> Duration {
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Sends SIGKILL to every process in the process group `pgid` (a command spawned as a group
+/// leader, so its children go with it). Group ids 0 and 1 are refused: `kill(0)` and
+/// `kill(-1)` would hit our own group or every process we may signal.
+pub fn kill_process_group(pgid: u32) {
+    let Ok(pgid) = i32::try_from(pgid) else {
+        return;
+    };
+    if pgid <= 1 {
+        return;
+    }
+    // SAFETY: kill(2) takes plain integers; a group that is already gone gives ESRCH.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
 }

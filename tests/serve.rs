@@ -10,13 +10,16 @@ use common::Server;
 
 #[test]
 fn serves_everything_on_loopback_and_stops_on_ctrl_c() {
-    let mut server = Server::start(&["serve"], 5);
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let mut server = Server::start_with_env(&["serve"], 6, &[("XDG_DATA_HOME", data_dir)]);
     let want = [
         ("echo", "tcp", "127.0.0.1:9007"),
         ("echo", "udp", "127.0.0.1:9007"),
         ("time", "udp", "127.0.0.1:9013"),
         ("daytime", "tcp", "127.0.0.1:9013"),
         ("sntp", "udp", "127.0.0.1:9123"),
+        ("exec", "tcp", "127.0.0.1:9512"),
     ];
     for (service, proto, addr) in want {
         assert_eq!(server.addr(service, proto), addr, "{:?}", server.lines);
@@ -32,6 +35,29 @@ fn serves_everything_on_loopback_and_stops_on_ctrl_c() {
     let mut buf = [0u8; 64];
     let n = u.recv(&mut buf).unwrap();
     assert_eq!(n, 4, "a year: {:?}", String::from_utf8_lossy(&buf[..n]));
+    // The key the services share was created on first start, readable by its owner only.
+    use std::os::unix::fs::PermissionsExt;
+    let key = data.path().join("taojie/key");
+    let mode = std::fs::metadata(&key)
+        .expect("key created")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let (status, out, _) = common::run_with_input(
+        &[
+            "exec",
+            "127.0.0.1:9512",
+            "--key",
+            key.to_str().unwrap(),
+            "--",
+            "echo",
+            "hi",
+        ],
+        b"",
+        Duration::from_secs(20),
+    );
+    assert!(status.success());
+    assert_eq!(out, b"hi\n");
     drop(s);
     server.signal(libc::SIGINT);
     let status = common::wait_timeout(&mut server.child, Duration::from_secs(10)).unwrap();

@@ -87,7 +87,7 @@ fn idle_client_is_dropped_and_server_goes_on() {
             "--listen",
             "127.0.0.1:0",
             "--idle-timeout",
-            "0.5",
+            "1",
         ],
         1,
     );
@@ -99,7 +99,7 @@ fn idle_client_is_dropped_and_server_goes_on() {
         "idle client kept open"
     );
     assert!(
-        t.elapsed() >= Duration::from_millis(400),
+        t.elapsed() >= Duration::from_millis(900),
         "closed too early: {:?}",
         t.elapsed()
     );

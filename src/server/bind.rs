@@ -46,6 +46,18 @@ impl Drop for Listener {
     }
 }
 
+/// Resolves `addr` (HOST:PORT) and binds a TCP listener there.
+pub async fn listen_tcp(addr: &str) -> Result<Listener> {
+    Ok(Listener::Tcp(bind_tcp(
+        crate::addr::resolve_one(addr).await?,
+    )?))
+}
+
+/// Resolves `addr` (HOST:PORT) and binds a UDP socket there.
+pub async fn listen_udp(addr: &str) -> Result<UdpSocket> {
+    bind_udp(crate::addr::resolve_one(addr).await?)
+}
+
 /// Binds a TCP listener with SO_REUSEADDR and a deep backlog.
 pub fn bind_tcp(addr: SocketAddr) -> Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;

@@ -14,7 +14,7 @@ mod datagram;
 pub mod shutdown;
 mod stream;
 
-pub use bind::{Listener, bind_tcp, bind_udp, bind_unix};
+pub use bind::{Listener, bind_tcp, bind_udp, bind_unix, listen_tcp, listen_udp};
 pub use conn::{Conn, Peer};
 pub use datagram::{DatagramService, serve_datagram};
 pub use stream::serve_stream;

@@ -69,6 +69,9 @@ pub async fn serve_stream<H, F>(
         let activity = conn.activity().clone();
         tracker.spawn(
             async move {
+                // Idle time counts from when serving starts, not from accept: a busy runtime
+                // must not time out a connection it has not looked at yet.
+                activity.touch();
                 tokio::select! {
                     res = handler(conn) => match res {
                         Ok(()) => debug!("closed"),

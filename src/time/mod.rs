@@ -12,7 +12,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::LimitArgs;
-use crate::server::{self, DatagramService, Listener};
+use crate::server::{self, DatagramService};
 
 pub mod client;
 pub mod daytime;
@@ -87,22 +87,18 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         (u, t, s) => (u.clone(), t.clone(), s.clone()),
     };
     // Bind everything before announcing anything, so a taken port fails the whole start.
-    let bind_udp = |addr: Option<String>| async move {
-        match addr {
-            Some(a) => {
-                Ok::<_, anyhow::Error>(Some(server::bind_udp(crate::addr::resolve_one(&a).await?)?))
-            }
-            None => Ok(None),
-        }
-    };
-    let udp = bind_udp(udp).await?;
-    let tcp = match tcp {
-        Some(a) => Some(Listener::Tcp(server::bind_tcp(
-            crate::addr::resolve_one(&a).await?,
-        )?)),
+    let udp = match udp {
+        Some(a) => Some(server::listen_udp(&a).await?),
         None => None,
     };
-    let sntp = bind_udp(sntp).await?;
+    let tcp = match tcp {
+        Some(a) => Some(server::listen_tcp(&a).await?),
+        None => None,
+    };
+    let sntp = match sntp {
+        Some(a) => Some(server::listen_udp(&a).await?),
+        None => None,
+    };
 
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(socket) = udp {

@@ -38,8 +38,14 @@ fn line_channel<R: Read + Send + 'static>(stream: R) -> mpsc::Receiver<String> {
 impl Server {
     /// Starts `taojie ARGS` and waits (10 s at most) for `n` address lines on stdout.
     pub fn start(args: &[&str], n: usize) -> Server {
+        Self::start_with_env(args, n, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables.
+    pub fn start_with_env(args: &[&str], n: usize, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(bin())
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -172,4 +178,149 @@ pub fn run_program(
     };
     let _ = writer.join();
     (status, out_t.join().unwrap(), err_t.join().unwrap())
+}
+
+/// A process with piped stdio, its stdout and stderr read on threads, so a test can feed
+/// stdin, wait for a stderr line (the netcat listener prints its address there) and for
+/// stdout bytes, each with a time limit.
+pub struct Proc {
+    pub child: Child,
+    stdin: Option<thread::JoinHandle<Option<std::process::ChildStdin>>>,
+    out: mpsc::Receiver<Vec<u8>>,
+    err: mpsc::Receiver<String>,
+    /// Stdout so far.
+    pub stdout: Vec<u8>,
+    /// Stderr lines so far.
+    pub stderr: Vec<String>,
+}
+
+impl Proc {
+    /// Starts `program ARGS` with stdin, stdout and stderr piped.
+    pub fn spawn(program: &str, args: &[&str]) -> Proc {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+        let stdin = child.stdin.take();
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, out) = mpsc::channel();
+        thread::spawn(move || {
+            let mut buf = vec![0; 64 * 1024];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let err = line_channel(child.stderr.take().unwrap());
+        let stdin = Some(thread::spawn(move || stdin));
+        Proc {
+            child,
+            stdin,
+            out,
+            err,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        }
+    }
+
+    /// Writes `data` to stdin on a thread, after whatever was fed before; stdin stays open.
+    pub fn feed(&mut self, data: Vec<u8>) {
+        let prev = self.stdin.take().expect("stdin already closed");
+        self.stdin = Some(thread::spawn(move || {
+            use std::io::Write;
+            let mut stdin = prev.join().ok()??;
+            stdin.write_all(&data).ok()?;
+            Some(stdin)
+        }));
+    }
+
+    /// Closes stdin once everything fed so far is written (without waiting for that).
+    pub fn close_stdin(&mut self) {
+        if let Some(t) = self.stdin.take() {
+            thread::spawn(move || drop(t.join()));
+        }
+    }
+
+    /// Waits (up to `limit`) for a stderr line starting with `prefix`; returns the line.
+    pub fn wait_stderr(&mut self, prefix: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        if let Some(l) = self.stderr.iter().find(|l| l.starts_with(prefix)) {
+            return l.clone();
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.err.recv_timeout(left) {
+                Ok(line) => {
+                    self.stderr.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no stderr line {prefix:?} in {limit:?}; got {:?}",
+                    self.stderr
+                ),
+            }
+        }
+    }
+
+    /// Waits (up to `limit`) until stdout holds at least `n` bytes; returns them all.
+    pub fn wait_stdout(&mut self, n: usize, limit: Duration) -> &[u8] {
+        let deadline = Instant::now() + limit;
+        while self.stdout.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.out.recv_timeout(left) {
+                Ok(chunk) => self.stdout.extend_from_slice(&chunk),
+                Err(_) => panic!(
+                    "stdout has {} of {n} bytes after {limit:?}",
+                    self.stdout.len()
+                ),
+            }
+        }
+        &self.stdout
+    }
+
+    /// Closes stdin, waits (up to `limit`) for the exit, and gathers the rest of the output;
+    /// returns (status, all stdout, all stderr).
+    pub fn finish(mut self, limit: Duration) -> (ExitStatus, Vec<u8>, String) {
+        self.close_stdin();
+        let Some(status) = wait_timeout(&mut self.child, limit) else {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!(
+                "process did not exit in {limit:?}; stderr so far: {:?}",
+                self.stderr
+            );
+        };
+        // The pipes close at exit (unless a grandchild holds them): drain with a bound.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while let Ok(chunk) = self
+            .out
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.stdout.extend_from_slice(&chunk);
+        }
+        while let Ok(line) = self
+            .err
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.stderr.push(line);
+        }
+        (
+            status,
+            std::mem::take(&mut self.stdout),
+            self.stderr.join("\n"),
+        )
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,0 +1,171 @@
+//! `taojie exec`: runs one command on an exec server, with stdin forwarded and the command's
+//! stdout and stderr written to ours as they arrive; exits with the command's status.
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use bytes::{Bytes, BytesMut};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::ClientArgs;
+use super::protocol::{Control, SERVICE, STDERR, STDIN, STDOUT};
+use crate::auth::{self, Key};
+use crate::framing::{Frame, Transport, hello};
+
+/// Exit status for failures of our own (connect, authentication, protocol), as ssh uses.
+pub const FAILURE_STATUS: u8 = 255;
+/// Exit status when our stdout's reader went away: 128 + SIGPIPE, as a shell reports it.
+pub const SIGPIPE_STATUS: u8 = 128 + 13;
+const STDIN_CHUNK: usize = 64 * 1024;
+
+/// Runs the client; its own failures print one line and give [`FAILURE_STATUS`].
+pub async fn run(args: ClientArgs) -> ExitCode {
+    match exec(args).await {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("taojie: error: {e:#}");
+            ExitCode::from(FAILURE_STATUS)
+        }
+    }
+}
+
+fn load_key(args: &ClientArgs) -> Result<Option<Key>> {
+    if args.insecure_no_auth {
+        return Ok(None);
+    }
+    if let Some(path) = &args.key {
+        return Key::load(path).map(Some);
+    }
+    let default = auth::default_path()?;
+    if default.exists() {
+        return Key::load(&default).map(Some);
+    }
+    bail!(
+        "no key: give --key FILE (the server's key), or --insecure-no-auth for a server started without one"
+    )
+}
+
+async fn exec(args: ClientArgs) -> Result<u8> {
+    Control::validate_request(&args.command).map_err(anyhow::Error::msg)?;
+    let key = load_key(&args)?;
+    let addr = crate::addr::resolve_one(&args.addr).await?;
+    let wait = Duration::from_secs_f64(args.connect_timeout.max(0.1));
+    let mut stream = tokio::time::timeout(wait, TcpStream::connect(addr))
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out connecting to {addr}"))?
+        .with_context(|| format!("cannot connect to {addr}"))?;
+    stream.set_nodelay(true)?;
+    auth::client(&mut stream, key.as_ref())
+        .await
+        .with_context(|| format!("{addr} refused us"))?;
+    let mut t = Transport::new(stream);
+    hello::client(&mut t, SERVICE).await?;
+    t.send_control(&Control::Request {
+        argv: args.command.clone(),
+        shell: args.shell,
+    })
+    .await?;
+    match t.recv_control::<Control>().await? {
+        Control::Started => {}
+        Control::Error { message } => {
+            // A refusal, or a command that could not start (then its status follows).
+            eprintln!("taojie: remote error: {message}");
+            return match t.recv_control::<Control>().await {
+                Ok(Control::Exit { code, .. }) => Ok(status_byte(code)),
+                _ => Ok(FAILURE_STATUS),
+            };
+        }
+        other => bail!("protocol error: expected started, got {other:?}"),
+    }
+
+    let (mut sink, mut frames) = t.into_framed().split();
+    let input = stdin_chunks(args.no_stdin);
+    tokio::spawn(async move {
+        let mut input = input;
+        while let Some(chunk) = input.recv().await {
+            let frame = Frame::Data {
+                channel: STDIN,
+                bytes: chunk,
+            };
+            if sink.send(frame).await.is_err() {
+                return;
+            }
+        }
+        let eof = Frame::Data {
+            channel: STDIN,
+            bytes: Bytes::new(),
+        };
+        let _ = sink.send(eof).await;
+        // Keep the write half open: closing it would look like a client that left.
+        std::future::pending::<()>().await;
+    });
+
+    let mut out = tokio::io::stdout();
+    let mut err = tokio::io::stderr();
+    loop {
+        let frame = match frames.next().await {
+            Some(f) => f?,
+            None => bail!("the server closed the connection before the command's exit status"),
+        };
+        match frame {
+            Frame::Data { channel, bytes } if channel == STDOUT => {
+                match out.write_all(&bytes).await {
+                    // Our reader left (`| head`): stop as a program killed by SIGPIPE would;
+                    // hanging up kills the remote command.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                        return Ok(SIGPIPE_STATUS);
+                    }
+                    r => r?,
+                }
+            }
+            Frame::Data { channel, bytes } if channel == STDERR => err.write_all(&bytes).await?,
+            Frame::Data { channel, .. } => bail!("protocol error: data on channel {channel}"),
+            Frame::Control(json) => match serde_json::from_slice::<Control>(&json)? {
+                Control::Exit { code, .. } => {
+                    out.flush().await?;
+                    err.flush().await?;
+                    return Ok(status_byte(code));
+                }
+                Control::Error { message } => {
+                    err.flush().await?;
+                    eprintln!("taojie: remote error: {message}");
+                }
+                other => bail!("protocol error: unexpected {other:?}"),
+            },
+        }
+    }
+}
+
+/// A status for our own exit: 0–255 as is, anything else (never sent by taojie) as 255.
+fn status_byte(code: i32) -> u8 {
+    u8::try_from(code).unwrap_or(FAILURE_STATUS)
+}
+
+/// Our stdin in chunks, read on a plain thread: a read blocked on a terminal must not keep
+/// the process from exiting once the command is done, as it would on tokio's blocking pool.
+fn stdin_chunks(skip: bool) -> mpsc::Receiver<Bytes> {
+    let (tx, rx) = mpsc::channel(4);
+    if skip {
+        return rx;
+    }
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        loop {
+            let mut buf = BytesMut::zeroed(STDIN_CHUNK);
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.blocking_send(buf.freeze()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}

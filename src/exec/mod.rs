@@ -1,0 +1,207 @@
+//! Remote command execution: `taojie serve exec` and `taojie exec`.
+//!
+//! [`protocol`] holds the control messages both sides share, [`server`] the native server
+//! (authenticated, output streamed as it comes, stdin forwarded, exit status returned),
+//! [`classic`] the seed's protocol for `--classic`, [`process`] spawning commands in process
+//! groups that die with their connection, and [`client`] the `taojie exec` client.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::auth::Key;
+use crate::server::{DEFAULT_MAX_CONNS, Limits, Listener};
+
+pub mod classic;
+pub mod client;
+pub mod process;
+pub mod protocol;
+pub mod server;
+
+/// Default port of the native exec service on `taojie serve`.
+pub const DEFAULT_PORT: u16 = 9512;
+/// Default cap on commands running at once.
+pub const DEFAULT_MAX_PROCS: usize = 16;
+
+/// Flags of `taojie serve exec`.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// TCP address of the native exec service, e.g. 127.0.0.1:9512 [default: 127.0.0.1:9512
+    /// unless only --classic is given]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Key file shared with the clients (make one with `taojie keygen FILE`)
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Let clients ask for a shell command line (`taojie exec --shell`), run as `sh -c`;
+    /// without it only a program and its arguments run, no shell
+    #[arg(long, conflicts_with = "allow")]
+    pub shell: bool,
+    /// Only this program may run (repeatable). Matched exactly against the program name the
+    /// client sends: `--allow ls` allows `ls` (found on the server's PATH), not `/bin/ls`
+    #[arg(long, value_name = "PROGRAM")]
+    pub allow: Vec<String>,
+    /// Kill a command (its whole process group) after this many seconds; the client gets
+    /// exit status 124, as from timeout(1)
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Commands running at once; one more is refused with an error
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PROCS)]
+    pub max_procs: usize,
+    /// Also serve the seed's protocol on this TCP address: a raw command in, run by `sh -c`;
+    /// `struct.pack('i', n)` and the output (stderr if any, else stdout) back. With --key the
+    /// seed's HMAC challenge (SHA-256) comes first
+    #[arg(long, value_name = "ADDR", conflicts_with = "allow")]
+    pub classic: Option<String>,
+    /// Run without a key. Only on loopback addresses, and anyone who can connect may run
+    /// commands as you
+    #[arg(long, conflicts_with = "key")]
+    pub insecure_no_auth: bool,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        ServeArgs {
+            listen: None,
+            key: None,
+            shell: false,
+            allow: Vec::new(),
+            timeout: None,
+            max_procs: DEFAULT_MAX_PROCS,
+            classic: None,
+            insecure_no_auth: false,
+        }
+    }
+}
+
+/// Flags of `taojie exec`.
+#[derive(Args, Debug, Clone)]
+#[command(
+    after_help = "Exit status: the remote command's (128+N if signal N ended it, 124 if \
+the server's --timeout did); 126/127 if it could not start; 255 if taojie could not connect, \
+authenticate or was refused.
+
+Examples:
+  taojie exec 127.0.0.1:9512 --key exec.key -- uname -a
+  tar cf - src | taojie exec 127.0.0.1:9512 --key exec.key -- tar xf - -C /tmp/copy
+  taojie exec 127.0.0.1:9512 --key exec.key --shell -- 'ls | wc -l'"
+)]
+pub struct ClientArgs {
+    /// Server address, HOST:PORT
+    pub addr: String,
+    /// Key file shared with the server [default: the key `taojie serve` created, if any]
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Run the words as one command line through the server's shell (`sh -c`); the server
+    /// must have been started with --shell
+    #[arg(long)]
+    pub shell: bool,
+    /// Do not forward stdin; the command reads end-of-file at once
+    #[arg(long, short = 'n')]
+    pub no_stdin: bool,
+    /// Talk to a server started with --insecure-no-auth
+    #[arg(long, conflicts_with = "key")]
+    pub insecure_no_auth: bool,
+    /// Seconds to wait for the connection
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub connect_timeout: f64,
+    /// The command and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `taojie exec`.
+pub async fn client(args: ClientArgs) -> Result<ExitCode> {
+    Ok(client::run(args).await)
+}
+
+/// Runs the exec service (native, and classic with `--classic`) until `shutdown` is
+/// cancelled.
+pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
+    let native = match (&args.listen, &args.classic) {
+        (None, None) => Some(format!("127.0.0.1:{DEFAULT_PORT}")),
+        (l, _) => l.clone(),
+    };
+    let native = match native {
+        Some(a) => Some(crate::addr::resolve_one(&a).await?),
+        None => None,
+    };
+    let classic = match &args.classic {
+        Some(a) => Some(crate::addr::resolve_one(a).await?),
+        None => None,
+    };
+    let addrs: Vec<SocketAddr> = native.iter().chain(classic.iter()).copied().collect();
+    let key = server_key(&args, &addrs)?;
+    let cfg = Arc::new(server::Config {
+        key,
+        shell: args.shell,
+        allow: args.allow.clone(),
+        timeout: args.timeout.map(|s| Duration::from_secs_f64(s.max(0.0))),
+        procs: process::ProcLimit::new(args.max_procs),
+    });
+    // A command may run quietly for long; auth, hello and requests have timeouts of their own.
+    let limits = Limits {
+        max_conns: DEFAULT_MAX_CONNS,
+        idle_timeout: None,
+        grace: Duration::from_secs(5),
+    };
+
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(addr) = native {
+        let listener = Listener::Tcp(crate::server::bind_tcp(addr)?);
+        crate::server::announce("exec", "tcp", &listener.local_display());
+        let cfg = cfg.clone();
+        tasks.spawn(crate::server::serve_stream(
+            "exec",
+            listener,
+            limits.clone(),
+            move |conn| server::handle(conn, cfg.clone()),
+            shutdown.clone().cancelled_owned(),
+        ));
+    }
+    if let Some(addr) = classic {
+        let listener = Listener::Tcp(crate::server::bind_tcp(addr)?);
+        crate::server::announce("exec-classic", "tcp", &listener.local_display());
+        tasks.spawn(crate::server::serve_stream(
+            "exec-classic",
+            listener,
+            limits,
+            move |conn| classic::handle(conn, cfg.clone()),
+            shutdown.clone().cancelled_owned(),
+        ));
+    }
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// The key policy: a key, or (only on loopback, only when asked) none, said loudly.
+fn server_key(args: &ServeArgs, addrs: &[SocketAddr]) -> Result<Option<Key>> {
+    if let Some(path) = &args.key {
+        return Key::load(path).map(Some);
+    }
+    if let Some(open) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+        bail!(
+            "refusing to run exec without --key on {open}: anyone who reaches it could run \
+             commands as you (--insecure-no-auth is accepted on loopback addresses only)"
+        );
+    }
+    if !args.insecure_no_auth {
+        bail!(
+            "exec needs --key FILE (make one with `taojie keygen FILE`), or --insecure-no-auth on a loopback address"
+        );
+    }
+    for a in addrs {
+        eprintln!(
+            "taojie: WARNING: exec on {a} has NO AUTHENTICATION (--insecure-no-auth): any local \
+             user or program that can connect runs commands as you"
+        );
+        warn!(addr = %a, "exec is running without authentication");
+    }
+    Ok(None)
+}

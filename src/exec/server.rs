@@ -1,0 +1,308 @@
+//! The native exec server: one connection runs one command. Authentication, hello and the
+//! request come first; then the command's stdout and stderr stream out as they are produced
+//! while the client's stdin streams in, and the exit status closes the exchange.
+use std::io;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
+use tokio_util::codec::Framed;
+use tracing::{info, warn};
+
+use super::process::{self, Group, ProcLimit};
+use super::protocol::{Control, SERVICE, STDERR, STDIN, STDOUT};
+use crate::auth::{self, Key};
+use crate::framing::{Frame, FrameError, NativeCodec, Transport, hello};
+use crate::server::Conn;
+
+/// Bytes read from a command's pipe at a time: a pipe holds 64 KiB by default.
+const CHUNK: usize = 64 * 1024;
+/// Exit status reported for a command killed by `--timeout`, as timeout(1) does.
+pub const TIMEOUT_STATUS: i32 = 124;
+
+type Sink = SplitSink<Framed<Conn, NativeCodec>, Frame>;
+type Stream = SplitStream<Framed<Conn, NativeCodec>>;
+
+/// What the server allows, shared by every connection.
+#[derive(Debug)]
+pub struct Config {
+    /// The shared key; `None` only for an explicitly insecure loopback server.
+    pub key: Option<Key>,
+    /// Clients may ask for `sh -c`.
+    pub shell: bool,
+    /// When not empty, the only programs (argv[0], exactly) that may run.
+    pub allow: Vec<String>,
+    /// Longest a command may run.
+    pub timeout: Option<Duration>,
+    /// Cap on commands running at once.
+    pub procs: ProcLimit,
+}
+
+impl Config {
+    /// The argv to spawn for a request, or why it is refused.
+    pub fn command_for(&self, argv: Vec<String>, shell: bool) -> Result<Vec<String>, String> {
+        Control::validate_request(&argv)?;
+        if shell {
+            if !self.shell {
+                return Err(
+                    "this server runs no shell commands (it was started without --shell); \
+                            send a program and its arguments instead"
+                        .into(),
+                );
+            }
+            return Ok(vec!["sh".into(), "-c".into(), argv.join(" ")]);
+        }
+        if !self.allow.is_empty() && !self.allow.contains(&argv[0]) {
+            return Err(format!(
+                "{:?} is not an allowed program on this server",
+                argv[0]
+            ));
+        }
+        Ok(argv)
+    }
+}
+
+/// Serves one native connection.
+pub async fn handle(mut conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
+    if let Err(e) = auth::server(&mut conn, cfg.key.as_ref()).await {
+        warn!(error = %e, "authentication refused");
+        return Ok(());
+    }
+    let mut t = Transport::new(conn);
+    if let Err(e) = hello::server(&mut t, SERVICE).await {
+        warn!(error = %e, "bad hello; closing");
+        return Ok(());
+    }
+    let request = match tokio::time::timeout(hello::TIMEOUT, t.recv_control::<Control>()).await {
+        Err(_) => Err("no request came in time".to_string()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(Control::Request { argv, shell })) => cfg.command_for(argv, shell),
+        Ok(Ok(other)) => Err(format!("expected a request, got {other:?}")),
+    };
+    let argv = match request {
+        Ok(argv) => argv,
+        Err(message) => return refuse(&mut t, message).await,
+    };
+    let _permit = match cfg.procs.try_acquire() {
+        Ok(p) => p,
+        Err(message) => return refuse(&mut t, message).await,
+    };
+    let spawned = match process::spawn(&argv, true) {
+        Ok(s) => s,
+        Err(e) => {
+            let message = format!("cannot run {:?}: {e}", argv[0]);
+            warn!(%message);
+            let _ = t.send_control(&Control::Error { message }).await;
+            let code = process::spawn_failure_code(&e);
+            let _ = t.send_control(&Control::Exit { code, signal: None }).await;
+            return Ok(());
+        }
+    };
+    info!(program = %argv[0], args = argv.len() - 1, "running");
+    t.send_control(&Control::Started)
+        .await
+        .map_err(io::Error::other)?;
+    let (sink, stream) = t.into_framed().split();
+    run(sink, stream, spawned, cfg.timeout).await
+}
+
+async fn refuse(t: &mut Transport<Conn>, message: String) -> io::Result<()> {
+    warn!(%message, "request refused");
+    let _ = t.send_control(&Control::Error { message }).await;
+    Ok(())
+}
+
+/// Why a running command stopped being served.
+enum End {
+    Exited(ExitStatus),
+    TimedOut,
+    Lost(FrameError),
+}
+
+async fn run(
+    mut sink: Sink,
+    mut stream: Stream,
+    s: process::Spawned,
+    limit: Option<Duration>,
+) -> io::Result<()> {
+    let process::Spawned {
+        mut child,
+        mut group,
+        stdin,
+        mut stdout,
+        mut stderr,
+    } = s;
+    let end = {
+        let pump = pump(&mut sink, &mut child, &mut group, &mut stdout, &mut stderr);
+        let limited = async {
+            match limit {
+                Some(d) => tokio::time::timeout(d, pump).await.ok(),
+                None => Some(pump.await),
+            }
+        };
+        tokio::select! {
+            r = limited => match r {
+                Some(Ok(status)) => End::Exited(status),
+                Some(Err(e)) => End::Lost(e),
+                None => End::TimedOut,
+            },
+            e = inbound(&mut stream, stdin) => End::Lost(e),
+        }
+    };
+    match end {
+        End::Exited(status) => {
+            let (code, signal) = process::exit_code(status);
+            info!(code, "command ended");
+            sink.send(Frame::Control(json(&Control::Exit { code, signal })))
+                .await
+                .map_err(io::Error::other)?;
+            let _ = sink.close().await;
+        }
+        End::TimedOut => {
+            group.kill();
+            let _ = child.wait().await;
+            let secs = limit.unwrap_or_default().as_secs_f64();
+            let message = format!("command timed out after {secs} s and was killed");
+            warn!(%message);
+            let exit = Control::Exit {
+                code: TIMEOUT_STATUS,
+                signal: None,
+            };
+            for msg in [Control::Error { message }, exit] {
+                sink.feed(Frame::Control(json(&msg)))
+                    .await
+                    .map_err(io::Error::other)?;
+            }
+            let _ = sink.close().await;
+        }
+        End::Lost(e) => {
+            // The guard kills the group as `group` drops; say why in the log.
+            info!(error = %e, "client gone; killing the command");
+            group.kill();
+        }
+    }
+    Ok(())
+}
+
+fn json(msg: &Control) -> Bytes {
+    serde_json::to_vec(msg)
+        .expect("control messages serialize")
+        .into()
+}
+
+/// Streams stdout and stderr to the client as they come, until both end and the command has
+/// exited. Each chunk is split off the read buffer without a copy; the socket's pace sets
+/// how fast the pipes are read, so memory stays at one chunk per stream.
+async fn pump(
+    sink: &mut Sink,
+    child: &mut Child,
+    group: &mut Group,
+    stdout: &mut ChildStdout,
+    stderr: &mut ChildStderr,
+) -> Result<ExitStatus, FrameError> {
+    let (mut out, mut err) = (BytesMut::new(), BytesMut::new());
+    let (mut out_open, mut err_open) = (true, true);
+    let mut status = None;
+    while out_open || err_open || status.is_none() {
+        for buf in [&mut out, &mut err] {
+            if buf.capacity() < CHUNK / 4 {
+                buf.reserve(CHUNK);
+            }
+        }
+        let (channel, bytes) = tokio::select! {
+            r = stdout.read_buf(&mut out), if out_open => match r {
+                Ok(n) if n > 0 => (STDOUT, out.split().freeze()),
+                _ => { out_open = false; (STDOUT, Bytes::new()) }
+            },
+            r = stderr.read_buf(&mut err), if err_open => match r {
+                Ok(n) if n > 0 => (STDERR, err.split().freeze()),
+                _ => { err_open = false; (STDERR, Bytes::new()) }
+            },
+            r = process::reap(child, group), if status.is_none() => {
+                status = Some(r?);
+                continue;
+            }
+        };
+        sink.send(Frame::Data { channel, bytes }).await?;
+    }
+    Ok(status.expect("loop ends once the command has exited"))
+}
+
+/// Forwards the client's stdin to the command until the client goes away (the only way
+/// this returns, with the reason); a command that stops reading just drops what follows.
+async fn inbound(stream: &mut Stream, mut stdin: Option<ChildStdin>) -> FrameError {
+    loop {
+        match stream.next().await {
+            None => return FrameError::Closed,
+            Some(Err(e)) => return e,
+            Some(Ok(Frame::Data { channel, bytes })) if channel == STDIN => {
+                if bytes.is_empty() {
+                    stdin = None;
+                } else if let Some(w) = &mut stdin
+                    && w.write_all(&bytes).await.is_err()
+                {
+                    stdin = None;
+                }
+            }
+            Some(Ok(Frame::Data { channel, .. })) => {
+                return FrameError::Unexpected(format!("client sent data on channel {channel}"));
+            }
+            Some(Ok(Frame::Control(_))) => {
+                return FrameError::Unexpected("client sent a control message mid-command".into());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(shell: bool, allow: &[&str]) -> Config {
+        Config {
+            key: None,
+            shell,
+            allow: allow.iter().map(|s| s.to_string()).collect(),
+            timeout: None,
+            procs: ProcLimit::new(1),
+        }
+    }
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn requests_become_argv_or_a_refusal() {
+        let plain = config(false, &[]);
+        assert_eq!(
+            plain.command_for(argv(&["ls", "-l"]), false).unwrap(),
+            argv(&["ls", "-l"])
+        );
+        assert!(
+            plain
+                .command_for(argv(&["ls | wc"]), true)
+                .unwrap_err()
+                .contains("--shell")
+        );
+        assert!(plain.command_for(argv(&[]), false).is_err());
+
+        let shell = config(true, &[]);
+        assert_eq!(
+            shell.command_for(argv(&["ls", "|", "wc"]), true).unwrap(),
+            argv(&["sh", "-c", "ls | wc"])
+        );
+
+        let allow = config(false, &["ls"]);
+        assert!(allow.command_for(argv(&["ls", "/"]), false).is_ok());
+        for refused in ["/bin/ls", "rm", "ls "] {
+            let err = allow.command_for(argv(&[refused]), false).unwrap_err();
+            assert!(err.contains("not an allowed program"), "{refused}: {err}");
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! `taojie listen`: bind, say where on stderr, then serve one peer (or, with `--keep-open`,
+//! one peer after another, all sharing the one stdin).
+use std::io;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::net::UdpSocket;
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::connect::finish;
+use super::pump::{self, MAX_DATAGRAM, Peers, STREAM_CHUNK};
+use super::stdio::{Input, Output};
+use super::{End, ListenArgs, note, secs};
+use crate::server::{self, Listener};
+
+/// How long a listener stopped by a signal waits for stdout to take what already arrived.
+const FLUSH_ON_SIGNAL: Duration = Duration::from_secs(2);
+/// Pause after a failed accept (EMFILE, say) before trying again with `--keep-open`.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What `listen` bound.
+enum Bound {
+    Stream(Listener),
+    Datagram(UdpSocket),
+}
+
+/// Runs `taojie listen`.
+pub(super) async fn run(args: ListenArgs) -> Result<ExitCode> {
+    let bound = if args.udp {
+        Bound::Datagram(server::bind_udp(
+            crate::addr::resolve_one(&args.addr).await?,
+        )?)
+    } else if args.unix {
+        Bound::Stream(server::bind_unix(Path::new(&args.addr))?)
+    } else {
+        let addr = crate::addr::resolve_one(&args.addr).await?;
+        Bound::Stream(Listener::Tcp(server::bind_tcp(addr)?))
+    };
+    // Stderr, not stdout: stdout carries the peer's bytes (see PRODUCT.md).
+    match &bound {
+        Bound::Stream(l) => eprintln!("listen {} {}", l.proto(), l.local_display()),
+        Bound::Datagram(s) => eprintln!("listen udp {}", s.local_addr()?),
+    }
+    let stop = Stop::new();
+    let output = Output::spawn().context("cannot write to stdout")?;
+    let mut input = Input::spawn(if args.udp { MAX_DATAGRAM } else { STREAM_CHUNK });
+    let serve = async {
+        match &bound {
+            Bound::Stream(listener) => streams(listener, &args, &mut input, &output).await,
+            Bound::Datagram(socket) => {
+                let peers = match args.keep_open {
+                    true => Peers::Latest(None),
+                    false => Peers::First(None),
+                };
+                let linger = secs(args.linger);
+                let end = pump::datagrams(socket, peers, &mut input, &output, linger).await;
+                end.context("udp peer")
+            }
+        }
+    };
+    let end = tokio::select! {
+        end = serve => end,
+        code = stop.wait() => {
+            note(args.verbose, format_args!("stopped by a signal"));
+            let _ = tokio::time::timeout(FLUSH_ON_SIGNAL, output.finish()).await;
+            return Ok(code);
+        }
+    };
+    // `bound` (a Unix socket's file with it) goes when this returns, error or not.
+    finish(end, output, args.verbose).await
+}
+
+/// Accepts peers and bridges each in turn: one, or one after another with `--keep-open`,
+/// where a peer's error is reported and the next peer is served.
+async fn streams(
+    listener: &Listener,
+    args: &ListenArgs,
+    input: &mut Input,
+    output: &Output,
+) -> Result<End> {
+    let v = args.verbose;
+    loop {
+        let (end, who) = match listener {
+            Listener::Tcp(l) => match l.accept().await {
+                Ok((stream, peer)) => {
+                    let who = format!("tcp {peer}");
+                    note(v, format_args!("connection from {who}"));
+                    let _ = stream.set_nodelay(true);
+                    let (r, w) = stream.into_split();
+                    (pump::bridge(r, w, input, output).await, who)
+                }
+                Err(e) => {
+                    accept_failed(e, args.keep_open).await?;
+                    continue;
+                }
+            },
+            Listener::Unix(l, path) => match l.accept().await {
+                Ok((stream, _)) => {
+                    let who = format!("unix {}", path.display());
+                    note(v, format_args!("connection on {who}"));
+                    let (r, w) = stream.into_split();
+                    (pump::bridge(r, w, input, output).await, who)
+                }
+                Err(e) => {
+                    accept_failed(e, args.keep_open).await?;
+                    continue;
+                }
+            },
+        };
+        match end {
+            Ok(End::PeerClosed) if args.keep_open => {
+                note(v, format_args!("{who} left; waiting for the next peer"))
+            }
+            Ok(end) => return Ok(end),
+            Err(e) if args.keep_open => eprintln!("taojie: warning: {who}: {e}"),
+            Err(e) => return Err(e).context(who),
+        }
+    }
+}
+
+/// A failed accept ends a one-peer listener; with `--keep-open` it is reported and, after a
+/// pause (EMFILE does not clear at once), the listener goes on.
+async fn accept_failed(e: io::Error, keep_open: bool) -> Result<()> {
+    if !keep_open {
+        return Err(e).context("accept failed");
+    }
+    eprintln!("taojie: warning: accept failed: {e}");
+    tokio::time::sleep(ACCEPT_BACKOFF).await;
+    Ok(())
+}
+
+/// SIGINT and SIGTERM, registered up front so a signal during setup is not lost. Caught
+/// rather than left to kill the process so a Unix socket's file is removed on the way out.
+struct Stop {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Stop {
+    fn new() -> Stop {
+        Stop {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// Waits for a signal; the exit status is the shell's 128 + signal number.
+    async fn wait(mut self) -> ExitCode {
+        async fn on(sig: &mut Option<tokio::signal::unix::Signal>) -> io::Result<()> {
+            match sig {
+                Some(s) => s.recv().await.map(drop).ok_or(io::ErrorKind::Other.into()),
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = on(&mut self.int) => ExitCode::from(128 + libc::SIGINT as u8),
+            _ = on(&mut self.term) => ExitCode::from(128 + libc::SIGTERM as u8),
+        }
+    }
+}
