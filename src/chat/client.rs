@@ -4,6 +4,7 @@
 //! a terminal each name gets its colour, and an incoming line first clears the input line
 //! (`\r` + erase), is printed, and the prompt comes back, so it never lands in the middle of
 //! what is being typed.
+use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use super::ClientArgs;
 use super::colour::paint;
 use super::line::{Piece, Splitter, sanitize, valid_name};
+use super::term::{self, Edit, Editor, RawMode};
 use crate::auth::{self, Key};
 use crate::framing::{hello, native::Transport};
 
@@ -24,35 +26,96 @@ const MAX_SHOWN: usize = 64 * 1024;
 /// How often the UDP client tells the hub it is still there.
 const KEEPALIVE: Duration = Duration::from_secs(120);
 
-/// Where incoming lines go: coloured with a prompt on a terminal, plain otherwise.
+/// Where incoming lines go: coloured above the line being typed on a terminal, plain
+/// otherwise.
 struct Screen {
-    tty: bool,
+    raw: Option<RawMode>,
+    editor: RefCell<Editor>,
 }
 
 impl Screen {
     fn new() -> Self {
+        let tty = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
         Screen {
-            tty: std::io::stdout().is_terminal() && std::io::stdin().is_terminal(),
+            raw: if tty { RawMode::enter() } else { None },
+            editor: RefCell::new(Editor::default()),
         }
     }
 
     fn show(&self, raw: &[u8]) {
         let text = sanitize(raw);
         let mut out = std::io::stdout().lock();
-        let _ = if self.tty {
-            write!(out, "\r\x1b[K{}\n> ", paint(&text))
+        if self.raw.is_some() {
+            let _ = write!(out, "\r\x1b[K{}\n", paint(&text));
+            term::redraw(&mut out, self.editor.borrow().text());
         } else {
-            writeln!(out, "{text}")
-        };
+            let _ = writeln!(out, "{text}");
+        }
         let _ = out.flush();
     }
 
     fn prompt(&self) {
-        if self.tty {
+        if self.raw.is_some() {
             let mut out = std::io::stdout().lock();
-            let _ = write!(out, "> ");
+            term::redraw(&mut out, self.editor.borrow().text());
             let _ = out.flush();
         }
+    }
+}
+
+/// What the user types: whole lines from a pipe, or keystrokes through the line editor.
+struct Keyboard {
+    stdin: BufReader<tokio::io::Stdin>,
+    /// Bytes of the line being read from a pipe (kept here, so a cancelled read loses none).
+    line: Vec<u8>,
+    done: bool,
+}
+
+impl Keyboard {
+    fn new() -> Self {
+        Keyboard {
+            stdin: BufReader::new(tokio::io::stdin()),
+            line: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// The next lines typed; `None` at the end of input (or Ctrl-C, Ctrl-D on a terminal).
+    async fn next(&mut self, screen: &Screen) -> Result<Option<Vec<String>>> {
+        if self.done {
+            return Ok(None);
+        }
+        if screen.raw.is_none() {
+            if self
+                .stdin
+                .read_until(b'\n', &mut self.line)
+                .await
+                .context("read stdin")?
+                == 0
+            {
+                return Ok(None);
+            }
+            let raw = std::mem::take(&mut self.line);
+            let text = String::from_utf8_lossy(&raw);
+            return Ok(Some(vec![text.trim_end_matches(['\n', '\r']).to_string()]));
+        }
+        let mut buf = [0u8; 512];
+        let n = self.stdin.read(&mut buf).await.context("read stdin")?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut lines = Vec::new();
+        for edit in screen.editor.borrow_mut().feed(&buf[..n]) {
+            match edit {
+                Edit::Line(l) => lines.push(l),
+                Edit::Quit => self.done = true,
+            }
+        }
+        if self.done && lines.is_empty() {
+            return Ok(None);
+        }
+        screen.prompt();
+        Ok(Some(lines))
     }
 }
 
@@ -99,11 +162,11 @@ async fn tcp(addr: SocketAddr, name: &str, key: Option<&Key>) -> Result<ExitCode
     show(&early);
     screen.prompt();
 
-    let mut stdin = BufReader::new(tokio::io::stdin());
-    let mut input = Vec::new();
+    let mut keyboard = Keyboard::new();
+    let mut me = name.to_string();
     let mut rd = rd;
     let mut buf = vec![0u8; 16 * 1024];
-    let mut stdin_open = true;
+    let mut typing = true;
     loop {
         tokio::select! {
             n = rd.read(&mut buf) => {
@@ -113,19 +176,24 @@ async fn tcp(addr: SocketAddr, name: &str, key: Option<&Key>) -> Result<ExitCode
                 }
                 show(&buf[..n]);
             }
-            r = stdin.read_until(b'\n', &mut input), if stdin_open => {
-                if r.context("read stdin")? == 0 {
+            lines = keyboard.next(&screen), if typing => {
+                let Some(lines) = lines? else {
                     // The broker sees the end, says goodbye to the room and closes.
                     wr.shutdown().await?;
-                    stdin_open = false;
+                    typing = false;
                     continue;
+                };
+                for line in lines {
+                    if let Some(new) = line.strip_prefix("/nick ") {
+                        me = new.trim().to_string();
+                    } else if screen.raw.is_some() && !line.is_empty() && !line.starts_with('/') {
+                        // The broker does not send our own lines back; show them as sent.
+                        screen.show(format!("<{me}> {line}").as_bytes());
+                    }
+                    wr.write_all(format!("{line}\n").as_bytes())
+                        .await
+                        .context("send to the broker")?;
                 }
-                if !input.ends_with(b"\n") {
-                    input.push(b'\n');
-                }
-                wr.write_all(&input).await.context("send to the broker")?;
-                input.clear();
-                screen.prompt();
             }
         }
     }
@@ -143,8 +211,7 @@ async fn udp(addr: SocketAddr, name: &str) -> Result<ExitCode> {
     socket.send(&[]).await?;
     let screen = Screen::new();
     screen.prompt();
-    let mut stdin = BufReader::new(tokio::io::stdin());
-    let mut input = Vec::new();
+    let mut keyboard = Keyboard::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     loop {
@@ -158,32 +225,21 @@ async fn udp(addr: SocketAddr, name: &str) -> Result<ExitCode> {
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
                 Err(e) => return Err(e).context("receive from the hub"),
             },
-            r = stdin.read_until(b'\n', &mut input) => {
-                if read_line(r, &mut input)? {
+            lines = keyboard.next(&screen) => {
+                let Some(lines) = lines? else {
                     return Ok(ExitCode::SUCCESS);
+                };
+                for line in lines.iter().filter(|l| !l.is_empty()) {
+                    let msg = format!("{name}: {line}");
+                    if screen.raw.is_some() {
+                        screen.show(msg.as_bytes());
+                    }
+                    socket.send(msg.as_bytes()).await.context("send to the hub")?;
                 }
-                if !input.is_empty() {
-                    let mut msg = format!("{name}: ").into_bytes();
-                    msg.extend_from_slice(&input);
-                    socket.send(&msg).await.context("send to the hub")?;
-                }
-                input.clear();
-                screen.prompt();
             }
             _ = keepalive.tick() => {
                 let _ = socket.send(&[]).await;
             }
         }
     }
-}
-
-/// Trims the newline; true at end of input.
-fn read_line(r: std::io::Result<usize>, input: &mut Vec<u8>) -> Result<bool> {
-    if r.context("read stdin")? == 0 {
-        return Ok(true);
-    }
-    while input.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
-        input.pop();
-    }
-    Ok(false)
 }

@@ -5,7 +5,8 @@
 //! The tree follows a line's path: [`line`] splits and sanitises what clients send,
 //! [`broker`] runs one TCP connection, [`room`] knows members, names, rooms and history,
 //! [`fanout`] is the one interface posts go through (a backplane joining several brokers
-//! would implement it), [`hub`] is the UDP side, and [`client`] with [`colour`] the client.
+//! would implement it), [`hub`] is the UDP side, and [`client`] with [`colour`] and [`term`]
+//! the client.
 //!
 //! The TCP protocol, one line each way:
 //! - a client's line `text` reaches the others in its room as `<name> text`; `/me waves` as
@@ -31,6 +32,7 @@ pub mod fanout;
 pub mod hub;
 pub mod line;
 pub mod room;
+pub mod term;
 
 pub use client::run as client;
 
