@@ -17,7 +17,8 @@ use tracing::debug;
 
 use super::fanout::{Fanout, MemberId, Post};
 use super::line::{Piece, Splitter, sanitize};
-use super::room::{LOBBY, Member, Rooms};
+use super::queue::Member;
+use super::room::{LOBBY, Rooms};
 use crate::auth::{self, Key};
 use crate::framing::hello;
 use crate::framing::native::Transport;

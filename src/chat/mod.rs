@@ -3,7 +3,8 @@
 //! the chat that ends with `byebye`, and the UDP "QQ" chat with a colour per name.
 //!
 //! The tree follows a line's path: [`line`] splits and sanitises what clients send,
-//! [`broker`] runs one TCP connection, [`room`] knows members, names, rooms and history,
+//! [`broker`] runs one TCP connection, [`room`] knows members, names, rooms and history
+//! (each member's bounded outbound [`queue`] included),
 //! [`fanout`] is the one interface posts go through (a backplane joining several brokers
 //! would implement it), [`hub`] is the UDP side, and [`client`] with [`colour`] and [`term`]
 //! the client.
@@ -31,6 +32,7 @@ pub mod colour;
 pub mod fanout;
 pub mod hub;
 pub mod line;
+pub mod queue;
 pub mod room;
 pub mod term;
 

@@ -5,85 +5,15 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
 
 use super::fanout::{MemberId, Post};
 use super::line::valid_name;
+use super::queue::Member;
 
 /// The room everyone starts in.
 pub const LOBBY: &str = "lobby";
 /// Lines of history a new member of a room gets.
 pub const HISTORY: usize = 20;
-
-/// One member's outbound side, shared by the broker (which queues) and the member's task
-/// (which writes). Bounded in lines: a member that falls `limit` lines behind is dropped.
-#[derive(Debug)]
-pub struct Member {
-    out: Mutex<Outq>,
-    wake: Notify,
-    limit: usize,
-}
-
-#[derive(Debug, Default)]
-struct Outq {
-    items: VecDeque<Bytes>,
-    lines: usize,
-    gone: bool,
-}
-
-impl Member {
-    fn new(limit: usize) -> Self {
-        Member {
-            out: Mutex::new(Outq::default()),
-            wake: Notify::new(),
-            limit: limit.max(1),
-        }
-    }
-
-    /// Queues `count` lines; false (and the member is marked gone) when they do not fit.
-    fn push(&self, lines: &Bytes, count: usize) -> bool {
-        let mut q = lock(&self.out);
-        if q.gone {
-            return true;
-        }
-        // An empty queue takes any one post, so a read's worth of lines larger than the
-        // limit still gets through to a member that keeps up.
-        if q.lines > 0 && q.lines + count > self.limit {
-            q.gone = true;
-            q.items = VecDeque::new();
-            drop(q);
-            self.wake.notify_one();
-            return false;
-        }
-        q.items.push_back(lines.clone());
-        q.lines += count;
-        let first = q.items.len() == 1;
-        drop(q);
-        if first {
-            self.wake.notify_one();
-        }
-        true
-    }
-
-    /// Moves everything queued into `into` once `into` is empty (so a member that does not
-    /// read holds at most two queues' worth); false once the member has been dropped.
-    pub fn take(&self, into: &mut VecDeque<Bytes>) -> bool {
-        let mut q = lock(&self.out);
-        if q.gone {
-            return false;
-        }
-        if into.is_empty() {
-            std::mem::swap(into, &mut q.items);
-            q.lines = 0;
-        }
-        true
-    }
-
-    /// Resolves when something was queued or the member was dropped since the last call.
-    pub async fn wait(&self) {
-        self.wake.notified().await
-    }
-}
 
 #[derive(Debug)]
 struct Info {
