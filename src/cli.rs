@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::server::{DEFAULT_MAX_CONNS, Limits, shutdown};
-use crate::{bench, echo, exec, files, netcat, serve, time};
+use crate::{bench, chat, echo, exec, files, netcat, serve, time};
 
 /// taojie (套接字): one socket toolkit — netcat, echo and time servers, a load generator.
 #[derive(Parser, Debug)]
@@ -51,6 +51,14 @@ pub enum Command {
     Get(files::GetArgs),
     /// List a directory on a files server
     Ls(files::LsArgs),
+    /// Chat client: join a taojie chat broker (or, with --udp, a hub) under a name
+    #[command(after_help = "\
+Examples:
+  taojie chat 127.0.0.1:9006 --name alice            type lines; /who, /join ROOM, /me, /quit
+  taojie chat 127.0.0.1:9006 --name bob --udp         the UDP hub (seed-style `NAME: text`)
+  taojie chat 127.0.0.1:9006 --name eve --key chat.key
+  echo hello | taojie chat 127.0.0.1:9006 --name bot  scripted: plain lines in and out")]
+    Chat(chat::ClientArgs),
 }
 
 /// `taojie keygen FILE`.
@@ -103,6 +111,13 @@ disconnects, at --timeout, and 5 s after SIGINT/SIGTERM stops the server.")]
         after_help = "Example: taojie serve files --listen 127.0.0.1:0 --root /srv/files --key key --classic 127.0.0.1:0"
     )]
     Files(files::ServeArgs),
+    /// Chat: a TCP line broker (nc works as a client) with names and rooms, and a UDP hub
+    #[command(after_help = "\
+Examples:
+  taojie serve chat --listen 127.0.0.1:0 --udp 127.0.0.1:0
+  nc 127.0.0.1 9006                      any line client joins; lines arrive as `<name> text`
+  taojie serve chat --listen 0.0.0.0:9006 --key chat.key   taojie clients with the key only")]
+    Chat(chat::ServeArgs),
 }
 
 /// Limits every stream server takes.
@@ -165,6 +180,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Some(Service::Time(a)) => time::serve(a, token).await?,
                 Some(Service::Exec(a)) => exec::serve(a, token).await?,
                 Some(Service::Files(a)) => files::run(a, token).await?,
+                Some(Service::Chat(a)) => chat::run(a, token).await?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -184,5 +200,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Put(args) => files::put(args).await,
         Command::Get(args) => files::get(args).await,
         Command::Ls(args) => files::ls(args).await,
+        Command::Chat(args) => chat::client(args).await,
     }
 }

@@ -10,6 +10,7 @@
 pub mod addr;
 pub mod auth;
 pub mod bench;
+pub mod chat;
 pub mod cli;
 pub mod echo;
 pub mod exec;
