@@ -12,7 +12,7 @@ use common::Server;
 fn serves_everything_on_loopback_and_stops_on_ctrl_c() {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_str().unwrap();
-    let mut server = Server::start_with_env(&["serve"], 7, &[("XDG_DATA_HOME", data_dir)]);
+    let mut server = Server::start_with_env(&["serve"], 9, &[("XDG_DATA_HOME", data_dir)]);
     let want = [
         ("echo", "tcp", "127.0.0.1:9007"),
         ("echo", "udp", "127.0.0.1:9007"),
@@ -21,6 +21,8 @@ fn serves_everything_on_loopback_and_stops_on_ctrl_c() {
         ("sntp", "udp", "127.0.0.1:9123"),
         ("exec", "tcp", "127.0.0.1:9512"),
         ("files", "tcp", "127.0.0.1:9021"),
+        ("chat", "tcp", "127.0.0.1:9006"),
+        ("chat", "udp", "127.0.0.1:9006"),
     ];
     for (service, proto, addr) in want {
         assert_eq!(server.addr(service, proto), addr, "{:?}", server.lines);

@@ -130,7 +130,7 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         None => None,
     };
     let udp = match udp {
-        Some(addr) => Some(server::bind_udp(crate::addr::resolve_one(&addr).await?)?),
+        Some(addr) => Some(server::listen_udp(&addr).await?),
         None => None,
     };
 
