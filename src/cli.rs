@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::server::{DEFAULT_MAX_CONNS, Limits, shutdown};
 use crate::{bench, chat, echo, exec, files, netcat, serve, time};
 
-/// taojie (套接字): one socket toolkit — netcat, echo and time servers, a load generator.
+/// taojie (套接字): one socket toolkit — netcat, echo, time, exec, files and chat, a load generator.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
@@ -21,11 +21,14 @@ pub struct Cli {
 
 const EXAMPLES: &str = "\
 Examples:
-  taojie serve                                 echo and time on 127.0.0.1, default ports
+  taojie serve                                 every service on 127.0.0.1, default ports
   taojie serve echo --listen 127.0.0.1:0 --upper
   taojie connect 127.0.0.1:9007                type lines, read the echo
   taojie listen [::1]:8000 --keep-open > log   a netcat listener
   taojie time 127.0.0.1:9013 '%H:%M:%S'
+  taojie keygen my.key && taojie exec 127.0.0.1:9512 --key my.key -- uname -a
+  taojie put 127.0.0.1:9021 --key my.key photos/
+  nc 127.0.0.1 9006                            join the chat; or: taojie chat 127.0.0.1:9006 --name ann
   taojie bench 127.0.0.1:9007 --conns 50 --depth 16";
 
 /// The subcommands.
