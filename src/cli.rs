@@ -8,9 +8,9 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::server::{DEFAULT_MAX_CONNS, Limits, shutdown};
-use crate::{bench, echo, exec, netcat, serve, time};
+use crate::{bench, chat, echo, exec, files, netcat, serve, time};
 
-/// taojie (套接字): one socket toolkit — netcat, echo and time servers, a load generator.
+/// taojie (套接字): one socket toolkit — netcat, echo, time, exec, files and chat, a load generator.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
@@ -21,11 +21,14 @@ pub struct Cli {
 
 const EXAMPLES: &str = "\
 Examples:
-  taojie serve                                 echo and time on 127.0.0.1, default ports
+  taojie serve                                 every service on 127.0.0.1, default ports
   taojie serve echo --listen 127.0.0.1:0 --upper
   taojie connect 127.0.0.1:9007                type lines, read the echo
   taojie listen [::1]:8000 --keep-open > log   a netcat listener
   taojie time 127.0.0.1:9013 '%H:%M:%S'
+  taojie keygen my.key && taojie exec 127.0.0.1:9512 --key my.key -- uname -a
+  taojie put 127.0.0.1:9021 --key my.key photos/
+  nc 127.0.0.1 9006                            join the chat; or: taojie chat 127.0.0.1:9006 --name ann
   taojie bench 127.0.0.1:9007 --conns 50 --depth 16";
 
 /// The subcommands.
@@ -45,6 +48,20 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Run a command on an exec server; exits with the command's status
     Exec(exec::ClientArgs),
+    /// Upload files and directory trees to a files server (verified, resumable)
+    Put(files::PutArgs),
+    /// Download files and directory trees from a files server (verified, resumable)
+    Get(files::GetArgs),
+    /// List a directory on a files server
+    Ls(files::LsArgs),
+    /// Chat client: join a taojie chat broker (or, with --udp, a hub) under a name
+    #[command(after_help = "\
+Examples:
+  taojie chat 127.0.0.1:9006 --name alice            type lines; /who, /join ROOM, /me, /quit
+  taojie chat 127.0.0.1:9006 --name bob --udp         the UDP hub (seed-style `NAME: text`)
+  taojie chat 127.0.0.1:9006 --name eve --key chat.key
+  echo hello | taojie chat 127.0.0.1:9006 --name bot  scripted: plain lines in and out")]
+    Chat(chat::ClientArgs),
 }
 
 /// `taojie keygen FILE`.
@@ -92,6 +109,18 @@ pub enum Service {
 A command runs in a process group of its own; the whole group is killed when its client
 disconnects, at --timeout, and 5 s after SIGINT/SIGTERM stops the server.")]
     Exec(exec::ServeArgs),
+    /// Files: uploads, downloads and listings under --root, verified and resumable
+    #[command(
+        after_help = "Example: taojie serve files --listen 127.0.0.1:0 --root /srv/files --key key --classic 127.0.0.1:0"
+    )]
+    Files(files::ServeArgs),
+    /// Chat: a TCP line broker (nc works as a client) with names and rooms, and a UDP hub
+    #[command(after_help = "\
+Examples:
+  taojie serve chat --listen 127.0.0.1:0 --udp 127.0.0.1:0
+  nc 127.0.0.1 9006                      any line client joins; lines arrive as `<name> text`
+  taojie serve chat --listen 0.0.0.0:9006 --key chat.key   taojie clients with the key only")]
+    Chat(chat::ServeArgs),
 }
 
 /// Limits every stream server takes.
@@ -153,6 +182,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Some(Service::Echo(a)) => echo::run(a, token).await?,
                 Some(Service::Time(a)) => time::serve(a, token).await?,
                 Some(Service::Exec(a)) => exec::serve(a, token).await?,
+                Some(Service::Files(a)) => files::run(a, token).await?,
+                Some(Service::Chat(a)) => chat::run(a, token).await?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -169,5 +200,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Exec(args) => exec::client(args).await,
+        Command::Put(args) => files::put(args).await,
+        Command::Get(args) => files::get(args).await,
+        Command::Ls(args) => files::ls(args).await,
+        Command::Chat(args) => chat::client(args).await,
     }
 }

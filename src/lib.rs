@@ -10,9 +10,11 @@
 pub mod addr;
 pub mod auth;
 pub mod bench;
+pub mod chat;
 pub mod cli;
 pub mod echo;
 pub mod exec;
+pub mod files;
 pub mod framing;
 pub mod netcat;
 pub mod serve;

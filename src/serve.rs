@@ -5,7 +5,7 @@ use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::LimitArgs;
-use crate::{auth, echo, exec, time};
+use crate::{auth, chat, echo, exec, files, time};
 
 /// Runs every service on 127.0.0.1 at its default ports until `shutdown` is cancelled.
 pub async fn all(limits: LimitArgs, shutdown: CancellationToken) -> Result<()> {
@@ -28,13 +28,20 @@ pub async fn all(limits: LimitArgs, shutdown: CancellationToken) -> Result<()> {
         ..Default::default()
     };
     let exec_args = exec::ServeArgs {
+        key: Some(key_path.clone()),
+        ..Default::default()
+    };
+    let files_args = files::ServeArgs {
         key: Some(key_path),
         ..Default::default()
     };
     tokio::try_join!(
         echo::run(echo_args, shutdown.clone()),
         time::serve(time_args, shutdown.clone()),
-        exec::serve(exec_args, shutdown),
+        exec::serve(exec_args, shutdown.clone()),
+        files::run(files_args, shutdown.clone()),
+        // A loopback chat room that nc can join, as in the seeds: no key.
+        chat::run(chat::ServeArgs::default(), shutdown),
     )?;
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! The few operating-system calls std does not wrap: the open-file limit, CPU usage and
-//! killing a whole process group.
+//! The few operating-system calls std does not wrap: the open-file limit, CPU usage,
+//! killing a whole process group, free disk space and early writeback.
 #![allow(unsafe_code)]
 
 use std::time::Duration;
@@ -45,5 +45,37 @@ pub fn kill_process_group(pgid: u32) {
     // SAFETY: kill(2) takes plain integers; a group that is already gone gives ESRCH.
     unsafe {
         libc::kill(-pgid, libc::SIGKILL);
+    }
+}
+
+/// Bytes an unprivileged user may still write on the filesystem holding `path`.
+pub fn free_space(path: &std::path::Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))?;
+    // SAFETY: statvfs reads the NUL-terminated path and fills the zeroed struct we own.
+    let (rc, st) = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        (libc::statvfs(c.as_ptr(), &mut st), st)
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    #[allow(clippy::unnecessary_cast)] // the field types differ between targets
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+/// Asks the kernel to start writing `len` bytes of `file` from `offset` to disk now, without
+/// waiting: a large file's final fsync then finds little left to do.
+pub fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: sync_file_range only reads its integer arguments; a bad fd is an error return.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
     }
 }

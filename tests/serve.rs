@@ -12,7 +12,7 @@ use common::Server;
 fn serves_everything_on_loopback_and_stops_on_ctrl_c() {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_str().unwrap();
-    let mut server = Server::start_with_env(&["serve"], 6, &[("XDG_DATA_HOME", data_dir)]);
+    let mut server = Server::start_with_env(&["serve"], 9, &[("XDG_DATA_HOME", data_dir)]);
     let want = [
         ("echo", "tcp", "127.0.0.1:9007"),
         ("echo", "udp", "127.0.0.1:9007"),
@@ -20,6 +20,9 @@ fn serves_everything_on_loopback_and_stops_on_ctrl_c() {
         ("daytime", "tcp", "127.0.0.1:9013"),
         ("sntp", "udp", "127.0.0.1:9123"),
         ("exec", "tcp", "127.0.0.1:9512"),
+        ("files", "tcp", "127.0.0.1:9021"),
+        ("chat", "tcp", "127.0.0.1:9006"),
+        ("chat", "udp", "127.0.0.1:9006"),
     ];
     for (service, proto, addr) in want {
         assert_eq!(server.addr(service, proto), addr, "{:?}", server.lines);
@@ -58,6 +61,25 @@ fn serves_everything_on_loopback_and_stops_on_ctrl_c() {
     );
     assert!(status.success());
     assert_eq!(out, b"hi\n");
+    // Files land in the data directory's files root.
+    let upload = data.path().join("note.txt");
+    std::fs::write(&upload, b"kept").unwrap();
+    let (status, _, err) = common::run_with_input(
+        &[
+            "put",
+            "127.0.0.1:9021",
+            "--key",
+            key.to_str().unwrap(),
+            upload.to_str().unwrap(),
+        ],
+        b"",
+        Duration::from_secs(20),
+    );
+    assert!(status.success(), "{err}");
+    assert_eq!(
+        std::fs::read(data.path().join("taojie/files/note.txt")).unwrap(),
+        b"kept"
+    );
     drop(s);
     server.signal(libc::SIGINT);
     let status = common::wait_timeout(&mut server.child, Duration::from_secs(10)).unwrap();

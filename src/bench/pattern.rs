@@ -101,4 +101,16 @@ mod tests {
             assert_eq!(p.check_datagram(&answer[..39], upper), None);
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_answer_checks_without_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+            let p = Pattern::new(40, false);
+            if let Some(seq) = p.check_datagram(&data, false) {
+                let mut d = Vec::new();
+                p.datagram(seq, &mut d);
+                proptest::prop_assert_eq!(d, data);
+            }
+        }
+    }
 }

@@ -135,6 +135,17 @@ impl Conn {
         self.activity.touch();
         Ok(n)
     }
+
+    /// Writes from several buffers in one system call without waiting (a broker sends many
+    /// shared messages at once this way, with no copy).
+    pub fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let n = match &self.inner {
+            Inner::Tcp(s) => s.try_write_vectored(bufs),
+            Inner::Unix(s) => s.try_write_vectored(bufs),
+        }?;
+        self.activity.touch();
+        Ok(n)
+    }
 }
 
 impl AsyncRead for Conn {

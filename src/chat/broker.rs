@@ -1,0 +1,307 @@
+//! The TCP broker's side of one connection: a plain line protocol, so `nc`, `ncat` and telnet
+//! are clients, and with `--key` the same lines after taojie's authentication and hello.
+//!
+//! Each connection is one task that reads lines (into a per-thread buffer; only an unfinished
+//! line is kept) and writes what its queue holds with one vectored write of shared buffers.
+//! An idle member costs its task, its socket and an empty queue.
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt::Write;
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tracing::debug;
+
+use super::fanout::{Fanout, MemberId, Post};
+use super::line::{Piece, Splitter, sanitize};
+use super::queue::Member;
+use super::room::{LOBBY, Rooms};
+use crate::auth::{self, Key};
+use crate::framing::hello;
+use crate::framing::native::Transport;
+use crate::server::Conn;
+
+const SCRATCH_LEN: usize = 64 * 1024;
+/// Buffers handed to one vectored write.
+const IOV_MAX: usize = 64;
+/// How long a leaving client gets to take what is still queued for it.
+const FAREWELL: Duration = Duration::from_secs(2);
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH_LEN]);
+}
+
+/// What every session shares.
+pub struct Broker {
+    /// Members, names, rooms and history.
+    pub rooms: Arc<Rooms>,
+    /// Where posts go.
+    pub fanout: Arc<dyn Fanout>,
+    /// Longest line accepted, in bytes.
+    pub max_line: usize,
+    /// With a key, only authenticated taojie clients get in.
+    pub key: Option<Arc<Key>>,
+}
+
+/// Why a session ended.
+enum End {
+    Quit,
+    Closed,
+    Dropped,
+}
+
+/// One client's state between reads.
+struct Session<'a> {
+    broker: &'a Broker,
+    id: MemberId,
+    name: Arc<str>,
+    room: Arc<str>,
+    quit: bool,
+    batch: BytesMut,
+    count: usize,
+}
+
+/// Serves one connection until the client leaves, is dropped, or the connection fails.
+pub async fn session(mut conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
+    let mut early = BytesMut::new();
+    if let Some(key) = &broker.key {
+        if let Err(e) = auth::server(&mut conn, Some(key)).await {
+            debug!(error = %e, "authentication failed");
+            return Ok(());
+        }
+        let mut t = Transport::new(&mut conn);
+        hello::server(&mut t, "chat")
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        // Lines the client sent right after its hello may already sit in the frame buffer.
+        early = t.into_framed().into_parts().read_buf;
+    }
+    let (id, member, name, joined) = broker.rooms.enter();
+    broker.fanout.publish(joined);
+    let mut s = Session {
+        broker: &broker,
+        id,
+        name,
+        room: LOBBY.into(),
+        quit: false,
+        batch: BytesMut::new(),
+        count: 0,
+    };
+    let mut splitter = Splitter::new(broker.max_line);
+    s.feed(&mut splitter, &early);
+    let end = s.run(&conn, &member, &mut splitter).await;
+    let why = match &end {
+        Ok(End::Dropped) => return Ok(()),
+        Ok(End::Quit) => "quit",
+        Ok(End::Closed) => "disconnected",
+        Err(_) => "connection lost",
+    };
+    if let Some(post) = broker.rooms.leave(id, why) {
+        broker.fanout.publish(post);
+    }
+    if let Ok(End::Quit) = end {
+        conn.shutdown().await?;
+    }
+    end.map(|_| ())
+}
+
+impl Session<'_> {
+    async fn run(
+        &mut self,
+        conn: &Conn,
+        member: &Member,
+        splitter: &mut Splitter,
+    ) -> io::Result<End> {
+        let mut out = VecDeque::new();
+        let mut offset = 0;
+        loop {
+            if !member.take(&mut out) {
+                return Ok(End::Dropped);
+            }
+            write_some(conn, &mut out, &mut offset)?;
+            if self.quit {
+                self.broker.rooms.tell(self.id, "bye");
+                return farewell(conn, member, &mut out, &mut offset)
+                    .await
+                    .map(|_| End::Quit);
+            }
+            tokio::select! {
+                _ = member.wait() => {}
+                r = conn.writable(), if !out.is_empty() => r?,
+                r = conn.readable() => {
+                    r?;
+                    let got = SCRATCH.with_borrow_mut(|buf| match conn.try_read(buf) {
+                        Ok(0) => Ok(None),
+                        Ok(n) => {
+                            self.feed(splitter, &buf[..n]);
+                            Ok(Some(()))
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Some(())),
+                        Err(e) => Err(e),
+                    })?;
+                    if got.is_none() {
+                        if let Some(rest) = splitter.finish() {
+                            self.line(&rest);
+                            self.flush();
+                        }
+                        farewell(conn, member, &mut out, &mut offset).await?;
+                        return Ok(End::Closed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles every line in `chunk`; chat lines from one read go out as one post.
+    fn feed(&mut self, splitter: &mut Splitter, chunk: &[u8]) {
+        splitter.feed(chunk, |piece| {
+            if self.quit {
+                return;
+            }
+            match piece {
+                Piece::Line(raw) => self.line(raw),
+                Piece::TooLong => {
+                    let max = self.broker.max_line;
+                    self.broker.rooms.tell(
+                        self.id,
+                        &format!("line too long (over {max} bytes); not sent"),
+                    );
+                }
+            }
+        });
+        self.flush();
+    }
+
+    fn line(&mut self, raw: &[u8]) {
+        let text = sanitize(raw);
+        let text = text.trim_end();
+        if text.is_empty() {
+            return;
+        }
+        if text == "byebye" {
+            self.flush();
+            self.quit = true;
+        } else if let Some(escaped) = text.strip_prefix("//") {
+            self.say(&format!("/{escaped}"));
+        } else if let Some(cmd) = text.strip_prefix('/') {
+            self.flush();
+            self.command(cmd);
+        } else {
+            self.say(text);
+        }
+    }
+
+    fn say(&mut self, text: &str) {
+        // Writing into a BytesMut cannot fail.
+        let _ = writeln!(self.batch, "<{}> {text}", self.name);
+        self.count += 1;
+    }
+
+    fn flush(&mut self) {
+        if self.count == 0 {
+            return;
+        }
+        let post = Post {
+            room: self.room.clone(),
+            lines: self.batch.split().freeze(),
+            count: std::mem::take(&mut self.count),
+            from: Some(self.id),
+            keep: true,
+            about: None,
+        };
+        self.broker.fanout.publish(post);
+    }
+
+    fn command(&mut self, cmd: &str) {
+        let (verb, arg) = cmd.split_once(' ').unwrap_or((cmd, ""));
+        let arg = arg.trim();
+        let rooms = &self.broker.rooms;
+        match verb {
+            "nick" => match rooms.rename(self.id, arg) {
+                Ok((name, post)) => {
+                    self.name = name;
+                    self.broker.fanout.publish(post);
+                }
+                Err(e) => rooms.tell(self.id, &e),
+            },
+            "who" => rooms.tell(self.id, &rooms.who(self.id)),
+            "join" => match rooms.join(self.id, arg) {
+                Ok((room, left, joined)) => {
+                    self.room = room;
+                    self.broker.fanout.publish(left);
+                    self.broker.fanout.publish(joined);
+                }
+                Err(e) => rooms.tell(self.id, &e),
+            },
+            "me" if !arg.is_empty() => {
+                let _ = writeln!(self.batch, "* {} {arg}", self.name);
+                self.count += 1;
+                self.flush();
+            }
+            "quit" => self.quit = true,
+            _ => rooms.tell(
+                self.id,
+                &format!(
+                    "unknown command /{verb}; commands: /nick NAME, /who, /join ROOM, /me ACTION, /quit (// sends a line starting with /)"
+                ),
+            ),
+        }
+    }
+}
+
+/// Writes queued buffers until the socket takes no more or nothing is left.
+fn write_some(conn: &Conn, out: &mut VecDeque<Bytes>, offset: &mut usize) -> io::Result<()> {
+    while !out.is_empty() {
+        let mut iov = [IoSlice::new(&[]); IOV_MAX];
+        let mut n = 0;
+        for (i, b) in out.iter().take(IOV_MAX).enumerate() {
+            iov[i] = IoSlice::new(if i == 0 { &b[*offset..] } else { b });
+            n += 1;
+        }
+        let mut written = match conn.try_write_vectored(&iov[..n]) {
+            Ok(w) => w,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        while let Some(front) = out.front() {
+            let left = front.len() - *offset;
+            if written < left {
+                *offset += written;
+                break;
+            }
+            written -= left;
+            *offset = 0;
+            out.pop_front();
+        }
+    }
+    if out.capacity() > 16 {
+        // Do not keep a burst's worth of slots for a member that is now idle.
+        *out = VecDeque::new();
+    }
+    Ok(())
+}
+
+/// Gives a leaving client a short while to take what is queued for it.
+async fn farewell(
+    conn: &Conn,
+    member: &Member,
+    out: &mut VecDeque<Bytes>,
+    offset: &mut usize,
+) -> io::Result<()> {
+    let drain = async {
+        loop {
+            member.take(out);
+            write_some(conn, out, offset)?;
+            if out.is_empty() {
+                return Ok(());
+            }
+            conn.writable().await?;
+        }
+    };
+    tokio::time::timeout(FAREWELL, drain)
+        .await
+        .unwrap_or(Ok(()))
+}

@@ -1,0 +1,245 @@
+//! `taojie chat`: the client, over the TCP broker (optionally authenticated) or the UDP hub.
+//!
+//! With stdin and stdout not terminals it is a plain line filter, so scripts can drive it. On
+//! a terminal each name gets its colour, and an incoming line first clears the input line
+//! (`\r` + erase), is printed, and the prompt comes back, so it never lands in the middle of
+//! what is being typed.
+use std::cell::RefCell;
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpStream, UdpSocket};
+
+use super::ClientArgs;
+use super::colour::paint;
+use super::line::{Piece, Splitter, sanitize, valid_name};
+use super::term::{self, Edit, Editor, RawMode};
+use crate::auth::{self, Key};
+use crate::framing::{hello, native::Transport};
+
+/// Longest line shown from the server (longer ones are cut into pieces by the splitter).
+const MAX_SHOWN: usize = 64 * 1024;
+/// How often the UDP client tells the hub it is still there.
+const KEEPALIVE: Duration = Duration::from_secs(120);
+
+/// Where incoming lines go: coloured above the line being typed on a terminal, plain
+/// otherwise.
+struct Screen {
+    raw: Option<RawMode>,
+    editor: RefCell<Editor>,
+}
+
+impl Screen {
+    fn new() -> Self {
+        let tty = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+        Screen {
+            raw: if tty { RawMode::enter() } else { None },
+            editor: RefCell::new(Editor::default()),
+        }
+    }
+
+    fn show(&self, raw: &[u8]) {
+        let text = sanitize(raw);
+        let mut out = std::io::stdout().lock();
+        if self.raw.is_some() {
+            let _ = write!(out, "\r\x1b[K{}\n", paint(&text));
+            term::redraw(&mut out, self.editor.borrow().text());
+        } else {
+            let _ = writeln!(out, "{text}");
+        }
+        let _ = out.flush();
+    }
+
+    fn prompt(&self) {
+        if self.raw.is_some() {
+            let mut out = std::io::stdout().lock();
+            term::redraw(&mut out, self.editor.borrow().text());
+            let _ = out.flush();
+        }
+    }
+}
+
+/// What the user types: whole lines from a pipe, or keystrokes through the line editor.
+struct Keyboard {
+    stdin: BufReader<tokio::io::Stdin>,
+    /// Bytes of the line being read from a pipe (kept here, so a cancelled read loses none).
+    line: Vec<u8>,
+    done: bool,
+}
+
+impl Keyboard {
+    fn new() -> Self {
+        Keyboard {
+            stdin: BufReader::new(tokio::io::stdin()),
+            line: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// The next lines typed; `None` at the end of input (or Ctrl-C, Ctrl-D on a terminal).
+    async fn next(&mut self, screen: &Screen) -> Result<Option<Vec<String>>> {
+        if self.done {
+            return Ok(None);
+        }
+        if screen.raw.is_none() {
+            if self
+                .stdin
+                .read_until(b'\n', &mut self.line)
+                .await
+                .context("read stdin")?
+                == 0
+            {
+                return Ok(None);
+            }
+            let raw = std::mem::take(&mut self.line);
+            let text = String::from_utf8_lossy(&raw);
+            return Ok(Some(vec![text.trim_end_matches(['\n', '\r']).to_string()]));
+        }
+        let mut buf = [0u8; 512];
+        let n = self.stdin.read(&mut buf).await.context("read stdin")?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut lines = Vec::new();
+        for edit in screen.editor.borrow_mut().feed(&buf[..n]) {
+            match edit {
+                Edit::Line(l) => lines.push(l),
+                Edit::Quit => self.done = true,
+            }
+        }
+        if self.done && lines.is_empty() {
+            return Ok(None);
+        }
+        screen.prompt();
+        Ok(Some(lines))
+    }
+}
+
+/// Runs the chat client until stdin ends (then the server closes) or the server goes away.
+pub async fn run(args: ClientArgs) -> Result<ExitCode> {
+    valid_name(&args.name).map_err(|e| anyhow::anyhow!("--name {:?}: {e}", args.name))?;
+    let key = match &args.key {
+        Some(path) => Some(Key::load(path)?),
+        None => None,
+    };
+    let addr = crate::addr::resolve_one(&args.addr).await?;
+    if args.udp {
+        if key.is_some() {
+            bail!("the UDP hub has no authentication; --key works with the TCP broker only");
+        }
+        return udp(addr, &args.name).await;
+    }
+    tcp(addr, &args.name, key.as_ref()).await
+}
+
+async fn tcp(addr: SocketAddr, name: &str, key: Option<&Key>) -> Result<ExitCode> {
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connect to {addr}"))?;
+    let mut early = bytes::BytesMut::new();
+    if let Some(key) = key {
+        auth::client(&mut stream, Some(key))
+            .await
+            .context("authentication")?;
+        let mut t = Transport::new(&mut stream);
+        hello::client(&mut t, "chat").await.context("hello")?;
+        early = t.into_framed().into_parts().read_buf;
+    }
+    let (rd, mut wr) = stream.into_split();
+    wr.write_all(format!("/nick {name}\n").as_bytes()).await?;
+    let screen = Screen::new();
+    let mut splitter = Splitter::new(MAX_SHOWN);
+    let mut show = |chunk: &[u8]| {
+        splitter.feed(chunk, |p| match p {
+            Piece::Line(l) => screen.show(l),
+            Piece::TooLong => screen.show(b"*** (an overlong line was cut)"),
+        })
+    };
+    show(&early);
+    screen.prompt();
+
+    let mut keyboard = Keyboard::new();
+    let mut me = name.to_string();
+    let mut rd = rd;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut typing = true;
+    loop {
+        tokio::select! {
+            n = rd.read(&mut buf) => {
+                let n = n.context("read from the broker")?;
+                if n == 0 {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                show(&buf[..n]);
+            }
+            lines = keyboard.next(&screen), if typing => {
+                let Some(lines) = lines? else {
+                    // The broker sees the end, says goodbye to the room and closes.
+                    wr.shutdown().await?;
+                    typing = false;
+                    continue;
+                };
+                for line in lines {
+                    if let Some(new) = line.strip_prefix("/nick ") {
+                        me = new.trim().to_string();
+                    } else if screen.raw.is_some() && !line.is_empty() && !line.starts_with('/') {
+                        // The broker does not send our own lines back; show them as sent.
+                        screen.show(format!("<{me}> {line}").as_bytes());
+                    }
+                    wr.write_all(format!("{line}\n").as_bytes())
+                        .await
+                        .context("send to the broker")?;
+                }
+            }
+        }
+    }
+}
+
+async fn udp(addr: SocketAddr, name: &str) -> Result<ExitCode> {
+    let local: SocketAddr = if addr.is_ipv6() {
+        "[::]:0".parse()?
+    } else {
+        "0.0.0.0:0".parse()?
+    };
+    let socket = UdpSocket::bind(local).await?;
+    socket.connect(addr).await?;
+    // An empty datagram puts us on the hub's list before we say anything.
+    socket.send(&[]).await?;
+    let screen = Screen::new();
+    screen.prompt();
+    let mut keyboard = Keyboard::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    loop {
+        tokio::select! {
+            r = socket.recv(&mut buf) => match r {
+                Ok(n) => {
+                    let msg = &buf[..n];
+                    screen.show(msg.strip_suffix(b"\n").unwrap_or(msg));
+                }
+                // An ICMP "port unreachable" from a hub that is not up yet: keep listening.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                Err(e) => return Err(e).context("receive from the hub"),
+            },
+            lines = keyboard.next(&screen) => {
+                let Some(lines) = lines? else {
+                    return Ok(ExitCode::SUCCESS);
+                };
+                for line in lines.iter().filter(|l| !l.is_empty()) {
+                    let msg = format!("{name}: {line}");
+                    if screen.raw.is_some() {
+                        screen.show(msg.as_bytes());
+                    }
+                    socket.send(msg.as_bytes()).await.context("send to the hub")?;
+                }
+            }
+            _ = keepalive.tick() => {
+                let _ = socket.send(&[]).await;
+            }
+        }
+    }
+}

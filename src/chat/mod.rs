@@ -1,0 +1,176 @@
+//! Chat: `taojie serve chat` (a TCP line broker with names and rooms, and a UDP hub) and the
+//! `taojie chat` client. Grown from the seeds' chat programs: the thread-per-client TCP chat,
+//! the chat that ends with `byebye`, and the UDP "QQ" chat with a colour per name.
+//!
+//! The tree follows a line's path: [`line`] splits and sanitises what clients send,
+//! [`broker`] runs one TCP connection, [`room`] knows members, names, rooms and history
+//! (each member's bounded outbound [`queue`] included),
+//! [`fanout`] is the one interface posts go through (a backplane joining several brokers
+//! would implement it), [`hub`] is the UDP side, and [`client`] with [`colour`] and [`term`]
+//! the client.
+//!
+//! The TCP protocol, one line each way:
+//! - a client's line `text` reaches the others in its room as `<name> text`; `/me waves` as
+//!   `* name waves`; `//text` sends `/text`;
+//! - `/nick NAME`, `/who`, `/join ROOM`, `/quit` (or `byebye`) are commands;
+//! - the broker's own lines start with `*** ` (welcome, joins, leaves, renames, errors).
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::auth::Key;
+use crate::server::{self, Limits, Listener};
+
+pub mod broker;
+pub mod client;
+pub mod colour;
+pub mod fanout;
+pub mod hub;
+pub mod line;
+pub mod queue;
+pub mod room;
+pub mod term;
+
+pub use client::run as client;
+
+/// Default chat port on `taojie serve` (TCP and, without a key, UDP).
+pub const DEFAULT_PORT: u16 = 9006;
+/// Default lines a member may fall behind before it is dropped.
+pub const DEFAULT_QUEUE: usize = 1024;
+/// Default size above which a room stops announcing joins, leaves and renames.
+pub const DEFAULT_ANNOUNCE_MAX: usize = 200;
+/// Default cap on connected members.
+pub const DEFAULT_MAX_CONNS: usize = 20_000;
+
+/// Flags of `taojie serve chat`.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// TCP address of the line broker, e.g. 127.0.0.1:9006 or [::1]:0
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// UDP address of the hub (datagrams `NAME: text` relayed to every recent peer)
+    #[arg(long, value_name = "ADDR")]
+    pub udp: Option<String>,
+    /// Let only authenticated taojie clients join the TCP broker (nc can then not)
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Longest line accepted, in bytes; longer lines are refused with a notice
+    #[arg(long, value_name = "BYTES", default_value_t = line::DEFAULT_MAX_LINE)]
+    pub max_line: usize,
+    /// Lines a member may fall behind before it is dropped as not reading
+    #[arg(long, value_name = "LINES", default_value_t = DEFAULT_QUEUE)]
+    pub queue: usize,
+    /// Rooms with more members than this leave join, leave and rename notices out
+    #[arg(long, value_name = "MEMBERS", default_value_t = DEFAULT_ANNOUNCE_MAX)]
+    pub announce_max: usize,
+    /// Members connected at once; more are closed as soon as they are accepted
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNS)]
+    pub max_conns: usize,
+    /// Close a connection silent for this many seconds (0: never, the default for chat)
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    pub idle_timeout: f64,
+    /// On SIGINT/SIGTERM, let open connections finish for this many seconds
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub grace: f64,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        ServeArgs {
+            listen: None,
+            udp: None,
+            key: None,
+            max_line: line::DEFAULT_MAX_LINE,
+            queue: DEFAULT_QUEUE,
+            announce_max: DEFAULT_ANNOUNCE_MAX,
+            max_conns: DEFAULT_MAX_CONNS,
+            idle_timeout: 0.0,
+            grace: 5.0,
+        }
+    }
+}
+
+/// Flags of `taojie chat`.
+#[derive(Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// The broker (or, with --udp, the hub) to join, e.g. 127.0.0.1:9006
+    pub addr: String,
+    /// Your name in the chat
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// Use the UDP hub instead of the TCP broker
+    #[arg(long)]
+    pub udp: bool,
+    /// Authenticate to a broker started with --key
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+}
+
+/// Runs the broker and hub `args` names (the broker on 127.0.0.1:9006, and the hub there too
+/// when there is no key, if it names neither) until `shutdown` is cancelled.
+pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
+    let default = format!("127.0.0.1:{DEFAULT_PORT}");
+    let (tcp, udp) = match (&args.listen, &args.udp) {
+        // The hub cannot authenticate anyone, so a keyed default leaves it off.
+        (None, None) if args.key.is_some() => (Some(default), None),
+        (None, None) => (Some(default.clone()), Some(default)),
+        (l, u) => (l.clone(), u.clone()),
+    };
+    let key = match &args.key {
+        Some(path) => Some(Arc::new(Key::load(path)?)),
+        None => None,
+    };
+    let listener = match tcp {
+        Some(addr) => Some(server::bind_tcp(crate::addr::resolve_one(&addr).await?)?),
+        None => None,
+    };
+    let udp = match udp {
+        Some(addr) => Some(server::listen_udp(&addr).await?),
+        None => None,
+    };
+
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(listener) = listener {
+        let local = listener.local_addr()?;
+        if key.is_none() && !local.ip().is_loopback() {
+            warn!(%local, "chat broker open to anyone who can reach it (no --key)");
+        }
+        server::announce("chat", "tcp", &local);
+        let rooms = Arc::new(room::Rooms::new(args.queue, args.announce_max));
+        let broker = Arc::new(broker::Broker {
+            fanout: Arc::new(fanout::Local::new(rooms.clone())),
+            rooms,
+            max_line: args.max_line.max(1),
+            key,
+        });
+        let shutdown = shutdown.clone().cancelled_owned();
+        tasks.spawn(server::serve_stream(
+            "chat",
+            Listener::Tcp(listener),
+            limits(&args),
+            move |conn| broker::session(conn, broker.clone()),
+            shutdown,
+        ));
+    }
+    if let Some(socket) = udp {
+        server::announce("chat", "udp", &socket.local_addr()?);
+        let shutdown = shutdown.clone().cancelled_owned();
+        tasks.spawn(hub::serve(socket, args.max_line.max(1), shutdown));
+    }
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+fn limits(args: &ServeArgs) -> Limits {
+    let secs = |s: f64| Duration::from_secs_f64(s.max(0.0));
+    Limits {
+        max_conns: args.max_conns.max(1),
+        idle_timeout: (args.idle_timeout > 0.0).then(|| secs(args.idle_timeout)),
+        grace: secs(args.grace),
+    }
+}

@@ -1,0 +1,220 @@
+//! The clients: `taojie put`, `taojie get`, `taojie ls`.
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use tokio::net::TcpStream;
+
+use super::link::Link;
+use super::names::{self, escape};
+use super::partial::Partial;
+use super::progress::{FileReport, Report, human};
+use super::protocol::{FileHeader, Msg};
+use super::receive::{self, Outcome};
+use super::send::{self, Sent};
+use super::{GetArgs, LsArgs, PutArgs, SERVICE};
+use crate::auth::{self, Key};
+use crate::framing::{Transport, hello};
+
+/// Connects, authenticates (with `key`, else taojie's own key if there is one) and says
+/// hello for the files service.
+pub async fn connect(addr: &str, key: Option<&Path>) -> Result<Link<TcpStream>> {
+    let key = match key {
+        Some(p) => Some(Key::load(p)?),
+        None => match auth::default_path() {
+            Ok(p) if p.exists() => Some(Key::load(&p)?),
+            _ => None,
+        },
+    };
+    let sa = crate::addr::resolve_one(addr).await?;
+    let mut stream = TcpStream::connect(sa)
+        .await
+        .with_context(|| format!("cannot connect to {sa}"))?;
+    stream.set_nodelay(true)?;
+    auth::client(&mut stream, key.as_ref()).await?;
+    let mut t = Transport::new(stream);
+    hello::client(&mut t, SERVICE).await?;
+    Ok(Link::new(t))
+}
+
+/// `taojie put`: uploads files and trees.
+pub async fn put(args: PutArgs) -> Result<ExitCode> {
+    let prefix = match args.to.as_deref().map(|d| d.trim_matches('/')) {
+        None | Some("") | Some(".") => None,
+        Some(d) => Some(names::validate(d).with_context(|| format!("--to {}", escape(d)))?),
+    };
+    let mut files = Vec::new();
+    for path in &args.files {
+        let top = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_owned))
+            .with_context(|| {
+                format!(
+                    "{}: no such file, or a name that is not UTF-8",
+                    path.display()
+                )
+            })?;
+        for (p, rel) in
+            super::server::collect(path, &top).with_context(|| path.display().to_string())?
+        {
+            let name = match &prefix {
+                Some(d) => format!("{}/{rel}", d.as_str()),
+                None => rel,
+            };
+            names::validate(&name).with_context(|| format!("cannot send {}", escape(&name)))?;
+            files.push((p, name));
+        }
+    }
+    let mut t = connect(&args.addr, args.opts.key.as_deref()).await?;
+    let mut report = Report::new("put", &args.opts);
+    for (path, name) in files {
+        let header = match send::header_for(&path, name.clone()) {
+            Ok(h) => h,
+            Err(e) => {
+                report.record(failed(&name, 0, "failed", e.to_string()));
+                continue;
+            }
+        };
+        let bar = report.bar(&name, header.size);
+        t.send_control(&Msg::PutFile {
+            header: header.clone(),
+            overwrite: args.overwrite,
+        })
+        .await?;
+        let sent = send::send(&mut t, &path, &header, &bar).await;
+        bar.finish_and_clear();
+        report.record(match sent? {
+            Sent::Verified { blake3, sent } => FileReport {
+                name,
+                size: header.size,
+                status: "verified",
+                blake3: Some(blake3),
+                wire_bytes: sent,
+                resumed_from: header.size - sent,
+                message: None,
+            },
+            Sent::Refused(m) => failed(&name, header.size, "refused", m),
+            Sent::Failed(m) => failed(&name, header.size, "failed", m),
+        });
+    }
+    Ok(report.finish())
+}
+
+fn failed(name: &str, size: u64, status: &'static str, message: String) -> FileReport {
+    FileReport {
+        name: name.to_string(),
+        size,
+        status,
+        blake3: None,
+        wire_bytes: 0,
+        resumed_from: 0,
+        message: Some(message),
+    }
+}
+
+/// `taojie get`: downloads files and trees into the output directory.
+pub async fn get(args: GetArgs) -> Result<ExitCode> {
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    let out: PathBuf = args.output.canonicalize()?;
+    let mut t = connect(&args.addr, args.opts.key.as_deref()).await?;
+    let mut report = Report::new("get", &args.opts);
+    t.send_control(&Msg::Get {
+        names: args.names.clone(),
+    })
+    .await?;
+    loop {
+        match t.recv_control::<Msg>().await? {
+            Msg::File { header } => {
+                let outcome = get_one(&mut t, &out, &header, args.overwrite, &report).await?;
+                report.record(outcome);
+            }
+            Msg::Error { message } => report.record(failed("", 0, "refused", message)),
+            Msg::End => break,
+            other => bail!("protocol error: unexpected {other:?}"),
+        }
+    }
+    Ok(report.finish())
+}
+
+/// Receives one offered file, checking its name as strictly as the server checks ours.
+async fn get_one(
+    t: &mut Link<TcpStream>,
+    out: &Path,
+    header: &FileHeader,
+    overwrite: bool,
+    report: &Report,
+) -> Result<FileReport> {
+    let opened = names::validate(&header.name)
+        .map_err(|e| format!("server sent a bad name: {e}"))
+        .and_then(|n| {
+            let dir = names::parent_dir(out, &n, true).map_err(|e| e.to_string())?;
+            Partial::open(&dir, n.file_name(), header, overwrite).map_err(|e| e.to_string())
+        });
+    let partial = match opened {
+        Ok(p) => p,
+        Err(message) => {
+            t.send_control(&Msg::Refuse {
+                message: message.clone(),
+            })
+            .await?;
+            return Ok(failed(&header.name, header.size, "refused", message));
+        }
+    };
+    let resumed_from = partial.offset;
+    let bar = report.bar(&header.name, header.size);
+    let outcome = receive::receive(t, partial, &bar).await;
+    bar.finish_and_clear();
+    Ok(match outcome? {
+        Outcome::Verified { blake3, received } => FileReport {
+            name: header.name.clone(),
+            size: header.size,
+            status: "verified",
+            blake3: Some(blake3),
+            wire_bytes: received,
+            resumed_from,
+            message: None,
+        },
+        Outcome::Failed(m) => failed(&header.name, header.size, "failed", m),
+    })
+}
+
+/// `taojie ls`: one line per entry (kind, size, time, name), or JSON.
+pub async fn ls(args: LsArgs) -> Result<ExitCode> {
+    let mut t = connect(&args.addr, args.key.as_deref()).await?;
+    t.send_control(&Msg::Ls {
+        dir: args.dir.clone(),
+    })
+    .await?;
+    let mut all = Vec::new();
+    loop {
+        match t.recv_control::<Msg>().await? {
+            Msg::Entries { entries } => all.extend(entries),
+            Msg::End => break,
+            Msg::Error { message } => bail!("{}", escape(&message)),
+            other => bail!("protocol error: unexpected {other:?}"),
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&all)?);
+    } else {
+        for e in &all {
+            let when = chrono::DateTime::from_timestamp(e.mtime, 0)
+                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default();
+            let size = if e.kind == "file" {
+                human(e.size)
+            } else {
+                "-".into()
+            };
+            let slash = if e.kind == "dir" { "/" } else { "" };
+            println!(
+                "{:<4} {size:>11}  {when}  {}{slash}",
+                e.kind,
+                escape(&e.name)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,140 @@
+//! File transfer: `taojie serve files`, `taojie put`, `taojie get`, `taojie ls`.
+//!
+//! Verified (BLAKE3, checked segment by segment while the bytes stream, see [`tree`]),
+//! resumable (the receiver keeps the verified segments' hashes beside the partial file, see
+//! [`partial`]), atomic (a temporary file beside the target, fsync, then link or rename), and
+//! strict about names (see [`names`]). `--classic` adds the seed's upload: a
+//! `struct.pack('i', n)` length, a JSON header `{file_size, file_name, md5}`, then the bytes.
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::cli::LimitArgs;
+
+pub mod classic;
+pub mod client;
+pub mod link;
+pub mod names;
+pub mod partial;
+pub mod progress;
+pub mod protocol;
+pub mod receive;
+pub mod send;
+pub mod server;
+pub mod tree;
+
+pub use client::{get, ls, put};
+pub use server::run;
+
+/// Default port of the files service on `taojie serve`.
+pub const DEFAULT_PORT: u16 = 9021;
+/// The service name in hello and in the announce lines.
+pub const SERVICE: &str = "files";
+
+/// Flags of `taojie serve files`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// TCP address to listen on (default 127.0.0.1:9021)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Directory uploads land in and downloads come from (default: taojie's data directory)
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Shared key file; clients must prove they hold the same key
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Serve downloads and listings only; refuse uploads
+    #[arg(long, conflicts_with = "upload_only")]
+    pub read_only: bool,
+    /// Accept uploads only; refuse downloads and listings
+    #[arg(long)]
+    pub upload_only: bool,
+    /// Also accept the seed's classic upload (length + JSON header + bytes) on this address
+    #[arg(long, value_name = "ADDR")]
+    pub classic: Option<String>,
+    /// Run without a key (loopback addresses only): anyone who can connect may read and write
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// Connection limits
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Flags every client shares.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ClientOpts {
+    /// Shared key file (default: taojie's own key, if it exists)
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// No progress bar and no summary; errors only
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// One JSON report on standard output instead of the summary
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `taojie put ADDR FILE... [--to DIR]`.
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  taojie put 127.0.0.1:9021 report.pdf --key ~/.local/share/taojie/key
+  taojie put 127.0.0.1:9021 photos/ --to backup/2026     a whole tree
+  taojie put 127.0.0.1:9021 big.iso                       re-run after an interruption to resume")]
+pub struct PutArgs {
+    /// Server address
+    pub addr: String,
+    /// Files or directories to upload
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Directory on the server to put them in (relative to its root)
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<String>,
+    /// Replace files that already exist on the server
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Key, --quiet, --json
+    #[command(flatten)]
+    pub opts: ClientOpts,
+}
+
+/// `taojie get ADDR NAME... [-o DIR]`.
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  taojie get 127.0.0.1:9021 report.pdf
+  taojie get 127.0.0.1:9021 backup/2026 -o restore/    a whole tree
+  taojie get 127.0.0.1:9021 big.iso                     re-run after an interruption to resume")]
+pub struct GetArgs {
+    /// Server address
+    pub addr: String,
+    /// Names on the server (files or directories)
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Local directory to write into (default: the current one)
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    pub output: PathBuf,
+    /// Replace local files that already exist
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Key, --quiet, --json
+    #[command(flatten)]
+    pub opts: ClientOpts,
+}
+
+/// `taojie ls ADDR [DIR]`.
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  taojie ls 127.0.0.1:9021
+  taojie ls 127.0.0.1:9021 backup/2026 --json")]
+pub struct LsArgs {
+    /// Server address
+    pub addr: String,
+    /// Directory on the server (default: its root)
+    #[arg(default_value = "")]
+    pub dir: String,
+    /// Shared key file (default: taojie's own key, if it exists)
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// JSON output
+    #[arg(long)]
+    pub json: bool,
+}

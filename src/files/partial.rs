@@ -1,0 +1,331 @@
+//! The receiver's files on disk: the partial file beside the target, its resume state, and
+//! the atomic step that puts a verified file under its final name.
+//!
+//! State file: one text line `taojie-part v1 SIZE MTIME_NS`, then the 32-byte chaining value
+//! of each verified segment, appended after the partial file's bytes were synced. Resuming
+//! reads these and truncates the partial file to the last verified segment: nothing is
+//! hashed again, and at most one checkpoint's worth of bytes is fetched twice.
+//!
+//! What a resume trusts: every held segment matched the sender's own hash when it arrived,
+//! and the state is used only if the new header's size and mtime (to the nanosecond) equal
+//! the stamp — rsync's quick check. A source rewritten in place with both unchanged would
+//! keep stale segments; anything else starts over from byte 0, without asking.
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::names::{PART_SUFFIX, STATE_SUFFIX, escape};
+use super::protocol::FileHeader;
+use super::tree::{SEGMENT, TreeHasher};
+
+/// A file being received, at `offset` bytes verified.
+pub struct Partial {
+    /// The partial file, positioned at `offset`.
+    pub file: File,
+    state: Option<File>,
+    /// Hash state, holding the verified segments.
+    pub hasher: TreeHasher,
+    /// What the sender declared.
+    pub header: FileHeader,
+    /// Bytes already held and verified.
+    pub offset: u64,
+    /// Replace an existing file at the final name.
+    pub overwrite: bool,
+    /// The final name, for messages.
+    pub display: String,
+    final_path: PathBuf,
+    part_path: PathBuf,
+    state_path: PathBuf,
+}
+
+fn refuse(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::AlreadyExists, msg)
+}
+
+fn open_nofollow(path: &Path, truncate: bool) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(truncate)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o600)
+        .open(path)
+}
+
+impl Partial {
+    /// Prepares to receive `header` as `dir/name` (`dir` already checked to be under the
+    /// root): refuses an existing file unless `overwrite`, and a size the disk cannot hold;
+    /// picks up an earlier attempt's partial file when its state matches the header.
+    pub fn open(dir: &Path, name: &str, header: &FileHeader, overwrite: bool) -> io::Result<Self> {
+        let final_path = dir.join(name);
+        let display = escape(&header.name);
+        match std::fs::symlink_metadata(&final_path) {
+            Ok(md) if md.is_dir() => {
+                return Err(refuse(format!("{display} exists and is a directory")));
+            }
+            Ok(_) if !overwrite => {
+                return Err(refuse(format!(
+                    "{display} already exists; not replaced (use --overwrite to replace it)"
+                )));
+            }
+            _ => {}
+        }
+        let part_path = dir.join(format!(".{name}{PART_SUFFIX}"));
+        let state_path = dir.join(format!(".{name}{STATE_SUFFIX}"));
+        let mut file = open_nofollow(&part_path, false)?;
+        // A connection that just broke may still be recording its progress: give it a moment
+        // before calling the file busy.
+        let mut tries = 0;
+        while file.try_lock().is_err() {
+            tries += 1;
+            if tries > 50 {
+                return Err(refuse(format!(
+                    "{display} is being received by someone else"
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let stamp = format!("taojie-part v1 {} {}\n", header.size, header.mtime_ns);
+        let cvs = read_state(&state_path, &stamp).unwrap_or_default();
+        let held = (cvs.len() as u64 * SEGMENT).min(header.size);
+        let free = crate::sys::free_space(dir)?;
+        if header.size - held > free {
+            if file.metadata()?.len() == 0 {
+                let _ = std::fs::remove_file(&part_path);
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!(
+                    "{display}: {} bytes do not fit in the {free} bytes free",
+                    header.size - held
+                ),
+            ));
+        }
+        let (cvs, offset) = if held > 0 && file.metadata()?.len() >= held {
+            (cvs, held)
+        } else {
+            (Vec::new(), 0)
+        };
+        file.set_len(offset)?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut state = open_nofollow(&state_path, offset == 0)?;
+        if offset == 0 {
+            state.write_all(stamp.as_bytes())?;
+        } else {
+            // Drop a torn tail so later appends stay 32-byte aligned.
+            state.set_len((stamp.len() + 32 * cvs.len()) as u64)?;
+            state.seek(SeekFrom::End(0))?;
+        }
+        Ok(Partial {
+            file,
+            state: Some(state),
+            hasher: TreeHasher::resume(header.size, cvs),
+            header: header.clone(),
+            offset,
+            overwrite,
+            display,
+            final_path,
+            part_path,
+            state_path,
+        })
+    }
+
+    /// Starts the journal: a thread that makes the written bytes durable, then records the
+    /// segments they hold, while the writer goes on writing.
+    pub fn journal(&mut self) -> io::Result<Journal> {
+        let data = self.file.try_clone()?;
+        let mut state = self
+            .state
+            .take()
+            .ok_or_else(|| io::Error::other("journal already started"))?;
+        // Two batches in flight at most: a disk slower than the network slows the sender.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<[u8; 32]>>(2);
+        let handle = std::thread::spawn(move || -> io::Result<()> {
+            for batch in rx {
+                data.sync_data()?;
+                for cv in &batch {
+                    state.write_all(cv)?;
+                }
+            }
+            Ok(())
+        });
+        Ok(Journal {
+            tx: Some(tx),
+            handle,
+        })
+    }
+
+    /// Syncs the verified file, applies mode and mtime, and moves it to its final name
+    /// (never over an existing file unless `overwrite`).
+    pub fn commit(self) -> io::Result<()> {
+        let mode = self.header.mode & 0o777;
+        self.file
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        let mtime = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_nanos(
+            self.header.mtime_ns.max(0) as u64,
+        ));
+        if let Some(t) = mtime {
+            self.file.set_modified(t)?;
+        }
+        self.file.sync_all()?;
+        if self.overwrite {
+            std::fs::rename(&self.part_path, &self.final_path)?;
+        } else {
+            // link(2) fails if the name exists: no window where a file that appeared since
+            // the check gets replaced.
+            match std::fs::hard_link(&self.part_path, &self.final_path) {
+                Ok(()) => std::fs::remove_file(&self.part_path)?,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Err(refuse(format!(
+                        "{} appeared meanwhile; not replaced",
+                        self.display
+                    )));
+                }
+                // A filesystem without hard links: check, then rename (a small window).
+                Err(_) if std::fs::symlink_metadata(&self.final_path).is_err() => {
+                    std::fs::rename(&self.part_path, &self.final_path)?
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let _ = std::fs::remove_file(&self.state_path);
+        if let Some(dir) = self.final_path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// The partial file's and the state file's paths.
+    pub fn paths(&self) -> (PathBuf, PathBuf) {
+        (self.part_path.clone(), self.state_path.clone())
+    }
+
+    /// Removes the partial file and its state: the transfer was rejected.
+    pub fn discard(self) {
+        let _ = std::fs::remove_file(&self.part_path);
+        let _ = std::fs::remove_file(&self.state_path);
+    }
+}
+
+/// The chaining values of a state file whose first line is `stamp`.
+fn read_state(path: &Path, stamp: &str) -> Option<Vec<[u8; 32]>> {
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let mut buf = Vec::new();
+    // The state of a 1 TiB file is 8 MiB of chaining values; a bigger one is not ours.
+    Read::by_ref(&mut f)
+        .take(16 << 20)
+        .read_to_end(&mut buf)
+        .ok()?;
+    let rest = buf.strip_prefix(stamp.as_bytes())?;
+    Some(
+        rest.chunks_exact(32)
+            .map(|c| c.try_into().expect("32-byte chunk"))
+            .collect(),
+    )
+}
+
+/// Records verified segments once their bytes are on disk (see [`Partial::journal`]).
+pub struct Journal {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<[u8; 32]>>>,
+    handle: std::thread::JoinHandle<io::Result<()>>,
+}
+
+impl Journal {
+    /// Queues segments whose bytes were all written.
+    pub fn record(&self, cvs: Vec<[u8; 32]>) -> io::Result<()> {
+        if cvs.is_empty() {
+            return Ok(());
+        }
+        match &self.tx {
+            Some(tx) => tx
+                .send(cvs)
+                .map_err(|_| io::Error::other("the journal thread stopped")),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until everything queued is durable and recorded.
+    pub fn close(mut self) -> io::Result<()> {
+        drop(self.tx.take());
+        self.handle
+            .join()
+            .map_err(|_| io::Error::other("the journal thread panicked"))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(size: u64, mtime_ns: i64) -> FileHeader {
+        FileHeader {
+            name: "f".into(),
+            size,
+            mode: 0o640,
+            mtime_ns,
+        }
+    }
+
+    /// Writes `segs` whole segments into a fresh partial and records them, as a transfer
+    /// cut after them would.
+    fn interrupted(dir: &Path, h: &FileHeader, segs: usize) {
+        let mut p = Partial::open(dir, "f", h, false).unwrap();
+        assert_eq!(p.offset, 0);
+        let journal = p.journal().unwrap();
+        let chunk = vec![7u8; SEGMENT as usize];
+        let mut cvs = Vec::new();
+        for _ in 0..segs {
+            p.file.write_all(&chunk).unwrap();
+            p.hasher.update(&chunk, &mut Vec::new());
+        }
+        cvs.extend_from_slice(p.hasher.chaining_values());
+        journal.record(cvs).unwrap();
+        journal.close().unwrap();
+    }
+
+    #[test]
+    fn a_matching_header_resumes_and_a_changed_source_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = header(3 * SEGMENT + 10, 42);
+        interrupted(dir.path(), &h, 2);
+        // Bytes written past the last recorded segment are not trusted.
+        let part = dir.path().join(".f.taojie-part");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&part)
+            .unwrap()
+            .write_all(b"unrecorded")
+            .unwrap();
+        let p = Partial::open(dir.path(), "f", &h, false).unwrap();
+        assert_eq!(p.offset, 2 * SEGMENT);
+        assert_eq!(std::fs::metadata(&part).unwrap().len(), 2 * SEGMENT);
+        drop(p);
+        let p = Partial::open(dir.path(), "f", &header(3 * SEGMENT + 10, 43), false).unwrap();
+        assert_eq!(p.offset, 0, "a source with another mtime must start over");
+        p.discard();
+        assert!(!part.exists() && !dir.path().join(".f.taojie-state").exists());
+    }
+
+    #[test]
+    fn commit_never_replaces_an_existing_file_without_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = header(0, 0);
+        let p = Partial::open(dir.path(), "f", &h, false).unwrap();
+        std::fs::write(dir.path().join("f"), b"appeared").unwrap();
+        assert!(p.commit().is_err());
+        assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"appeared");
+        let err = Partial::open(dir.path(), "f", &h, false).err().unwrap();
+        assert!(err.to_string().contains("--overwrite"));
+        Partial::open(dir.path(), "f", &h, true)
+            .unwrap()
+            .commit()
+            .unwrap();
+        assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"");
+    }
+}

@@ -1,0 +1,142 @@
+//! Sending one file: a blocking reader thread reads and hashes ahead (a few chunks at most),
+//! the network side frames what it is given.
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, anyhow, bail};
+use bytes::Bytes;
+use indicatif::ProgressBar;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+
+use super::link::{self, Link};
+use super::protocol::{DATA, FileHeader, Msg};
+use super::tree::{self, SEGMENT, TreeHasher};
+use crate::framing::native::MAX_DATA;
+
+/// How a file offer ended.
+#[derive(Debug)]
+pub enum Sent {
+    /// The receiver verified it and put it in place.
+    Verified {
+        /// BLAKE3 of the whole file, hex, as the receiver computed it.
+        blake3: String,
+        /// File bytes sent this time (less than the size after a resume).
+        sent: u64,
+    },
+    /// The receiver did not take it (exists, no space, refused name).
+    Refused(String),
+    /// The receiver discarded it (hash or disk trouble).
+    Failed(String),
+}
+
+enum Item {
+    Data(Bytes),
+    Segment(u64, [u8; 32]),
+}
+
+/// After the caller has offered `header`: waits for the receiver's answer, streams from the
+/// offset it asks for, and returns its verdict. An error means the connection is unusable.
+pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    t: &mut Link<S>,
+    path: &Path,
+    header: &FileHeader,
+    bar: &ProgressBar,
+) -> Result<Sent> {
+    let offset = match t.recv_control::<Msg>().await? {
+        Msg::Accept { offset } if TreeHasher::valid_offset(header.size, offset) => offset,
+        Msg::Accept { offset } => bail!("protocol error: peer asked to resume at {offset}"),
+        Msg::Refuse { message } => return Ok(Sent::Refused(message)),
+        Msg::Error { message } => bail!("{}", super::names::escape(&message)),
+        other => bail!("protocol error: unexpected {other:?}"),
+    };
+    bar.set_position(offset);
+    let (tx, mut rx) = mpsc::channel::<Item>(4);
+    let (size, owned) = (header.size, PathBuf::from(path));
+    let reader = tokio::task::spawn_blocking(move || read(&owned, size, offset, tx));
+    let mut sent = 0u64;
+    while let Some(item) = rx.recv().await {
+        match item {
+            Item::Data(frame) => {
+                let n = (frame.len() - link::DATA_HEADER) as u64;
+                t.send_prebuilt(&frame).await?;
+                sent += n;
+                bar.inc(n);
+            }
+            Item::Segment(index, cv) => {
+                let hash = tree::hex(&cv);
+                t.send_control(&Msg::Segment { index, hash }).await?;
+            }
+        }
+    }
+    reader
+        .await
+        .map_err(|e| anyhow!("reader failed: {e}"))?
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(match t.recv_control::<Msg>().await? {
+        Msg::Verified { blake3, .. } => Sent::Verified { blake3, sent },
+        Msg::Failed { message } => Sent::Failed(message),
+        other => bail!("protocol error: unexpected {other:?}"),
+    })
+}
+
+/// The reader thread: bytes from `offset` to `size`, each complete segment's hash after it.
+fn read(path: &Path, size: u64, offset: u64, tx: mpsc::Sender<Item>) -> io::Result<()> {
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(offset))?;
+    let held = if size <= SEGMENT {
+        0
+    } else {
+        offset.div_ceil(SEGMENT)
+    };
+    // Placeholders only set the position: the sender never merges a root, the receiver
+    // does, from the values it verified earlier.
+    let mut h = TreeHasher::resume(size, vec![[0; 32]; held as usize]);
+    let mut done = Vec::new();
+    let mut pos = offset;
+    let gone = || io::Error::new(io::ErrorKind::BrokenPipe, "connection closed");
+    while pos < size {
+        let n = (MAX_DATA as u64).min(size - pos) as usize;
+        // read_to_end fills spare capacity without zeroing it first; the frame header is
+        // already in place, so the buffer goes to the socket as it is.
+        let mut buf = link::data_frame_buffer(DATA, n);
+        Read::by_ref(&mut f).take(n as u64).read_to_end(&mut buf)?;
+        if buf.len() < link::DATA_HEADER + n {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was being sent",
+            ));
+        }
+        h.update(&buf[link::DATA_HEADER..], &mut done);
+        tx.blocking_send(Item::Data(buf.into()))
+            .map_err(|_| gone())?;
+        for (i, cv) in done.drain(..) {
+            tx.blocking_send(Item::Segment(i, cv)).map_err(|_| gone())?;
+        }
+        pos += n as u64;
+    }
+    if let Some(root) = h.single_root() {
+        tx.blocking_send(Item::Segment(0, root))
+            .map_err(|_| gone())?;
+    }
+    Ok(())
+}
+
+/// The header describing a local file, to be sent as `name`.
+pub fn header_for(path: &Path, name: String) -> io::Result<FileHeader> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(path)?;
+    if !md.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(FileHeader {
+        name,
+        size: md.len(),
+        mode: md.mode() & 0o777,
+        mtime_ns: md.mtime().saturating_mul(1_000_000_000) + md.mtime_nsec(),
+    })
+}

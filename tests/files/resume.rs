@@ -1,0 +1,116 @@
+//! Interrupted transfers resume with only the missing bytes; a flipped byte is caught.
+use super::*;
+
+/// Starts `taojie ARGS`, SIGKILLs it once `watch` has grown past `half` bytes.
+fn kill_halfway(args: &[&str], watch: &Path, half: u64) {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let len = std::fs::metadata(watch).map(|m| m.len()).unwrap_or(0);
+        if len > half {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "no progress");
+        thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+const BIG: usize = 512 << 20;
+
+#[test]
+fn an_interrupted_put_resumes_sending_only_the_rest() {
+    let fx = Fixture::new();
+    let srv = fx.serve(&[]);
+    random_file(&fx.p("src/big"), BIG, 11);
+    let (key, file) = (fx.s("key"), fx.s("src/big"));
+
+    let first = Proxy::start(&srv.addr("files", "tcp"), None);
+    let part = fx.p("root/.big.taojie-part");
+    kill_halfway(
+        &["put", &first.addr, &file, "--key", &key],
+        &part,
+        BIG as u64 / 2,
+    );
+    assert!(
+        !fx.p("root/big").exists(),
+        "a partial file at the final name"
+    );
+
+    let second = Proxy::start(&srv.addr("files", "tcp"), None);
+    let (ok, out, err) = fx.run(&["put", &second.addr, &file, "--json"]);
+    assert!(ok, "{err}");
+    let report = json(&out);
+    assert!(
+        report["files"][0]["resumed_from"].as_u64().unwrap() >= BIG as u64 / 4,
+        "{out}"
+    );
+    assert!(
+        second.bytes_up() < BIG as u64 * 3 / 4,
+        "{} bytes the second time",
+        second.bytes_up()
+    );
+    assert!(same(&fx.p("src/big"), &fx.p("root/big")));
+    assert!(!part.exists() && !fx.p("root/.big.taojie-state").exists());
+}
+
+#[test]
+fn an_interrupted_get_resumes_fetching_only_the_rest() {
+    let fx = Fixture::new();
+    let srv = fx.serve(&[]);
+    random_file(&fx.p("root/big"), BIG, 13);
+    let (key, out_dir) = (fx.s("key"), fx.s("out"));
+
+    let first = Proxy::start(&srv.addr("files", "tcp"), None);
+    let part = fx.p("out/.big.taojie-part");
+    kill_halfway(
+        &["get", &first.addr, "big", "-o", &out_dir, "--key", &key],
+        &part,
+        BIG as u64 / 2,
+    );
+    assert!(
+        !fx.p("out/big").exists(),
+        "a partial file at the final name"
+    );
+
+    let second = Proxy::start(&srv.addr("files", "tcp"), None);
+    let (ok, out, err) = fx.run(&["get", &second.addr, "big", "-o", &out_dir, "--json"]);
+    assert!(ok, "{err}");
+    let report = json(&out);
+    let wire = second.bytes_down();
+    // The client records progress every 64 MiB, so a SIGKILL costs it up to that much.
+    assert!(wire < BIG as u64, "{wire} bytes the second time");
+    assert!(report["wire_bytes"].as_u64().unwrap() < wire);
+    assert!(report["files"][0]["resumed_from"].as_u64().unwrap() > 0);
+    assert!(same(&fx.p("root/big"), &fx.p("out/big")));
+    assert!(!part.exists());
+}
+
+#[test]
+fn a_byte_flipped_in_transit_is_caught_and_nothing_is_kept() {
+    let fx = Fixture::new();
+    let srv = fx.serve(&[]);
+    random_file(&fx.p("src/f"), 8 << 20, 3);
+    let proxy = Proxy::start(&srv.addr("files", "tcp"), Some(2_000_000));
+    let (ok, _, err) = fx.run(&["put", &proxy.addr, &fx.s("src/f")]);
+    assert!(!ok);
+    assert!(
+        err.contains("mismatch") && err.contains("discarded"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(fx.p("root")).unwrap().count(),
+        0,
+        "something was kept"
+    );
+}
