@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{Instrument, debug, debug_span, warn};
 
 use super::conn::{Activity, Conn};
 use super::{Limits, Listener};
@@ -62,7 +62,9 @@ pub async fn serve_stream<H, F>(
             debug!(service, peer = %conn.peer(), "connection limit reached; closing");
             continue;
         };
-        let span = info_span!("conn", service, peer = %conn.peer());
+        // A debug-level span: at the default level it is disabled and costs nothing per poll;
+        // with RUST_LOG=debug every log line of the connection carries its peer.
+        let span = debug_span!("conn", service, peer = %conn.peer());
         let handler = handler.clone();
         let cut = cut.clone();
         let idle = limits.idle_timeout;
@@ -73,6 +75,8 @@ pub async fn serve_stream<H, F>(
                 // must not time out a connection it has not looked at yet.
                 activity.touch();
                 tokio::select! {
+                    // The handler first: the timers only matter when it is not ready.
+                    biased;
                     res = handler(conn) => match res {
                         Ok(()) => debug!("closed"),
                         Err(e) => debug!(error = %e, "closed with error"),
