@@ -140,13 +140,7 @@ pub fn run_program(
     limit: Duration,
 ) -> (ExitStatus, Vec<u8>, String) {
     use std::io::Write;
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {program}: {e}"));
+    let mut child = spawn_piped(program, args);
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_vec();
     let writer = thread::spawn(move || {
@@ -180,6 +174,17 @@ pub fn run_program(
     (status, out_t.join().unwrap(), err_t.join().unwrap())
 }
 
+/// Starts `program ARGS` with stdin, stdout and stderr piped.
+fn spawn_piped(program: &str, args: &[&str]) -> Child {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {program}: {e}"))
+}
+
 /// A process with piped stdio, its stdout and stderr read on threads, so a test can feed
 /// stdin, wait for a stderr line (the netcat listener prints its address there) and for
 /// stdout bytes, each with a time limit.
@@ -197,13 +202,7 @@ pub struct Proc {
 impl Proc {
     /// Starts `program ARGS` with stdin, stdout and stderr piped.
     pub fn spawn(program: &str, args: &[&str]) -> Proc {
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+        let mut child = spawn_piped(program, args);
         let stdin = child.stdin.take();
         let mut stdout = child.stdout.take().unwrap();
         let (tx, out) = mpsc::channel();
