@@ -74,14 +74,18 @@ pub struct KeygenArgs {
 /// `taojie serve [SERVICE]`.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "With no SERVICE, serves echo and time on their default ports on \
-127.0.0.1 and prints one `SERVICE PROTO ADDRESS` line per socket."
+    after_help = "With no SERVICE, serves every service on 127.0.0.1 and prints one \
+`SERVICE PROTO ADDRESS` line per socket: echo 9007 (tcp, udp), time 9013 (udp) and daytime 9013 \
+(tcp), sntp 9123 (udp), chat 9006 (tcp, udp; no key), exec 9512 and files 9021 (tcp). exec and \
+files use a key created on first start in $XDG_DATA_HOME/taojie/key (else \
+~/.local/share/taojie/key); files live beside it in taojie/files."
 )]
 pub struct ServeArgs {
     /// The one service to run (default: all of them on 127.0.0.1)
     #[command(subcommand)]
     pub service: Option<Service>,
-    /// Connection limits for the services started with no SERVICE
+    /// Connection limits for echo and daytime when started with no SERVICE (exec, files and
+    /// chat keep their own defaults)
     #[command(flatten)]
     pub limits: LimitArgs,
 }
