@@ -72,6 +72,21 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) the process has used, in milliseconds.
+fn cpu_ms(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at state; utime and stime
+    // are the 12th and 13th of them, in clock ticks of 10 ms.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    ticks * 10
+}
+
 fn payload(t_us: u64) -> [u8; LINE_LEN] {
     let mut line = [b'x'; LINE_LEN];
     let head = format!("~T{t_us:016} ");
@@ -254,6 +269,8 @@ async fn main() -> std::io::Result<()> {
     if rate > 0.0 && latency_secs > 0.0 {
         sh.hist.lock().unwrap().reset();
         sh.measure_latency.store(true, Ordering::Relaxed);
+        let cpu_before = cpu_ms(pid);
+        let own_before = cpu_ms(std::process::id());
         let start = Instant::now();
         let end = start + Duration::from_secs_f64(latency_secs);
         let mut sent: u64 = 0;
@@ -276,6 +293,8 @@ async fn main() -> std::io::Result<()> {
             }
         }
         quiesce(&sh, Duration::from_millis(500), Duration::from_secs(30)).await;
+        let cpu = cpu_ms(pid) - cpu_before;
+        let own = cpu_ms(std::process::id()) - own_before;
         sh.measure_latency.store(false, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(200)).await;
         // Readers flush their last samples on their next read; a final line nudges them.
@@ -283,13 +302,16 @@ async fn main() -> std::io::Result<()> {
         quiesce(&sh, Duration::from_millis(300), Duration::from_secs(10)).await;
         let h = sh.hist.lock().unwrap();
         println!(
-            "latency at {rate:.0} lines/s in ({:.0} delivered/s): {} samples of {} sent, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} clients closed by the broker; broker RSS peak {peak_rss} KiB",
+            "latency at {rate:.0} lines/s in ({:.0} delivered/s): {} samples of {} sent, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; broker CPU {:.2} ms per line in ({:.2} µs per delivery; this driver {:.2} µs per delivery); {} clients closed by the broker; broker RSS peak {peak_rss} KiB",
             rate * clients as f64,
             h.len(),
             sent * clients as u64,
             h.value_at_quantile(0.5) as f64 / 1000.0,
             h.value_at_quantile(0.99) as f64 / 1000.0,
             h.max() as f64 / 1000.0,
+            cpu as f64 / sent.max(1) as f64,
+            cpu as f64 * 1000.0 / (sent.max(1) * clients as u64) as f64,
+            own as f64 * 1000.0 / (sent.max(1) * clients as u64) as f64,
             sh.closed.load(Ordering::Relaxed)
         );
     }
