@@ -2,22 +2,23 @@
 //! are clients, and with `--key` the same lines after taojie's authentication and hello.
 //!
 //! Each connection is one task that reads lines (into a per-thread buffer; only an unfinished
-//! line is kept) and writes what its queue holds with one vectored write of shared buffers.
-//! An idle member costs its task, its socket and an empty queue.
+//! line is kept). Posts are written to the member's socket by the fan-out's lanes; the task
+//! only flushes what the socket did not take at once. An idle member costs its task, its
+//! socket and an empty queue.
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::fmt::Write;
-use std::io::{self, IoSlice};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
+use bytes::BytesMut;
 use tracing::debug;
 
 use super::fanout::{Fanout, MemberId, Post};
 use super::line::{Piece, Splitter, sanitize};
-use super::queue::Member;
+use super::queue::{Flushed, Member};
 use super::room::{LOBBY, Rooms};
 use crate::auth::{self, Key};
 use crate::framing::hello;
@@ -25,8 +26,6 @@ use crate::framing::native::Transport;
 use crate::server::Conn;
 
 const SCRATCH_LEN: usize = 64 * 1024;
-/// Buffers handed to one vectored write.
-const IOV_MAX: usize = 64;
 /// How long a leaving client gets to take what is still queued for it.
 const FAREWELL: Duration = Duration::from_secs(2);
 
@@ -79,7 +78,8 @@ pub async fn session(mut conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
         // Lines the client sent right after its hello may already sit in the frame buffer.
         early = t.into_framed().into_parts().read_buf;
     }
-    let (id, member, name, joined) = broker.rooms.enter();
+    let conn = Arc::new(conn);
+    let (id, member, name, joined) = broker.rooms.enter(Some(conn.clone()));
     broker.fanout.publish(joined);
     let mut s = Session {
         broker: &broker,
@@ -93,6 +93,8 @@ pub async fn session(mut conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
     let mut splitter = Splitter::new(broker.max_line);
     s.feed(&mut splitter, &early);
     let end = s.run(&conn, &member, &mut splitter).await;
+    // Lanes may still hold this member in a post's snapshot: stop them writing to it.
+    member.close();
     let why = match &end {
         Ok(End::Dropped) => return Ok(()),
         Ok(End::Quit) => "quit",
@@ -103,7 +105,7 @@ pub async fn session(mut conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
         broker.fanout.publish(post);
     }
     if let Ok(End::Quit) = end {
-        conn.shutdown().await?;
+        conn.shutdown_write()?;
     }
     end.map(|_| ())
 }
@@ -115,23 +117,24 @@ impl Session<'_> {
         member: &Member,
         splitter: &mut Splitter,
     ) -> io::Result<End> {
-        let mut out = VecDeque::new();
-        let mut offset = 0;
         loop {
-            if !member.take(&mut out) {
-                return Ok(End::Dropped);
-            }
-            write_some(conn, &mut out, &mut offset)?;
+            let pending = match member.flush()? {
+                Flushed::Gone => return Ok(End::Dropped),
+                Flushed::Pending => true,
+                Flushed::Empty => false,
+            };
             if self.quit {
                 self.broker.rooms.tell(self.id, "bye");
-                return farewell(conn, member, &mut out, &mut offset)
-                    .await
-                    .map(|_| End::Quit);
+                return farewell(conn, member).await.map(|_| End::Quit);
             }
+            // While the fan-out is behind, this client's lines wait in its socket.
+            let backlog = self.broker.fanout.backlogged();
+            let reading = backlog.is_none();
             tokio::select! {
                 _ = member.wait() => {}
-                r = conn.writable(), if !out.is_empty() => r?,
-                r = conn.readable() => {
+                r = conn.writable(), if pending => r?,
+                _ = until(backlog) => {}
+                r = conn.readable(), if reading => {
                     r?;
                     let got = SCRATCH.with_borrow_mut(|buf| match conn.try_read(buf) {
                         Ok(0) => Ok(None),
@@ -147,7 +150,7 @@ impl Session<'_> {
                             self.line(&rest);
                             self.flush();
                         }
-                        farewell(conn, member, &mut out, &mut offset).await?;
+                        farewell(conn, member).await?;
                         return Ok(End::Closed);
                     }
                 }
@@ -252,54 +255,21 @@ impl Session<'_> {
     }
 }
 
-/// Writes queued buffers until the socket takes no more or nothing is left.
-fn write_some(conn: &Conn, out: &mut VecDeque<Bytes>, offset: &mut usize) -> io::Result<()> {
-    while !out.is_empty() {
-        let mut iov = [IoSlice::new(&[]); IOV_MAX];
-        let mut n = 0;
-        for (i, b) in out.iter().take(IOV_MAX).enumerate() {
-            iov[i] = IoSlice::new(if i == 0 { &b[*offset..] } else { b });
-            n += 1;
-        }
-        let mut written = match conn.try_write_vectored(&iov[..n]) {
-            Ok(w) => w,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        while let Some(front) = out.front() {
-            let left = front.len() - *offset;
-            if written < left {
-                *offset += written;
-                break;
-            }
-            written -= left;
-            *offset = 0;
-            out.pop_front();
-        }
+/// Resolves with `backlog`, or never when there is none.
+async fn until(backlog: Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>>) {
+    match backlog {
+        Some(wait) => wait.await,
+        None => std::future::pending().await,
     }
-    if out.capacity() > 16 {
-        // Do not keep a burst's worth of slots for a member that is now idle.
-        *out = VecDeque::new();
-    }
-    Ok(())
 }
 
 /// Gives a leaving client a short while to take what is queued for it.
-async fn farewell(
-    conn: &Conn,
-    member: &Member,
-    out: &mut VecDeque<Bytes>,
-    offset: &mut usize,
-) -> io::Result<()> {
+async fn farewell(conn: &Conn, member: &Member) -> io::Result<()> {
     let drain = async {
-        loop {
-            member.take(out);
-            write_some(conn, out, offset)?;
-            if out.is_empty() {
-                return Ok(());
-            }
+        while member.flush()? == Flushed::Pending {
             conn.writable().await?;
         }
+        Ok(())
     };
     tokio::time::timeout(FAREWELL, drain)
         .await

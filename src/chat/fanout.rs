@@ -3,17 +3,29 @@
 //!
 //! Today [`Local`] delivers straight to the members connected to this process. A later
 //! backplane (Redis pub/sub, NATS) implements the same trait: it publishes each post on a
-//! subject per room and, for posts arriving from other brokers, calls [`Rooms::deliver`] on
-//! its own local members. Posts are already whole, attributed, sanitised lines, so the line
-//! protocol clients see does not change when brokers are joined.
-use std::sync::Arc;
+//! subject per room and, for posts arriving from other brokers, hands them to a [`Local`] of
+//! its own. Posts are already whole, attributed, sanitised lines, so the line protocol clients
+//! see does not change when brokers are joined.
+//!
+//! [`Local`] writes with one lane per runtime worker: each member belongs to one lane, and a
+//! post for a room of 10,000 becomes one job per lane, so the sends (one system call per
+//! member, most of a big room's cost) run on every core at once. Jobs reach every lane in
+//! the order the posts were delivered, so every member sees a room's lines in one order.
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
+use tokio::sync::{Notify, mpsc};
 
-use super::room::Rooms;
+use super::room::{Rooms, Shard};
 
 /// Identifies a member within one broker.
 pub type MemberId = u64;
+
+/// Lane jobs waiting before senders are made to wait: about 256 posts' worth of lines (at
+/// most 64 KiB each) pinned in memory, whatever the senders do.
+const BACKLOG_HIGH: usize = 512;
 
 /// One or more whole lines for one room, ready to send as they are.
 #[derive(Clone, Debug)]
@@ -38,31 +50,121 @@ pub struct Post {
 pub trait Fanout: Send + Sync + 'static {
     /// Publishes `post` to its room. Never blocks: a member whose queue is full is dropped.
     fn publish(&self, post: Post);
+
+    /// While the fan-out is behind, a future that resolves once it can take more posts; a
+    /// session waits on it before reading more from its client, so a flood slows its sender
+    /// instead of growing the broker. `None` when there is room.
+    fn backlogged(&self) -> Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> {
+        None
+    }
 }
 
 /// The in-process fan-out: every member is connected to this broker.
 pub struct Local {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     rooms: Arc<Rooms>,
+    lanes: Vec<mpsc::UnboundedSender<Job>>,
+    backlog: AtomicUsize,
+    drained: Notify,
+}
+
+/// One post for one lane's members of a room.
+struct Job {
+    lines: Bytes,
+    count: usize,
+    from: Option<MemberId>,
+    members: Shard,
 }
 
 impl Local {
-    /// A fan-out over the members of `rooms`.
+    /// A fan-out over the members of `rooms`, with one writer task per lane of `rooms`.
+    /// Must be called within a tokio runtime.
     pub fn new(rooms: Arc<Rooms>) -> Self {
-        Local { rooms }
+        let mut lanes = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..rooms.lanes() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            lanes.push(tx);
+            receivers.push(rx);
+        }
+        let shared = Arc::new(Shared {
+            rooms,
+            lanes,
+            backlog: AtomicUsize::new(0),
+            drained: Notify::new(),
+        });
+        for rx in receivers {
+            tokio::spawn(lane(rx, Arc::downgrade(&shared)));
+        }
+        Local { shared }
     }
 }
 
 impl Fanout for Local {
     fn publish(&self, post: Post) {
-        // Dropping a slow member posts a notice, which may drop another: a work list, not
-        // recursion, keeps that bounded by the number of members.
-        let mut work = vec![post];
-        while let Some(post) = work.pop() {
-            for name in self.rooms.deliver(&post) {
-                work.push(super::room::notice(
-                    &post.room,
-                    &format!("{name} dropped (not reading)"),
-                ));
+        self.shared.publish(post);
+    }
+
+    fn backlogged(&self) -> Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> {
+        let s = &self.shared;
+        if s.backlog.load(Ordering::Acquire) <= BACKLOG_HIGH {
+            return None;
+        }
+        Some(Box::pin(async move {
+            loop {
+                let drained = s.drained.notified();
+                tokio::pin!(drained);
+                drained.as_mut().enable();
+                if s.backlog.load(Ordering::Acquire) <= BACKLOG_HIGH {
+                    return;
+                }
+                drained.await;
+            }
+        }))
+    }
+}
+
+impl Shared {
+    fn publish(&self, post: Post) {
+        self.rooms.deliver(&post, &mut |lane, members| {
+            self.backlog.fetch_add(1, Ordering::AcqRel);
+            let job = Job {
+                lines: post.lines.clone(),
+                count: post.count,
+                from: post.from,
+                members,
+            };
+            if self.lanes[lane].send(job).is_err() {
+                self.backlog.fetch_sub(1, Ordering::AcqRel);
+            }
+        });
+    }
+}
+
+/// Writes each job to its members, in order. A member whose queue overflows is dropped and
+/// its room told; the notice goes through the lanes like any post.
+async fn lane(mut jobs: mpsc::UnboundedReceiver<Job>, shared: Weak<Shared>) {
+    let mut dropped = Vec::new();
+    while let Some(job) = jobs.recv().await {
+        for member in job.members.iter() {
+            if Some(member.id()) != job.from && !member.push(&job.lines, job.count) {
+                dropped.push(member.id());
+            }
+            // A big room is thousands of sends: let the worker's other tasks in between.
+            tokio::task::consume_budget().await;
+        }
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if shared.backlog.fetch_sub(1, Ordering::AcqRel) - 1 <= BACKLOG_HIGH {
+            shared.drained.notify_waiters();
+        }
+        for id in dropped.drain(..) {
+            if let Some(notice) = shared.rooms.drop_member(id) {
+                shared.publish(notice);
             }
         }
     }

@@ -141,7 +141,9 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             warn!(%local, "chat broker open to anyone who can reach it (no --key)");
         }
         server::announce("chat", "tcp", &local);
-        let rooms = Arc::new(room::Rooms::new(args.queue, args.announce_max));
+        // One lane per core: a big room's sends run on all of them at once.
+        let lanes = std::thread::available_parallelism().map_or(1, |n| n.get().min(16));
+        let rooms = Arc::new(room::Rooms::new(args.queue, args.announce_max, lanes));
         let broker = Arc::new(broker::Broker {
             fanout: Arc::new(fanout::Local::new(rooms.clone())),
             rooms,

@@ -148,6 +148,18 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Sends end-of-stream to the peer (half-close) through a shared reference, for a
+    /// connection whose writing side is shared.
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        let sock = match &self.inner {
+            Inner::Tcp(s) => socket2::SockRef::from(s),
+            Inner::Unix(s) => socket2::SockRef::from(s),
+        };
+        sock.shutdown(std::net::Shutdown::Write)
+    }
+}
+
 impl AsyncRead for Conn {
     fn poll_read(
         self: Pin<&mut Self>,
