@@ -4,13 +4,15 @@
 //! This file holds the shared fixtures (line clients run as processes, raw named sockets);
 //! `rooms.rs` names, rooms and history with nc and taojie clients; `udp.rs` the hub with
 //! seed-style Python clients; `hostile.rs` hostile input; `slow.rs` a silent client and the
-//! broker's memory; `key.rs` authentication.
+//! broker's memory; `key.rs` authentication; `terminal.rs` the client's line editor on
+//! a pseudo-terminal, its colours, and its plain output on a pipe.
 #[path = "../common/mod.rs"]
 mod common;
 mod hostile;
 mod key;
 mod rooms;
 mod slow;
+mod terminal;
 mod udp;
 
 use std::io::{BufRead, BufReader, Write};
