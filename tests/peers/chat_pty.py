@@ -6,8 +6,8 @@ Two terminal clients (ann, cat) join the broker at ADDR, each on its own 80x24 p
 plain socket client (bob). ann types part of a line; while it is unfinished bob posts lines;
 then ann finishes it and presses Enter. Everything the clients write to their ptys goes into
 the pyte terminal emulator, and the checks are on the emulated screens: the incoming lines are
-whole, above the input line; the input line still holds exactly what was typed; bob gets the
-finished line intact; names are coloured, the same name with the same colour on both
+whole, above the input line; the input line still holds exactly what was typed (a line wider
+than the terminal by its end, on one row); bob gets the finished lines intact; names are coloured, the same name with the same colour on both
 terminals; Ctrl-D ends the client and gives the terminal its modes back.
 
 Prints `ok` and exits 0, or prints what went wrong and the screen, and exits 1. Every wait is
@@ -122,7 +122,7 @@ def wait_until(terms, what, pred):
         if pred():
             return
         if time.monotonic() > deadline:
-            raise Failure(f"timed out waiting for {what}")
+            raise Failure(f"timed out waiting for {what}" + "".join("\n" + t.dump() for t in terms))
 
 
 class Peer:
@@ -240,6 +240,26 @@ def scenario(taojie, addr, terms):
         check(colour_of(t, row_of(t, mine), 1, 3) == {pyte_fg(fnv_colour("ann"))},
               "ann's name not in its colour", t)
         check(f"\x1b[{fnv_colour('ann')}mann\x1b[0m".encode() in t.raw, "no SGR for ann", t)
+
+    # A line wider than the terminal is shown by its end (after a `<`) on the one input row,
+    # so an incoming line does not leave a wrapped part of it behind; it is sent whole.
+    long = "start:" + "0123456789" * 6 + "你好" * 10
+    ann.type(long)
+    wait_until(terms, "ann's long line", lambda: ann.cursor_row().endswith("你好" * 10))
+    row = ann.cursor_row()
+    check(row.startswith(PROMPT + "<") and row[3:] in long, "long input not shown by its end", ann)
+    check(ann.screen.cursor.x < COLS, "the long input wrapped", ann)
+    bob.send("while you type")
+    wait_until(terms, "bob's line above ann's long input",
+               lambda: above_input(ann)[-1:] == ["<bob> while you type"])
+    cy = ann.screen.cursor.y
+    rows = ann.rows()
+    check(rows[cy - 2] == mine, "part of the long input was left above bob's line", ann)
+    check(rows[cy] == row, "the long input was not redrawn the same", ann)
+    check(all("start" not in r for r in rows), "the start of the long input is on screen", ann)
+    ann.type("\r")
+    bob.wait_line("ann's long line", lambda l: l == "<ann> " + long)
+    wait_until(terms, "ann's empty prompt", lambda: ann.cursor_row() == PROMPT.rstrip())
 
     # Ctrl-D on the empty line leaves; the terminal gets its line mode and echo back.
     for t in (ann, cat):
