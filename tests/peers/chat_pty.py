@@ -7,8 +7,9 @@ plain socket client (bob). ann types part of a line; while it is unfinished bob 
 then ann finishes it and presses Enter. Everything the clients write to their ptys goes into
 the pyte terminal emulator, and the checks are on the emulated screens: the incoming lines are
 whole, above the input line; the input line still holds exactly what was typed (a line wider
-than the terminal by its end, on one row); bob gets the finished lines intact; names are coloured, the same name with the same colour on both
-terminals; Ctrl-D ends the client and gives the terminal its modes back.
+than the terminal by its end, on one row); bob gets the finished lines intact; names are
+coloured, the same name with the same colour on both terminals; Ctrl-D ends the client and
+gives the terminal its modes back.
 
 Prints `ok` and exits 0, or prints what went wrong and the screen, and exits 1. Every wait is
 bounded; the processes started here are killed by the end.
@@ -68,6 +69,11 @@ class Term:
         self.raw = bytearray()
         self.screen = pyte.Screen(COLS, ROWS)
         self.stream = pyte.ByteStream(self.screen)
+
+    def resize(self, cols):
+        """Makes the pty (and the emulated screen) `cols` wide."""
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, cols, 0, 0))
+        self.screen.resize(ROWS, cols)
 
     def pump(self, timeout):
         """Reads what the client wrote so far (waiting up to `timeout` for the first bytes)."""
@@ -215,8 +221,8 @@ def scenario(taojie, addr, terms):
     rows = ann.rows()
     check(rows[cy - 3:cy] == shown, "bob's lines are not the three rows above ann's input", ann)
     check(rows[cy] == PROMPT + typed, "ann's input line was not redrawn whole", ann)
-    check(ann.screen.cursor.x == len(PROMPT + typed), "the cursor is not at the end of the input", ann)
-    check(sum("hello" in r for r in rows) == 1, "ann's unfinished line shows up more than once", ann)
+    check(ann.screen.cursor.x == len(PROMPT + typed), "the cursor is not at the input's end", ann)
+    check(sum("hello" in r for r in rows) == 1, "ann's unfinished line shows more than once", ann)
     check(all(r == "" for r in rows[cy + 1:]), "text below the input line", ann)
     check(above_input(cat) == shown, "bob's lines are not the three rows above cat's input", cat)
 
@@ -260,6 +266,15 @@ def scenario(taojie, addr, terms):
     ann.type("\r")
     bob.wait_line("ann's long line", lambda l: l == "<ann> " + long)
     wait_until(terms, "ann's empty prompt", lambda: ann.cursor_row() == PROMPT.rstrip())
+
+    # After the terminal is made narrower, the next redraw fits the new width; Ctrl-U clears.
+    ann.resize(40)
+    ann.type(long)
+    wait_until(terms, "ann's long line, narrower", lambda: ann.cursor_row().endswith("你好"))
+    row = ann.cursor_row()
+    check(row.startswith(PROMPT + "<") and ann.screen.cursor.x < 40, "no fit after resize", ann)
+    ann.type("\x15")
+    wait_until(terms, "ann's line cleared", lambda: ann.cursor_row() == PROMPT.rstrip())
 
     # Ctrl-D on the empty line leaves; the terminal gets its line mode and echo back.
     for t in (ann, cat):
