@@ -1,7 +1,7 @@
 //! The client on a terminal and on a pipe: the line editor seen through a terminal emulator
 //! (`tests/peers/chat_pty.py` runs `taojie chat` on pseudo-terminals), and plain output with
 //! no escape sequences when stdout is a pipe.
-use super::common::{bin, peer_script, run_program};
+use super::common::{self, bin, peer_script, run_program};
 use super::{Client, WAIT, chat_server};
 
 #[test]
@@ -49,4 +49,16 @@ fn on_a_pipe_lines_are_plain_text() {
         "{:#?}",
         dora.seen
     );
+}
+
+#[test]
+fn when_the_broker_goes_away_the_client_exits_with_stdin_still_open() {
+    let mut server = chat_server(&[]);
+    let addr = server.addr("chat", "tcp");
+    let mut dora = Client::taojie(&addr, "dora", &[]);
+    dora.wait_for("own rename", |l| l.ends_with("is now known as dora"));
+    server.terminate(WAIT).expect("the broker stops on SIGTERM");
+    let status = common::wait_timeout(&mut dora.child, WAIT)
+        .expect("the client is still running, waiting on stdin, after the broker left");
+    assert!(status.success(), "{status:?}");
 }

@@ -8,8 +8,8 @@ then ann finishes it and presses Enter. Everything the clients write to their pt
 the pyte terminal emulator, and the checks are on the emulated screens: the incoming lines are
 whole, above the input line; the input line still holds exactly what was typed (a line wider
 than the terminal by its end, on one row); bob gets the finished lines intact; names are
-coloured, the same name with the same colour on both terminals; Ctrl-D ends the client and
-gives the terminal its modes back.
+coloured, the same name with the same colour on both terminals; Ctrl-D and SIGTERM end the
+client and give the terminal its modes back.
 
 Prints `ok` and exits 0, or prints what went wrong and the screen, and exits 1. Every wait is
 bounded; the processes started here are killed by the end.
@@ -18,6 +18,7 @@ bounded; the processes started here are killed by the end.
 import fcntl
 import os
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -276,20 +277,22 @@ def scenario(taojie, addr, terms):
     ann.type("\x15")
     wait_until(terms, "ann's line cleared", lambda: ann.cursor_row() == PROMPT.rstrip())
 
-    # Ctrl-D on the empty line leaves; the terminal gets its line mode and echo back.
-    for t in (ann, cat):
-        t.type("\x04")
+    # Ctrl-D on the empty line leaves, and so does SIGTERM (with 128 + 15, as a shell reports a
+    # killed program); either way the terminal gets its line mode and echo back.
+    ann.type("\x04")
+    cat.proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + WAIT
-    for t in (ann, cat):
+    for t, how, code in ((ann, "Ctrl-D", 0), (cat, "SIGTERM", 128 + signal.SIGTERM)):
         while t.proc.poll() is None:
             t.pump(0.02)
             if time.monotonic() > deadline:
-                raise Failure(f"{t.name} did not exit on Ctrl-D")
-        check(t.proc.returncode == 0, f"{t.name} exited with {t.proc.returncode}", t)
+                raise Failure(f"{t.name} did not exit on {how}")
+        check(t.proc.returncode == code, f"{t.name} exited with {t.proc.returncode} on {how}", t)
         lflag = termios.tcgetattr(t.slave)[3]
         check(lflag & termios.ICANON and lflag & termios.ECHO,
-              f"{t.name} left the terminal without line mode or echo", t)
-    bob.wait_line("ann's leaving", lambda l: l == "*** ann left lobby (disconnected)")
+              f"{t.name} left the terminal without line mode or echo after {how}", t)
+    for name in ("ann", "cat"):
+        bob.wait_line(f"{name}'s leaving", lambda l: l == f"*** {name} left lobby (disconnected)")
 
 
 def main():
