@@ -8,6 +8,8 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use unicode_width::UnicodeWidthChar;
+
 /// The prompt in front of the line being typed.
 pub const PROMPT: &str = "> ";
 
@@ -142,24 +144,10 @@ fn tail(text: &str, room: usize) -> (&str, bool) {
     (text, false)
 }
 
-/// Columns a character takes on a terminal: 2 in the East Asian wide and emoji ranges, else 1.
-/// Guessing 2 for a narrow one only shows less of the line; guessing 1 for a wide one would
-/// wrap it, so the ranges are generous.
+/// Columns a character takes on a terminal (two for East Asian wide ones, none for
+/// combining marks).
 fn columns(c: char) -> usize {
-    match u32::from(c) {
-        0x1100..=0x115F
-        | 0x2E80..=0x303E
-        | 0x3041..=0x4DBF
-        | 0x4E00..=0xA4CF
-        | 0xAC00..=0xD7A3
-        | 0xF900..=0xFAFF
-        | 0xFE30..=0xFE4F
-        | 0xFF00..=0xFF60
-        | 0xFFE0..=0xFFE6
-        | 0x1F000..=0x1FAFF
-        | 0x20000..=0x3FFFD => 2,
-        _ => 1,
-    }
+    UnicodeWidthChar::width(c).unwrap_or(0)
 }
 
 #[cfg(test)]
