@@ -1,5 +1,5 @@
 //! The few operating-system calls std does not wrap: the open-file limit, CPU usage,
-//! killing a whole process group, free disk space and early writeback.
+//! killing a whole process group, free disk space, early writeback and the terminal's width.
 #![allow(unsafe_code)]
 
 use std::time::Duration;
@@ -78,4 +78,18 @@ pub fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
             libc::SYNC_FILE_RANGE_WRITE,
         );
     }
+}
+
+/// Columns of the terminal on stdout, asked afresh each time so a resize is seen at once;
+/// `None` when stdout is not a terminal or the terminal does not say.
+pub fn terminal_columns() -> Option<usize> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize into the struct we pass, or fails with ENOTTY.
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_col > 0).then_some(usize::from(ws.ws_col))
 }

@@ -3,16 +3,18 @@
 //! With stdin and stdout not terminals it is a plain line filter, so scripts can drive it. On
 //! a terminal each name gets its colour, and an incoming line first clears the input line
 //! (`\r` + erase), is printed, and the prompt comes back, so it never lands in the middle of
-//! what is being typed.
+//! what is being typed. SIGTERM and SIGHUP end it the same way as Ctrl-D, so the terminal gets
+//! its modes back.
 use std::cell::RefCell;
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::mpsc;
 
 use super::ClientArgs;
 use super::colour::paint;
@@ -65,18 +67,40 @@ impl Screen {
 
 /// What the user types: whole lines from a pipe, or keystrokes through the line editor.
 struct Keyboard {
-    stdin: BufReader<tokio::io::Stdin>,
-    /// Bytes of the line being read from a pipe (kept here, so a cancelled read loses none).
+    chunks: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    /// Bytes read from a pipe and not yet made into a line (kept here, so a cancelled wait
+    /// loses none).
     line: Vec<u8>,
+    /// Stdin has ended (or failed).
+    eof: bool,
     done: bool,
 }
 
 impl Keyboard {
     fn new() -> Self {
         Keyboard {
-            stdin: BufReader::new(tokio::io::stdin()),
+            chunks: stdin_chunks(),
             line: Vec::new(),
+            eof: false,
             done: false,
+        }
+    }
+
+    /// The next bytes from stdin; `None` at its end.
+    async fn chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        if self.eof {
+            return Ok(None);
+        }
+        match self.chunks.recv().await {
+            Some(Ok(chunk)) if !chunk.is_empty() => Ok(Some(chunk)),
+            Some(Err(e)) => {
+                self.eof = true;
+                Err(e).context("read stdin")
+            }
+            _ => {
+                self.eof = true;
+                Ok(None)
+            }
         }
     }
 
@@ -86,26 +110,24 @@ impl Keyboard {
             return Ok(None);
         }
         if screen.raw.is_none() {
-            if self
-                .stdin
-                .read_until(b'\n', &mut self.line)
-                .await
-                .context("read stdin")?
-                == 0
-            {
-                return Ok(None);
+            loop {
+                if let Some(end) = self.line.iter().position(|&b| b == b'\n') {
+                    let raw: Vec<u8> = self.line.drain(..=end).collect();
+                    return Ok(Some(vec![plain_line(&raw)]));
+                }
+                match self.chunk().await? {
+                    Some(chunk) => self.line.extend_from_slice(&chunk),
+                    None if self.line.is_empty() => return Ok(None),
+                    // The last line had no newline: it is still a line.
+                    None => return Ok(Some(vec![plain_line(&std::mem::take(&mut self.line))])),
+                }
             }
-            let raw = std::mem::take(&mut self.line);
-            let text = String::from_utf8_lossy(&raw);
-            return Ok(Some(vec![text.trim_end_matches(['\n', '\r']).to_string()]));
         }
-        let mut buf = [0u8; 512];
-        let n = self.stdin.read(&mut buf).await.context("read stdin")?;
-        if n == 0 {
+        let Some(chunk) = self.chunk().await? else {
             return Ok(None);
-        }
+        };
         let mut lines = Vec::new();
-        for edit in screen.editor.borrow_mut().feed(&buf[..n]) {
+        for edit in screen.editor.borrow_mut().feed(&chunk) {
             match edit {
                 Edit::Line(l) => lines.push(l),
                 Edit::Quit => self.done = true,
@@ -116,6 +138,51 @@ impl Keyboard {
         }
         screen.prompt();
         Ok(Some(lines))
+    }
+}
+
+/// A line from a pipe without its line end.
+fn plain_line(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    text.trim_end_matches(['\n', '\r']).to_string()
+}
+
+/// Reads stdin on a thread of its own and hands over what it reads. A read nobody answers (a
+/// terminal left alone) must not keep the client from exiting when the broker goes away or a
+/// signal comes: tokio's stdin reads on the runtime's blocking pool, which the runtime waits
+/// for when it shuts down, while this thread simply ends with the process.
+fn stdin_chunks() -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
+    let (tx, rx) = mpsc::channel(4);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let got = match stdin.read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                got => got.map(|n| buf[..n].to_vec()),
+            };
+            let end = !matches!(&got, Ok(chunk) if !chunk.is_empty());
+            if tx.blocking_send(got).is_err() || end {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for SIGTERM or SIGHUP and gives the exit code for it, so the client can return and
+/// put the terminal back (their default action would leave it without echo or line editing).
+async fn terminated() -> ExitCode {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => ExitCode::from(128 + libc::SIGTERM as u8),
+        _ = hup.recv() => ExitCode::from(128 + libc::SIGHUP as u8),
     }
 }
 
@@ -167,8 +234,11 @@ async fn tcp(addr: SocketAddr, name: &str, key: Option<&Key>) -> Result<ExitCode
     let mut rd = rd;
     let mut buf = vec![0u8; 16 * 1024];
     let mut typing = true;
+    let stop = terminated();
+    tokio::pin!(stop);
     loop {
         tokio::select! {
+            code = &mut stop, if screen.raw.is_some() => return Ok(code),
             n = rd.read(&mut buf) => {
                 let n = n.context("read from the broker")?;
                 if n == 0 {
@@ -214,8 +284,11 @@ async fn udp(addr: SocketAddr, name: &str) -> Result<ExitCode> {
     let mut keyboard = Keyboard::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut keepalive = tokio::time::interval(KEEPALIVE);
+    let stop = terminated();
+    tokio::pin!(stop);
     loop {
         tokio::select! {
+            code = &mut stop, if screen.raw.is_some() => return Ok(code),
             r = socket.recv(&mut buf) => match r {
                 Ok(n) => {
                     let msg = &buf[..n];

@@ -8,6 +8,8 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use unicode_width::UnicodeWidthChar;
+
 /// The prompt in front of the line being typed.
 pub const PROMPT: &str = "> ";
 
@@ -116,9 +118,36 @@ impl Editor {
     }
 }
 
-/// Draws the prompt and the line being typed on the current terminal line.
+/// Draws the prompt and the line being typed on the current terminal row. A line wider than
+/// the terminal is shown by its end, after a `<`: a line that wrapped would leave its first
+/// rows behind each time `\r` goes back to draw it again, and garble the screen.
 pub fn redraw(out: &mut impl Write, text: &str) {
-    let _ = write!(out, "\r\x1b[K{PROMPT}{text}");
+    let cols = crate::sys::terminal_columns().unwrap_or(80);
+    // The last column stays empty: a character there leaves the cursor waiting to wrap.
+    let room = cols.saturating_sub(PROMPT.len() + 1);
+    let (shown, mark) = match tail(text, room) {
+        (all, false) => (all, ""),
+        (_, true) => (tail(text, room.saturating_sub(1)).0, "<"),
+    };
+    let _ = write!(out, "\r\x1b[K{PROMPT}{mark}{shown}");
+}
+
+/// The end of `text` that fits in `room` columns, and whether anything before it was left out.
+fn tail(text: &str, room: usize) -> (&str, bool) {
+    let mut used = 0;
+    for (i, c) in text.char_indices().rev() {
+        used += columns(c);
+        if used > room {
+            return (&text[i + c.len_utf8()..], true);
+        }
+    }
+    (text, false)
+}
+
+/// Columns a character takes on a terminal (two for East Asian wide ones, none for
+/// combining marks).
+fn columns(c: char) -> usize {
+    UnicodeWidthChar::width(c).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -140,5 +169,17 @@ mod tests {
         assert!(e.feed(b"\x04").is_empty());
         assert_eq!(e.feed(b"\x7f\x04"), vec![Edit::Quit]);
         assert_eq!(e.feed(b"\x03"), vec![Edit::Quit]);
+    }
+
+    #[test]
+    fn a_long_line_is_shown_by_the_end_that_fits() {
+        assert_eq!(tail("hello", 10), ("hello", false));
+        assert_eq!(tail("hello", 5), ("hello", false));
+        assert_eq!(tail("hello", 3), ("llo", true));
+        // Wide characters take two columns: a half-fitting one is left out whole.
+        assert_eq!(tail("ab你好", 6), ("ab你好", false));
+        assert_eq!(tail("ab你好", 5), ("b你好", true));
+        assert_eq!(tail("ab你好", 3), ("好", true));
+        assert_eq!(tail("", 0), ("", false));
     }
 }

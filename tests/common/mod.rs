@@ -13,6 +13,12 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_taojie")
 }
 
+/// Path of a peer program in `tests/peers/` (Python clients and servers written like the
+/// seeds', drivers for the terminal).
+pub fn peer_script(name: &str) -> String {
+    format!("{}/tests/peers/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
 /// A running taojie server and the addresses it announced.
 pub struct Server {
     pub child: Child,

@@ -1,9 +1,7 @@
 //! Interop with real peers: `nc` (OpenBSD) and `ncat` on either side, and Python programs
 //! written like the seeds' send/recv loops (scripts in `tests/peers/`).
-use super::common::{Proc, bin, run_program, run_with_input};
-use super::{
-    LIMIT, WAIT, free_port, hex, peer_line, peer_script, random_bytes, start_listen, wait_bound,
-};
+use super::common::{Proc, bin, peer_script, run_program, run_with_input};
+use super::{LIMIT, WAIT, free_port, hex, peer_line, random_bytes, start_listen, wait_bound};
 
 /// `taojie connect` to `PROGRAM -l 127.0.0.1 PORT`: a mebibyte each way.
 fn connect_to_real_listener(program: &str) {

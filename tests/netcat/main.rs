@@ -38,10 +38,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn peer_script(name: &str) -> String {
-    format!("{}/tests/peers/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
 /// A port nothing listens on right now: bound to 0, read, released.
 fn free_port(udp: bool) -> u16 {
     if udp {

@@ -1,0 +1,95 @@
+//! Names, rooms, history and leaving, with nc and taojie clients talking at once.
+use super::{Client, chat_server};
+
+#[test]
+fn nc_and_taojie_clients_chat_with_names_rooms_and_history() {
+    let server = chat_server(&[]);
+    let addr = server.addr("chat", "tcp");
+    let mut ncs: Vec<Client> = (0..3).map(|_| Client::nc(&addr)).collect();
+    let names = ["ann", "ben", "cat"];
+    for (c, name) in ncs.iter_mut().zip(names) {
+        c.wait_for("welcome", |l| l.starts_with("*** welcome, you are user"));
+        c.send(&format!("/nick {name}"));
+        c.wait_for("own rename", |l| {
+            l.ends_with(&format!("is now known as {name}"))
+        });
+    }
+    let mut dora = Client::taojie(&addr, "dora", &[]);
+    dora.wait_for("own rename", |l| l.ends_with("is now known as dora"));
+    ncs[0].wait_for("dora's arrival", |l| l.ends_with("is now known as dora"));
+
+    // Everyone talks at once; each must see the others' lines in each sender's order.
+    const N: usize = 20;
+    for i in 0..N {
+        for (c, name) in ncs.iter_mut().zip(names) {
+            c.send(&format!("{name} says {i}"));
+        }
+        dora.send(&format!("dora says {i}"));
+    }
+    let mut everyone: Vec<(&str, &mut Client)> = names.into_iter().zip(ncs.iter_mut()).collect();
+    everyone.push(("dora", &mut dora));
+    for (me, c) in everyone.iter_mut() {
+        for other in ["ann", "ben", "cat", "dora"].iter().filter(|o| *o != me) {
+            let want = format!("<{other}> {other} says {}", N - 1);
+            c.saw_or_wait(&want);
+            let got: Vec<&String> = c
+                .seen
+                .iter()
+                .filter(|l| l.starts_with(&format!("<{other}> ")))
+                .collect();
+            let expected: Vec<String> = (0..N)
+                .map(|i| format!("<{other}> {other} says {i}"))
+                .collect();
+            assert_eq!(got, expected.iter().collect::<Vec<_>>(), "{me} saw {other}");
+            assert!(
+                !c.seen.iter().any(|l| l.starts_with(&format!("<{me}> "))),
+                "{me} got its own line back"
+            );
+        }
+    }
+
+    // /who lists the room; /me is an action; a name in use is refused.
+    ncs[0].send("/who");
+    ncs[0].wait_line("*** in lobby (4): ann, ben, cat, dora");
+    ncs[1].send("/me waves");
+    dora.wait_line("* ben waves");
+    ncs[2].send("/nick ANN");
+    ncs[2].wait_for("taken", |l| l.contains("name ANN is taken"));
+
+    // A latecomer gets the last 20 lines of history.
+    let mut eve = Client::nc(&addr);
+    eve.wait_for("welcome", |l| l.starts_with("*** welcome"));
+    eve.wait_line("* ben waves");
+    let history: Vec<&String> = eve.seen.iter().filter(|l| !l.starts_with("***")).collect();
+    assert_eq!(history.len(), 20, "{:#?}", eve.seen);
+
+    // /join moves a member; both rooms are told; lines stay in their room.
+    ncs[1].send("/join dev");
+    ncs[0].wait_line("*** ben left lobby (joined dev)");
+    ncs[1].wait_line("*** ben joined dev");
+    ncs[1].send("only dev hears this");
+    ncs[1].send("/who");
+    ncs[1].wait_line("*** in dev (1): ben");
+    ncs[0].send("/join dev");
+    ncs[1].wait_line("*** ann joined dev");
+    ncs[0].wait_line("<ben> only dev hears this");
+    dora.send("back in the lobby");
+    ncs[2].wait_line("<dora> back in the lobby");
+
+    // Leaving is announced: /quit, the seeds' byebye, and a closed connection.
+    ncs[2].send("/quit");
+    ncs[2].wait_line("*** bye");
+    dora.wait_line("*** cat left lobby (quit)");
+    eve.send("byebye");
+    dora.wait_for("eve's leaving", |l| {
+        l.starts_with("*** user") && l.ends_with("left lobby (quit)")
+    });
+    drop(ncs.remove(0));
+    ncs[0].wait_line("*** ann left dev (disconnected)");
+    ncs[0].send("/join lobby");
+    ncs[0].wait_line("*** ben joined lobby");
+    drop(dora.stdin.take());
+    ncs[0].wait_line("*** dora left lobby (disconnected)");
+    ncs[0].send("/who");
+    ncs[0].wait_for("dora gone", |l| l == "*** in lobby (1): ben");
+}
