@@ -340,7 +340,13 @@ mod tests {
         for id in dropped {
             let notice = rooms.drop_member(id).unwrap();
             let text = String::from_utf8_lossy(&notice.lines).into_owned();
-            names.push(text.trim_start_matches("*** ").split(' ').next().unwrap().into());
+            names.push(
+                text.trim_start_matches("*** ")
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .into(),
+            );
         }
         names
     }

@@ -1,5 +1,8 @@
 //! Names, rooms, history and leaving, with nc and taojie clients talking at once.
-use super::{Client, chat_server};
+use std::io::{BufRead, Write};
+use std::net::TcpStream;
+
+use super::{Client, chat_server, raw_client};
 
 #[test]
 fn nc_and_taojie_clients_chat_with_names_rooms_and_history() {
@@ -92,4 +95,58 @@ fn nc_and_taojie_clients_chat_with_names_rooms_and_history() {
     ncs[0].wait_line("*** dora left lobby (disconnected)");
     ncs[0].send("/who");
     ncs[0].wait_for("dora gone", |l| l == "*** in lobby (1): ben");
+}
+
+/// Posts are written by one lane per core; whatever the lanes, every member must see the
+/// lines of two senders talking at once in one and the same order, as one conversation.
+#[test]
+fn every_member_sees_one_order_when_two_talk_at_once() {
+    let server = chat_server(&[]);
+    let addr = server.addr("chat", "tcp");
+    let mut readers: Vec<_> = (0..6)
+        .map(|i| raw_client(&addr, &format!("r{i}")))
+        .collect();
+    let (mut a, _) = raw_client(&addr, "wa");
+    let (mut b, _) = raw_client(&addr, "wb");
+    const N: usize = 300;
+    let send = |s: &mut TcpStream, who: &str| {
+        // Small writes, so the two senders' lines interleave at the broker.
+        for i in 0..N {
+            s.write_all(format!("{who} {i}\n").as_bytes()).unwrap();
+        }
+    };
+    std::thread::scope(|t| {
+        t.spawn(|| send(&mut a, "a"));
+        t.spawn(|| send(&mut b, "b"));
+    });
+    let mut orders = Vec::new();
+    for (_, r) in readers.iter_mut() {
+        let mut got = Vec::new();
+        let mut line = String::new();
+        while got.len() < 2 * N {
+            line.clear();
+            assert!(r.read_line(&mut line).unwrap() > 0, "closed early");
+            if line.starts_with("<wa> ") || line.starts_with("<wb> ") {
+                got.push(line.clone());
+            }
+        }
+        orders.push(got);
+    }
+    for (i, order) in orders.iter().enumerate() {
+        for who in ["a", "b"] {
+            let mine: Vec<&String> = order
+                .iter()
+                .filter(|l| l.starts_with(&format!("<w{who}>")))
+                .collect();
+            let want: Vec<String> = (0..N).map(|k| format!("<w{who}> {who} {k}\n")).collect();
+            assert!(
+                mine.iter().zip(&want).all(|(g, w)| *g == w),
+                "r{i}: {who}'s lines out of order"
+            );
+        }
+        assert_eq!(
+            order, &orders[0],
+            "r{i} saw the two senders interleaved differently from r0"
+        );
+    }
 }
