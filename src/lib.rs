@@ -3,7 +3,7 @@
 //! The library is layered the way the data flows: [`addr`] turns what a user typed into socket
 //! addresses, [`server`] is the framework every service runs on (binding, connection limits, idle
 //! timeouts, graceful shutdown), and each service or client has a module of its own: [`echo`],
-//! [`time`], [`netcat`] and the load generator [`bench`]. [`cli`] ties them to the command line.
+//! [`time`], [`netcat`] and the load generator [`bench`](mod@bench). [`cli`] ties them to the command line.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

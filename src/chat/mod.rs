@@ -2,12 +2,12 @@
 //! `taojie chat` client. Grown from the seeds' chat programs: the thread-per-client TCP chat,
 //! the chat that ends with `byebye`, and the UDP "QQ" chat with a colour per name.
 //!
-//! The tree follows a line's path: [`line`] splits and sanitises what clients send,
+//! The tree follows a line's path: [`line`](mod@line) splits and sanitises what clients send,
 //! [`broker`] runs one TCP connection, [`room`] knows members, names, rooms and history,
 //! [`fanout`] is the one interface posts go through (a backplane joining several brokers
 //! would implement it; the local one writes with one lane per core), [`queue`] is a member's
 //! socket and the bounded queue of what it has not taken yet, [`hub`] is the UDP side, and
-//! [`client`] with [`colour`] and [`term`] the client.
+//! [`client`](mod@client) with [`colour`] and [`term`] the client.
 //!
 //! The TCP protocol, one line each way:
 //! - a client's line `text` reaches the others in its room as `<name> text`; `/me waves` as

@@ -3,7 +3,7 @@
 //! [`protocol`] holds the control messages both sides share, [`server`] the native server
 //! (authenticated, output streamed as it comes, stdin forwarded, exit status returned),
 //! [`classic`] the seed's protocol for `--classic`, [`process`] spawning commands in process
-//! groups that die with their connection, and [`client`] the `taojie exec` client.
+//! groups that die with their connection, and [`client`](mod@client) the `taojie exec` client.
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
