@@ -29,6 +29,8 @@ const LINE_LEN: usize = 41;
 const WINDOW: u64 = 1000;
 /// Lines per write in the throughput phase.
 const BATCH: u64 = 100;
+/// Shortest pause between two writes of the latency phase.
+const TICK: Duration = Duration::from_millis(1);
 /// Longest a write to the broker may block before the phase gives up.
 const WRITE_LIMIT: Duration = Duration::from_secs(10);
 
@@ -226,6 +228,7 @@ fn main() -> std::io::Result<()> {
 
     if rate > 0.0 && latency_secs > 0.0 {
         sh.reset_latency();
+        let base = sh.total();
         sh.measure_latency.store(true, Ordering::Relaxed);
         let cpu_before = cpu_ms(pid);
         let own_before = cpu_ms(std::process::id());
@@ -234,16 +237,19 @@ fn main() -> std::io::Result<()> {
         let mut sent = vec![0u64; rooms];
         let mut next_rss = start;
         let mut buf = Vec::new();
+        let mut last_wake = start;
         while Instant::now() < end {
-            // Sleep until the next line is due (or the next RSS sample), not on a fixed tick:
-            // a thousand wake-ups a second would be a visible share of the driver's CPU at
-            // low rates.
+            // Sleep until the next line is due (or the next RSS sample), but at least a
+            // millisecond: at high rates the lines of a millisecond go out in one write, as
+            // they did with the fixed 1 ms tick, while at low rates the driver does not wake
+            // a thousand times a second for nothing.
             let next_line = start
                 + Duration::from_secs_f64((sent.iter().min().unwrap_or(&0) + 1) as f64 / rate);
-            let wake = next_line.min(next_rss).min(end);
+            let wake = next_line.min(next_rss).min(end).max(last_wake + TICK);
             if let Some(d) = wake.checked_duration_since(Instant::now()) {
                 std::thread::sleep(d);
             }
+            last_wake = Instant::now();
             let due = (start.elapsed().as_secs_f64() * rate) as u64;
             for (room, w) in writers.iter_mut().enumerate() {
                 buf.clear();
@@ -260,7 +266,18 @@ fn main() -> std::io::Result<()> {
                 next_rss += Duration::from_millis(200);
             }
         }
-        quiesce(&sh, Duration::from_millis(500), Duration::from_secs(30));
+        // Wait for every delivery owed, or for the broker to have sent nothing for 2 s (a
+        // line lost to a dropped client never arrives), at most 30 s: a shorter quiet spell
+        // can be a retransmission timeout on an overloaded loopback, with lines still to come.
+        let want = base + deliveries(&sent, clients, rooms);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while sh.total() < want && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            if sh.now_us() - sh.last_rx_us.load(Ordering::Relaxed) > 2_000_000 {
+                break;
+            }
+        }
+        quiesce(&sh, Duration::from_millis(300), Duration::from_secs(5));
         let cpu = cpu_ms(pid) - cpu_before;
         let own = cpu_ms(std::process::id()) - own_before;
         sh.measure_latency.store(false, Ordering::Relaxed);
