@@ -243,15 +243,21 @@ fn main() -> std::io::Result<()> {
             // millisecond: at high rates the lines of a millisecond go out in one write, as
             // they did with the fixed 1 ms tick, while at low rates the driver does not wake
             // a thousand times a second for nothing.
-            let next_line = start
-                + Duration::from_secs_f64((sent.iter().min().unwrap_or(&0) + 1) as f64 / rate);
+            // Room r's k-th line is due at (k + r / rooms) / rate: the rooms' lines are spread
+            // evenly over each period instead of arriving all at once.
+            let phase = |room: usize| room as f64 / rooms as f64;
+            let next_line = (0..rooms)
+                .map(|r| (sent[r] + 1) as f64 + phase(r))
+                .fold(f64::MAX, f64::min);
+            let next_line = start + Duration::from_secs_f64(next_line / rate);
             let wake = next_line.min(next_rss).min(end).max(last_wake + TICK);
             if let Some(d) = wake.checked_duration_since(Instant::now()) {
                 std::thread::sleep(d);
             }
             last_wake = Instant::now();
-            let due = (start.elapsed().as_secs_f64() * rate) as u64;
+            let periods = start.elapsed().as_secs_f64() * rate;
             for (room, w) in writers.iter_mut().enumerate() {
+                let due = (periods - phase(room)).max(0.0) as u64;
                 buf.clear();
                 while sent[room] < due {
                     buf.extend_from_slice(&payload(sh.now_us()));
