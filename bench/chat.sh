@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
 # Chat benchmark (issue 5), in one run on loopback with a release build:
-#   1. ncat --chat and taojie serve chat, 500 line clients each: lines delivered per second
-#      summed over clients (one writer, 41-byte lines, as fast as the slowest reader takes
-#      them), the share of lines attributed to their sender, p99 delivery latency at half that
-#      rate, broker RSS;
-#   2. taojie alone with 10,000 clients: RSS per idle client, p99 latency at moderate rates.
-# Every phase is bounded in time (see examples/chat_load.rs). Knobs: SECS (phase length),
-# RATES_10K (lines/s into the 10,000-client room).
+#   1. ncat --chat, taojie serve chat and the C reference bench/peers/chat_epoll.c (one thread,
+#      epoll: the same-run floor), 500 line clients each: lines delivered per second summed
+#      over clients (one writer, 41-byte lines, as fast as the slowest reader takes them), the
+#      share of lines attributed to their sender, p99 delivery latency at half that rate,
+#      broker RSS;
+#   2. taojie and the C reference with 10,000 clients in one room: RSS per idle client, p99
+#      latency at moderate rates, broker and driver CPU per delivery;
+#   3. taojie with 10,000 clients in 100 rooms of 100, one writer per room.
+# Every phase is bounded in time (see examples/chat_load/); the whole run takes a few minutes.
+# Knobs: SECS (phase length), RATES_10K (lines/s into the 10,000-client room), ROOMS_RATE
+# (lines/s into each of the 100 rooms), READERS (driver reader threads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECS:-5}
 RATES_10K=${RATES_10K:-"1 5 20"}
+ROOMS_RATE=${ROOMS_RATE:-10}
+READERS=${READERS:-1}
 cargo build --release --quiet --bin taojie --example chat_load
 BIN=target/release/taojie
 LOAD=target/release/examples/chat_load
+mkdir -p bench/out
+cc -O2 -Wall -o bench/out/chat_epoll bench/peers/chat_epoll.c
+CREF=bench/out/chat_epoll
 ulimit -n "$(ulimit -Hn)"
 tmp=$(mktemp -d)
 pids=()
@@ -27,9 +36,10 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Starts taojie serve chat and sets $addr and $pid from its announce line.
-start_taojie() {
-    "$BIN" serve chat --listen 127.0.0.1:0 >"$tmp/announce" 2>"$tmp/taojie.err" &
+# Starts a broker that prints "chat tcp ADDR" (taojie, the C reference) and sets $addr and
+# $pid from that line.
+start_broker() {
+    "$@" >"$tmp/announce" 2>"$tmp/broker.err" &
     pid=$!
     pids+=("$pid")
     for _ in $(seq 100); do
@@ -37,9 +47,14 @@ start_taojie() {
         [ -n "$addr" ] && return 0
         sleep 0.1
     done
-    echo "taojie did not announce its address" >&2
+    echo "$1 did not announce its address" >&2
     exit 1
 }
+start_taojie() { start_broker "$BIN" serve chat --listen 127.0.0.1:0; }
+start_cref() { start_broker "$CREF" 127.0.0.1:0; }
+
+# Runs the driver (bounded by its own phases; the timeout is a last guard).
+load() { timeout 300 "$LOAD" "$@" --readers "$READERS"; }
 
 echo "== ncat --chat ($(ncat --version 2>&1 | head -1)), 500 clients"
 port=$(free_port)
@@ -47,17 +62,31 @@ ncat --chat --max-conns 2000 -l 127.0.0.1 "$port" 2>"$tmp/ncat.err" &
 pid=$!
 pids+=("$pid")
 for _ in $(seq 100); do nc -z 127.0.0.1 "$port" 2>/dev/null && break; sleep 0.1; done
-"$LOAD" "127.0.0.1:$port" "$pid" 500 --throughput "$SECS" --latency "$SECS"
+load "127.0.0.1:$port" "$pid" 500 --throughput "$SECS" --latency "$SECS"
 kill "$pid"
 
 echo "== taojie serve chat, 500 clients"
 start_taojie
-"$LOAD" "$addr" "$pid" 500 --throughput "$SECS" --latency "$SECS"
+load "$addr" "$pid" 500 --throughput "$SECS" --latency "$SECS"
+kill "$pid"
+
+echo "== C reference (bench/peers/chat_epoll.c: one thread, epoll), 500 clients"
+start_cref
+load "$addr" "$pid" 500 --throughput "$SECS" --latency "$SECS"
 kill "$pid"
 
 for rate in $RATES_10K; do
     echo "== taojie serve chat, 10000 clients, $rate lines/s"
     start_taojie
-    "$LOAD" "$addr" "$pid" 10000 --rate "$rate" --latency "$SECS"
+    load "$addr" "$pid" 10000 --rate "$rate" --latency "$SECS"
+    kill "$pid"
+    echo "== C reference, 10000 clients, $rate lines/s"
+    start_cref
+    load "$addr" "$pid" 10000 --rate "$rate" --latency "$SECS"
     kill "$pid"
 done
+
+echo "== taojie serve chat, 10000 clients in 100 rooms of 100, $ROOMS_RATE lines/s per room"
+start_taojie
+load "$addr" "$pid" 10000 --rooms 100 --rate "$ROOMS_RATE" --latency "$SECS"
+kill "$pid"
