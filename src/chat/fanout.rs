@@ -144,22 +144,40 @@ impl Shared {
     }
 }
 
-/// Writes each job to its members, in order. A member whose queue overflows is dropped and
-/// its room told; the notice goes through the lanes like any post.
+/// Jobs a lane takes at once: a lane that fell behind sends each member everything that
+/// piled up in one write, instead of one write per post (at most one vectored write's worth).
+const BATCH: usize = 64;
+
+/// Writes each job to its members, in order. Jobs that piled up while the lane was busy go
+/// out together: consecutive jobs for the same members become one write per member. A member
+/// whose queue overflows is dropped and its room told; the notice goes through the lanes like
+/// any post.
 async fn lane(mut jobs: mpsc::UnboundedReceiver<Job>, shared: Weak<Shared>) {
+    let mut batch = Vec::with_capacity(BATCH);
     let mut dropped = Vec::new();
-    while let Some(job) = jobs.recv().await {
-        for member in job.members.iter() {
-            if Some(member.id()) != job.from && !member.push(&job.lines, job.count) {
-                dropped.push(member.id());
+    while jobs.recv_many(&mut batch, BATCH).await > 0 {
+        for group in batch.chunk_by(|a: &Job, b: &Job| Arc::ptr_eq(&a.members, &b.members)) {
+            let mut posts = Vec::with_capacity(group.len());
+            for member in group[0].members.iter() {
+                let mut count = 0;
+                for job in group.iter().filter(|j| j.from != Some(member.id())) {
+                    posts.push(&job.lines);
+                    count += job.count;
+                }
+                if !member.push(&posts, count) {
+                    dropped.push(member.id());
+                }
+                posts.clear();
+                // A big room is thousands of sends: let the worker's other tasks in between.
+                tokio::task::consume_budget().await;
             }
-            // A big room is thousands of sends: let the worker's other tasks in between.
-            tokio::task::consume_budget().await;
         }
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        if shared.backlog.fetch_sub(1, Ordering::AcqRel) - 1 <= BACKLOG_HIGH {
+        let done = batch.len();
+        batch.clear();
+        if shared.backlog.fetch_sub(done, Ordering::AcqRel) - done <= BACKLOG_HIGH {
             shared.drained.notify_waiters();
         }
         for id in dropped.drain(..) {

@@ -72,37 +72,53 @@ impl Member {
         self.id
     }
 
-    /// Sends `count` lines, straight to the socket if nothing is queued ahead of them;
-    /// false (and the member is marked gone) when they do not fit in the queue.
-    pub(super) fn push(&self, lines: &Bytes, count: usize) -> bool {
+    /// Sends `count` lines (in one or more shared buffers), straight to the socket if nothing
+    /// is queued ahead of them; false (and the member is marked gone) when they do not fit in
+    /// the queue.
+    pub(super) fn push(&self, posts: &[&Bytes], count: usize) -> bool {
         let mut q = lock(&self.out);
-        if q.gone {
+        if q.gone || posts.is_empty() {
             return true;
         }
         if q.items.is_empty() && !q.failed {
-            let written = match &q.sink {
-                Some(sink) => match sink.try_write(lines) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                    Err(_) => {
-                        q.failed = true;
-                        0
+            let mut written = match &q.sink {
+                Some(sink) => {
+                    let mut iov = [IoSlice::new(&[]); IOV_MAX];
+                    let n = posts.len().min(IOV_MAX);
+                    for (slot, post) in iov.iter_mut().zip(posts) {
+                        *slot = IoSlice::new(post);
                     }
-                },
+                    match sink.try_write_vectored(&iov[..n]) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                        Err(_) => {
+                            q.failed = true;
+                            0
+                        }
+                    }
+                }
                 None => 0,
             };
-            if written == lines.len() {
+            let mut rest = posts.iter();
+            for post in rest.by_ref() {
+                if written < post.len() {
+                    q.items.push_back((*post).clone());
+                    q.offset = written;
+                    break;
+                }
+                written -= post.len();
+            }
+            if q.items.is_empty() {
                 return true;
             }
-            q.items.push_back(lines.clone());
-            q.offset = written;
+            q.items.extend(rest.map(|&p| p.clone()));
             q.lines = count;
             drop(q);
             self.wake.notify_one();
             return true;
         }
-        // An empty queue takes any one post (above), so a read's worth of lines larger than
-        // the limit still gets through to a member that keeps up.
+        // An empty queue takes any one delivery (above), so a read's worth of lines larger
+        // than the limit still gets through to a member that keeps up.
         if q.lines + count > self.limit {
             q.gone = true;
             q.items = VecDeque::new();
@@ -111,7 +127,7 @@ impl Member {
             self.wake.notify_one();
             return false;
         }
-        q.items.push_back(lines.clone());
+        q.items.extend(posts.iter().map(|&p| p.clone()));
         q.lines += count;
         true
     }

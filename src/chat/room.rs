@@ -196,7 +196,7 @@ impl Rooms {
     pub fn tell(&self, id: MemberId, text: &str) {
         let st = lock(&self.state);
         if let Some(info) = st.members.get(&id) {
-            info.handle.push(&Bytes::from(format!("*** {text}\n")), 1);
+            info.handle.push(&[&Bytes::from(format!("*** {text}\n"))], 1);
         }
     }
 
@@ -280,7 +280,7 @@ fn add_to_room(
         first.extend_from_slice(line);
     }
     if !first.is_empty() {
-        member.push(&first.freeze(), 1 + room.history.len());
+        member.push(&[&first.freeze()], 1 + room.history.len());
     }
     room.members.insert(id, member.clone());
     room.shards = None;
@@ -332,7 +332,7 @@ mod tests {
         rooms.deliver(post, &mut |_, shard| shards.push(shard));
         let mut dropped = Vec::new();
         for member in shards.iter().flat_map(|s| s.iter()) {
-            if Some(member.id()) != post.from && !member.push(&post.lines, post.count) {
+            if Some(member.id()) != post.from && !member.push(&[&post.lines], post.count) {
                 dropped.push(member.id());
             }
         }
