@@ -77,6 +77,11 @@ pub struct ServeArgs {
     /// On SIGINT/SIGTERM, let open connections finish for this many seconds
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub grace: f64,
+    /// Writers sending posts to members, each to its own share (0: one per CPU). More lanes
+    /// get a line to a big room sooner; on a machine whose CPUs are busy with other work,
+    /// fewer lanes keep the latency of small rooms steadier
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub lanes: usize,
 }
 
 impl Default for ServeArgs {
@@ -91,6 +96,7 @@ impl Default for ServeArgs {
             max_conns: DEFAULT_MAX_CONNS,
             idle_timeout: 0.0,
             grace: 5.0,
+            lanes: 0,
         }
     }
 }
@@ -141,8 +147,11 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             warn!(%local, "chat broker open to anyone who can reach it (no --key)");
         }
         server::announce("chat", "tcp", &local);
-        // One lane per core: a big room's sends run on all of them at once.
-        let lanes = std::thread::available_parallelism().map_or(1, |n| n.get().min(16));
+        // One lane per CPU by default: a big room's sends run on all of them at once.
+        let lanes = match args.lanes {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(16)),
+            n => n.min(256),
+        };
         let rooms = Arc::new(room::Rooms::new(args.queue, args.announce_max, lanes));
         let broker = Arc::new(broker::Broker {
             fanout: Arc::new(fanout::Local::new(rooms.clone())),

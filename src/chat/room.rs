@@ -196,7 +196,8 @@ impl Rooms {
     pub fn tell(&self, id: MemberId, text: &str) {
         let st = lock(&self.state);
         if let Some(info) = st.members.get(&id) {
-            info.handle.push(&[&Bytes::from(format!("*** {text}\n"))], 1);
+            info.handle
+                .push(&[&Bytes::from(format!("*** {text}\n"))], 1);
         }
     }
 
