@@ -7,15 +7,20 @@
 #      broker RSS;
 #   2. taojie and the C reference with 10,000 clients in one room: RSS per idle client, p99
 #      latency at moderate rates, broker and driver CPU per delivery;
-#   3. taojie with 10,000 clients in 100 rooms of 100, one writer per room.
+#   3. taojie with 10,000 clients in 100 rooms of 100, one writer per room;
+#   4. taojie (one lane per CPU, and --lanes 1) and the C reference at one common rate with 500
+#      clients, RATE_500 lines/s (about ncat's half rate), and --lanes 1 with 10,000 at 1 line/s:
+#      what the lanes cost when the driver shares the two CPUs, and what they buy a big room.
 # Every phase is bounded in time (see examples/chat_load/); the whole run takes a few minutes.
 # Knobs: SECS (phase length), RATES_10K (lines/s into the 10,000-client room), ROOMS_RATE
-# (lines/s into each of the 100 rooms), READERS (driver reader threads).
+# (lines/s into each of the 100 rooms), RATE_500 (lines/s in step 4), READERS (driver reader
+# threads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECS:-5}
 RATES_10K=${RATES_10K:-"1 5 20"}
 ROOMS_RATE=${ROOMS_RATE:-10}
+RATE_500=${RATE_500:-10000}
 READERS=${READERS:-1}
 cargo build --release --quiet --bin taojie --example chat_load
 BIN=target/release/taojie
@@ -50,7 +55,7 @@ start_broker() {
     echo "$1 did not announce its address" >&2
     exit 1
 }
-start_taojie() { start_broker "$BIN" serve chat --listen 127.0.0.1:0; }
+start_taojie() { start_broker "$BIN" serve chat --listen 127.0.0.1:0 "$@"; }
 start_cref() { start_broker "$CREF" 127.0.0.1:0; }
 
 # Runs the driver (bounded by its own phases; the timeout is a last guard).
@@ -89,4 +94,21 @@ done
 echo "== taojie serve chat, 10000 clients in 100 rooms of 100, $ROOMS_RATE lines/s per room"
 start_taojie
 load "$addr" "$pid" 10000 --rooms 100 --rate "$ROOMS_RATE" --latency "$SECS"
+kill "$pid"
+
+for lanes in "" "--lanes 1"; do
+    echo "== taojie serve chat ${lanes:-(one lane per CPU)}, 500 clients, $RATE_500 lines/s"
+    # shellcheck disable=SC2086 # the flag and its value are two words
+    start_taojie $lanes
+    load "$addr" "$pid" 500 --rate "$RATE_500" --latency "$SECS"
+    kill "$pid"
+done
+echo "== C reference, 500 clients, $RATE_500 lines/s"
+start_cref
+load "$addr" "$pid" 500 --rate "$RATE_500" --latency "$SECS"
+kill "$pid"
+
+echo "== taojie serve chat --lanes 1, 10000 clients, 1 lines/s"
+start_taojie --lanes 1
+load "$addr" "$pid" 10000 --rate 1 --latency "$SECS"
 kill "$pid"
