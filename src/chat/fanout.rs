@@ -7,18 +7,19 @@
 //! its own. Posts are already whole, attributed, sanitised lines, so the line protocol clients
 //! see does not change when brokers are joined.
 //!
-//! [`Local`] writes with one lane per runtime worker: each member belongs to one lane, and a
-//! post for a room of 10,000 becomes one job per lane, so the sends (one system call per
-//! member, most of a big room's cost) run on every core at once. Jobs reach every lane in
-//! the order the posts were delivered, so every member sees a room's lines in one order.
+//! [`Local`] writes with lanes, one per CPU by default: a small room is written by one lane,
+//! and a post for a room of 10,000 becomes one job per lane, so the sends (one system call
+//! per member, most of a big room's cost) run on every CPU at once. Jobs reach every lane in
+//! the order the posts were delivered, and a fence stops every lane until all have caught up
+//! when a member may change lanes, so every member sees a room's lines in one order.
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Barrier, Notify, mpsc};
 
-use super::room::{Rooms, Shard};
+use super::room::{Rooms, Route, Shard};
 
 /// Identifies a member within one broker.
 pub type MemberId = u64;
@@ -66,9 +67,17 @@ pub struct Local {
 
 struct Shared {
     rooms: Arc<Rooms>,
-    lanes: Vec<mpsc::UnboundedSender<Job>>,
+    lanes: Vec<mpsc::UnboundedSender<Work>>,
     backlog: AtomicUsize,
     drained: Notify,
+}
+
+/// What a lane is given, in order.
+enum Work {
+    /// A post for some of a room's members.
+    Post(Job),
+    /// Wait here until every lane has finished what came before.
+    Fence(Arc<Barrier>),
 }
 
 /// One post for one lane's members of a room.
@@ -129,18 +138,30 @@ impl Fanout for Local {
 
 impl Shared {
     fn publish(&self, post: Post) {
-        self.rooms.deliver(&post, &mut |lane, members| {
-            self.backlog.fetch_add(1, Ordering::AcqRel);
-            let job = Job {
-                lines: post.lines.clone(),
-                count: post.count,
-                from: post.from,
-                members,
-            };
-            if self.lanes[lane].send(job).is_err() {
-                self.backlog.fetch_sub(1, Ordering::AcqRel);
+        self.rooms.deliver(&post, &mut |route| match route {
+            Route::Lane(lane, members) => self.hand(
+                lane,
+                Work::Post(Job {
+                    lines: post.lines.clone(),
+                    count: post.count,
+                    from: post.from,
+                    members,
+                }),
+            ),
+            Route::Fence => {
+                let barrier = Arc::new(Barrier::new(self.lanes.len()));
+                for lane in 0..self.lanes.len() {
+                    self.hand(lane, Work::Fence(barrier.clone()));
+                }
             }
         });
+    }
+
+    fn hand(&self, lane: usize, work: Work) {
+        self.backlog.fetch_add(1, Ordering::AcqRel);
+        if self.lanes[lane].send(work).is_err() {
+            self.backlog.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -152,25 +173,31 @@ const BATCH: usize = 64;
 /// out together: consecutive jobs for the same members become one write per member. A member
 /// whose queue overflows is dropped and its room told; the notice goes through the lanes like
 /// any post.
-async fn lane(mut jobs: mpsc::UnboundedReceiver<Job>, shared: Weak<Shared>) {
+async fn lane(mut inbox: mpsc::UnboundedReceiver<Work>, shared: Weak<Shared>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut dropped = Vec::new();
-    while jobs.recv_many(&mut batch, BATCH).await > 0 {
-        for group in batch.chunk_by(|a: &Job, b: &Job| Arc::ptr_eq(&a.members, &b.members)) {
-            let mut posts = Vec::with_capacity(group.len());
-            for member in group[0].members.iter() {
-                let mut count = 0;
-                for job in group.iter().filter(|j| j.from != Some(member.id())) {
-                    posts.push(&job.lines);
-                    count += job.count;
-                }
-                if !member.push(&posts, count) {
-                    dropped.push(member.id());
-                }
-                posts.clear();
-                // A big room is thousands of sends: let the worker's other tasks in between.
-                tokio::task::consume_budget().await;
+    while inbox.recv_many(&mut batch, BATCH).await > 0 {
+        let mut rest = &batch[..];
+        while !rest.is_empty() {
+            // The posts up to the next fence, then the fence.
+            let upto = rest
+                .iter()
+                .position(|w| matches!(w, Work::Fence(_)))
+                .unwrap_or(rest.len());
+            let jobs: Vec<&Job> = rest[..upto]
+                .iter()
+                .filter_map(|w| match w {
+                    Work::Post(job) => Some(job),
+                    Work::Fence(_) => None,
+                })
+                .collect();
+            for group in jobs.chunk_by(|a, b| Arc::ptr_eq(&a.members, &b.members)) {
+                write_group(group, &mut dropped).await;
             }
+            if let Some(Work::Fence(barrier)) = rest.get(upto) {
+                barrier.wait().await;
+            }
+            rest = rest.get(upto + 1..).unwrap_or(&[]);
         }
         let Some(shared) = shared.upgrade() else {
             return;
@@ -185,5 +212,24 @@ async fn lane(mut jobs: mpsc::UnboundedReceiver<Job>, shared: Weak<Shared>) {
                 shared.publish(notice);
             }
         }
+    }
+}
+
+/// Writes consecutive posts for the same members, one write per member; collects the members
+/// that fell too far behind.
+async fn write_group(group: &[&Job], dropped: &mut Vec<MemberId>) {
+    let mut posts = Vec::with_capacity(group.len());
+    for member in group[0].members.iter() {
+        let mut count = 0;
+        for job in group.iter().filter(|j| j.from != Some(member.id())) {
+            posts.push(&job.lines);
+            count += job.count;
+        }
+        if !member.push(&posts, count) {
+            dropped.push(member.id());
+        }
+        posts.clear();
+        // A big room is thousands of sends: let the worker's other tasks in between.
+        tokio::task::consume_budget().await;
     }
 }

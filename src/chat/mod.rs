@@ -77,11 +77,13 @@ pub struct ServeArgs {
     /// On SIGINT/SIGTERM, let open connections finish for this many seconds
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub grace: f64,
-    /// Writers sending posts to members, each to its own share (0: one per CPU). More lanes
-    /// get a line to a big room sooner; on a machine whose CPUs are busy with other work,
-    /// fewer lanes keep the latency of small rooms steadier
+    /// Writers sending posts to members (0: one per CPU); more get a line to a big room sooner
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub lanes: usize,
+    /// Rooms of at least this many members are written from every lane at once; smaller ones
+    /// each by one lane
+    #[arg(long, value_name = "MEMBERS", default_value_t = room::SPLIT_AT)]
+    pub split_at: usize,
 }
 
 impl Default for ServeArgs {
@@ -97,6 +99,7 @@ impl Default for ServeArgs {
             idle_timeout: 0.0,
             grace: 5.0,
             lanes: 0,
+            split_at: room::SPLIT_AT,
         }
     }
 }
@@ -152,7 +155,12 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(16)),
             n => n.min(256),
         };
-        let rooms = Arc::new(room::Rooms::new(args.queue, args.announce_max, lanes));
+        let rooms = Arc::new(room::Rooms::new(room::Config {
+            queue: args.queue,
+            announce_max: args.announce_max,
+            lanes,
+            split_at: args.split_at,
+        }));
         let broker = Arc::new(broker::Broker {
             fanout: Arc::new(fanout::Local::new(rooms.clone())),
             rooms,

@@ -1,7 +1,14 @@
 //! Who is here: members, their unique names, the rooms they are in and each room's recent
 //! history. One lock guards it all; it is never held across an `.await`. Delivering a post
-//! under it only hands the room's members, split into lanes, to the fan-out: the writing
-//! happens outside the lock.
+//! under it only hands the room's members to the fan-out's lanes: the writing happens outside
+//! the lock.
+//!
+//! A room is written by one lane (rooms take turns over the lanes) until it has
+//! [`Config::split_at`] members; then each member is written by the lane its id picks, so a line for a crowd is
+//! sent from every CPU at once. A member whose lane may have changed (it joined another room,
+//! or its room was split or merged) must not get a newer line before an older one: the next
+//! delivery is then preceded by a [`Route::Fence`], which every lane passes only when all of
+//! them have finished what came before it.
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -24,15 +31,46 @@ struct Info {
     handle: Arc<Member>,
 }
 
+/// Default members from which a room is split over every lane.
+pub const SPLIT_AT: usize = 1024;
+
+/// How a broker's rooms behave.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Lines a member may fall behind before it is dropped.
+    pub queue: usize,
+    /// Rooms of more members than this leave join, leave and rename notices out.
+    pub announce_max: usize,
+    /// Writers sending posts to members.
+    pub lanes: usize,
+    /// Members from which a room is split over every lane (and below half of which it goes
+    /// back to one): a crowd's line then leaves from every CPU, while a small room's takes
+    /// one lane and leaves the other CPUs to everything else.
+    pub split_at: usize,
+}
+
 /// The members of one lane of a room, as the room was when a post was delivered.
 pub type Shard = Arc<[Arc<Member>]>;
+
+/// What a delivery hands the fan-out, in order.
+#[derive(Debug)]
+pub enum Route {
+    /// Finish everything handed over before this, on every lane, before anything after it.
+    Fence,
+    /// The post goes to these members, written by this lane.
+    Lane(usize, Shard),
+}
 
 #[derive(Debug, Default)]
 struct Room {
     members: HashMap<MemberId, Arc<Member>>,
     history: VecDeque<Bytes>,
-    /// The members split by lane, rebuilt on the first post after the membership changed.
-    shards: Option<Vec<Shard>>,
+    /// The lane writing the whole room while it is not split (modulo the lanes).
+    lane: usize,
+    /// Whether the members are spread over every lane by id.
+    split: bool,
+    /// The members by lane, rebuilt on the first post after the membership changed.
+    shards: Option<Vec<(usize, Shard)>>,
 }
 
 #[derive(Debug, Default)]
@@ -43,15 +81,17 @@ struct State {
     names: HashMap<String, MemberId>,
     members: HashMap<MemberId, Info>,
     rooms: HashMap<Arc<str>, Room>,
+    /// Rooms created so far, to give each new one the next lane.
+    rooms_made: usize,
+    /// Some member's lane may have changed since the last delivery.
+    fence: bool,
 }
 
 /// Every member and room of one broker.
 #[derive(Debug)]
 pub struct Rooms {
     state: Mutex<State>,
-    queue_lines: usize,
-    announce_max: usize,
-    lanes: usize,
+    config: Config,
 }
 
 /// A `*** text` notice for everyone in `room`.
@@ -72,21 +112,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Rooms {
-    /// No members yet; each member may fall `queue_lines` lines behind before it is dropped,
-    /// rooms of more than `announce_max` members leave join, leave and rename notices out, and
-    /// posts are written by `lanes` writers, each to its own share of the members.
-    pub fn new(queue_lines: usize, announce_max: usize, lanes: usize) -> Self {
+    /// No members yet.
+    pub fn new(config: Config) -> Self {
         Rooms {
             state: Mutex::new(State::default()),
-            queue_lines,
-            announce_max,
-            lanes: lanes.max(1),
+            config: Config {
+                lanes: config.lanes.max(1),
+                split_at: config.split_at.max(1),
+                ..config
+            },
         }
     }
 
-    /// How many lanes members are split into.
+    /// How many lanes write to members.
     pub fn lanes(&self) -> usize {
-        self.lanes
+        self.config.lanes
     }
 
     /// A new member with a default name (`user1`, ...) in the lobby, writing to `sink`. It is
@@ -95,7 +135,7 @@ impl Rooms {
         let mut st = lock(&self.state);
         st.next_id += 1;
         let id = st.next_id;
-        let member = Arc::new(Member::new(id, self.queue_lines, sink));
+        let member = Arc::new(Member::new(id, self.config.queue, sink));
         let name: Arc<str> = loop {
             st.next_default += 1;
             let candidate = format!("user{}", st.next_default);
@@ -116,7 +156,14 @@ impl Rooms {
                 handle: member.clone(),
             },
         );
-        add_to_room(&mut st, &lobby, id, &member, welcome.as_bytes());
+        add_to_room(
+            &mut st,
+            &self.config,
+            &lobby,
+            id,
+            &member,
+            welcome.as_bytes(),
+        );
         drop(st);
         let post = Post {
             from: Some(id),
@@ -159,12 +206,14 @@ impl Rooms {
         if &*old == room {
             return Err(format!("you are already in {room}"));
         }
-        remove_from_room(&mut st, &old, id);
+        remove_from_room(&mut st, &self.config, &old, id);
         let new: Arc<str> = room.into();
         if let Some(info) = st.members.get_mut(&id) {
             info.room = new.clone();
         }
-        add_to_room(&mut st, &new, id, &member, b"");
+        add_to_room(&mut st, &self.config, &new, id, &member, b"");
+        // Lines of the old room may still be on their way to it through another lane.
+        st.fence = true;
         drop(st);
         let left = notice(&old, &format!("{name} left {old} (joined {room})"));
         let joined = Post {
@@ -206,44 +255,61 @@ impl Rooms {
         let mut st = lock(&self.state);
         let info = st.members.remove(&id)?;
         st.names.remove(&info.name.to_lowercase());
-        remove_from_room(&mut st, &info.room, id);
+        remove_from_room(&mut st, &self.config, &info.room, id);
         Some(notice(
             &info.room,
             &format!("{} left {} ({why})", info.name, info.room),
         ))
     }
 
-    /// Hands `post` to `send` once per lane, with the members of its room in that lane (its
-    /// writer included: the lane skips `post.from`), keeping chat lines in the history. Called
-    /// under the lock, so every lane sees posts in the same order.
-    pub fn deliver(&self, post: &Post, send: &mut dyn FnMut(usize, Shard)) {
+    /// Hands `post` to `send` as one route per lane writing members of its room (its writer
+    /// included: the lane skips `post.from`), after a fence if some member's lane may have
+    /// changed, and keeps chat lines in the history. Called under the lock, so every lane sees
+    /// posts in the same order.
+    pub fn deliver(&self, post: &Post, send: &mut dyn FnMut(Route)) {
         let mut st = lock(&self.state);
+        if std::mem::take(&mut st.fence) && self.config.lanes > 1 {
+            send(Route::Fence);
+        }
         let Some(room) = st.rooms.get_mut(&post.room) else {
             return;
         };
         if post.keep {
             remember(&mut room.history, &post.lines);
         }
-        if !post.keep && room.members.len() > self.announce_max {
+        let lanes = self.config.lanes;
+        if !post.keep && room.members.len() > self.config.announce_max {
             // A crowd: N joins would cost N² lines. Only the member concerned hears.
             if let Some(id) = post.about
                 && let Some(member) = room.members.get(&id)
             {
-                send(self.lane_of(id), Arc::from([member.clone()]));
+                let lane = if room.split {
+                    lane_by_id(id, lanes)
+                } else {
+                    room.lane % lanes
+                };
+                send(Route::Lane(lane, Arc::from([member.clone()])));
             }
             return;
         }
-        let lanes = self.lanes;
         let shards = room.shards.get_or_insert_with(|| {
+            if !room.split {
+                let all: Shard = room.members.values().cloned().collect();
+                return vec![(room.lane % lanes, all)];
+            }
             let mut by_lane: Vec<Vec<Arc<Member>>> = vec![Vec::new(); lanes];
             for (&id, member) in &room.members {
-                by_lane[(id % lanes as u64) as usize].push(member.clone());
+                by_lane[lane_by_id(id, lanes)].push(member.clone());
             }
-            by_lane.into_iter().map(Shard::from).collect()
+            by_lane
+                .into_iter()
+                .enumerate()
+                .map(|(lane, m)| (lane, Shard::from(m)))
+                .collect()
         });
-        for (lane, shard) in shards.iter().enumerate() {
+        for (lane, shard) in shards.iter() {
             if !shard.is_empty() {
-                send(lane, shard.clone());
+                send(Route::Lane(*lane, shard.clone()));
             }
         }
     }
@@ -254,28 +320,36 @@ impl Rooms {
         let mut st = lock(&self.state);
         let info = st.members.remove(&id)?;
         st.names.remove(&info.name.to_lowercase());
-        remove_from_room(&mut st, &info.room, id);
+        remove_from_room(&mut st, &self.config, &info.room, id);
         Some(notice(
             &info.room,
             &format!("{} dropped (not reading)", info.name),
         ))
     }
+}
 
-    /// The lane a member is written by, the same in every room, so its lines keep order.
-    pub fn lane_of(&self, id: MemberId) -> usize {
-        (id % self.lanes as u64) as usize
-    }
+/// The lane writing a member of a split room.
+fn lane_by_id(id: MemberId, lanes: usize) -> usize {
+    (id % lanes as u64) as usize
 }
 
 /// Puts a member in a room, sending it `greeting` and the room's history in one write.
 fn add_to_room(
     st: &mut State,
+    config: &Config,
     room: &Arc<str>,
     id: MemberId,
     member: &Arc<Member>,
     greeting: &[u8],
 ) {
-    let room = st.rooms.entry(room.clone()).or_default();
+    if !st.rooms.contains_key(room) {
+        st.rooms_made += 1;
+    }
+    let lane = st.rooms_made;
+    let room = st.rooms.entry(room.clone()).or_insert_with(|| Room {
+        lane,
+        ..Room::default()
+    });
     let mut first = BytesMut::from(greeting);
     for line in &room.history {
         first.extend_from_slice(line);
@@ -285,12 +359,20 @@ fn add_to_room(
     }
     room.members.insert(id, member.clone());
     room.shards = None;
+    if !room.split && room.members.len() >= config.split_at {
+        room.split = true;
+        st.fence = true;
+    }
 }
 
-fn remove_from_room(st: &mut State, room: &Arc<str>, id: MemberId) {
+fn remove_from_room(st: &mut State, config: &Config, room: &Arc<str>, id: MemberId) {
     if let Some(r) = st.rooms.get_mut(room) {
         r.members.remove(&id);
         r.shards = None;
+        if r.split && r.members.len() < config.split_at / 2 {
+            r.split = false;
+            st.fence = true;
+        }
         if r.members.is_empty() && r.history.is_empty() {
             st.rooms.remove(room);
         }
@@ -327,10 +409,23 @@ mod tests {
         items.iter().map(|b| String::from_utf8_lossy(b)).collect()
     }
 
+    fn new_rooms(queue: usize, announce_max: usize, lanes: usize) -> Rooms {
+        Rooms::new(Config {
+            queue,
+            announce_max,
+            lanes,
+            split_at: SPLIT_AT,
+        })
+    }
+
     /// Delivers as the lanes do, inline: the names of the members dropped on the way.
     fn deliver(rooms: &Rooms, post: &Post) -> Vec<Arc<str>> {
         let mut shards = Vec::new();
-        rooms.deliver(post, &mut |_, shard| shards.push(shard));
+        rooms.deliver(post, &mut |route| {
+            if let Route::Lane(_, shard) = route {
+                shards.push(shard);
+            }
+        });
         let mut dropped = Vec::new();
         for member in shards.iter().flat_map(|s| s.iter()) {
             if Some(member.id()) != post.from && !member.push(&[&post.lines], post.count) {
@@ -354,7 +449,7 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_history_is_bounded() {
-        let rooms = Rooms::new(100, 100, 2);
+        let rooms = new_rooms(100, 100, 2);
         let (a, _ma, an, _) = rooms.enter(None);
         let (b, mb, _, _) = rooms.enter(None);
         assert_eq!(&*an, "user1");
@@ -377,28 +472,48 @@ mod tests {
         assert!(rooms.who(b).contains("Alice, user2, user3"));
     }
 
-    #[test]
-    fn every_member_is_in_exactly_one_lane_and_the_writer_is_skipped() {
-        let rooms = Rooms::new(100, 100, 3);
-        let ids: Vec<MemberId> = (0..10).map(|_| rooms.enter(None).0).collect();
+    /// The routes of one delivery to the lobby: (fenced first, lane → member ids).
+    fn routes(rooms: &Rooms) -> (bool, Vec<(usize, Vec<MemberId>)>) {
         let post = Post {
-            from: Some(ids[0]),
+            keep: true,
             ..notice(&LOBBY.into(), "x")
         };
-        let mut seen = Vec::new();
-        rooms.deliver(&post, &mut |lane, shard| {
-            for m in shard.iter() {
-                assert_eq!(rooms.lane_of(m.id()), lane);
-                seen.push(m.id());
-            }
+        let (mut fenced, mut lanes) = (false, Vec::new());
+        rooms.deliver(&post, &mut |route| match route {
+            Route::Fence => fenced = lanes.is_empty(),
+            Route::Lane(lane, shard) => lanes.push((lane, shard.iter().map(|m| m.id()).collect())),
         });
+        (fenced, lanes)
+    }
+
+    #[test]
+    fn a_small_room_takes_one_lane_and_a_crowd_every_lane_with_a_fence_between() {
+        let rooms = new_rooms(100, 100, 3);
+        let mut ids: Vec<MemberId> = (0..10).map(|_| rooms.enter(None).0).collect();
+        let (_, small) = routes(&rooms);
+        assert_eq!(small.len(), 1, "one lane for a small room");
+        ids.extend((10..SPLIT_AT).map(|_| rooms.enter(None).0));
+        let (fenced, crowd) = routes(&rooms);
+        assert!(fenced, "members changed lanes: a fence comes first");
+        assert_eq!(crowd.len(), 3, "a crowd is written from every lane");
+        let mut seen: Vec<MemberId> = Vec::new();
+        for (lane, members) in &crowd {
+            assert!(members.iter().all(|id| lane_by_id(*id, 3) == *lane));
+            seen.extend(members);
+        }
         seen.sort_unstable();
-        assert_eq!(seen, ids);
+        assert_eq!(seen, ids, "every member exactly once");
+        assert!(!routes(&rooms).0, "no fence while nobody moves");
+        rooms.join(ids[0], "elsewhere").unwrap();
+        assert!(
+            routes(&rooms).0,
+            "a member who changes rooms may change lanes"
+        );
     }
 
     #[test]
     fn a_member_past_its_queue_is_dropped() {
-        let rooms = Rooms::new(3, 100, 1);
+        let rooms = new_rooms(3, 100, 1);
         let (a, _, _, _) = rooms.enter(None);
         let (_, mb, bn, _) = rooms.enter(None);
         let post = Post {
@@ -415,7 +530,7 @@ mod tests {
 
     #[test]
     fn a_crowded_room_keeps_notices_to_the_member_concerned() {
-        let rooms = Rooms::new(100, 2, 2);
+        let rooms = new_rooms(100, 2, 2);
         let (_, ma, _, _) = rooms.enter(None);
         let (b, mb, _, _) = rooms.enter(None);
         drain(&ma);

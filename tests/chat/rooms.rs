@@ -101,8 +101,9 @@ fn nc_and_taojie_clients_chat_with_names_rooms_and_history() {
 /// lines of two senders talking at once in one and the same order, as one conversation.
 #[test]
 fn every_member_sees_one_order_when_two_talk_at_once() {
-    // Three lanes for six readers, whatever the machine's CPUs.
-    let server = chat_server(&["--lanes", "3"]);
+    // Three lanes, whatever the machine's CPUs, and the room split over them from four
+    // members on: the readers arriving split it, so a fence is crossed too.
+    let server = chat_server(&["--lanes", "3", "--split-at", "4"]);
     let addr = server.addr("chat", "tcp");
     let mut readers: Vec<_> = (0..6)
         .map(|i| raw_client(&addr, &format!("r{i}")))
