@@ -233,3 +233,41 @@ async fn write_group(group: &[&Job], dropped: &mut Vec<MemberId>) {
         tokio::task::consume_budget().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::room::{Config, LOBBY, notice};
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn senders_wait_while_the_lanes_are_behind_and_go_on_once_they_catch_up() {
+        let rooms = Arc::new(Rooms::new(Config {
+            queue: 100_000,
+            announce_max: 100,
+            lanes: 2,
+            split_at: 2,
+        }));
+        let (_, ma, _, _) = rooms.enter(None);
+        let (_, mb, _, _) = rooms.enter(None);
+        let fanout = Local::new(rooms);
+        assert!(fanout.backlogged().is_none());
+        // On one thread the lanes cannot run until this task yields: the posts pile up.
+        for _ in 0..BACKLOG_HIGH {
+            fanout.publish(Post {
+                keep: true,
+                ..notice(&LOBBY.into(), "x")
+            });
+        }
+        let wait = fanout
+            .backlogged()
+            .expect("a backlog past the mark makes senders wait");
+        tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+            .await
+            .expect("the lanes catch up");
+        assert!(fanout.backlogged().is_none());
+        // Both lanes wrote: each member (one per lane) has its lines queued.
+        for m in [ma, mb] {
+            assert!(m.drain().unwrap().len() > 1);
+        }
+    }
+}
