@@ -40,7 +40,7 @@ pub async fn serve_stream<H, F>(
     loop {
         let accepted = tokio::select! {
             _ = &mut shutdown => break,
-            res = accept(&listener) => res,
+            res = accept(&listener, limits.idle_timeout.is_some()) => res,
         };
         let conn = match accepted {
             Ok(conn) => {
@@ -107,8 +107,8 @@ pub async fn serve_stream<H, F>(
     }
 }
 
-async fn accept(listener: &Listener) -> io::Result<Conn> {
-    let activity = Activity::new();
+async fn accept(listener: &Listener, track_activity: bool) -> io::Result<Conn> {
+    let activity = Activity::new(track_activity);
     match listener {
         Listener::Tcp(l) => {
             let (stream, peer) = l.accept().await?;
