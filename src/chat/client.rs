@@ -242,6 +242,11 @@ async fn tcp(addr: SocketAddr, name: &str, key: Option<&Key>) -> Result<ExitCode
             n = rd.read(&mut buf) => {
                 let n = n.context("read from the broker")?;
                 if n == 0 {
+                    if screen.raw.is_some() && typing {
+                        // Say why the client is ending when the user did not end it; a pipe's
+                        // reader has the broker's lines.
+                        screen.show(b"*** disconnected: the broker closed the connection");
+                    }
                     return Ok(ExitCode::SUCCESS);
                 }
                 show(&buf[..n]);

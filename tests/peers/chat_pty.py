@@ -294,6 +294,23 @@ def scenario(taojie, addr, terms):
     for name in ("ann", "cat"):
         bob.wait_line(f"{name}'s leaving", lambda l: l == f"*** {name} left lobby (disconnected)")
 
+    # /quit: the broker says bye and closes; the client says so on screen and exits 0.
+    dan = Term(taojie, addr, "dan")
+    terms.append(dan)
+    bob.wait_line("dan's arrival", lambda l: l.endswith("is now known as dan"))
+    dan.type("/quit\r")
+    deadline = time.monotonic() + WAIT
+    while dan.proc.poll() is None:
+        dan.pump(0.02)
+        if time.monotonic() > deadline:
+            raise Failure("dan did not exit after /quit")
+    dan.pump(0.1)
+    check(dan.proc.returncode == 0, f"dan exited with {dan.proc.returncode} after /quit", dan)
+    rows = [r for r in dan.rows() if r]
+    check(rows[-2:] == ["*** bye", "*** disconnected: the broker closed the connection"],
+          "no bye and no word of the closed connection on dan's screen", dan)
+    bob.wait_line("dan's leaving", lambda l: l == "*** dan left lobby (quit)")
+
 
 def main():
     taojie, addr = sys.argv[1], sys.argv[2]
