@@ -84,6 +84,13 @@ fn exec(addr: &str, key_flags: &[&str], argv: &[&str], input: &[u8]) -> (i32, Ve
     (status.code().unwrap_or(-1), out, err)
 }
 
+/// `taojie exec ADDR --key KEY -- argv`, to be spawned with the test's own stdio.
+fn exec_command(addr: &str, key: &str, argv: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args(["exec", addr, "--key", key, "--"]).args(argv);
+    cmd
+}
+
 fn hex(data: &[u8]) -> String {
     data.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -330,9 +337,7 @@ fn killing_the_client_kills_the_remote_process_group() {
     let key = fx.key();
     let secs = unique_sleep();
     let script = format!("sleep {secs}; echo never");
-    let mut client = Command::new(bin())
-        .args(["exec", &server.addr("exec", "tcp"), "--key", &key, "--"])
-        .args(["sh", "-c", &script])
+    let mut client = exec_command(&server.addr("exec", "tcp"), &key, &["sh", "-c", &script])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -374,16 +379,7 @@ fn a_reader_that_leaves_stops_the_client_and_the_command() {
     let server = fx.server(&[]);
     let key = fx.key();
     let word = unique_sleep();
-    let mut client = Command::new(bin())
-        .args([
-            "exec",
-            &server.addr("exec", "tcp"),
-            "--key",
-            &key,
-            "--",
-            "yes",
-            &word,
-        ])
+    let mut client = exec_command(&server.addr("exec", "tcp"), &key, &["yes", &word])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
@@ -411,16 +407,7 @@ fn server_shutdown_kills_running_commands() {
     let mut server = fx.server(&[]);
     let key = fx.key();
     let secs = unique_sleep();
-    let mut client = Command::new(bin())
-        .args([
-            "exec",
-            &server.addr("exec", "tcp"),
-            "--key",
-            &key,
-            "--",
-            "sleep",
-            &secs,
-        ])
+    let mut client = exec_command(&server.addr("exec", "tcp"), &key, &["sleep", &secs])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -481,8 +468,7 @@ fn allow_list_shell_policy_timeout_and_process_cap() {
 
     // One command runs; a second is refused while it does; the first dies at the timeout.
     let secs = unique_sleep();
-    let mut first = Command::new(bin())
-        .args(["exec", &addr, "--key", &key, "--", "sleep", &secs])
+    let mut first = exec_command(&addr, &key, &["sleep", &secs])
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use super::line::{sanitize, valid_name};
+use crate::server::Datagrams;
 
 /// A peer not heard from for this long gets nothing more.
 pub const PEER_TTL: Duration = Duration::from_secs(600);
@@ -22,20 +23,9 @@ pub const MAX_PEERS: usize = 4096;
 /// before it speaks.
 pub async fn serve(socket: UdpSocket, max_line: usize, shutdown: impl Future<Output = ()>) {
     let mut peers: HashMap<SocketAddr, Instant> = HashMap::new();
-    let mut buf = vec![0u8; 64 * 1024];
     let mut last_prune = Instant::now();
-    tokio::pin!(shutdown);
-    loop {
-        let (len, from) = tokio::select! {
-            _ = &mut shutdown => return,
-            r = socket.recv_from(&mut buf) => match r {
-                Ok(got) => got,
-                Err(e) => {
-                    debug!(error = %e, "udp receive failed");
-                    continue;
-                }
-            },
-        };
+    let mut incoming = Datagrams::new(&socket, shutdown);
+    while let Some((raw, from)) = incoming.next().await {
         let now = Instant::now();
         if now.duration_since(last_prune) > Duration::from_secs(10) || peers.len() >= MAX_PEERS {
             peers.retain(|_, seen| now.duration_since(*seen) < PEER_TTL);
@@ -46,10 +36,9 @@ pub async fn serve(socket: UdpSocket, max_line: usize, shutdown: impl Future<Out
             continue;
         }
         peers.insert(from, now);
-        if len == 0 {
+        if raw.is_empty() {
             continue;
         }
-        let raw = &buf[..len];
         let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
         if raw.len() > max_line {
             let note = format!("*** message too long (over {max_line} bytes); not sent\n");

@@ -139,12 +139,11 @@ impl Member {
         if q.gone {
             return Ok(Flushed::Gone);
         }
-        let Some(sink) = q.sink.clone() else {
-            return Ok(if q.items.is_empty() {
-                Flushed::Empty
-            } else {
-                Flushed::Pending
-            });
+        if q.items.is_empty() {
+            return Ok(Flushed::Empty);
+        }
+        let Some(sink) = &q.sink else {
+            return Ok(Flushed::Pending);
         };
         while !q.items.is_empty() {
             let mut iov = [IoSlice::new(&[]); IOV_MAX];

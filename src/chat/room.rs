@@ -65,7 +65,7 @@ pub enum Route {
 struct Room {
     members: HashMap<MemberId, Arc<Member>>,
     history: VecDeque<Bytes>,
-    /// The lane writing the whole room while it is not split (modulo the lanes).
+    /// The lane writing the whole room while it is not split.
     lane: usize,
     /// Whether the members are spread over every lane by id.
     split: bool,
@@ -252,10 +252,7 @@ impl Rooms {
 
     /// Removes a member; the post tells its room why. `None` if it was already dropped.
     pub fn leave(&self, id: MemberId, why: &str) -> Option<Post> {
-        let mut st = lock(&self.state);
-        let info = st.members.remove(&id)?;
-        st.names.remove(&info.name.to_lowercase());
-        remove_from_room(&mut st, &self.config, &info.room, id);
+        let info = self.remove(id)?;
         Some(notice(
             &info.room,
             &format!("{} left {} ({why})", info.name, info.room),
@@ -286,7 +283,7 @@ impl Rooms {
                 let lane = if room.split {
                     lane_by_id(id, lanes)
                 } else {
-                    room.lane % lanes
+                    room.lane
                 };
                 send(Route::Lane(lane, Arc::from([member.clone()])));
             }
@@ -295,7 +292,7 @@ impl Rooms {
         let shards = room.shards.get_or_insert_with(|| {
             if !room.split {
                 let all: Shard = room.members.values().cloned().collect();
-                return vec![(room.lane % lanes, all)];
+                return vec![(room.lane, all)];
             }
             let mut by_lane: Vec<Vec<Arc<Member>>> = vec![Vec::new(); lanes];
             for (&id, member) in &room.members {
@@ -317,14 +314,20 @@ impl Rooms {
     /// Removes a member that fell too far behind; the notice for its room, if it was still
     /// there.
     pub fn drop_member(&self, id: MemberId) -> Option<Post> {
-        let mut st = lock(&self.state);
-        let info = st.members.remove(&id)?;
-        st.names.remove(&info.name.to_lowercase());
-        remove_from_room(&mut st, &self.config, &info.room, id);
+        let info = self.remove(id)?;
         Some(notice(
             &info.room,
             &format!("{} dropped (not reading)", info.name),
         ))
+    }
+
+    /// Takes a member out of its room and frees its name.
+    fn remove(&self, id: MemberId) -> Option<Info> {
+        let mut st = lock(&self.state);
+        let info = st.members.remove(&id)?;
+        st.names.remove(&info.name.to_lowercase());
+        remove_from_room(&mut st, &self.config, &info.room, id);
+        Some(info)
     }
 }
 
@@ -345,7 +348,7 @@ fn add_to_room(
     if !st.rooms.contains_key(room) {
         st.rooms_made += 1;
     }
-    let lane = st.rooms_made;
+    let lane = st.rooms_made % config.lanes;
     let room = st.rooms.entry(room.clone()).or_insert_with(|| Room {
         lane,
         ..Room::default()

@@ -1,7 +1,10 @@
-//! The receive loop for datagram (UDP) services: one request datagram in, at most one reply out.
+//! The receive loop for datagram (UDP) services: one request datagram in, at most one reply
+//! out ([`serve_datagram`]), or the datagrams alone ([`Datagrams`]) for a service that answers
+//! otherwise.
 use std::borrow::Cow;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 
 use tokio::net::UdpSocket;
 use tracing::debug;
@@ -24,23 +27,46 @@ pub async fn serve_datagram<S: DatagramService>(
     mut service: S,
     shutdown: impl Future<Output = ()>,
 ) {
-    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
-    tokio::pin!(shutdown);
-    loop {
-        let (len, peer) = tokio::select! {
-            _ = &mut shutdown => return,
-            res = socket.recv_from(&mut buf) => match res {
-                Ok(got) => got,
-                Err(e) => {
-                    debug!(error = %e, "udp receive failed");
-                    continue;
-                }
-            },
-        };
-        if let Some(reply) = service.respond(&mut buf[..len], peer)
+    let mut incoming = Datagrams::new(&socket, shutdown);
+    while let Some((request, peer)) = incoming.next().await {
+        if let Some(reply) = service.respond(request, peer)
             && let Err(e) = socket.send_to(&reply, peer).await
         {
             debug!(%peer, error = %e, "udp reply failed");
+        }
+    }
+}
+
+/// The datagrams arriving on a socket, one at a time, until a shutdown future resolves: the
+/// receive loop of [`serve_datagram`], for services that answer otherwise than with one reply
+/// (the chat hub relays each datagram to many peers).
+pub struct Datagrams<'s, F> {
+    socket: &'s UdpSocket,
+    buf: Vec<u8>,
+    shutdown: Pin<Box<F>>,
+}
+
+impl<'s, F: Future<Output = ()>> Datagrams<'s, F> {
+    /// Receives on `socket` until `shutdown` resolves.
+    pub fn new(socket: &'s UdpSocket, shutdown: F) -> Self {
+        Datagrams {
+            socket,
+            buf: vec![0u8; MAX_DATAGRAM + 1],
+            shutdown: Box::pin(shutdown),
+        }
+    }
+
+    /// The next datagram and its sender; `None` once shutdown has come. A failed receive (an
+    /// ICMP error a peer caused, say) is logged and skipped.
+    pub async fn next(&mut self) -> Option<(&mut [u8], SocketAddr)> {
+        loop {
+            tokio::select! {
+                _ = &mut self.shutdown => return None,
+                res = self.socket.recv_from(&mut self.buf) => match res {
+                    Ok((len, peer)) => return Some((&mut self.buf[..len], peer)),
+                    Err(e) => debug!(error = %e, "udp receive failed"),
+                },
+            }
         }
     }
 }

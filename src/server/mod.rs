@@ -2,7 +2,8 @@
 //!
 //! A service binds its sockets with [`bind`], prints where it listens with [`announce`], and
 //! hands the bound socket, a handler and a shutdown future to [`serve_stream`] (TCP and Unix
-//! streams) or [`serve_datagram`] (UDP). The framework caps concurrent connections, closes
+//! streams) or [`serve_datagram`] (UDP; [`Datagrams`] is its receive loop alone, for a
+//! service that sends to many peers). The framework caps concurrent connections, closes
 //! refused ones at once, backs off on accept errors such as EMFILE, drops idle connections, and
 //! on shutdown stops accepting and lets open connections finish up to a grace deadline.
 use std::io::Write;
@@ -16,7 +17,7 @@ mod stream;
 
 pub use bind::{Listener, bind_tcp, bind_udp, bind_unix, listen_tcp, listen_udp};
 pub use conn::{Conn, Peer};
-pub use datagram::{DatagramService, serve_datagram};
+pub use datagram::{DatagramService, Datagrams, serve_datagram};
 pub use stream::serve_stream;
 
 /// Default cap on concurrent connections per listener.
