@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::server::{DEFAULT_MAX_CONNS, Limits, shutdown};
-use crate::{bench, chat, echo, exec, files, netcat, serve, time};
+use crate::{bench, chat, echo, exec, files, msg, netcat, serve, time};
 
 /// taojie (套接字): one socket toolkit — netcat, echo, time, exec, files and chat, a load generator.
 #[derive(Parser, Debug)]
@@ -29,7 +29,8 @@ Examples:
   taojie keygen my.key && taojie exec 127.0.0.1:9512 --key my.key -- uname -a
   taojie put 127.0.0.1:9021 --key my.key photos/
   nc 127.0.0.1 9006                            join the chat; or: taojie chat 127.0.0.1:9006 --name ann
-  taojie bench 127.0.0.1:9007 --conns 50 --depth 16";
+  taojie bench 127.0.0.1:9007 --conns 50 --depth 16
+  taojie msg listen --name ann                 join the IP Messenger / Feiq / iptux LAN";
 
 /// The subcommands.
 #[derive(Subcommand, Debug)]
@@ -62,6 +63,14 @@ Examples:
   taojie chat 127.0.0.1:9006 --name eve --key chat.key
   echo hello | taojie chat 127.0.0.1:9006 --name bot  scripted: plain lines in and out")]
     Chat(chat::ClientArgs),
+    /// LAN messenger speaking IP Messenger, Feiq (飞秋) and iptux on UDP 2425
+    #[command(after_help = "\
+Examples:
+  taojie msg listen --name ann                print messages to you; Ctrl-C says goodbye
+  taojie msg who                              who is on the LAN
+  taojie msg send 192.168.1.20 '你好' --file notes.txt
+  taojie msg chat --to bob                    talk on a terminal")]
+    Msg(msg::MsgArgs),
 }
 
 /// `taojie keygen FILE`.
@@ -208,5 +217,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Get(args) => files::get(args).await,
         Command::Ls(args) => files::ls(args).await,
         Command::Chat(args) => chat::client(args).await,
+        Command::Msg(args) => msg::run(args).await,
     }
 }

@@ -16,6 +16,7 @@ pub mod echo;
 pub mod exec;
 pub mod files;
 pub mod framing;
+pub mod msg;
 pub mod netcat;
 pub mod serve;
 pub mod server;

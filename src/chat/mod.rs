@@ -7,7 +7,7 @@
 //! [`fanout`] is the one interface posts go through (a backplane joining several brokers
 //! would implement it; the local one writes with one lane per core), [`queue`] is a member's
 //! socket and the bounded queue of what it has not taken yet, [`hub`] is the UDP side, and
-//! [`client`](mod@client) with [`colour`] and [`term`] the client.
+//! [`client`](mod@client) with [`colour`], [`console`] and [`term`] the client.
 //!
 //! The TCP protocol, one line each way:
 //! - a client's line `text` reaches the others in its room as `<name> text`; `/me waves` as
@@ -29,6 +29,7 @@ use crate::server::{self, Limits, Listener};
 pub mod broker;
 pub mod client;
 pub mod colour;
+pub mod console;
 pub mod fanout;
 pub mod hub;
 pub mod line;
