@@ -253,6 +253,9 @@ pub struct Request<'a> {
     pub user: &'a [u8],
     /// Our host name, encoded for the peer.
     pub host: &'a [u8],
+    /// The address our messenger socket is bound to: the connection comes from it, since
+    /// peers (iptux, and taojie itself) serve files only to the hosts they sent them to.
+    pub local: IpAddr,
 }
 
 /// Fetches `file` into `dir`: written to a temporary name beside its place, checked to be
@@ -269,7 +272,7 @@ pub async fn fetch(req: &Request<'_>, file: &Attachment, dir: &Path) -> Result<P
         .ok()
         .filter(|n| n.components().count() == 1)
         .with_context(|| format!("refused the file name {:?}", file.name))?;
-    let mut stream = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(req.peer))
+    let mut stream = tokio::time::timeout(IO_TIMEOUT, connect_from(req.local, req.peer))
         .await
         .context("connect timed out")?
         .with_context(|| format!("connect to {}", req.peer))?;
@@ -300,6 +303,17 @@ pub async fn fetch(req: &Request<'_>, file: &Attachment, dir: &Path) -> Result<P
             Err(e)
         }
     }
+}
+
+async fn connect_from(local: IpAddr, peer: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = match peer {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    if !local.is_unspecified() && local.is_ipv4() == peer.is_ipv4() {
+        socket.bind(SocketAddr::new(local, 0))?;
+    }
+    socket.connect(peer).await
 }
 
 async fn receive_into(stream: &mut TcpStream, tmp: &Path, size: u64) -> Result<()> {

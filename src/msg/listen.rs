@@ -70,6 +70,9 @@ async fn fetch_all(node: &Node, m: &Message, dir: &std::path::Path, out: &Output
         enc.encode(&node.identity().name),
         enc.encode(&node.identity().host),
     );
+    let local = node
+        .local_addr()
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.ip());
     for file in &m.files {
         let req = Request {
             peer: m.addr,
@@ -77,6 +80,7 @@ async fn fetch_all(node: &Node, m: &Message, dir: &std::path::Path, out: &Output
             own_number: node.next_number(),
             user: &user,
             host: &host,
+            local,
         };
         let result = attach::fetch(&req, file, dir).await;
         out.file(m, file, result);

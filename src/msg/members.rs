@@ -89,8 +89,12 @@ impl Members {
         if p.has(opt::UTF8) {
             return Encoding::Utf8;
         }
-        if let Some(e) = self.map.get(&from.ip()).and_then(|m| m.encoding) {
-            return e;
+        match self.map.get(&from.ip()).and_then(|m| m.encoding) {
+            // A peer that speaks UTF-8 may still send GBK to a peer that asked for it (without
+            // UTF8OPT); bytes that are not UTF-8 can only be GBK.
+            Some(Encoding::Utf8) if !is_utf8(p) => return Encoding::Gbk,
+            Some(e) => return e,
+            None => {}
         }
         Encoding::guess(p.user)
             .or_else(|| Encoding::guess(p.host))
@@ -207,6 +211,13 @@ impl Members {
         m.last_seen = Instant::now();
         m
     }
+}
+
+/// Whether the names and text of `p` are all valid UTF-8.
+fn is_utf8(p: &Packet<'_>) -> bool {
+    [p.user, p.host, p.text()]
+        .iter()
+        .all(|b| std::str::from_utf8(b).is_ok())
 }
 
 #[cfg(test)]

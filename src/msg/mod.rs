@@ -79,12 +79,16 @@ pub struct Common {
     /// broadcast address and 255.255.255.255, port 2425)
     #[arg(long, value_name = "ADDR")]
     pub broadcast: Vec<String>,
+    /// The encoding you speak, declared in your entries (peers that follow the declaration,
+    /// iptux among them, then send you this); GBK suits a LAN of old Feiq clients
+    #[arg(long, value_enum, value_name = "ENCODING", default_value = "utf8")]
+    pub encoding: EncodingArg,
     /// Members remembered at most (the least recently heard is forgotten first)
     #[arg(long, value_name = "N", default_value_t = members::DEFAULT_MAX_MEMBERS)]
     pub max_members: usize,
 }
 
-/// The text encoding to send in, when the peer's is not known.
+/// A text encoding named on the command line.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EncodingArg {
     /// UTF-8 (iptux, newer IP Messenger)
@@ -183,6 +187,7 @@ impl Common {
             name,
             group: self.group.clone(),
             host,
+            encoding: self.encoding.into(),
         })
     }
 }

@@ -38,6 +38,8 @@ pub struct Identity {
     pub group: String,
     /// Host name.
     pub host: String,
+    /// The encoding this member speaks: written in its entries, so peers send it this.
+    pub encoding: Encoding,
 }
 
 /// Something heard on the LAN.
@@ -154,7 +156,7 @@ impl Node {
 
     /// Says BR_ENTRY to every broadcast address (and `also`, one by one).
     pub async fn announce(&self, also: &[SocketAddr]) {
-        let pkt = self.entry_packet(cmd::BR_ENTRY, Encoding::Utf8);
+        let pkt = self.entry_packet(cmd::BR_ENTRY);
         for to in self.broadcast.iter().chain(also) {
             self.send_raw(&pkt, *to).await;
         }
@@ -163,10 +165,7 @@ impl Node {
     /// Says BR_ENTRY to one host (it lists us, answers, and restarts its count of our
     /// packet numbers).
     pub async fn announce_to(&self, to: SocketAddr) {
-        let enc = self
-            .member(to.ip())
-            .map_or(Encoding::Utf8, |m| m.send_encoding());
-        let pkt = self.entry_packet(cmd::BR_ENTRY, enc);
+        let pkt = self.entry_packet(cmd::BR_ENTRY);
         self.send_raw(&pkt, to).await;
     }
 
@@ -254,7 +253,7 @@ impl Node {
             cmd::BR_ENTRY => {
                 let (m, _) = self.lock_members().entry(from, &p);
                 if self.may_answer() {
-                    let pkt = self.entry_packet(cmd::ANSENTRY, m.send_encoding());
+                    let pkt = self.entry_packet(cmd::ANSENTRY);
                     self.send_raw(&pkt, from).await;
                 }
                 vec![Event::Entry(m)]
@@ -355,9 +354,10 @@ impl Node {
         a.1 <= ANSWERS_PER_SEC
     }
 
-    /// An entry or an answer to one: `nick\0group\0icon\0encoding\0`, the encoding named so
-    /// iptux talks to us in it.
-    fn entry_packet(&self, kind: u32, enc: Encoding) -> Vec<u8> {
+    /// An entry or an answer to one: `nick\0group\0icon\0encoding\0`, in our own encoding
+    /// and naming it, so peers (iptux among them) talk to us in it.
+    fn entry_packet(&self, kind: u32) -> Vec<u8> {
+        let enc = self.me.encoding;
         let mut extra = enc.encode(&self.me.name);
         extra.push(0);
         extra.extend(enc.encode(&self.me.group));

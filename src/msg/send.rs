@@ -15,7 +15,7 @@ use super::attach::{self, Offer};
 use super::members::Member;
 use super::node::{Event, Node};
 use super::text::{Encoding, neutralise_name};
-use super::{Common, EncodingArg, PortUse, Started, targets};
+use super::{Common, PortUse, Started, targets};
 
 /// How long peers take to answer a broadcast entry: up to a second by the protocol's advice,
 /// and a margin.
@@ -47,9 +47,6 @@ pub struct SendArgs {
     /// Allow --subnet on a public range
     #[arg(long)]
     pub force: bool,
-    /// Encoding for peers that do not say theirs (default: GBK, as Feiq and the seed)
-    #[arg(long, value_enum)]
-    pub encoding: Option<EncodingArg>,
     /// Seconds to keep attached files on offer
     #[arg(long, value_name = "SECS", default_value_t = 300.0)]
     pub wait: f64,
@@ -134,7 +131,6 @@ pub async fn run(args: SendArgs) -> Result<ExitCode> {
         .map(|(i, p)| Offer::new(i as u64, p))
         .collect::<Result<_>>()?;
     let mut started = args.common.start(PortUse::Preferred).await?;
-    let fallback_enc = args.encoding.map(Encoding::from);
 
     let recipients: Vec<SocketAddr> = if let Some(net) = &args.subnet {
         let hosts = targets::subnet_hosts(net, args.force)?;
@@ -170,11 +166,10 @@ pub async fn run(args: SendArgs) -> Result<ExitCode> {
     let (done_tx, mut done_rx) = mpsc::channel(PARALLEL);
     let limit = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
     for to in recipients.iter().copied() {
+        // Peers that never said which encoding they speak get GBK, as Feiq and the seed.
         let enc = node
             .member(to.ip())
-            .map(|m| m.send_encoding())
-            .or(fallback_enc)
-            .unwrap_or(Encoding::Gbk);
+            .map_or(Encoding::Gbk, |m| m.send_encoding());
         let list = attach::encode_list(&offers, enc);
         let (node, text, done, limit) =
             (node.clone(), text.clone(), done_tx.clone(), limit.clone());

@@ -273,6 +273,17 @@ impl Proc {
         }
     }
 
+    /// Waits (up to `limit`) for more stdout; returns whether any came.
+    pub fn more_stdout(&mut self, limit: Duration) -> bool {
+        match self.out.recv_timeout(limit) {
+            Ok(chunk) => {
+                self.stdout.extend_from_slice(&chunk);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Waits (up to `limit`) until stdout holds at least `n` bytes; returns them all.
     pub fn wait_stdout(&mut self, n: usize, limit: Duration) -> &[u8] {
         let deadline = Instant::now() + limit;

@@ -1,0 +1,1 @@
+//! The real iptux, headless in a namespace of its own (filled in below).

@@ -1,0 +1,1 @@
+//! Three members in three namespaces (filled in below).

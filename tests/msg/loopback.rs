@@ -1,0 +1,288 @@
+//! On loopback, with explicit broadcast addresses (so nothing leaves 127.0.0.0/8): the seed's
+//! Feiq datagram, acknowledgements, leaving, attachments, a message nobody acknowledges, and
+//! hostile datagrams. Each test owns its own 127.77.N.0/24 addresses, so they run in parallel.
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use super::common::{Proc, bin, peer_script, run_program, run_with_input};
+use super::{Member, WAIT};
+
+#[test]
+fn the_seed_feiq_datagram_is_shown_once_and_acknowledged_twice() {
+    let mut ann = Member::listen(&[
+        "--name",
+        "ann",
+        "--bind",
+        "127.77.1.1",
+        "--broadcast",
+        "127.77.1.9",
+    ]);
+    let (status, out, err) = run_program(
+        "python3",
+        &[&peer_script("seed_feiq.py"), "127.77.1.2", "127.77.1.1"],
+        b"",
+        WAIT,
+    );
+    let out = String::from_utf8_lossy(&out);
+    assert!(status.success(), "seed_feiq.py: {out}{err}");
+    let acks: Vec<&str> = out.lines().collect();
+    assert_eq!(acks.len(), 2, "{out}");
+    for ack in &acks {
+        // To the seed's port, GBK like the seed's own packet, naming its packet number.
+        assert!(ack.starts_with("127.77.1.1 2425 1_taojie_"), "{ack}");
+        assert!(ack.ends_with(":ann:") || ack.contains(":ann:"), "{ack}");
+        assert!(ack.ends_with(":33:1289671407"), "{ack}");
+    }
+    let m = ann.wait_message("发送的内容");
+    assert_eq!(m["user"], "名字");
+    assert_eq!(m["host"], "备注");
+    assert_eq!(m["addr"], "127.77.1.2:2425");
+    assert_eq!(m["packet"], 1_289_671_407u64);
+    assert!(m["time"].as_str().is_some_and(|t| t.len() >= 20), "{m}");
+    let (status, events) = ann.stop();
+    assert!(status.success());
+    let shown = events.iter().filter(|e| e["event"] == "message").count();
+    assert_eq!(
+        shown, 1,
+        "the re-sent datagram was shown again: {events:#?}"
+    );
+}
+
+#[test]
+fn a_message_is_acknowledged_and_leaving_is_seen() {
+    let mut ann = Member::listen(&[
+        "--name",
+        "ann",
+        "--bind",
+        "127.77.2.1",
+        "--broadcast",
+        "127.77.2.2",
+    ]);
+    let bob = Member::listen(&[
+        "--name",
+        "bob",
+        "--bind",
+        "127.77.2.2",
+        "--broadcast",
+        "127.77.2.1",
+    ]);
+    ann.wait_event("bob's entry", |e| {
+        e["event"] == "entry" && e["nick"] == "bob"
+    });
+    let (status, _, err) = run_with_input(
+        &[
+            "msg",
+            "send",
+            "--name",
+            "cat",
+            "--bind",
+            "127.77.2.3",
+            "--broadcast",
+            "127.77.2.9",
+            "127.77.2.1",
+            "你好, ann",
+        ],
+        b"",
+        WAIT,
+    );
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("acknowledged by ann (127.77.2.1:2425)"),
+        "{err}"
+    );
+    let m = ann.wait_message("你好, ann");
+    assert_eq!(m["nick"], "cat");
+    let (status, _) = bob.stop();
+    assert!(status.success(), "SIGTERM ends the listener with status 0");
+    ann.wait_event("bob's exit", |e| e["event"] == "exit" && e["nick"] == "bob");
+}
+
+#[test]
+fn nobody_acknowledging_is_a_clear_error() {
+    // Something bound there that never answers, so the datagrams go nowhere else.
+    let _silent = UdpSocket::bind("127.77.3.1:2425").unwrap();
+    let (status, _, err) = run_with_input(
+        &[
+            "msg",
+            "send",
+            "--bind",
+            "127.77.3.2",
+            "--broadcast",
+            "127.77.3.9",
+            "127.77.3.1",
+            "anyone?",
+        ],
+        b"",
+        WAIT,
+    );
+    assert!(!status.success());
+    let last = err.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("taojie: error: ") && last.contains("did not acknowledge"),
+        "{err}"
+    );
+}
+
+#[test]
+fn attachments_are_fetched_whole_and_never_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    std::fs::write(inbox.join("notes.txt"), b"already here").unwrap();
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let src = dir.path().join("notes.txt");
+    std::fs::write(&src, &body).unwrap();
+    let inbox_arg = inbox.to_str().unwrap();
+    let mut ann = Member::listen(&[
+        "--name",
+        "ann",
+        "--bind",
+        "127.77.4.1",
+        "--broadcast",
+        "127.77.4.9",
+        "--accept-files",
+        inbox_arg,
+    ]);
+    let (status, _, err) = run_with_input(
+        &[
+            "msg",
+            "send",
+            "--name",
+            "bob",
+            "--bind",
+            "127.77.4.2",
+            "--broadcast",
+            "127.77.4.9",
+            "127.77.4.1",
+            "the notes",
+            "--file",
+            src.to_str().unwrap(),
+            "--wait",
+            "10",
+        ],
+        b"",
+        WAIT,
+    );
+    assert!(status.success(), "{err}");
+    let m = ann.wait_message("the notes");
+    assert_eq!(m["files"][0]["name"], "notes.txt");
+    assert_eq!(m["files"][0]["size"], 300_000);
+    let saved = ann.wait_event("the file", |e| e["event"] == "file");
+    assert_eq!(saved["path"], inbox.join("notes.txt.1").to_str().unwrap());
+    assert_eq!(
+        std::fs::read(inbox.join("notes.txt")).unwrap(),
+        b"already here"
+    );
+    assert_eq!(std::fs::read(inbox.join("notes.txt.1")).unwrap(), body);
+    let leftovers: Vec<_> = std::fs::read_dir(&inbox)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".taojie-part"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Datagrams no real peer sends; the listener must show nothing raw, stay small, and go on.
+#[test]
+fn hostile_datagrams_never_crash_it_or_reach_the_terminal() {
+    // A human-format listener, stdout captured: what a terminal would get.
+    let mut human = Proc::spawn(
+        bin(),
+        &[
+            "msg",
+            "listen",
+            "--name",
+            "ann",
+            "--bind",
+            "127.77.5.1",
+            "--broadcast",
+            "127.77.5.9",
+            "--max-members",
+            "500",
+        ],
+    );
+    human.wait_stderr("msg udp ", WAIT);
+    let target = "127.77.5.1:2425";
+    let evil = UdpSocket::bind("127.77.5.2:2425").unwrap();
+    let junk: Vec<Vec<u8>> = vec![
+        b"1:2:u".to_vec(),
+        b"".to_vec(),
+        (0..=255u8).cycle().take(3000).collect(),
+        [b"1:7:u:h:32:".as_slice(), &vec![b'A'; 65_000]].concat(),
+        b"1:8:e\x1b[2J\x1b]0;pwned\x07:h\x1b[31m:32:\x1b[H\x1b[2Jgotcha\x00x".to_vec(),
+        b"1:9:nul\x00name:h:32:x".to_vec(),
+        b"1:10:u:h:33:999999".to_vec(),
+        b"1:11:u:h:4294967295:".to_vec(),
+        b"1:99999999999999999999999:u:h:32:x".to_vec(),
+        b"1:12:u:h:2097440:files\x00\x07\x07::::\x07-1:x:zz:0:1:\x07".to_vec(),
+    ];
+    for j in &junk {
+        let _ = evil.send_to(j, target);
+    }
+    // An entry flood from 10,000 forged members, each from its own loopback address.
+    for i in 0..10_000u32 {
+        let ip = format!("127.78.{}.{}", i / 250, i % 250 + 1);
+        let s = UdpSocket::bind(format!("{ip}:0")).unwrap();
+        let _ = s.send_to(format!("1:{i}:fake{i}:h:1:fake{i}").as_bytes(), target);
+    }
+    // After all that, a real message still gets through and is acknowledged.
+    let (status, _, err) = run_with_input(
+        &[
+            "msg",
+            "send",
+            "--name",
+            "bob",
+            "--bind",
+            "127.77.5.3",
+            "--broadcast",
+            "127.77.5.9",
+            "127.77.5.1",
+            "still there?",
+        ],
+        b"",
+        WAIT,
+    );
+    assert!(status.success(), "{err}");
+    let rss = rss_kib(human.child.id());
+    assert!(
+        rss < 64 * 1024,
+        "listener resident set {rss} KiB after the flood"
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    while !String::from_utf8_lossy(&human.stdout).contains("still there?")
+        && std::time::Instant::now() < deadline
+    {
+        human.more_stdout(Duration::from_millis(200));
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) on the PID of the child we started.
+    unsafe {
+        libc::kill(human.child.id() as i32, libc::SIGTERM);
+    }
+    let (status, out, _) = human.finish(WAIT);
+    assert!(status.success(), "the listener died: {status}");
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("still there?"), "{out}");
+    assert!(
+        out.contains("gotcha"),
+        "the escape-laden message is shown, neutralised: {out}"
+    );
+    let raw: Vec<char> = out
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(
+        raw.is_empty(),
+        "control characters reached the terminal: {raw:?}"
+    );
+}
+
+/// Resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}

@@ -1,0 +1,1 @@
+//! `taojie msg chat` on a pseudo-terminal (filled in below).
