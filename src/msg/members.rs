@@ -111,6 +111,8 @@ impl Members {
         let declared = fields.get(2).and_then(|f| Encoding::from_label(f));
         let is_new = !self.map.contains_key(&from.ip());
         let m = self.upsert(from, p, enc);
+        // Entries say where a member listens; a message may come from any port.
+        m.addr = from;
         m.nick = enc.decode(p.text());
         m.group = fields.first().map(|g| enc.decode(g)).unwrap_or_default();
         m.utf8 = p.has(opt::CAPUTF8) || p.has(opt::UTF8);
@@ -204,7 +206,6 @@ impl Members {
             last_seen: Instant::now(),
             recent: VecDeque::new(),
         });
-        m.addr = from;
         m.user = enc.decode(p.user);
         m.host = enc.decode(p.host);
         m.version = String::from_utf8_lossy(p.version).into_owned();
@@ -213,9 +214,9 @@ impl Members {
     }
 }
 
-/// Whether the names and text of `p` are all valid UTF-8.
+/// Whether the names, text and extra fields of `p` are all valid UTF-8.
 fn is_utf8(p: &Packet<'_>) -> bool {
-    [p.user, p.host, p.text()]
+    [p.user, p.host, p.extra]
         .iter()
         .all(|b| std::str::from_utf8(b).is_ok())
 }
