@@ -59,8 +59,14 @@ pub fn contacts() -> Result<BTreeMap<String, SocketAddr>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
         Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
     };
-    let table: BTreeMap<String, String> =
-        toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    let table: BTreeMap<String, String> = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map_or(1, |s| text[..s.start].matches('\n').count() + 1);
+        anyhow::anyhow!(
+            "{} line {line}: {} (lines are `name = \"IP\"`)",
+            path.display(),
+            e.message().trim()
+        )
+    })?;
     table
         .into_iter()
         .map(|(name, addr)| match parse_addr(&addr) {

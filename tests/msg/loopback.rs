@@ -286,3 +286,54 @@ fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }
+
+#[test]
+fn names_come_from_the_contact_book_and_a_bad_book_is_one_clear_error() {
+    let config = tempfile::tempdir().unwrap();
+    std::fs::create_dir(config.path().join("taojie")).unwrap();
+    let book = config.path().join("taojie/contacts.toml");
+    std::fs::write(&book, "# name = \"address\"\nbobby = \"127.77.6.1\"\n").unwrap();
+    let mut bob = Member::listen(&[
+        "--name",
+        "bob",
+        "--bind",
+        "127.77.6.1",
+        "--broadcast",
+        "127.77.6.9",
+    ]);
+    let send = |to: &str| {
+        let mut child = std::process::Command::new(bin())
+            .args([
+                "msg",
+                "send",
+                "--name",
+                "ann",
+                "--bind",
+                "127.77.6.2",
+                "--broadcast",
+                "127.77.6.9",
+                to,
+                "via the book",
+            ])
+            .env("XDG_CONFIG_HOME", config.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = super::common::wait_timeout(&mut child, WAIT).expect("msg send finishes");
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        (status, err)
+    };
+    let (status, err) = send("bobby");
+    assert!(status.success(), "{err}");
+    bob.wait_message("via the book");
+    std::fs::write(&book, "bobby = 12\n").unwrap();
+    let (status, err) = send("bobby");
+    assert!(!status.success());
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("taojie: error: ") && err.contains("contacts.toml"),
+        "{err}"
+    );
+}
