@@ -15,6 +15,11 @@ pub fn default_broadcast() -> Vec<SocketAddr> {
     if let Ok(ifaces) = if_addrs::get_if_addrs() {
         for iface in ifaces {
             if !iface.is_loopback()
+                // Some links (tun, dummy) report an unknown state while they carry traffic.
+                && matches!(
+                    iface.oper_status,
+                    if_addrs::IfOperStatus::Up | if_addrs::IfOperStatus::Unknown
+                )
                 && let if_addrs::IfAddr::V4(v4) = iface.addr
                 && let Some(b) = v4.broadcast
             {

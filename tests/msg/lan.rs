@@ -106,7 +106,10 @@ fn three_members_find_each_other_talk_in_utf8_and_gbk_share_a_file_and_leave() {
     );
     // bob's listener holds port 2425 on his host: the sender takes another port and ann
     // acknowledges to the port the message came from.
-    assert!(ok && err.contains(&format!("acknowledged by {ann_ip}")), "{err}");
+    assert!(
+        ok && err.contains(&format!("acknowledged by {ann_ip}")),
+        "{err}"
+    );
     ann.wait_message("回复：好的");
 
     // A file from cat to bob, fetched into bob's inbox.
