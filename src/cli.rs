@@ -2,12 +2,11 @@
 //! dispatch to the module that does the work.
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
-use crate::server::{DEFAULT_MAX_CONNS, Limits, shutdown};
+use crate::server::{LimitArgs, shutdown};
 use crate::{bench, chat, echo, exec, files, msg, netcat, serve, time};
 
 /// taojie (套接字): one socket toolkit — netcat, echo, time, exec, files and chat, a load generator.
@@ -134,42 +133,6 @@ Examples:
   nc 127.0.0.1 9006                      any line client joins; lines arrive as `<name> text`
   taojie serve chat --listen 0.0.0.0:9006 --key chat.key   taojie clients with the key only")]
     Chat(chat::ServeArgs),
-}
-
-/// Limits every stream server takes.
-#[derive(Args, Debug, Clone)]
-pub struct LimitArgs {
-    /// Connections served at once; more are closed as soon as they are accepted
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNS)]
-    pub max_conns: usize,
-    /// Close a connection that moves no byte for this many seconds (0: never)
-    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
-    pub idle_timeout: f64,
-    /// On SIGINT/SIGTERM, let open connections finish for this many seconds
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
-    pub grace: f64,
-}
-
-impl Default for LimitArgs {
-    fn default() -> Self {
-        LimitArgs {
-            max_conns: DEFAULT_MAX_CONNS,
-            idle_timeout: 300.0,
-            grace: 5.0,
-        }
-    }
-}
-
-impl LimitArgs {
-    /// The framework's limits these flags ask for.
-    pub fn to_limits(&self) -> Limits {
-        let secs = |s: f64| Duration::from_secs_f64(s.max(0.0));
-        Limits {
-            max_conns: self.max_conns.max(1),
-            idle_timeout: (self.idle_timeout > 0.0).then(|| secs(self.idle_timeout)),
-            grace: secs(self.grace),
-        }
-    }
 }
 
 /// Sends logs to standard error, `info` and up unless `RUST_LOG` says otherwise, coloured

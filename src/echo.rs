@@ -16,7 +16,7 @@ use clap::Args;
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::LimitArgs;
+use crate::server::LimitArgs;
 use crate::server::{self, Conn, DatagramService};
 
 /// Default echo port on `taojie serve` (RFC 862's port 7, moved above 1024).

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::LimitArgs;
+use crate::server::LimitArgs;
 use crate::{auth, chat, echo, exec, files, time};
 
 /// Runs every service on 127.0.0.1 at its default ports until `shutdown` is cancelled.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cli::LimitArgs;
+use crate::server::LimitArgs;
 
 pub mod classic;
 pub mod client;

@@ -65,7 +65,9 @@ pub fn contacts() -> Result<BTreeMap<String, SocketAddr>> {
         Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
     };
     let table: BTreeMap<String, String> = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map_or(1, |s| text[..s.start].matches('\n').count() + 1);
+        let line = e
+            .span()
+            .map_or(1, |s| text[..s.start].matches('\n').count() + 1);
         anyhow::anyhow!(
             "{} line {line}: {} (lines are `name = \"IP\"`)",
             path.display(),

@@ -7,42 +7,19 @@
 //! refused ones at once, backs off on accept errors such as EMFILE, drops idle connections, and
 //! on shutdown stops accepting and lets open connections finish up to a grace deadline.
 use std::io::Write;
-use std::time::Duration;
 
 pub mod bind;
 mod conn;
 mod datagram;
+mod limits;
 pub mod shutdown;
 mod stream;
 
 pub use bind::{Listener, bind_tcp, bind_udp, bind_unix, listen_tcp, listen_udp};
 pub use conn::{Conn, Peer};
 pub use datagram::{DatagramService, Datagrams, serve_datagram};
+pub use limits::{DEFAULT_MAX_CONNS, LimitArgs, Limits};
 pub use stream::serve_stream;
-
-/// Default cap on concurrent connections per listener.
-pub const DEFAULT_MAX_CONNS: usize = 10_000;
-
-/// Limits a stream listener enforces on its connections.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    /// Connections served at once; further ones are accepted and closed at once.
-    pub max_conns: usize,
-    /// A connection with no bytes read or written for this long is closed.
-    pub idle_timeout: Option<Duration>,
-    /// How long open connections may go on after shutdown starts before they are cut.
-    pub grace: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_conns: DEFAULT_MAX_CONNS,
-            idle_timeout: Some(Duration::from_secs(300)),
-            grace: Duration::from_secs(5),
-        }
-    }
-}
 
 /// Prints the `SERVICE PROTO ADDRESS` line on standard output (flushed at once), the line
 /// scripts and tests wait for to learn where a server listens.

@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::LimitArgs;
+use crate::server::LimitArgs;
 use crate::server::{self, DatagramService};
 
 pub mod client;
