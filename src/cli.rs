@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::server::{LimitArgs, shutdown};
-use crate::{bench, chat, echo, exec, files, msg, netcat, serve, time};
+use crate::{bench, chat, echo, exec, files, http, ipcalc, msg, netcat, serve, time};
 
 /// taojie (套接字): one socket toolkit — netcat, echo, time, exec, files and chat, a load generator.
 #[derive(Parser, Debug)]
@@ -70,6 +70,10 @@ Examples:
   taojie msg send 192.168.1.20 '你好' --file notes.txt
   taojie msg chat --to bob                    talk on a terminal")]
     Msg(msg::MsgArgs),
+    /// HTTP/1.1 and HTTPS client: the body to stdout or -o FILE (complete or not at all)
+    Http(http::HttpArgs),
+    /// Addresses, masks and subnets: network, broadcast, hosts, kind; same subnet?; split
+    Ipcalc(ipcalc::IpcalcArgs),
 }
 
 /// `taojie keygen FILE`.
@@ -181,5 +185,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ls(args) => files::ls(args).await,
         Command::Chat(args) => chat::client(args).await,
         Command::Msg(args) => msg::run(args).await,
+        Command::Http(args) => http::run(args).await,
+        Command::Ipcalc(args) => ipcalc::run(args),
     }
 }

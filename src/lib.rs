@@ -16,6 +16,8 @@ pub mod echo;
 pub mod exec;
 pub mod files;
 pub mod framing;
+pub mod http;
+pub mod ipcalc;
 pub mod msg;
 pub mod netcat;
 pub mod serve;
