@@ -1,17 +1,218 @@
-//! `taojie http`: an HTTP/1.1 and HTTPS client, and the seed's raw-socket way with `--raw`.
+//! `taojie http`: an HTTP/1.1 and HTTPS client on reqwest (hyper and rustls underneath), and,
+//! with `--raw`, seed 000's own way: a request written by hand on a plain socket and the reply
+//! shown exactly as it came.
+//!
+//! [`tls`] builds the trust roots, [`save`] puts a body on stdout or into a file that appears
+//! only when complete, [`raw`] is the seed's socket.
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use clap::Args;
+use reqwest::{Url, redirect};
+
+pub mod raw;
+pub mod save;
+pub mod tls;
 
 /// Flags of `taojie http`.
 #[derive(Args, Debug)]
 pub struct HttpArgs {
-    /// The URL to fetch
+    /// http:// or https:// URL; `user:password@` in it is sent as basic auth (never shown)
     pub url: String,
+    /// Write the body to FILE: complete and checked against Content-Length, or not at all
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace FILE when it exists (without this an existing FILE is an error)
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Print the status line and the headers before the body
+    #[arg(short = 'i', long = "include")]
+    pub include: bool,
+    /// HEAD: the status line and the headers only
+    #[arg(short = 'I', long = "head")]
+    pub head: bool,
+    /// Trust the PEM certificates in FILE as well as the system's
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Redirects followed at most (0: none); https to http is always refused
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_redirs: usize,
+    /// Seconds to wait for a connection, and for each read, before giving up
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub timeout: f64,
+    /// The seed's way: send `GET PATH HTTP/1.1`, Host and `Connection: close` on a plain
+    /// socket; the request goes to stderr as sent, the reply to stdout as it came
+    #[arg(long, conflicts_with_all = ["output", "head", "include", "cacert"])]
+    pub raw: bool,
 }
 
 /// Runs `taojie http`.
-pub async fn run(_args: HttpArgs) -> Result<ExitCode> {
-    anyhow::bail!("http is not built yet")
+pub async fn run(args: HttpArgs) -> Result<ExitCode> {
+    let (url, auth) = parse_url(&args.url)?;
+    let timeout = Duration::from_secs_f64(args.timeout.clamp(0.001, 86_400.0));
+    if args.raw {
+        return raw::run(&url, auth.as_ref(), timeout).await;
+    }
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls::client_config(args.cacert.as_deref())?)
+        .redirect(policy(args.max_redirs))
+        .connect_timeout(timeout)
+        .read_timeout(timeout)
+        .user_agent(concat!("taojie/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("HTTP client set-up")?;
+    let mut request = if args.head {
+        client.head(url.clone())
+    } else {
+        client.get(url.clone())
+    };
+    if let Some((user, password)) = &auth {
+        request = request.basic_auth(user, password.as_ref());
+    }
+    let response = request.send().await.map_err(describe)?;
+    if args.include || args.head {
+        print_head(&response);
+    }
+    let status = response.status();
+    if status.as_u16() >= 400 {
+        bail!(
+            "HTTP {} {} from {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            response.url()
+        );
+    }
+    if args.head {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // A decoded (gzip, br) body has no Content-Length of its own left to check against.
+    let expected = if response
+        .headers()
+        .contains_key(reqwest::header::CONTENT_ENCODING)
+    {
+        None
+    } else {
+        response.content_length()
+    };
+    match &args.output {
+        Some(path) => {
+            save::to_file(response, path, expected, args.overwrite).await?;
+        }
+        None => {
+            save::to_stdout(response).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The user's credentials as (user, password), taken out of the URL so it can be shown.
+pub type Credentials = (String, Option<String>);
+
+/// Parses the URL and takes `user:password@` out of it.
+pub fn parse_url(text: &str) -> Result<(Url, Option<Credentials>)> {
+    let mut url = Url::parse(text).map_err(|e| {
+        let hint = if text.contains("://") {
+            ""
+        } else {
+            " (give the scheme, e.g. http://host/path)"
+        };
+        anyhow::anyhow!("bad URL: {e}{hint}")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("unsupported scheme {:?}: http and https only", url.scheme());
+    }
+    if url.host().is_none() {
+        bail!("the URL names no host");
+    }
+    let auth = if url.username().is_empty() && url.password().is_none() {
+        None
+    } else {
+        let decode = |s: &str| {
+            percent_decode(s).with_context(|| "the URL's user or password is not valid UTF-8")
+        };
+        let auth = (
+            decode(url.username())?,
+            url.password().map(decode).transpose()?,
+        );
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        Some(auth)
+    };
+    Ok((url, auth))
+}
+
+/// Undoes `%XX` escapes.
+fn percent_decode(s: &str) -> Result<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = s.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    Ok(String::from_utf8(out)?)
+}
+
+/// Follows at most `max` redirects, never from https to http, and stops at a loop.
+fn policy(max: usize) -> redirect::Policy {
+    redirect::Policy::custom(move |attempt| {
+        let next = attempt.url().clone();
+        let previous = attempt.previous();
+        if previous.len() > max {
+            return attempt.error(format!("stopped after {max} redirects (--max-redirs)"));
+        }
+        if previous.contains(&next) {
+            return attempt.error(format!("redirect loop: {next} again"));
+        }
+        if previous.last().is_some_and(|p| p.scheme() == "https") && next.scheme() == "http" {
+            return attempt.error(format!("refused a redirect from https to http ({next})"));
+        }
+        attempt.follow()
+    })
+}
+
+/// The status line and headers, as the server sent them (less what decoding removed).
+fn print_head(response: &reqwest::Response) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let status = response.status();
+    let _ = writeln!(
+        out,
+        "{:?} {} {}",
+        response.version(),
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    for (name, value) in response.headers() {
+        let _ = writeln!(out, "{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+    }
+    let _ = writeln!(out);
+    let _ = out.flush();
+}
+
+/// One clear line for a failed request: what went wrong, without the URL's credentials
+/// (they were taken out before the request was made).
+pub fn describe(e: reqwest::Error) -> anyhow::Error {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_redirect() {
+        "redirect refused"
+    } else if e.is_body() || e.is_decode() {
+        "the body broke off"
+    } else {
+        "request failed"
+    };
+    anyhow::Error::new(e).context(kind)
 }
