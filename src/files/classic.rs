@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use super::names::{self, escape};
 use super::partial::Partial;
 use super::protocol::FileHeader;
-use super::server::State;
+use super::state::State;
 use crate::framing::classic;
 use crate::server::Conn;
 

@@ -5,6 +5,12 @@
 //! [`partial`]), atomic (a temporary file beside the target, fsync, then link or rename), and
 //! strict about names (see [`names`]). `--classic` adds the seed's upload: a
 //! `struct.pack('i', n)` length, a JSON header `{file_size, file_name, md5}`, then the bytes.
+//!
+//! The tree: [`protocol`] is the messages, [`link`] the framed connection they travel on,
+//! [`send`] and [`receive`] move one file either way, and [`progress`] reports it.
+//! [`client`] is `put`, `get` and `ls`; [`server`] binds the listeners and answers
+//! native connections, [`classic`] answers classic ones, and both read the [`state`] built
+//! once from the flags (so the dependency runs server → classic → state, never back).
 use std::path::PathBuf;
 
 use clap::Args;
@@ -21,6 +27,7 @@ pub mod protocol;
 pub mod receive;
 pub mod send;
 pub mod server;
+pub mod state;
 pub mod tree;
 
 pub use client::{get, ls, put};

@@ -4,34 +4,24 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use indicatif::ProgressBar;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::classic;
 use super::link::Link;
 use super::names::{self, PART_SUFFIX, RelName, STATE_SUFFIX, escape};
 use super::partial::Partial;
-use super::protocol::{Entry, Msg};
+use super::protocol::{Entry, FileHeader, Msg};
 use super::receive::{self, Outcome};
 use super::send::{self, Sent};
+use super::state::State;
 use super::{DEFAULT_PORT, SERVICE, ServeArgs};
-use crate::auth::{self, Key};
+use crate::auth;
 use crate::framing::{FrameError, Transport, hello};
 use crate::server::{self, Conn, Listener};
-
-/// Everything a connection handler needs.
-pub struct State {
-    /// The root, canonical.
-    pub root: PathBuf,
-    /// The key, or None when explicitly run without one.
-    pub key: Option<Key>,
-    /// Refuse uploads.
-    pub read_only: bool,
-    /// Refuse downloads and listings.
-    pub upload_only: bool,
-}
 
 /// Entries per `entries` message stay well under the 64 KiB control limit.
 const LIST_BATCH_BYTES: usize = 32 * 1024;
@@ -47,41 +37,7 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         Some(a) => Some(crate::addr::resolve_one(a).await?),
         None => None,
     };
-    let key = match (&args.key, args.insecure_no_auth) {
-        (Some(path), _) => Some(Key::load(path)?),
-        (None, true) => {
-            let all_loopback =
-                addr.ip().is_loopback() && classic_addr.is_none_or(|a| a.ip().is_loopback());
-            if !all_loopback {
-                bail!("--insecure-no-auth is only allowed on loopback addresses");
-            }
-            warn!(
-                "files: running WITHOUT authentication: anyone who can connect to {addr} may read and write under the root"
-            );
-            None
-        }
-        (None, false) => bail!("serve files needs --key FILE (or --insecure-no-auth on loopback)"),
-    };
-    let root = match &args.root {
-        Some(r) => r.clone(),
-        None => {
-            let dir = auth::default_path()?.with_file_name("files");
-            std::fs::create_dir_all(&dir)?;
-            dir
-        }
-    };
-    let root = root
-        .canonicalize()
-        .with_context(|| format!("root {}", root.display()))?;
-    if !root.is_dir() {
-        bail!("root {} is not a directory", root.display());
-    }
-    let state = Arc::new(State {
-        root,
-        key,
-        read_only: args.read_only,
-        upload_only: args.upload_only,
-    });
+    let state = Arc::new(State::from_args(&args, addr, classic_addr)?);
     let limits = args.limits.to_limits();
     let mut tasks = tokio::task::JoinSet::new();
     let native = Listener::Tcp(server::bind_tcp(addr)?);
@@ -102,7 +58,7 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             "files-classic",
             listener,
             limits,
-            move |conn| super::classic::handle(conn, st.clone()),
+            move |conn| classic::handle(conn, st.clone()),
             shutdown.clone().cancelled_owned(),
         ));
     }
@@ -197,11 +153,7 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Checks an upload's name and target; the error is the refusal sent to the client.
-fn accept_put(
-    state: &State,
-    header: &super::protocol::FileHeader,
-    overwrite: bool,
-) -> Result<Partial, String> {
+fn accept_put(state: &State, header: &FileHeader, overwrite: bool) -> Result<Partial, String> {
     if state.read_only {
         return Err("this server is read-only".into());
     }
