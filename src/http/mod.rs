@@ -112,16 +112,18 @@ pub type Credentials = (String, Option<String>);
 
 /// Parses the URL and takes `user:password@` out of it.
 pub fn parse_url(text: &str) -> Result<(Url, Option<Credentials>)> {
-    let mut url = Url::parse(text).map_err(|e| {
-        let hint = if text.contains("://") {
-            ""
-        } else {
-            " (give the scheme, e.g. http://host/path)"
-        };
-        anyhow::anyhow!("bad URL: {e}{hint}")
-    })?;
+    let hint = if text.contains("://") {
+        ""
+    } else {
+        " (give the scheme, e.g. http://host/path)"
+    };
+    let mut url = Url::parse(text).map_err(|e| anyhow::anyhow!("bad URL: {e}{hint}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        bail!("unsupported scheme {:?}: http and https only", url.scheme());
+        // `localhost:8080/x` parses with "localhost" as its scheme: say what was missing.
+        bail!(
+            "unsupported scheme {:?}: http and https only{hint}",
+            url.scheme()
+        );
     }
     if url.host().is_none() {
         bail!("the URL names no host");
