@@ -1,0 +1,190 @@
+//! Python servers: the standard `http.server` (HTTP/1.0 replies, its own redirects and
+//! listings), and `tests/peers/http_quirks.py`, which stalls mid-body and checks basic auth.
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::common::peer_script;
+use crate::nginx::free_port;
+use crate::{assert_same_file, head_of, http, names, write_pattern};
+
+/// A Python child, killed by its PID when dropped.
+struct Python {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    base: String,
+}
+
+impl Drop for Python {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `python3 -m http.server` serving `dir`; it prints nothing reliable on start, so it is
+/// ready when it accepts a connection (10 s at most).
+fn http_server(dir: &std::path::Path) -> Python {
+    let port = free_port();
+    let child = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start python3 -m http.server");
+    let mut py = Python {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = py.child.try_wait() {
+            panic!("http.server exited: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "http.server not accepting in 10 s"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    py
+}
+
+/// `tests/peers/http_quirks.py USER PASSWORD`, once it has printed its address (10 s at most).
+fn quirks(user: &str, password: &str) -> Python {
+    let mut child = Command::new("python3")
+        .arg(peer_script("http_quirks.py"))
+        .args([user, password])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start http_quirks.py");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+    let addr = line
+        .strip_prefix("http_quirks tcp ")
+        .unwrap_or_else(|| panic!("http_quirks.py said {line:?}"))
+        .trim();
+    Python {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+#[test]
+fn python_http_server_files_listings_redirects_and_404() {
+    let root = tempfile::tempdir().unwrap();
+    write_pattern(&root.path().join("mib.bin"), 1 << 20, 21);
+    std::fs::create_dir(root.path().join("sub")).unwrap();
+    std::fs::write(root.path().join("sub/inner.txt"), "inner\n").unwrap();
+    let py = http_server(root.path());
+
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("mib.bin");
+    let url = format!("{}/mib.bin", py.base);
+    http(&["-o", dest.to_str().unwrap(), &url]).assert_ok();
+    assert_same_file(&dest, &root.path().join("mib.bin"));
+
+    let run = http(&["-I", &url]);
+    run.assert_ok();
+    let head = head_of(&run.out());
+    assert!(head.starts_with("http/1.0 200 ok\n"), "{head}");
+    assert!(head.contains("\ncontent-length: 1048576"), "{head}");
+
+    // /sub answers 301 to /sub/, whose listing names the file.
+    let run = http(&[&format!("{}/sub", py.base)]);
+    run.assert_ok();
+    assert!(run.out().contains("inner.txt"), "{}", run.out());
+
+    let missing = out.path().join("nope.bin");
+    let run = http(&[
+        "-o",
+        missing.to_str().unwrap(),
+        &format!("{}/nope", py.base),
+    ]);
+    run.assert_error("HTTP 404");
+    assert_eq!(names(out.path()), ["mib.bin"]);
+}
+
+#[test]
+fn a_body_that_stalls_times_out_and_leaves_no_file() {
+    let py = quirks("u", "p");
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("stall.bin");
+    let started = Instant::now();
+    let run = http(&[
+        "--timeout",
+        "1",
+        "-o",
+        dest.to_str().unwrap(),
+        &format!("{}/stall", py.base),
+    ]);
+    let took = started.elapsed();
+    run.assert_error("timed out");
+    assert!(took < Duration::from_secs(10), "gave up after {took:?}");
+    assert!(names(out.path()).is_empty(), "{:?}", names(out.path()));
+}
+
+#[test]
+fn basic_auth_from_the_url_reaches_the_server_and_is_never_shown() {
+    // `@` and `:` percent-encoded in the URL, as they must be; the server wants them decoded.
+    let (user, password) = ("alice", "s3cr3t:p@ss");
+    let py = quirks(user, password);
+    let host = py.base.strip_prefix("http://").unwrap();
+    let url = format!("http://{user}:s3cr3t%3Ap%40ss@{host}/auth");
+    let secrets = ["s3cr3t", "p%40ss", "p@ss", "YWxpY2U6czNjcjN0OnBAc3M="];
+
+    let run = http(&[&url]);
+    run.assert_ok();
+    assert_eq!(run.out(), "hello alice\n");
+    let raw = http(&["--raw", &url]);
+    assert!(raw.status.success(), "{}", raw.stderr);
+    assert!(
+        raw.out().starts_with("HTTP/1.1 200 OK\r\n"),
+        "{}",
+        raw.out()
+    );
+    assert!(
+        raw.out().ends_with("\r\n\r\nhello alice\n"),
+        "{}",
+        raw.out()
+    );
+    assert!(
+        raw.stderr.contains("\r\nAuthorization: Basic (hidden)\r\n"),
+        "{}",
+        raw.stderr
+    );
+    let wrong = http(&[&url.replace("s3cr3t", "guess")]);
+    wrong.assert_error("401");
+    let include = http(&["-i", &url]);
+    include.assert_ok();
+
+    for run in [&run, &raw, &wrong, &include] {
+        for secret in secrets {
+            assert!(
+                !run.out().contains(secret) && !run.stderr.contains(secret),
+                "{secret:?} shown: stdout {:?} stderr {:?}",
+                run.out(),
+                run.stderr
+            );
+        }
+    }
+}
