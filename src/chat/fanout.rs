@@ -19,33 +19,13 @@ use std::sync::{Arc, Weak};
 use bytes::Bytes;
 use tokio::sync::{Barrier, Notify, mpsc};
 
+// Sessions and backplanes speak in posts; they get the types from the seam they use.
+pub use super::post::{MemberId, Post};
 use super::room::{Rooms, Route, Shard};
-
-/// Identifies a member within one broker.
-pub type MemberId = u64;
 
 /// Lane jobs waiting before senders are made to wait: about 256 posts' worth of lines (at
 /// most 64 KiB each) pinned in memory, whatever the senders do.
 const BACKLOG_HIGH: usize = 512;
-
-/// One or more whole lines for one room, ready to send as they are.
-#[derive(Clone, Debug)]
-pub struct Post {
-    /// The room the lines are for.
-    pub room: Arc<str>,
-    /// The lines, each ending in `\n`; shared by every receiver, never copied per member.
-    pub lines: Bytes,
-    /// How many lines `lines` holds (queues are bounded in lines).
-    pub count: usize,
-    /// The local member who wrote them, who does not get them back; `None` for notices.
-    pub from: Option<MemberId>,
-    /// Whether the lines go into the room's history (chat lines do, notices do not).
-    pub keep: bool,
-    /// For a notice (join, leave, rename): the member it is about. Rooms above the announce
-    /// limit leave notices out, so a crowd's comings and goings do not cost every member a
-    /// line each, but this member still gets its own.
-    pub about: Option<MemberId>,
-}
 
 /// Gets posts to every member of their room.
 pub trait Fanout: Send + Sync + 'static {
@@ -237,7 +217,8 @@ async fn write_group(group: &[&Job], dropped: &mut Vec<MemberId>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::room::{Config, LOBBY, notice};
+    use crate::chat::post::notice;
+    use crate::chat::room::{Config, LOBBY};
 
     #[tokio::test(flavor = "current_thread")]
     async fn senders_wait_while_the_lanes_are_behind_and_go_on_once_they_catch_up() {

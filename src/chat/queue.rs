@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use super::fanout::MemberId;
+use super::post::MemberId;
 use crate::server::Conn;
 
 /// Buffers handed to one vectored write.

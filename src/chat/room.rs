@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
 
-use super::fanout::{MemberId, Post};
 use super::line::valid_name;
+use super::post::{MemberId, Post, notice};
 use super::queue::Member;
 use crate::server::Conn;
 
@@ -92,18 +92,6 @@ struct State {
 pub struct Rooms {
     state: Mutex<State>,
     config: Config,
-}
-
-/// A `*** text` notice for everyone in `room`.
-pub fn notice(room: &Arc<str>, text: &str) -> Post {
-    Post {
-        room: room.clone(),
-        lines: Bytes::from(format!("*** {text}\n")),
-        count: 1,
-        from: None,
-        keep: false,
-        about: None,
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
