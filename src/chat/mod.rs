@@ -5,11 +5,12 @@
 //! The tree follows a line's path: [`line`](mod@line) splits and sanitises what clients send,
 //! [`broker`] runs one TCP connection, [`post`] is what a line becomes on its way to a room
 //! (whole lines and the member who wrote them), [`room`] knows members, names, rooms and
-//! history, [`fanout`] is the one interface posts go through (a backplane joining several
-//! brokers would implement it; the local one writes with one lane per core), [`queue`] is a
-//! member's socket and the bounded queue of what it has not taken yet, [`hub`] is the UDP
-//! side, and [`client`](mod@client) with [`colour`], [`console`] and [`term`] the client.
-//! Dependencies run one way: `fanout` → `room` → `queue` → `post`.
+//! history (its files: `room/state`, `room/members`, `room/history`, `room/lanes`),
+//! [`fanout`] is the one interface posts go through (a backplane joining several brokers
+//! would implement it; the local one writes with one lane per core), [`queue`] is a member's
+//! socket and the bounded queue of what it has not taken yet, [`hub`] is the UDP side, and
+//! [`client`](mod@client) with [`colour`], [`console`] and [`term`] the client. Dependencies
+//! run one way: `fanout` → `room` → `queue` → `post`.
 //!
 //! The TCP protocol, one line each way:
 //! - a client's line `text` reaches the others in its room as `<name> text`; `/me waves` as

@@ -1,0 +1,224 @@
+//! Who is who: members come in with a default name, rename themselves (names are unique
+//! regardless of case), move between rooms and leave or are dropped. Every change answers
+//! with the [`Post`] that tells their room.
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::history::replay;
+use super::state::{Config, Info, LOBBY, Room, Rooms, State};
+use crate::chat::line::valid_name;
+use crate::chat::post::{MemberId, Post, notice};
+use crate::chat::queue::Member;
+use crate::server::Conn;
+
+impl Rooms {
+    /// A new member with a default name (`user1`, ...) in the lobby, writing to `sink`. It is
+    /// greeted and given the lobby's history; the returned post announces it to the others.
+    pub fn enter(&self, sink: Option<Arc<Conn>>) -> (MemberId, Arc<Member>, Arc<str>, Post) {
+        let mut st = self.lock();
+        st.next_id += 1;
+        let id = st.next_id;
+        let member = Arc::new(Member::new(id, self.config.queue, sink));
+        let name: Arc<str> = loop {
+            st.next_default += 1;
+            let candidate = format!("user{}", st.next_default);
+            if !st.names.contains_key(&candidate) {
+                break candidate.into();
+            }
+        };
+        st.names.insert(name.to_string(), id);
+        let lobby: Arc<str> = LOBBY.into();
+        let welcome = format!(
+            "*** welcome, you are {name} in {LOBBY}; commands: /nick NAME, /who, /join ROOM, /me ACTION, /quit\n"
+        );
+        st.members.insert(
+            id,
+            Info {
+                name: name.clone(),
+                room: lobby.clone(),
+                handle: member.clone(),
+            },
+        );
+        add_to_room(
+            &mut st,
+            &self.config,
+            &lobby,
+            id,
+            &member,
+            welcome.as_bytes(),
+        );
+        drop(st);
+        let post = Post {
+            from: Some(id),
+            ..notice(&lobby, &format!("{name} joined {LOBBY}"))
+        };
+        (id, member, name, post)
+    }
+
+    /// Renames a member; the post tells its room (the member too, as confirmation).
+    pub fn rename(&self, id: MemberId, new: &str) -> Result<(Arc<str>, Post), String> {
+        valid_name(new)?;
+        let mut st = self.lock();
+        let key = new.to_lowercase();
+        let info = st.members.get(&id).ok_or("you are not connected")?;
+        let (old, room) = (info.name.clone(), info.room.clone());
+        match st.names.get(&key) {
+            Some(&other) if other != id => return Err(format!("the name {new} is taken")),
+            _ => {}
+        }
+        st.names.remove(&old.to_lowercase());
+        st.names.insert(key, id);
+        let name: Arc<str> = new.into();
+        if let Some(info) = st.members.get_mut(&id) {
+            info.name = name.clone();
+        }
+        let post = Post {
+            about: Some(id),
+            ..notice(&room, &format!("{old} is now known as {new}"))
+        };
+        Ok((name, post))
+    }
+
+    /// Moves a member to `room`: a leave post for the old room and a join post for the new
+    /// one; the member gets the new room's history first.
+    pub fn join(&self, id: MemberId, room: &str) -> Result<(Arc<str>, Post, Post), String> {
+        valid_name(room)?;
+        let mut st = self.lock();
+        let info = st.members.get(&id).ok_or("you are not connected")?;
+        let (name, old, member) = (info.name.clone(), info.room.clone(), info.handle.clone());
+        if &*old == room {
+            return Err(format!("you are already in {room}"));
+        }
+        remove_from_room(&mut st, &self.config, &old, id);
+        let new: Arc<str> = room.into();
+        if let Some(info) = st.members.get_mut(&id) {
+            info.room = new.clone();
+        }
+        add_to_room(&mut st, &self.config, &new, id, &member, b"");
+        // Lines of the old room may still be on their way to it through another lane.
+        st.fence = true;
+        drop(st);
+        let left = notice(&old, &format!("{name} left {old} (joined {room})"));
+        let joined = Post {
+            about: Some(id),
+            ..notice(&new, &format!("{name} joined {room}"))
+        };
+        Ok((new, left, joined))
+    }
+
+    /// The `/who` answer for a member's room.
+    pub fn who(&self, id: MemberId) -> String {
+        let st = self.lock();
+        let Some(room) = st.members.get(&id).map(|i| i.room.clone()) else {
+            return String::new();
+        };
+        let Some(r) = st.rooms.get(&room) else {
+            return String::new();
+        };
+        let mut names: Vec<&str> = r
+            .members
+            .keys()
+            .filter_map(|m| st.members.get(m).map(|i| &*i.name))
+            .collect();
+        names.sort_unstable();
+        format!("in {room} ({}): {}", names.len(), names.join(", "))
+    }
+
+    /// Queues a `*** text` line for one member only.
+    pub fn tell(&self, id: MemberId, text: &str) {
+        let st = self.lock();
+        if let Some(info) = st.members.get(&id) {
+            info.handle
+                .push(&[&Bytes::from(format!("*** {text}\n"))], 1);
+        }
+    }
+
+    /// Removes a member; the post tells its room why. `None` if it was already dropped.
+    pub fn leave(&self, id: MemberId, why: &str) -> Option<Post> {
+        let info = self.remove(id)?;
+        Some(notice(
+            &info.room,
+            &format!("{} left {} ({why})", info.name, info.room),
+        ))
+    }
+
+    /// Removes a member that fell too far behind; the notice for its room, if it was still
+    /// there.
+    pub fn drop_member(&self, id: MemberId) -> Option<Post> {
+        let info = self.remove(id)?;
+        Some(notice(
+            &info.room,
+            &format!("{} dropped (not reading)", info.name),
+        ))
+    }
+
+    /// Takes a member out of its room and frees its name.
+    fn remove(&self, id: MemberId) -> Option<Info> {
+        let mut st = self.lock();
+        let info = st.members.remove(&id)?;
+        st.names.remove(&info.name.to_lowercase());
+        remove_from_room(&mut st, &self.config, &info.room, id);
+        Some(info)
+    }
+}
+
+/// Puts a member in a room, sending it `greeting` and the room's history in one write.
+fn add_to_room(
+    st: &mut State,
+    config: &Config,
+    room: &Arc<str>,
+    id: MemberId,
+    member: &Arc<Member>,
+    greeting: &[u8],
+) {
+    if !st.rooms.contains_key(room) {
+        st.rooms_made += 1;
+    }
+    let lane = st.rooms_made % config.lanes;
+    let room = st.rooms.entry(room.clone()).or_insert_with(|| Room {
+        lane,
+        ..Room::default()
+    });
+    replay(member, greeting, &room.history);
+    room.members.insert(id, member.clone());
+    if room.grown(config) {
+        st.fence = true;
+    }
+}
+
+fn remove_from_room(st: &mut State, config: &Config, room: &Arc<str>, id: MemberId) {
+    if let Some(r) = st.rooms.get_mut(room) {
+        r.members.remove(&id);
+        if r.shrunk(config) {
+            st.fence = true;
+        }
+        if r.members.is_empty() && r.history.is_empty() {
+            st.rooms.remove(room);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::chat::post::{Post, notice};
+    use crate::chat::room::state::LOBBY;
+    use crate::chat::room::testing::{deliver, new_rooms};
+
+    #[test]
+    fn a_member_past_its_queue_is_dropped() {
+        let rooms = new_rooms(3, 100, 1);
+        let (a, _, _, _) = rooms.enter(None);
+        let (_, mb, bn, _) = rooms.enter(None);
+        let post = Post {
+            from: Some(a),
+            ..notice(&LOBBY.into(), "x")
+        };
+        // user2's queue already holds its welcome line.
+        assert!(deliver(&rooms, &post).is_empty());
+        assert!(deliver(&rooms, &post).is_empty());
+        assert_eq!(deliver(&rooms, &post), vec![bn]);
+        assert!(mb.drain().is_none());
+        assert!(!rooms.who(a).contains("user2"));
+    }
+}

@@ -1,0 +1,110 @@
+//! What the rooms are made of: the one lock's [`State`] (members by id and by name, rooms by
+//! name), each [`Room`]'s members, history and lanes, and the [`Config`] a broker sets.
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+
+use crate::chat::post::MemberId;
+use crate::chat::queue::Member;
+
+/// The room everyone starts in.
+pub const LOBBY: &str = "lobby";
+
+/// Default members from which a room is split over every lane.
+pub const SPLIT_AT: usize = 1024;
+
+/// How a broker's rooms behave.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Lines a member may fall behind before it is dropped.
+    pub queue: usize,
+    /// Rooms of more members than this leave join, leave and rename notices out.
+    pub announce_max: usize,
+    /// Writers sending posts to members.
+    pub lanes: usize,
+    /// Members from which a room is split over every lane (and below half of which it goes
+    /// back to one): a crowd's line then leaves from every CPU, while a small room's takes
+    /// one lane and leaves the other CPUs to everything else.
+    pub split_at: usize,
+}
+
+/// The members of one lane of a room, as the room was when a post was delivered.
+pub type Shard = Arc<[Arc<Member>]>;
+
+/// What a delivery hands the fan-out, in order.
+#[derive(Debug)]
+pub enum Route {
+    /// Finish everything handed over before this, on every lane, before anything after it.
+    Fence,
+    /// The post goes to these members, written by this lane.
+    Lane(usize, Shard),
+}
+
+/// One member, as the rooms know it.
+#[derive(Debug)]
+pub(super) struct Info {
+    pub(super) name: Arc<str>,
+    pub(super) room: Arc<str>,
+    pub(super) handle: Arc<Member>,
+}
+
+/// One room.
+#[derive(Debug, Default)]
+pub(super) struct Room {
+    pub(super) members: HashMap<MemberId, Arc<Member>>,
+    pub(super) history: VecDeque<Bytes>,
+    /// The lane writing the whole room while it is not split.
+    pub(super) lane: usize,
+    /// Whether the members are spread over every lane by id.
+    pub(super) split: bool,
+    /// The members by lane, rebuilt on the first post after the membership changed.
+    pub(super) shards: Option<Vec<(usize, Shard)>>,
+}
+
+/// Everything behind the one lock.
+#[derive(Debug, Default)]
+pub(super) struct State {
+    pub(super) next_id: MemberId,
+    pub(super) next_default: u64,
+    /// Lower-cased name → member, so `Alice` cannot pose as `alice`.
+    pub(super) names: HashMap<String, MemberId>,
+    pub(super) members: HashMap<MemberId, Info>,
+    pub(super) rooms: HashMap<Arc<str>, Room>,
+    /// Rooms created so far, to give each new one the next lane.
+    pub(super) rooms_made: usize,
+    /// Some member's lane may have changed since the last delivery.
+    pub(super) fence: bool,
+}
+
+/// Every member and room of one broker.
+#[derive(Debug)]
+pub struct Rooms {
+    state: Mutex<State>,
+    pub(super) config: Config,
+}
+
+impl Rooms {
+    /// No members yet.
+    pub fn new(config: Config) -> Self {
+        Rooms {
+            state: Mutex::new(State::default()),
+            config: Config {
+                lanes: config.lanes.max(1),
+                split_at: config.split_at.max(1),
+                ..config
+            },
+        }
+    }
+
+    /// How many lanes write to members.
+    pub fn lanes(&self) -> usize {
+        self.config.lanes
+    }
+
+    /// The state, locked.
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere must not take the whole chat down with a poisoned lock.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
