@@ -86,9 +86,7 @@ fn quit_restores_the_terminal_and_bob_sees_ann_leave() {
     let net = "127.77.23";
     let mut bob = bob(net);
     on_a_terminal("quit", net);
-    let exit = bob.wait_event("ann's exit", |e| {
-        e["event"] == "exit" && e["nick"] == "ann"
-    });
+    let exit = bob.wait_event("ann's exit", |e| e["event"] == "exit" && e["nick"] == "ann");
     assert_eq!(exit["addr"], format!("{net}.2:2425"));
     let (status, events) = bob.stop();
     assert!(status.success());
