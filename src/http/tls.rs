@@ -1,7 +1,7 @@
 //! The TLS configuration of `taojie http`: rustls with the platform's root certificates (as
 //! the system's certificate bundle lists them) and, with `--cacert FILE`, the PEM
 //! certificates of that file as well; a server certificate that is one of those, byte for byte,
-//! is trusted even when it says it is a CA (see [`Pinned`]).
+//! is trusted even when it says it is a CA (the verifier `Pinned` below).
 use std::path::Path;
 use std::sync::Arc;
 
