@@ -73,6 +73,9 @@ pub async fn run(args: ChatArgs) -> Result<ExitCode> {
                         to = Some(Peer { addr: m.addr, name: m.from.name().to_string() });
                         screen.show(hint(&to).as_bytes());
                     }
+                    Event::Exit(m) if to.as_ref().is_some_and(|p| p.addr.ip() == m.addr.ip()) => {
+                        screen.show(b"*** lines will not reach them until they come back; /to NAME picks someone else");
+                    }
                     _ => {}
                 }
             }

@@ -260,9 +260,10 @@ def scenario_incoming(taojie, net, config, ann_box):
         "<cat> second line",
         talking_to("cat", f"{net}.3:2425"),
         "*** cat left",
+        "*** lines will not reach them until they come back; /to NAME picks someone else",
     ]
     ann.wait("cat's message above the half-typed line",
-             lambda: ann.above(5) == shown and ann.cursor_row() == PROMPT + typed)
+             lambda: ann.above(len(shown)) == shown and ann.cursor_row() == PROMPT + typed)
     cy = ann.screen.cursor.y
     rows = ann.rows()
     check(rows[cy] == PROMPT + typed, "the half-typed line was not redrawn whole", ann)
