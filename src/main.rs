@@ -8,10 +8,13 @@ fn main() -> ExitCode {
     let cli = taojie::cli::Cli::parse();
     taojie::cli::init_logging();
     taojie::sys::raise_fd_limit();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // One transfer needs one thread: handing each body chunk between worker threads costs
+    // `taojie http` more than the copy itself. Everything else gets a worker per core.
+    let mut builder = match cli.command {
+        taojie::cli::Command::Http(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("taojie: error: cannot start the runtime: {e}");

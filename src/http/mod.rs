@@ -216,5 +216,11 @@ pub fn describe(e: reqwest::Error) -> anyhow::Error {
     } else {
         "request failed"
     };
-    anyhow::Error::new(e).context(kind)
+    let untrusted = format!("{e:?}").contains("InvalidCertificate");
+    let e = anyhow::Error::new(e).context(kind);
+    if untrusted {
+        e.context("the server's certificate is not trusted (a private CA or self-signed: give it with --cacert FILE)")
+    } else {
+        e
+    }
 }

@@ -15,21 +15,25 @@ const WRITEBACK_EVERY: u64 = 8 << 20;
 /// Streams `response`'s body to standard output; returns the bytes written. A reader that
 /// stops reading (`| head`) ends the transfer quietly, as it does for cat and curl.
 pub async fn to_stdout(response: reqwest::Response) -> Result<u64> {
-    let mut out = tokio::io::stdout();
+    use std::io::Write;
     let mut total = 0u64;
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(super::describe)?;
-        match out.write_all(&chunk).await {
+        // Straight to the file descriptor: `taojie http` runs on a single-threaded runtime
+        // (see main.rs), where waiting here is what curl does too, while tokio's stdout would
+        // hand each write to another thread and wake this one when it is done.
+        let written = {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&chunk).and_then(|()| out.flush())
+        };
+        match written {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(total),
             r => r.context("write to stdout")?,
         }
         total += chunk.len() as u64;
     }
-    match out.flush().await {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(total),
-        r => r.context("write to stdout").map(|_| total),
-    }
+    Ok(total)
 }
 
 /// Streams `response`'s body into `path` (see the module doc); `expected` is the length the
