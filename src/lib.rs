@@ -20,6 +20,7 @@ pub mod http;
 pub mod ipcalc;
 pub mod msg;
 pub mod netcat;
+pub mod secure;
 pub mod serve;
 pub mod server;
 pub mod sys;

@@ -1,0 +1,312 @@
+//! The encrypted stream: after the handshake, every byte goes inside a Noise transport
+//! message. A record on the wire is a 2-byte big-endian length, then that many bytes of
+//! ciphertext (the plaintext and its 16-byte tag, at most 65,535 in all).
+//!
+//! Each direction counts its records (Noise's nonces), so a record that was changed, dropped,
+//! replayed or moved fails to decrypt, and the stream ends with an error. The end of the
+//! stream is a record too (an empty one): a connection cut without it is a truncation, an
+//! error, never a clean end of file. Nothing is decrypted into more than one record's worth
+//! of buffer.
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, BufMut, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Largest Noise message, tag included.
+pub const MAX_RECORD: usize = 65_535;
+/// The authentication tag of every record.
+pub const TAG: usize = 16;
+/// Largest plaintext in one record.
+pub const MAX_PLAIN: usize = MAX_RECORD - TAG;
+/// Ciphertext queued before a write waits for the socket to take it.
+const HIGH_WATER: usize = 256 * 1024;
+
+/// A stream whose bytes travel encrypted and authenticated.
+pub struct SecureStream<S> {
+    inner: S,
+    noise: snow::TransportState,
+    /// Ciphertext read and not yet a whole record.
+    rbuf: BytesMut,
+    /// Plaintext decrypted and not yet read.
+    plain: BytesMut,
+    /// The peer's end-of-stream record has arrived.
+    read_done: bool,
+    /// Ciphertext sealed and not yet written.
+    wbuf: BytesMut,
+    /// Our end-of-stream record is sealed.
+    write_done: bool,
+}
+
+impl<S> SecureStream<S> {
+    /// Wraps `inner`, whose handshake produced `noise`. Nothing may be buffered from `inner`
+    /// beyond the handshake (the handshake reads exactly its messages).
+    pub fn new(inner: S, noise: snow::TransportState) -> Self {
+        SecureStream {
+            inner,
+            noise,
+            rbuf: BytesMut::with_capacity(2 + MAX_RECORD),
+            plain: BytesMut::new(),
+            read_done: false,
+            wbuf: BytesMut::new(),
+            write_done: false,
+        }
+    }
+
+    /// The stream underneath.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Seals `plain` (at most [`MAX_PLAIN`] bytes) as one record at the end of `wbuf`.
+    fn seal(&mut self, plain: &[u8]) -> io::Result<()> {
+        let len = plain.len() + TAG;
+        let start = self.wbuf.len();
+        self.wbuf.put_u16(len as u16);
+        self.wbuf.resize(start + 2 + len, 0);
+        self.noise
+            .write_message(plain, &mut self.wbuf[start + 2..])
+            .map_err(|e| io::Error::other(format!("encryption failed: {e}")))?;
+        Ok(())
+    }
+}
+
+impl<S: AsyncWrite + Unpin> SecureStream<S> {
+    /// Writes out sealed records until none is left.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.wbuf.is_empty() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.wbuf))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.wbuf.advance(n);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for SecureStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        loop {
+            if !me.plain.is_empty() {
+                let n = me.plain.len().min(buf.remaining());
+                buf.put_slice(&me.plain[..n]);
+                me.plain.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            if me.read_done {
+                return Poll::Ready(Ok(()));
+            }
+            if me.rbuf.len() >= 2 {
+                let len = usize::from(u16::from_be_bytes([me.rbuf[0], me.rbuf[1]]));
+                if len < TAG {
+                    return Poll::Ready(Err(invalid("a record shorter than its tag")));
+                }
+                if me.rbuf.len() >= 2 + len {
+                    let record = &me.rbuf[2..2 + len];
+                    let plain_len = len - TAG;
+                    if plain_len == 0 {
+                        me.noise.read_message(record, &mut []).map_err(refused)?;
+                        me.read_done = true;
+                    } else if buf.remaining() >= plain_len {
+                        // Straight into the caller's buffer: no second copy.
+                        let out = buf.initialize_unfilled_to(plain_len);
+                        me.noise.read_message(record, out).map_err(refused)?;
+                        buf.advance(plain_len);
+                        me.rbuf.advance(2 + len);
+                        return Poll::Ready(Ok(()));
+                    } else {
+                        me.plain.resize(plain_len, 0);
+                        me.noise
+                            .read_message(record, &mut me.plain)
+                            .map_err(refused)?;
+                    }
+                    me.rbuf.advance(2 + len);
+                    continue;
+                }
+            }
+            // Less than one whole record is buffered here, so this stays within two records.
+            if me.rbuf.capacity() - me.rbuf.len() < 16 * 1024 {
+                me.rbuf.reserve(2 + MAX_RECORD);
+            }
+            let n = ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut me.inner),
+                cx,
+                &mut me.rbuf
+            ))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the connection was cut without the end-of-stream record (truncated)",
+                )));
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for SecureStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let me = self.get_mut();
+        if me.write_done {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "write after shutdown",
+            )));
+        }
+        if me.wbuf.len() >= HIGH_WATER {
+            ready!(me.poll_drain(cx))?;
+        }
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let take = data.len().min(MAX_PLAIN);
+        me.seal(&data[..take])?;
+        // Start the write now; what the socket does not take waits for the next call.
+        if let Poll::Ready(Err(e)) = me.poll_drain(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(take))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        ready!(me.poll_drain(cx))?;
+        Pin::new(&mut me.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        if !me.write_done {
+            me.seal(&[])?;
+            me.write_done = true;
+        }
+        ready!(me.poll_drain(cx))?;
+        Pin::new(&mut me.inner).poll_shutdown(cx)
+    }
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
+}
+
+fn refused(_: snow::Error) -> io::Error {
+    invalid("a record failed authentication (changed, dropped, replayed or reordered on the way)")
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A connected pair of transport states (NN with a PSK, as the real handshake makes).
+    pub(crate) fn noise_pair() -> (snow::TransportState, snow::TransportState) {
+        let psk = [9u8; 32];
+        let p: snow::params::NoiseParams = crate::secure::PATTERN_PSK.parse().unwrap();
+        let mut i = snow::Builder::new(p.clone())
+            .psk(0, &psk)
+            .unwrap()
+            .build_initiator()
+            .unwrap();
+        let mut r = snow::Builder::new(p)
+            .psk(0, &psk)
+            .unwrap()
+            .build_responder()
+            .unwrap();
+        let (mut m, mut o) = ([0u8; 256], [0u8; 256]);
+        let n = i.write_message(&[], &mut m).unwrap();
+        r.read_message(&m[..n], &mut o).unwrap();
+        let n = r.write_message(&[], &mut m).unwrap();
+        i.read_message(&m[..n], &mut o).unwrap();
+        (
+            i.into_transport_mode().unwrap(),
+            r.into_transport_mode().unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn bytes_cross_in_records_of_any_size_and_end_cleanly() {
+        let (a, b) = tokio::io::duplex(1000);
+        let (na, nb) = noise_pair();
+        let (mut a, mut b) = (SecureStream::new(a, na), SecureStream::new(b, nb));
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let send = async {
+            a.write_all(&data[..5]).await.unwrap();
+            a.write_all(&data[5..]).await.unwrap();
+            a.shutdown().await.unwrap();
+        };
+        let recv = async {
+            let mut got = Vec::new();
+            b.read_to_end(&mut got).await.unwrap();
+            got
+        };
+        let ((), got) = tokio::join!(send, recv);
+        assert_eq!(got, data);
+    }
+
+    /// The wire bytes of `records` records of `size` bytes each, sealed by one side.
+    async fn wire(records: usize, size: usize, end: bool) -> (Vec<u8>, snow::TransportState) {
+        let (na, nb) = noise_pair();
+        let mut w = SecureStream::new(Vec::new(), na);
+        for i in 0..records {
+            w.write_all(&vec![i as u8; size]).await.unwrap();
+        }
+        if end {
+            w.shutdown().await.unwrap();
+        }
+        (w.inner, nb)
+    }
+
+    async fn read_all(bytes: Vec<u8>, noise: snow::TransportState) -> io::Result<Vec<u8>> {
+        let mut r = SecureStream::new(std::io::Cursor::new(bytes), noise);
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).await.map(|_| got)
+    }
+
+    #[tokio::test]
+    async fn tampered_dropped_replayed_and_truncated_streams_are_refused() {
+        let (ok, nb) = wire(3, 100, true).await;
+        assert_eq!(read_all(ok.clone(), nb).await.unwrap().len(), 300);
+        // One flipped bit in the second record's ciphertext.
+        let (mut bad, nb) = wire(3, 100, true).await;
+        bad[2 + 116 + 2 + 5] ^= 1;
+        assert_eq!(
+            read_all(bad, nb).await.unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        // The second record dropped.
+        let (w, nb) = wire(3, 100, true).await;
+        let dropped = [&w[..118], &w[236..]].concat();
+        assert_eq!(
+            read_all(dropped, nb).await.unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        // The first record played twice.
+        let (w, nb) = wire(3, 100, true).await;
+        let replayed = [&w[..118], &w[..]].concat();
+        assert_eq!(
+            read_all(replayed, nb).await.unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        // Cut at a record boundary, without the end record.
+        let (w, nb) = wire(3, 100, false).await;
+        assert_eq!(
+            read_all(w, nb).await.unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+        // A length below the tag size.
+        let (_, nb) = wire(0, 0, false).await;
+        let err = read_all(vec![0, 3, 1, 2, 3], nb).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+}
