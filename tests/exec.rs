@@ -231,7 +231,15 @@ fn wrong_missing_and_replayed_keys_run_nothing() {
         server.addr("exec-classic", "tcp"),
     );
     let other = fx.other_key();
-    let cases: [(&str, Attempt); 6] = [
+    let cases: [(&str, Attempt); 7] = [
+        (
+            "a client of the old plaintext protocol, with the key",
+            Box::new(|cmd: &str| {
+                let r = fx.raw(&native, "native-old", &["sh", "-c", cmd]);
+                let told = r["got"].as_str().unwrap_or_default().contains("protocol 2");
+                (told && r["how"] != "timeout", r.to_string())
+            }),
+        ),
         (
             "wrong key",
             Box::new(|cmd: &str| {
@@ -249,9 +257,13 @@ fn wrong_missing_and_replayed_keys_run_nothing() {
         ),
         (
             "native replay",
-            Box::new(|cmd: &str| {
-                let r = fx.raw(&native, "native-replay", &["sh", "-c", cmd]);
-                (r["how"] != "timeout", r.to_string())
+            Box::new(|_: &str| {
+                let marker = fx.path("replayed");
+                let r = fx.raw(&native, "native-replay", &[&marker]);
+                (
+                    r["ran_first"] == true && r["ran_again"] == false && r["how"] != "timeout",
+                    r.to_string(),
+                )
             }),
         ),
         (
@@ -491,7 +503,7 @@ fn no_key_is_refused_beyond_loopback_and_loud_on_it() {
         let args = [&["serve", "exec", "--insecure-no-auth"][..], listen].concat();
         let (status, _, err) = run_with_input(&args, b"", LIMIT);
         assert!(!status.success());
-        assert!(err.contains("refusing to run exec without --key"), "{err}");
+        assert!(err.contains("refusing to run exec without a key"), "{err}");
     }
     let (status, _, err) =
         run_with_input(&["serve", "exec", "--listen", "127.0.0.1:0"], b"", LIMIT);

@@ -138,6 +138,37 @@ where
     }
 }
 
+/// Answers a client of protocol 1 (HMAC, then plaintext) that took `challenge` (the
+/// protocol-2 banner) for its challenge and sent `answer`: if the answer proves it has the
+/// key, the server proves it too and then refuses in the old client's own framing, so it
+/// prints a clear "peer refused: upgrade" instead of a puzzling key error. Nothing else is
+/// read or done. Returns whether the client had the key.
+pub async fn refuse_protocol_1<S>(
+    s: &mut S,
+    key: &Key,
+    challenge: &[u8],
+    reply: &[u8],
+    message: &str,
+) -> Result<bool, AuthError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if !verify(key, &[challenge], reply) {
+        return Ok(false);
+    }
+    let mut client_challenge = [0u8; CHALLENGE_LEN];
+    read_step(s, &mut client_challenge, "client's challenge").await?;
+    let proof = answer(key, &[SERVER_PROOF, &client_challenge, challenge]);
+    s.write_all(&proof).await?;
+    let json = serde_json::json!({ "type": "error", "message": message }).to_string();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    frame.extend_from_slice(json.as_bytes());
+    s.write_all(&frame).await?;
+    s.flush().await?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,5 +8,7 @@
 mod handshake;
 mod key;
 
-pub use handshake::{AuthError, CHALLENGE_LEN, TIMEOUT, classic_server, client, server};
+pub use handshake::{
+    AuthError, CHALLENGE_LEN, TIMEOUT, classic_server, client, refuse_protocol_1, server,
+};
 pub use key::{Key, default_path, generate, load_or_create};

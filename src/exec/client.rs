@@ -13,7 +13,6 @@ use tokio::sync::mpsc;
 
 use super::ClientArgs;
 use super::protocol::{Control, SERVICE, STDERR, STDIN, STDOUT};
-use crate::auth::{self, Key};
 use crate::framing::{Frame, Transport, hello};
 
 /// Exit status for failures of our own (connect, authentication, protocol), as ssh uses.
@@ -33,35 +32,25 @@ pub async fn run(args: ClientArgs) -> ExitCode {
     }
 }
 
-fn load_key(args: &ClientArgs) -> Result<Option<Key>> {
-    if args.insecure_no_auth {
-        return Ok(None);
-    }
-    if let Some(path) = &args.key {
-        return Key::load(path).map(Some);
-    }
-    let default = auth::default_path()?;
-    if default.exists() {
-        return Key::load(&default).map(Some);
-    }
-    bail!(
-        "no key: give --key FILE (the server's key), or --insecure-no-auth for a server started without one"
-    )
-}
-
 async fn exec(args: ClientArgs) -> Result<u8> {
     Control::validate_request(&args.command).map_err(anyhow::Error::msg)?;
-    let key = load_key(&args)?;
+    let auth = crate::secure::flags::client_auth(
+        args.key.as_deref(),
+        args.identity.as_deref(),
+        args.insecure_no_auth,
+        &args.addr,
+        true,
+    )?;
     let addr = crate::addr::resolve_one(&args.addr).await?;
     let wait = Duration::from_secs_f64(args.connect_timeout.max(0.1));
-    let mut stream = tokio::time::timeout(wait, TcpStream::connect(addr))
+    let stream = tokio::time::timeout(wait, TcpStream::connect(addr))
         .await
         .map_err(|_| anyhow::anyhow!("timed out connecting to {addr}"))?
         .with_context(|| format!("cannot connect to {addr}"))?;
     stream.set_nodelay(true)?;
-    auth::client(&mut stream, key.as_ref())
+    let stream = crate::secure::connect(stream, &auth)
         .await
-        .with_context(|| format!("{addr} refused us"))?;
+        .with_context(|| format!("{addr}"))?;
     let mut t = Transport::new(stream);
     hello::client(&mut t, SERVICE).await?;
     t.send_control(&Control::Request {

@@ -13,9 +13,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
-use crate::auth::Key;
 use crate::server::{DEFAULT_MAX_CONNS, Limits, Listener};
 
 pub mod classic;
@@ -39,6 +37,13 @@ pub struct ServeArgs {
     /// Key file shared with the clients (make one with `taojie keygen FILE`)
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// The server's identity key pair (`taojie keygen --identity FILE`), for clients that
+    /// come with identity keys; needs --authorized
+    #[arg(long, value_name = "FILE", requires = "authorized")]
+    pub identity: Option<PathBuf>,
+    /// The client public keys let in (`taojie-x25519 BASE64 COMMENT` lines; re-read on SIGHUP)
+    #[arg(long, value_name = "FILE", requires = "identity")]
+    pub authorized: Option<PathBuf>,
     /// Let clients ask for a shell command line (`taojie exec --shell`), run as `sh -c`;
     /// without it only a program and its arguments run, no shell
     #[arg(long, conflicts_with = "allow")]
@@ -61,7 +66,7 @@ pub struct ServeArgs {
     pub classic: Option<String>,
     /// Run without a key. Only on loopback addresses, and anyone who can connect may run
     /// commands as you
-    #[arg(long, conflicts_with = "key")]
+    #[arg(long, conflicts_with_all = ["key", "identity"])]
     pub insecure_no_auth: bool,
 }
 
@@ -70,6 +75,8 @@ impl Default for ServeArgs {
         ServeArgs {
             listen: None,
             key: None,
+            identity: None,
+            authorized: None,
             shell: false,
             allow: Vec::new(),
             timeout: None,
@@ -96,8 +103,12 @@ pub struct ClientArgs {
     /// Server address, HOST:PORT
     pub addr: String,
     /// Key file shared with the server [default: the key `taojie serve` created, if any]
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "identity")]
     pub key: Option<PathBuf>,
+    /// Your identity key (`taojie keygen --identity FILE`); the server must list FILE.pub.
+    /// The server's own key is pinned in $XDG_CONFIG_HOME/taojie/known_hosts on first use
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
     /// Run the words as one command line through the server's shell (`sh -c`); the server
     /// must have been started with --shell
     #[arg(long)]
@@ -106,7 +117,7 @@ pub struct ClientArgs {
     #[arg(long, short = 'n')]
     pub no_stdin: bool,
     /// Talk to a server started with --insecure-no-auth
-    #[arg(long, conflicts_with = "key")]
+    #[arg(long, conflicts_with_all = ["key", "identity"])]
     pub insecure_no_auth: bool,
     /// Seconds to wait for the connection
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
@@ -137,9 +148,23 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         None => None,
     };
     let addrs: Vec<SocketAddr> = native.iter().chain(classic.iter()).copied().collect();
-    let key = server_key(&args, &addrs)?;
+    let auth = crate::secure::flags::server_auth(
+        "exec",
+        args.key.as_deref(),
+        args.identity.as_deref(),
+        args.authorized.as_deref(),
+        args.insecure_no_auth,
+        &addrs,
+    )?;
+    if let Some(addr) = classic {
+        if auth.psk.is_none() && !auth.open {
+            bail!("--classic needs --key FILE: the seed's HMAC challenge uses the shared key");
+        }
+        crate::secure::flags::warn_classic("exec", addr);
+    }
     let cfg = Arc::new(server::Config {
-        key,
+        key: auth.psk.clone(),
+        auth,
         shell: args.shell,
         allow: args.allow.clone(),
         timeout: args.timeout.map(|s| Duration::from_secs_f64(s.max(0.0))),
@@ -178,30 +203,4 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
     }
     while tasks.join_next().await.is_some() {}
     Ok(())
-}
-
-/// The key policy: a key, or (only on loopback, only when asked) none, said loudly.
-fn server_key(args: &ServeArgs, addrs: &[SocketAddr]) -> Result<Option<Key>> {
-    if let Some(path) = &args.key {
-        return Key::load(path).map(Some);
-    }
-    if let Some(open) = addrs.iter().find(|a| !a.ip().is_loopback()) {
-        bail!(
-            "refusing to run exec without --key on {open}: anyone who reaches it could run \
-             commands as you (--insecure-no-auth is accepted on loopback addresses only)"
-        );
-    }
-    if !args.insecure_no_auth {
-        bail!(
-            "exec needs --key FILE (make one with `taojie keygen FILE`), or --insecure-no-auth on a loopback address"
-        );
-    }
-    for a in addrs {
-        eprintln!(
-            "taojie: WARNING: exec on {a} has NO AUTHENTICATION (--insecure-no-auth): any local \
-             user or program that can connect runs commands as you"
-        );
-        warn!(addr = %a, "exec is running without authentication");
-    }
-    Ok(None)
 }

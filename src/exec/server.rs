@@ -16,8 +16,9 @@ use tracing::{info, warn};
 
 use super::process::{self, Group, ProcLimit};
 use super::protocol::{Control, SERVICE, STDERR, STDIN, STDOUT};
-use crate::auth::{self, Key};
+use crate::auth::Key;
 use crate::framing::{Frame, FrameError, NativeCodec, Transport, hello};
+use crate::secure::{self, SecureStream, ServerAuth};
 use crate::server::Conn;
 
 /// Bytes read from a command's pipe at a time: a pipe holds 64 KiB by default.
@@ -25,14 +26,16 @@ const CHUNK: usize = 64 * 1024;
 /// Exit status reported for a command killed by `--timeout`, as timeout(1) does.
 pub const TIMEOUT_STATUS: i32 = 124;
 
-type Sink = SplitSink<Framed<Conn, NativeCodec>, Frame>;
-type Stream = SplitStream<Framed<Conn, NativeCodec>>;
+type Sink = SplitSink<Framed<SecureStream<Conn>, NativeCodec>, Frame>;
+type Stream = SplitStream<Framed<SecureStream<Conn>, NativeCodec>>;
 
 /// What the server allows, shared by every connection.
 #[derive(Debug)]
 pub struct Config {
-    /// The shared key; `None` only for an explicitly insecure loopback server.
+    /// The shared key for the classic listener's HMAC; `None` without one.
     pub key: Option<Key>,
+    /// What the native listener's handshake accepts.
+    pub auth: ServerAuth,
     /// Clients may ask for `sh -c`.
     pub shell: bool,
     /// When not empty, the only programs (argv[0], exactly) that may run.
@@ -68,12 +71,15 @@ impl Config {
 }
 
 /// Serves one native connection.
-pub async fn handle(mut conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
-    if let Err(e) = auth::server(&mut conn, cfg.key.as_ref()).await {
-        warn!(error = %e, "authentication refused");
-        return Ok(());
-    }
-    let mut t = Transport::new(conn);
+pub async fn handle(conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
+    let stream = match secure::server(conn, &cfg.auth).await {
+        Ok((stream, _peer)) => stream,
+        Err(e) => {
+            warn!(error = %e, "handshake refused");
+            return Ok(());
+        }
+    };
+    let mut t = Transport::new(stream);
     if let Err(e) = hello::server(&mut t, SERVICE).await {
         warn!(error = %e, "bad hello; closing");
         return Ok(());
@@ -111,7 +117,7 @@ pub async fn handle(mut conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
     run(sink, stream, spawned, cfg.timeout).await
 }
 
-async fn refuse(t: &mut Transport<Conn>, message: String) -> io::Result<()> {
+async fn refuse(t: &mut Transport<SecureStream<Conn>>, message: String) -> io::Result<()> {
     warn!(%message, "request refused");
     let _ = t.send_control(&Control::Error { message }).await;
     Ok(())
@@ -266,6 +272,7 @@ mod tests {
     fn config(shell: bool, allow: &[&str]) -> Config {
         Config {
             key: None,
+            auth: ServerAuth::default(),
             shell,
             allow: allow.iter().map(|s| s.to_string()).collect(),
             timeout: None,

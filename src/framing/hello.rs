@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::native::{FrameError, Transport};
 
 /// The native protocol's version; a peer with another gets a clear error.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// How long a peer may take to say hello.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 

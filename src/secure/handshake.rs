@@ -148,7 +148,19 @@ where
     let mut answer = [0u8; LINE];
     read_exact(s, &mut answer).await?;
     let mode = match parse_line(&answer) {
-        None => return Err(HandshakeError::OldClient),
+        None => {
+            if let Some(key) = &auth.psk {
+                let _ = crate::auth::refuse_protocol_1(
+                    s,
+                    key,
+                    &banner,
+                    &answer,
+                    "this server speaks taojie protocol 2 (encrypted); upgrade this client",
+                )
+                .await;
+            }
+            return Err(HandshakeError::OldClient);
+        }
         Some(modes) => match modes.first() {
             Some(m) if offered.contains(m) => *m,
             _ => {

@@ -10,6 +10,7 @@
 //! instructions, only slower there.
 use crate::auth::Key;
 
+pub mod flags;
 pub mod handshake;
 pub mod identity;
 pub mod stream;
@@ -125,7 +126,32 @@ pub enum Peer {
     Anonymous,
 }
 
-/// The 32-byte PSK for a key file's bytes (which may be any length).
+/// Client side of a connection, for the command-line clients: the handshake, and a line on
+/// stderr when a server's identity key was pinned on first contact (as ssh says so).
+pub async fn connect<S>(stream: S, auth: &ClientAuth) -> Result<SecureStream<S>, HandshakeError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (stream, known) = client(stream, auth).await?;
+    if let (Some(Known::Pinned), ClientAuth::Identity { known, address, .. }) = (known, auth) {
+        eprintln!(
+            "taojie: first contact with {address}: its identity key is now on record in {}",
+            known.path().display()
+        );
+    }
+    Ok(stream)
+}
+
+/// The label the PSK is derived under.
+pub const PSK_LABEL: &[u8] = b"taojie 2026-11 noise pre-shared key";
+
+/// The 32-byte PSK for a key file's bytes (which may be any length):
+/// HMAC-SHA256(key, [`PSK_LABEL`]), which any language's standard library computes, so a
+/// client in Python needs no more than `hmac` and a Noise library.
 fn derive_psk(key: &Key) -> [u8; 32] {
-    blake3::derive_key("taojie 2026-11 noise pre-shared key", key.bytes())
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(PSK_LABEL);
+    mac.finalize().into_bytes().into()
 }

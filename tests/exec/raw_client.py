@@ -1,6 +1,10 @@
 """Raw clients for the exec tests: the seed's classic client (with the seed's conn_auth,
-SHA-256) and hand-made native handshakes for the hostile cases."""
+SHA-256), a client of the old protocol 1 (HMAC, then plaintext), and protocol 2 done by hand
+with a Noise library (noiseprotocol) for the hostile cases: the banner, the Noise handshake with
+the PSK derived as HMAC-SHA256(key, label), then records of 2-byte length + ciphertext."""
 import hashlib, hmac, json, os, socket, struct, sys
+
+from noise.connection import NoiseConnection
 
 addr, keyfile, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 args = sys.argv[4:]
@@ -52,7 +56,7 @@ def frame(kind, payload):
 
 
 def native_auth(s, answer=None):
-    """Native handshake; returns the 64 bytes we sent (answer + our challenge)."""
+    """Protocol 1's handshake; returns the 64 bytes we sent (answer + our challenge)."""
     challenge = recv_exact(s, 32)
     if answer is None:
         answer = hmac.new(key, challenge, hashlib.sha256).digest() + os.urandom(32)
@@ -60,8 +64,75 @@ def native_auth(s, answer=None):
     return answer
 
 
+PSK_LABEL = b'taojie 2026-11 noise pre-shared key'
+
+
+class Channel:
+    """Protocol 2 over socket `s`: the handshake, then encrypted records both ways. Every byte
+    sent on the socket is kept in `sent`, so a session can be replayed."""
+
+    def __init__(self, s):
+        self.s, self.sent = s, b''
+        banner = recv_exact(s, 32)
+        if not banner.startswith(b'taojie/2 '):
+            raise SystemExit('not a protocol-2 server: %r' % banner)
+        line = b'taojie/2 psk'.ljust(31) + b'\n'
+        self.send_raw(line)
+        self.noise = NoiseConnection.from_name(b'Noise_NNpsk0_25519_AESGCM_SHA256')
+        self.noise.set_as_initiator()
+        self.noise.set_psks(psk=hmac.new(key, PSK_LABEL, hashlib.sha256).digest())
+        self.noise.set_prologue(banner + line)
+        self.noise.start_handshake()
+        self.send_msg(self.noise.write_message())
+        self.noise.read_message(self.recv_msg())
+        verdict = self.noise.decrypt(self.recv_msg())
+        if verdict != b'ok':
+            raise SystemExit('refused: %r' % verdict)
+
+    def send_raw(self, data):
+        self.sent += data
+        self.s.sendall(data)
+
+    def send_msg(self, msg):
+        self.send_raw(struct.pack('>H', len(msg)) + msg)
+
+    def recv_msg(self):
+        (n,) = struct.unpack('>H', recv_exact(self.s, 2))
+        return recv_exact(self.s, n)
+
+    def send(self, data):
+        for i in range(0, len(data), 65519):
+            self.send_msg(self.noise.encrypt(data[i:i + 65519]))
+
+    def end(self):
+        """The end-of-stream record (an empty one), then the socket's write half; a server
+        that has already closed (it refused what came before) is fine."""
+        try:
+            self.send_msg(self.noise.encrypt(b''))
+            self.s.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def recv_until_close(self):
+        parts = []
+        try:
+            while True:
+                head = self.s.recv(2, socket.MSG_WAITALL)
+                if len(head) < 2:
+                    return b''.join(parts), 'closed'
+                (n,) = struct.unpack('>H', head)
+                plain = self.noise.decrypt(recv_exact(self.s, n))
+                if not plain:
+                    return b''.join(parts), 'closed'
+                parts.append(plain)
+        except (ConnectionResetError, EOFError):
+            return b''.join(parts), 'reset'
+        except socket.timeout:
+            return b''.join(parts), 'timeout'
+
+
 def hello():
-    return frame(0, json.dumps({'type': 'hello', 'protocol': 'taojie', 'version': 1,
+    return frame(0, json.dumps({'type': 'hello', 'protocol': 'taojie', 'version': 2,
                                 'service': 'exec'}).encode())
 
 
@@ -136,30 +207,47 @@ elif mode == 'classic-leave':
     s.close()
     report(left=True)
 elif mode == 'native-replay':
+    # A whole session recorded off the wire (it creates the file args[0]), the file removed,
+    # then the same bytes sent again on a new connection: the file must not come back.
+    marker = args[0]
     s = connect()
-    sent = native_auth(s)
-    recv_exact(s, 32)  # the server's proof: the handshake passed
+    ch = Channel(s)
+    ch.send(hello() + request(['touch', marker]))
+    # Read to the server's end (after the exit status); our write half stays open, as a
+    # client's does while its command runs.
+    first, how = ch.recv_until_close()
     s.close()
+    ran_first = os.path.exists(marker)
+    if ran_first:
+        os.remove(marker)
     s = connect()
-    native_auth(s, answer=sent)
-    s.sendall(hello() + request(args))
+    recv_exact(s, 32)
+    s.sendall(ch.sent)
     data, how = recv_until_close(s)
-    report(got=len(data), how=how)
+    report(ran_first=ran_first, ran_again=os.path.exists(marker), how=how)
 elif mode == 'native-silent':
     s = connect()
     recv_exact(s, 32)
     data, how = recv_until_close(s)
     report(got=len(data), how=how)
 elif mode == 'native-after-auth':
-    # Authenticate properly, then send the hex bytes given instead of a hello (an oversized
-    # header, garbage, a truncated frame followed by a half-close).
+    # A proper handshake, then the hex bytes given inside the encrypted channel instead of a
+    # hello (an oversized header, garbage, a truncated frame followed by the end of stream).
+    s = connect()
+    ch = Channel(s)
+    ch.send(bytes.fromhex(args[0]))
+    if len(args) > 1 and args[1] == 'half-close':
+        ch.end()
+    data, how = ch.recv_until_close()
+    report(got=data.decode('latin-1'), how=how)
+elif mode == 'native-old':
+    # A client of protocol 1 with the right key: HMAC answer, then a plaintext hello. It must
+    # be told, in its own framing, that the server wants protocol 2.
     s = connect()
     native_auth(s)
     recv_exact(s, 32)
-    s.sendall(bytes.fromhex(args[0]))
-    if len(args) > 1 and args[1] == 'half-close':
-        s.shutdown(socket.SHUT_WR)
+    s.sendall(hello() + request(args))
     data, how = recv_until_close(s)
-    report(got=data.decode('latin-1'), how=how)
+    report(got=data[5:].decode('latin-1'), how=how)
 else:
     sys.exit('unknown mode ' + mode)

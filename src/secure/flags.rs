@@ -1,0 +1,114 @@
+//! From command-line flags to what a client proves and what a server accepts, with the same
+//! rules and messages for every service: a shared key (`--key`) or identity keys
+//! (`--identity`, and `--authorized` on servers), and no key only when asked for on loopback.
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use tracing::warn;
+
+use super::{Authorized, ClientAuth, Identity, KnownHosts, ServerAuth};
+use crate::auth::{self, Key};
+
+/// What a client's flags ask for. With neither `key` nor `identity` nor `insecure`,
+/// `default_key` allows taojie's own key file (the one `taojie serve` made), if it exists.
+pub fn client_auth(
+    key: Option<&Path>,
+    identity: Option<&Path>,
+    insecure: bool,
+    address: &str,
+    default_key: bool,
+) -> Result<ClientAuth> {
+    match (key, identity) {
+        (Some(_), Some(_)) => bail!("give --key or --identity, not both"),
+        (Some(path), None) => return Ok(ClientAuth::Psk(Key::load(path)?)),
+        (None, Some(path)) => {
+            return Ok(ClientAuth::Identity {
+                id: Identity::load(path)?,
+                known: KnownHosts::default_file()?,
+                address: address.to_string(),
+            });
+        }
+        (None, None) => {}
+    }
+    if insecure {
+        return Ok(ClientAuth::None);
+    }
+    if default_key {
+        let default = auth::default_path()?;
+        if default.exists() {
+            return Ok(ClientAuth::Psk(Key::load(&default)?));
+        }
+    }
+    bail!(
+        "no key: give --key FILE (the server's shared key) or --identity FILE (yours, from \
+         `taojie keygen --identity`), or --insecure-no-auth for a server started without one"
+    )
+}
+
+/// What a server's flags accept, listening on `addrs`. `service` names it in messages.
+/// `--identity` and `--authorized` go together; no key at all is allowed only with
+/// `insecure` on loopback addresses, and said loudly. The authorized keys are re-read on
+/// SIGHUP.
+pub fn server_auth(
+    service: &str,
+    key: Option<&Path>,
+    identity: Option<&Path>,
+    authorized: Option<&Path>,
+    insecure: bool,
+    addrs: &[SocketAddr],
+) -> Result<ServerAuth> {
+    let mut auth = ServerAuth::default();
+    if let Some(path) = key {
+        auth.psk = Some(Key::load(path)?);
+    }
+    match (identity, authorized) {
+        (Some(id), Some(list)) => {
+            let authorized = Authorized::load(list)?;
+            authorized.reload_on_sighup()?;
+            auth.identity = Some((Identity::load(id)?, authorized));
+        }
+        (Some(_), None) => bail!("--identity needs --authorized FILE (the client keys let in)"),
+        (None, Some(_)) => bail!("--authorized needs --identity FILE (the server's own key pair)"),
+        (None, None) => {}
+    }
+    if auth.psk.is_some() || auth.identity.is_some() {
+        if insecure {
+            bail!("--insecure-no-auth cannot be combined with --key or --identity");
+        }
+        return Ok(auth);
+    }
+    if let Some(open) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+        bail!(
+            "refusing to run {service} without a key on {open} (--insecure-no-auth is accepted \
+             on loopback addresses only)"
+        );
+    }
+    if !insecure {
+        bail!(
+            "{service} needs --key FILE (make one with `taojie keygen FILE`), or --identity FILE \
+             with --authorized FILE, or --insecure-no-auth on a loopback address"
+        );
+    }
+    for a in addrs {
+        eprintln!(
+            "taojie: WARNING: {service} on {a} has NO AUTHENTICATION (--insecure-no-auth): any \
+             local user or program that can connect is served as you"
+        );
+        warn!(addr = %a, "{service} is running without authentication");
+    }
+    auth.open = true;
+    Ok(auth)
+}
+
+/// Says once, at start, that a classic (seed-protocol) listener on a non-loopback address
+/// carries its traffic in the clear.
+pub fn warn_classic(service: &str, addr: SocketAddr) {
+    if !addr.ip().is_loopback() {
+        warn!(
+            %addr,
+            "{service}-classic speaks the seed's protocol: after the HMAC check its traffic is \
+             NOT encrypted and anyone on the network path can read it"
+        );
+    }
+}
