@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::ClientArgs;
 use super::protocol::{Control, SERVICE, STDERR, STDIN, STDOUT};
 use crate::framing::{Frame, Transport, hello};
+use crate::secure::flags::NoKey;
 
 /// Exit status for failures of our own (connect, authentication, protocol), as ssh uses.
 pub const FAILURE_STATUS: u8 = 255;
@@ -37,9 +38,12 @@ async fn exec(args: ClientArgs) -> Result<u8> {
     let auth = crate::secure::flags::client_auth(
         args.key.as_deref(),
         args.identity.as_deref(),
-        args.insecure_no_auth,
+        if args.insecure_no_auth {
+            NoKey::Insecure
+        } else {
+            NoKey::DefaultOrRefuse
+        },
         &args.addr,
-        true,
     )?;
     let addr = crate::addr::resolve_one(&args.addr).await?;
     let wait = Duration::from_secs_f64(args.connect_timeout.max(0.1));

@@ -13,25 +13,26 @@ use super::protocol::{FileHeader, Msg};
 use super::receive::{self, Outcome};
 use super::send::{self, Sent};
 use super::{GetArgs, LsArgs, PutArgs, SERVICE};
-use crate::auth::{self, Key};
 use crate::framing::{Transport, hello};
+use crate::secure::flags::NoKey;
+use crate::secure::{self, SecureStream};
 
-/// Connects, authenticates (with `key`, else taojie's own key if there is one) and says
-/// hello for the files service.
-pub async fn connect(addr: &str, key: Option<&Path>) -> Result<Link<TcpStream>> {
-    let key = match key {
-        Some(p) => Some(Key::load(p)?),
-        None => match auth::default_path() {
-            Ok(p) if p.exists() => Some(Key::load(&p)?),
-            _ => None,
-        },
-    };
+/// Connects, runs the handshake (with `key`, or `identity`, else taojie's own key if there is
+/// one, else none) and says hello for the files service.
+pub async fn connect(
+    addr: &str,
+    key: Option<&Path>,
+    identity: Option<&Path>,
+) -> Result<Link<SecureStream<TcpStream>>> {
+    let auth = secure::flags::client_auth(key, identity, NoKey::DefaultOrNone, addr)?;
     let sa = crate::addr::resolve_one(addr).await?;
-    let mut stream = TcpStream::connect(sa)
+    let stream = TcpStream::connect(sa)
         .await
         .with_context(|| format!("cannot connect to {sa}"))?;
     stream.set_nodelay(true)?;
-    auth::client(&mut stream, key.as_ref()).await?;
+    let stream = secure::connect(stream, &auth)
+        .await
+        .with_context(|| format!("{sa}"))?;
     let mut t = Transport::new(stream);
     hello::client(&mut t, SERVICE).await?;
     Ok(Link::new(t))
@@ -66,7 +67,12 @@ pub async fn put(args: PutArgs) -> Result<ExitCode> {
             files.push((p, name));
         }
     }
-    let mut t = connect(&args.addr, args.opts.key.as_deref()).await?;
+    let mut t = connect(
+        &args.addr,
+        args.opts.key.as_deref(),
+        args.opts.identity.as_deref(),
+    )
+    .await?;
     let mut report = Report::new("put", &args.opts);
     for (path, name) in files {
         let header = match send::header_for(&path, name.clone()) {
@@ -98,6 +104,7 @@ pub async fn put(args: PutArgs) -> Result<ExitCode> {
             Sent::Failed(m) => failed(&name, header.size, "failed", m),
         });
     }
+    let _ = t.close().await;
     Ok(report.finish())
 }
 
@@ -118,7 +125,12 @@ pub async fn get(args: GetArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
     let out: PathBuf = args.output.canonicalize()?;
-    let mut t = connect(&args.addr, args.opts.key.as_deref()).await?;
+    let mut t = connect(
+        &args.addr,
+        args.opts.key.as_deref(),
+        args.opts.identity.as_deref(),
+    )
+    .await?;
     let mut report = Report::new("get", &args.opts);
     t.send_control(&Msg::Get {
         names: args.names.clone(),
@@ -135,12 +147,13 @@ pub async fn get(args: GetArgs) -> Result<ExitCode> {
             other => bail!("protocol error: unexpected {other:?}"),
         }
     }
+    let _ = t.close().await;
     Ok(report.finish())
 }
 
 /// Receives one offered file, checking its name as strictly as the server checks ours.
 async fn get_one(
-    t: &mut Link<TcpStream>,
+    t: &mut Link<SecureStream<TcpStream>>,
     out: &Path,
     header: &FileHeader,
     overwrite: bool,
@@ -182,7 +195,7 @@ async fn get_one(
 
 /// `taojie ls`: one line per entry (kind, size, time, name), or JSON.
 pub async fn ls(args: LsArgs) -> Result<ExitCode> {
-    let mut t = connect(&args.addr, args.key.as_deref()).await?;
+    let mut t = connect(&args.addr, args.key.as_deref(), args.identity.as_deref()).await?;
     t.send_control(&Msg::Ls {
         dir: args.dir.clone(),
     })
@@ -196,6 +209,7 @@ pub async fn ls(args: LsArgs) -> Result<ExitCode> {
             other => bail!("protocol error: unexpected {other:?}"),
         }
     }
+    let _ = t.close().await;
     if args.json {
         println!("{}", serde_json::to_string(&all)?);
     } else {

@@ -45,6 +45,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Link<S> {
         Ok(())
     }
 
+    /// Ends our side cleanly: what is queued goes out, then the end of the stream (in the
+    /// encrypted channel, the record that tells a clean end from a cut connection).
+    pub async fn close(&mut self) -> Result<(), FrameError> {
+        SinkExt::<Frame>::close(&mut self.framed).await
+    }
+
     /// The next frame; `Closed` at a clean end of stream, an error after [`IDLE`] of silence.
     pub async fn recv(&mut self) -> Result<Frame, FrameError> {
         match tokio::time::timeout(IDLE, self.framed.next()).await {

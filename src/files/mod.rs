@@ -50,6 +50,13 @@ pub struct ServeArgs {
     /// Shared key file; clients must prove they hold the same key
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// The server's identity key pair (`taojie keygen --identity FILE`), for clients that
+    /// come with identity keys; needs --authorized
+    #[arg(long, value_name = "FILE", requires = "authorized")]
+    pub identity: Option<PathBuf>,
+    /// The client public keys let in (`taojie-x25519 BASE64 COMMENT` lines; re-read on SIGHUP)
+    #[arg(long, value_name = "FILE", requires = "identity")]
+    pub authorized: Option<PathBuf>,
     /// Serve downloads and listings only; refuse uploads
     #[arg(long, conflicts_with = "upload_only")]
     pub read_only: bool,
@@ -60,7 +67,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub classic: Option<String>,
     /// Run without a key (loopback addresses only): anyone who can connect may read and write
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["key", "identity"])]
     pub insecure_no_auth: bool,
     /// Connection limits
     #[command(flatten)]
@@ -71,8 +78,11 @@ pub struct ServeArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct ClientOpts {
     /// Shared key file (default: taojie's own key, if it exists)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "identity")]
     pub key: Option<PathBuf>,
+    /// Your identity key (`taojie keygen --identity FILE`); the server must list FILE.pub
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
     /// No progress bar and no summary; errors only
     #[arg(long, short)]
     pub quiet: bool,
@@ -139,8 +149,11 @@ pub struct LsArgs {
     #[arg(default_value = "")]
     pub dir: String,
     /// Shared key file (default: taojie's own key, if it exists)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "identity")]
     pub key: Option<PathBuf>,
+    /// Your identity key (`taojie keygen --identity FILE`); the server must list FILE.pub
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
     /// JSON output
     #[arg(long)]
     pub json: bool,

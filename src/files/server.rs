@@ -19,7 +19,6 @@ use super::receive::{self, Outcome};
 use super::send::{self, Sent};
 use super::state::State;
 use super::{DEFAULT_PORT, SERVICE, ServeArgs};
-use crate::auth;
 use crate::framing::{FrameError, Transport, hello};
 use crate::server::{self, Conn, Listener};
 
@@ -67,12 +66,15 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
 }
 
 /// One native connection: authenticate, hello, then requests until the client leaves.
-async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
-    if let Err(e) = auth::server(&mut conn, state.key.as_ref()).await {
-        warn!(error = %e, "authentication failed");
-        return Ok(());
-    }
-    let mut t = Transport::new(conn);
+async fn handle(conn: Conn, state: Arc<State>) -> io::Result<()> {
+    let stream = match crate::secure::server(conn, &state.auth).await {
+        Ok((stream, _peer)) => stream,
+        Err(e) => {
+            warn!(error = %e, "handshake refused");
+            return Ok(());
+        }
+    };
+    let mut t = Transport::new(stream);
     if let Err(e) = hello::server(&mut t, SERVICE).await {
         warn!(error = %e, "hello failed");
         return Ok(());

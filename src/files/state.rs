@@ -4,17 +4,19 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use tracing::warn;
 
 use super::ServeArgs;
 use crate::auth::{self, Key};
+use crate::secure::ServerAuth;
 
 /// Everything a connection handler needs.
 pub struct State {
     /// The root, canonical.
     pub root: PathBuf,
-    /// The key, or None when explicitly run without one.
+    /// The shared key for the classic listener's HMAC, or None without one.
     pub key: Option<Key>,
+    /// What the native listener's handshake accepts.
+    pub auth: ServerAuth,
     /// Refuse uploads.
     pub read_only: bool,
     /// Refuse downloads and listings.
@@ -30,23 +32,21 @@ impl State {
         addr: SocketAddr,
         classic: Option<SocketAddr>,
     ) -> Result<State> {
-        let key = match (&args.key, args.insecure_no_auth) {
-            (Some(path), _) => Some(Key::load(path)?),
-            (None, true) => {
-                let all_loopback =
-                    addr.ip().is_loopback() && classic.is_none_or(|a| a.ip().is_loopback());
-                if !all_loopback {
-                    bail!("--insecure-no-auth is only allowed on loopback addresses");
-                }
-                warn!(
-                    "files: running WITHOUT authentication: anyone who can connect to {addr} may read and write under the root"
-                );
-                None
+        let addrs: Vec<SocketAddr> = std::iter::once(addr).chain(classic).collect();
+        let auth = crate::secure::flags::server_auth(
+            "files",
+            args.key.as_deref(),
+            args.identity.as_deref(),
+            args.authorized.as_deref(),
+            args.insecure_no_auth,
+            &addrs,
+        )?;
+        if let Some(c) = classic {
+            if auth.psk.is_none() && !auth.open {
+                bail!("--classic needs --key FILE: the seed's HMAC challenge uses the shared key");
             }
-            (None, false) => {
-                bail!("serve files needs --key FILE (or --insecure-no-auth on loopback)")
-            }
-        };
+            crate::secure::flags::warn_classic("files", c);
+        }
         let root = match &args.root {
             Some(r) => r.clone(),
             None => {
@@ -63,7 +63,8 @@ impl State {
         }
         Ok(State {
             root,
-            key,
+            key: auth.psk.clone(),
+            auth,
             read_only: args.read_only,
             upload_only: args.upload_only,
         })

@@ -37,8 +37,8 @@ pub enum Frame {
 /// Why a native stream could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
-    /// The connection failed.
-    #[error("connection error: {0}")]
+    /// The connection failed (the cause follows as the error's source).
+    #[error("connection error")]
     Io(#[from] io::Error),
     /// A header named a kind that does not exist.
     #[error("protocol error: unknown frame kind {0}")]

@@ -10,14 +10,24 @@ use tracing::warn;
 use super::{Authorized, ClientAuth, Identity, KnownHosts, ServerAuth};
 use crate::auth::{self, Key};
 
-/// What a client's flags ask for. With neither `key` nor `identity` nor `insecure`,
-/// `default_key` allows taojie's own key file (the one `taojie serve` made), if it exists.
+/// What a client does when given neither `--key` nor `--identity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoKey {
+    /// `--insecure-no-auth` was given: no key, for a server started without one.
+    Insecure,
+    /// taojie's own key file (the one `taojie serve` made) if it exists, else an error.
+    DefaultOrRefuse,
+    /// taojie's own key file if it exists, else no key.
+    DefaultOrNone,
+}
+
+/// What a client's flags ask for; `address` is the server's as the user gave it (the name
+/// its identity key is pinned under).
 pub fn client_auth(
     key: Option<&Path>,
     identity: Option<&Path>,
-    insecure: bool,
+    no_key: NoKey,
     address: &str,
-    default_key: bool,
 ) -> Result<ClientAuth> {
     match (key, identity) {
         (Some(_), Some(_)) => bail!("give --key or --identity, not both"),
@@ -31,14 +41,16 @@ pub fn client_auth(
         }
         (None, None) => {}
     }
-    if insecure {
+    if no_key == NoKey::Insecure {
         return Ok(ClientAuth::None);
     }
-    if default_key {
-        let default = auth::default_path()?;
-        if default.exists() {
-            return Ok(ClientAuth::Psk(Key::load(&default)?));
-        }
+    if let Ok(default) = auth::default_path()
+        && default.exists()
+    {
+        return Ok(ClientAuth::Psk(Key::load(&default)?));
+    }
+    if no_key == NoKey::DefaultOrNone {
+        return Ok(ClientAuth::None);
     }
     bail!(
         "no key: give --key FILE (the server's shared key) or --identity FILE (yours, from \

@@ -2,10 +2,14 @@
 use super::*;
 
 /// A hand-made client: real handshake, then raw requests.
-async fn raw_client(addr: &str, key: &Path) -> taojie::framing::Transport<tokio::net::TcpStream> {
+async fn raw_client(
+    addr: &str,
+    key: &Path,
+) -> taojie::framing::Transport<taojie::secure::SecureStream<tokio::net::TcpStream>> {
     let key = taojie::auth::Key::load(key).unwrap();
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    taojie::auth::client(&mut s, Some(&key)).await.unwrap();
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = taojie::secure::ClientAuth::Psk(key);
+    let (s, _) = taojie::secure::client(s, &auth).await.unwrap();
     let mut t = taojie::framing::Transport::new(s);
     taojie::framing::hello::client(&mut t, "files")
         .await
@@ -103,8 +107,12 @@ async fn the_client_refuses_hostile_names_from_a_server() {
     let addr = listener.local_addr().unwrap().to_string();
     let key = taojie::auth::Key::load(&fx.p("key")).unwrap();
     let server = tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.unwrap();
-        taojie::auth::server(&mut s, Some(&key)).await.unwrap();
+        let (s, _) = listener.accept().await.unwrap();
+        let auth = taojie::secure::ServerAuth {
+            psk: Some(key),
+            ..Default::default()
+        };
+        let (s, _) = taojie::secure::server(s, &auth).await.unwrap();
         let mut t = taojie::framing::Transport::new(s);
         taojie::framing::hello::server(&mut t, "files")
             .await
