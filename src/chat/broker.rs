@@ -20,9 +20,9 @@ use super::fanout::{Fanout, MemberId, Post};
 use super::line::{Piece, Splitter, sanitize};
 use super::queue::{Flushed, Member};
 use super::room::{LOBBY, Rooms};
-use crate::auth::{self, Key};
 use crate::framing::hello;
 use crate::framing::native::Transport;
+use crate::secure::{self, ServerAuth};
 use crate::server::Conn;
 
 const SCRATCH_LEN: usize = 64 * 1024;
@@ -41,8 +41,8 @@ pub struct Broker {
     pub fanout: Arc<dyn Fanout>,
     /// Longest line accepted, in bytes.
     pub max_line: usize,
-    /// With a key, only authenticated taojie clients get in.
-    pub key: Option<Arc<Key>>,
+    /// With keys, only taojie clients that prove one get in (through the encrypted channel).
+    pub auth: Option<Arc<ServerAuth>>,
 }
 
 /// Why a session ended.
@@ -64,20 +64,14 @@ struct Session<'a> {
 }
 
 /// Serves one connection until the client leaves, is dropped, or the connection fails.
-pub async fn session(mut conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
-    let mut early = BytesMut::new();
-    if let Some(key) = &broker.key {
-        if let Err(e) = auth::server(&mut conn, Some(key)).await {
-            debug!(error = %e, "authentication failed");
-            return Ok(());
-        }
-        let mut t = Transport::new(&mut conn);
-        hello::server(&mut t, "chat")
-            .await
-            .map_err(|e| io::Error::other(e.to_string()))?;
-        // Lines the client sent right after its hello may already sit in the frame buffer.
-        early = t.into_framed().into_parts().read_buf;
-    }
+pub async fn session(conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
+    let (conn, early) = match &broker.auth {
+        None => (conn, BytesMut::new()),
+        Some(auth) => match relay(conn, auth).await? {
+            Some(relayed) => relayed,
+            None => return Ok(()),
+        },
+    };
     let conn = Arc::new(conn);
     let (id, member, name, joined) = broker.rooms.enter(Some(conn.clone()));
     broker.fanout.publish(joined);
@@ -108,6 +102,35 @@ pub async fn session(mut conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
         conn.shutdown_write()?;
     }
     end.map(|_| ())
+}
+
+/// Opens the encrypted channel and says hello, then relays the channel's plaintext through
+/// a socket pair whose other end becomes the member's connection: the lanes write to it as to
+/// any member, and the relay task seals what they write. Returns that end and the lines the
+/// client sent right after its hello (already in the frame buffer); `None` when the client
+/// was refused.
+async fn relay(conn: Conn, auth: &ServerAuth) -> io::Result<Option<(Conn, BytesMut)>> {
+    let (secure, _peer) = match secure::server(conn, auth).await {
+        Ok(s) => s,
+        Err(e) => {
+            debug!(error = %e, "handshake refused");
+            return Ok(None);
+        }
+    };
+    let mut t = Transport::new(secure);
+    if let Err(e) = hello::server(&mut t, "chat").await {
+        debug!(error = %e, "bad hello");
+        return Ok(None);
+    }
+    let parts = t.into_framed().into_parts();
+    let (inside, mut outside) = tokio::net::UnixStream::pair()?;
+    let mut secure = parts.io;
+    tokio::spawn(async move {
+        if let Err(e) = tokio::io::copy_bidirectional(&mut secure, &mut outside).await {
+            debug!(error = %e, "encrypted member's connection ended");
+        }
+    });
+    Ok(Some((Conn::relayed(inside), parts.read_buf)))
 }
 
 impl Session<'_> {

@@ -10,14 +10,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use super::ClientArgs;
 use super::console::{Keyboard, Screen, terminated};
 use super::line::{Piece, Splitter, valid_name};
-use crate::auth::{self, Key};
 use crate::framing::{hello, native::Transport};
+use crate::secure::ClientAuth;
+use crate::secure::flags::NoKey;
 
 /// Longest line shown from the server (longer ones are cut into pieces by the splitter).
 const MAX_SHOWN: usize = 64 * 1024;
@@ -27,34 +29,54 @@ const KEEPALIVE: Duration = Duration::from_secs(120);
 /// Runs the chat client until stdin ends (then the server closes) or the server goes away.
 pub async fn run(args: ClientArgs) -> Result<ExitCode> {
     valid_name(&args.name).map_err(|e| anyhow::anyhow!("--name {:?}: {e}", args.name))?;
-    let key = match &args.key {
-        Some(path) => Some(Key::load(path)?),
-        None => None,
-    };
     let addr = crate::addr::resolve_one(&args.addr).await?;
+    let keyed = args.key.is_some() || args.identity.is_some();
     if args.udp {
-        if key.is_some() {
-            bail!("the UDP hub has no authentication; --key works with the TCP broker only");
+        if keyed {
+            bail!(
+                "the UDP hub has no authentication; --key and --identity work with the TCP broker only"
+            );
         }
         return udp(addr, &args.name).await;
     }
-    tcp(addr, &args.name, key.as_ref()).await
+    let auth = if keyed {
+        Some(crate::secure::flags::client_auth(
+            args.key.as_deref(),
+            args.identity.as_deref(),
+            NoKey::DefaultOrRefuse,
+            &args.addr,
+        )?)
+    } else {
+        None
+    };
+    tcp(addr, &args.name, auth.as_ref()).await
 }
 
-async fn tcp(addr: SocketAddr, name: &str, key: Option<&Key>) -> Result<ExitCode> {
-    let mut stream = TcpStream::connect(addr)
+type Reader = Box<dyn AsyncRead + Unpin + Send>;
+type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+
+/// Connects: plain lines, or with keys the encrypted channel and hello first. Returns the
+/// two halves and the lines that came right after the hello.
+async fn open(addr: SocketAddr, auth: Option<&ClientAuth>) -> Result<(Reader, Writer, BytesMut)> {
+    let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("connect to {addr}"))?;
-    let mut early = bytes::BytesMut::new();
-    if let Some(key) = key {
-        auth::client(&mut stream, Some(key))
-            .await
-            .context("authentication")?;
-        let mut t = Transport::new(&mut stream);
-        hello::client(&mut t, "chat").await.context("hello")?;
-        early = t.into_framed().into_parts().read_buf;
-    }
-    let (rd, mut wr) = stream.into_split();
+    let Some(auth) = auth else {
+        let (rd, wr) = stream.into_split();
+        return Ok((Box::new(rd), Box::new(wr), BytesMut::new()));
+    };
+    let secure = crate::secure::connect(stream, auth)
+        .await
+        .with_context(|| format!("{addr}"))?;
+    let mut t = Transport::new(secure);
+    hello::client(&mut t, "chat").await.context("hello")?;
+    let parts = t.into_framed().into_parts();
+    let (rd, wr) = tokio::io::split(parts.io);
+    Ok((Box::new(rd), Box::new(wr), parts.read_buf))
+}
+
+async fn tcp(addr: SocketAddr, name: &str, auth: Option<&ClientAuth>) -> Result<ExitCode> {
+    let (rd, mut wr, early) = open(addr, auth).await?;
     wr.write_all(format!("/nick {name}\n").as_bytes()).await?;
     let screen = Screen::new();
     let mut splitter = Splitter::new(MAX_SHOWN);

@@ -26,7 +26,6 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::auth::Key;
 use crate::server::{self, Limits, Listener};
 
 pub mod broker;
@@ -61,9 +60,16 @@ pub struct ServeArgs {
     /// UDP address of the hub (datagrams `NAME: text` relayed to every recent peer)
     #[arg(long, value_name = "ADDR")]
     pub udp: Option<String>,
-    /// Let only authenticated taojie clients join the TCP broker (nc can then not)
+    /// Let only taojie clients with this shared key join the TCP broker, encrypted (nc can
+    /// then not)
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// The broker's identity key pair, for clients with identity keys; needs --authorized
+    #[arg(long, value_name = "FILE", requires = "authorized")]
+    pub identity: Option<PathBuf>,
+    /// The client public keys let in (`taojie-x25519 BASE64 COMMENT` lines; re-read on SIGHUP)
+    #[arg(long, value_name = "FILE", requires = "identity")]
+    pub authorized: Option<PathBuf>,
     /// Longest line accepted, in bytes; longer lines are refused with a notice
     #[arg(long, value_name = "BYTES", default_value_t = line::DEFAULT_MAX_LINE)]
     pub max_line: usize,
@@ -97,6 +103,8 @@ impl Default for ServeArgs {
             listen: None,
             udp: None,
             key: None,
+            identity: None,
+            authorized: None,
             max_line: line::DEFAULT_MAX_LINE,
             queue: DEFAULT_QUEUE,
             announce_max: DEFAULT_ANNOUNCE_MAX,
@@ -120,9 +128,12 @@ pub struct ClientArgs {
     /// Use the UDP hub instead of the TCP broker
     #[arg(long)]
     pub udp: bool,
-    /// Authenticate to a broker started with --key
-    #[arg(long, value_name = "FILE")]
+    /// Join a broker started with --key: the shared key, and the chat encrypted
+    #[arg(long, value_name = "FILE", conflicts_with = "identity")]
     pub key: Option<PathBuf>,
+    /// Join a broker that takes identity keys, with yours (`taojie keygen --identity FILE`)
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 /// Runs the broker and hub `args` names (the broker on 127.0.0.1:9006, and the hub there too
@@ -131,13 +142,22 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
     let default = format!("127.0.0.1:{DEFAULT_PORT}");
     let (tcp, udp) = match (&args.listen, &args.udp) {
         // The hub cannot authenticate anyone, so a keyed default leaves it off.
-        (None, None) if args.key.is_some() => (Some(default), None),
+        (None, None) if args.key.is_some() || args.identity.is_some() => (Some(default), None),
         (None, None) => (Some(default.clone()), Some(default)),
         (l, u) => (l.clone(), u.clone()),
     };
-    let key = match &args.key {
-        Some(path) => Some(Arc::new(Key::load(path)?)),
-        None => None,
+    let auth = if args.key.is_some() || args.identity.is_some() {
+        let addrs: Vec<std::net::SocketAddr> = Vec::new();
+        Some(Arc::new(crate::secure::flags::server_auth(
+            "chat",
+            args.key.as_deref(),
+            args.identity.as_deref(),
+            args.authorized.as_deref(),
+            false,
+            &addrs,
+        )?))
+    } else {
+        None
     };
     let listener = match tcp {
         Some(addr) => Some(server::bind_tcp(crate::addr::resolve_one(&addr).await?)?),
@@ -151,7 +171,7 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(listener) = listener {
         let local = listener.local_addr()?;
-        if key.is_none() && !local.ip().is_loopback() {
+        if auth.is_none() && !local.ip().is_loopback() {
             warn!(%local, "chat broker open to anyone who can reach it (no --key)");
         }
         server::announce("chat", "tcp", &local);
@@ -170,7 +190,7 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             fanout: Arc::new(fanout::Local::new(rooms.clone())),
             rooms,
             max_line: args.max_line.max(1),
-            key,
+            auth,
         });
         let shutdown = shutdown.clone().cancelled_owned();
         tasks.spawn(server::serve_stream(

@@ -100,6 +100,12 @@ impl Conn {
         }
     }
 
+    /// A connection that is one end of a socket pair, whose other end relays a client's
+    /// stream after some transformation (the chat broker's encrypted members).
+    pub fn relayed(stream: UnixStream) -> Self {
+        Conn::unix(stream, Activity::new(false))
+    }
+
     /// The peer's address.
     pub fn peer(&self) -> &Peer {
         &self.peer
