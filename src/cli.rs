@@ -76,11 +76,22 @@ Examples:
     Ipcalc(ipcalc::IpcalcArgs),
 }
 
-/// `taojie keygen FILE`.
+/// `taojie keygen FILE` and `taojie keygen --identity FILE`.
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  taojie keygen shared.key                 a shared key: copy it to the peer over a safe channel
+  taojie keygen --identity ~/.config/taojie/id
+                                           an identity: give id.pub to the servers' --authorized")]
 pub struct KeygenArgs {
     /// Where to write the key; an existing file is left alone
     pub file: std::path::PathBuf,
+    /// Write an X25519 identity key pair instead: FILE (private, mode 600) and FILE.pub (one
+    /// line `taojie-x25519 BASE64 COMMENT`, also printed)
+    #[arg(long)]
+    pub identity: bool,
+    /// The comment on the public key line (default: user@host)
+    #[arg(long, value_name = "TEXT", requires = "identity")]
+    pub comment: Option<String>,
 }
 
 /// `taojie serve [SERVICE]`.
@@ -171,6 +182,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Listen(args) => netcat::listen(args).await,
         Command::Time(args) => time::client(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Keygen(args) if args.identity => {
+            let comment = args.comment.clone().unwrap_or_else(default_comment);
+            let line = crate::secure::Identity::generate()?.save(&args.file, &comment)?;
+            println!("{line}");
+            eprintln!(
+                "wrote {} (private, mode 600) and {} (public); add the public line to a \
+                 server's --authorized file",
+                args.file.display(),
+                crate::secure::identity::public_path(&args.file).display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Keygen(args) => {
             crate::auth::generate(&args.file)?;
             eprintln!(
@@ -188,4 +211,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Http(args) => http::run(args).await,
         Command::Ipcalc(args) => ipcalc::run(args),
     }
+}
+
+/// `user@host`, for the comment on a public key line.
+fn default_comment() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "taojie".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    format!("{user}@{host}")
 }

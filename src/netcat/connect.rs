@@ -51,6 +51,18 @@ pub(super) async fn run(args: ConnectArgs) -> Result<ExitCode> {
         return bridge_once(r, w, input, &what, v).await;
     }
     let (stream, peer) = tcp(&args.addr, wait).await?;
+    if args.key.is_some() || args.identity.is_some() {
+        let auth = crate::secure::flags::client_auth(
+            args.key.as_deref(),
+            args.identity.as_deref(),
+            crate::secure::flags::NoKey::DefaultOrRefuse,
+            &args.addr,
+        )?;
+        let (r, w) = super::encrypted::client(stream, &auth)
+            .await
+            .with_context(|| format!("tcp {peer}"))?;
+        return bridge_once(r, w, input, &format!("tcp {peer} (encrypted)"), v).await;
+    }
     let (r, w) = stream.into_split();
     bridge_once(r, w, input, &format!("tcp {peer}"), v).await
 }

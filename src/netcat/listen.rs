@@ -13,6 +13,7 @@ use super::connect::finish;
 use super::pump::{self, MAX_DATAGRAM, Peers, STREAM_CHUNK};
 use super::stdio::{Input, Output};
 use super::{End, ListenArgs, note, secs};
+use crate::secure::ServerAuth;
 use crate::server::{self, Listener};
 
 /// How long a listener stopped by a signal waits for stdout to take what already arrived.
@@ -38,6 +39,18 @@ pub(super) async fn run(args: ListenArgs) -> Result<ExitCode> {
         let addr = crate::addr::resolve_one(&args.addr).await?;
         Bound::Stream(Listener::Tcp(server::bind_tcp(addr)?))
     };
+    let auth = if args.key.is_some() || args.identity.is_some() {
+        Some(crate::secure::flags::server_auth(
+            "listen",
+            args.key.as_deref(),
+            args.identity.as_deref(),
+            args.authorized.as_deref(),
+            false,
+            &[],
+        )?)
+    } else {
+        None
+    };
     // Stderr, not stdout: stdout carries the peer's bytes (see PRODUCT.md).
     match &bound {
         Bound::Stream(l) => eprintln!("listen {} {}", l.proto(), l.local_display()),
@@ -48,7 +61,9 @@ pub(super) async fn run(args: ListenArgs) -> Result<ExitCode> {
     let mut input = Input::spawn(if args.udp { MAX_DATAGRAM } else { STREAM_CHUNK });
     let serve = async {
         match &bound {
-            Bound::Stream(listener) => streams(listener, &args, &mut input, &output).await,
+            Bound::Stream(listener) => {
+                streams(listener, &args, auth.as_ref(), &mut input, &output).await
+            }
             Bound::Datagram(socket) => {
                 let peers = match args.keep_open {
                     true => Peers::Latest(None),
@@ -77,6 +92,7 @@ pub(super) async fn run(args: ListenArgs) -> Result<ExitCode> {
 async fn streams(
     listener: &Listener,
     args: &ListenArgs,
+    auth: Option<&ServerAuth>,
     input: &mut Input,
     output: &Output,
 ) -> Result<End> {
@@ -88,8 +104,20 @@ async fn streams(
                     let who = format!("tcp {peer}");
                     note(v, format_args!("connection from {who}"));
                     let _ = stream.set_nodelay(true);
-                    let (r, w) = stream.into_split();
-                    (pump::bridge(r, w, input, output).await, who)
+                    match auth {
+                        None => {
+                            let (r, w) = stream.into_split();
+                            (pump::bridge(r, w, input, output).await, who)
+                        }
+                        Some(auth) => match super::encrypted::server(stream, auth).await {
+                            Ok((r, w)) => (pump::bridge(r, w, input, output).await, who),
+                            Err(e) => {
+                                // Someone without the key: not a peer; wait for the real one.
+                                eprintln!("taojie: warning: {who} refused: {e:#}");
+                                continue;
+                            }
+                        },
+                    }
                 }
                 Err(e) => {
                     accept_failed(e, args.keep_open).await?;

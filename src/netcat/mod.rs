@@ -13,6 +13,7 @@
 //! `listen PROTO ADDRESS` line a listener must print). `-v` adds a line per connection, in
 //! plain words rather than through `tracing`, whose default `info` level would print them for
 //! everyone, while ncat users often capture stderr along with stdout.
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use anyhow::Result;
 use clap::Args;
 
 mod connect;
+pub mod encrypted;
 mod listen;
 mod pump;
 mod stdio;
@@ -54,6 +56,13 @@ pub struct ConnectArgs {
     /// Say on stderr where it connected and when the peer closed
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Encrypt the pipe with this shared key (the listener must have the same one)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["identity", "udp", "unix"])]
+    pub key: Option<PathBuf>,
+    /// Encrypt the pipe with your identity key; the listener must list FILE.pub in its
+    /// --authorized file, and its own key is pinned in known_hosts on first contact
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["udp", "unix"])]
+    pub identity: Option<PathBuf>,
 }
 
 /// Flags of `taojie listen`.
@@ -85,6 +94,15 @@ pub struct ListenArgs {
     /// Say on stderr who connected and when they left
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Encrypt the pipe: only a peer with this shared key gets in
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["udp", "unix"])]
+    pub key: Option<PathBuf>,
+    /// Encrypt the pipe with identity keys: the listener's own key pair; needs --authorized
+    #[arg(long, value_name = "FILE", requires = "authorized", conflicts_with_all = ["udp", "unix"])]
+    pub identity: Option<PathBuf>,
+    /// The peers' public keys let in (re-read on SIGHUP); needs --identity
+    #[arg(long, value_name = "FILE", requires = "identity")]
+    pub authorized: Option<PathBuf>,
 }
 
 /// `taojie connect`: stdin to the socket, the socket to stdout.
