@@ -37,9 +37,10 @@ pub enum Frame {
 /// Why a native stream could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
-    /// The connection failed (the cause follows as the error's source).
-    #[error("connection error")]
-    Io(#[from] io::Error),
+    /// The connection failed. The cause is part of the message, not a separate source, so
+    /// a chain of errors says it once.
+    #[error("connection error: {0}")]
+    Io(io::Error),
     /// A header named a kind that does not exist.
     #[error("protocol error: unknown frame kind {0}")]
     UnknownKind(u8),
@@ -63,6 +64,12 @@ pub enum FrameError {
     /// A frame came that the protocol does not allow here.
     #[error("protocol error: {0}")]
     Unexpected(String),
+}
+
+impl From<io::Error> for FrameError {
+    fn from(e: io::Error) -> Self {
+        FrameError::Io(e)
+    }
 }
 
 /// The codec for native frames.

@@ -110,7 +110,7 @@ class Channel:
         try:
             self.send_msg(self.noise.encrypt(b''))
             self.s.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # broken pipe, reset, or already not connected
             pass
 
     def recv_until_close(self):

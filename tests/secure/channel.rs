@@ -1,0 +1,154 @@
+//! An eavesdropper and a meddler on the path: a capturing proxy between the real client and
+//! the real server sees none of a command, its output or a file's contents, and whatever it
+//! changes, leaves out or plays again runs and writes nothing (marker files prove it).
+use super::common::{Server, run_with_input};
+use super::{Fixture, LIMIT, Meddle, Proxy, contains};
+
+fn exec_server(fx: &Fixture) -> Server {
+    let key = fx.key("shared.key");
+    Server::start(
+        &["serve", "exec", "--listen", "127.0.0.1:0", "--key", &key],
+        1,
+    )
+}
+
+/// `taojie exec ADDR --key KEY -- argv`: (exit code, stdout, stderr).
+fn exec(addr: &str, key: &str, argv: &[&str]) -> (i32, Vec<u8>, String) {
+    let mut args = vec!["exec", addr, "--key", key, "--"];
+    args.extend_from_slice(argv);
+    let (st, out, err) = run_with_input(&args, b"", LIMIT);
+    (st.code().unwrap_or(-1), out, err)
+}
+
+#[test]
+fn an_eavesdropper_sees_no_command_no_output_and_no_file() {
+    let fx = Fixture::new();
+    let server = exec_server(&fx);
+    let proxy = Proxy::start(&server.addr("exec", "tcp"), Meddle::Nothing);
+    let key = fx.key("shared.key");
+    let (code, out, err) = exec(
+        &proxy.addr,
+        &key,
+        &[
+            "sh",
+            "-c",
+            "echo OUTPUT-$((6*7))-MARK; echo ERROR-LINE-MARK >&2",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, b"OUTPUT-42-MARK\n");
+    assert!(err.contains("ERROR-LINE-MARK"));
+
+    let root = fx.p("root");
+    std::fs::create_dir(&root).unwrap();
+    let files = Server::start(
+        &[
+            "serve",
+            "files",
+            "--listen",
+            "127.0.0.1:0",
+            "--root",
+            root.to_str().unwrap(),
+            "--key",
+            &key,
+        ],
+        1,
+    );
+    let fproxy = Proxy::start(&files.addr("files", "tcp"), Meddle::Nothing);
+    let body: Vec<u8> = b"FILE-CONTENT-MARK "
+        .iter()
+        .copied()
+        .cycle()
+        .take(1 << 20)
+        .collect();
+    std::fs::write(fx.p("secret.txt"), &body).unwrap();
+    let (st, _, err) = run_with_input(
+        &["put", &fproxy.addr, &fx.s("secret.txt"), "--key", &key],
+        b"",
+        LIMIT,
+    );
+    assert!(st.success(), "{err}");
+    assert_eq!(std::fs::read(root.join("secret.txt")).unwrap(), body);
+
+    let seen = [proxy.seen(), fproxy.seen()].concat();
+    for secret in [
+        &b"echo OUTPUT"[..],
+        b"OUTPUT-42-MARK",
+        b"ERROR-LINE-MARK",
+        b"FILE-CONTENT-MARK",
+        b"secret.txt",
+        b"\"argv\"",
+    ] {
+        assert!(
+            !contains(&seen, secret),
+            "{:?} crossed the wire in the clear",
+            String::from_utf8_lossy(secret)
+        );
+    }
+    assert!(seen.len() > 1 << 20, "the file went through the proxy");
+}
+
+#[test]
+fn a_changed_byte_or_a_dropped_record_runs_nothing() {
+    let fx = Fixture::new();
+    let server = exec_server(&fx);
+    let key = fx.key("shared.key");
+    // The client's stream: a 32-byte line, the Noise message (2 + 48 bytes), then records:
+    // the hello, then the request.
+    for (i, meddle) in [
+        Meddle::Flip(32 + 2 + 20),        // inside the Noise message
+        Meddle::Flip(32 + 50 + 2 + 5),    // inside the hello record
+        Meddle::Flip(32 + 50 + 100 + 10), // further on: the request or what follows
+        Meddle::Drop(1),                  // the hello record left out
+        Meddle::Drop(2),                  // the request record left out
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let proxy = Proxy::start(&server.addr("exec", "tcp"), meddle);
+        let marker = fx.p(&format!("marker{i}"));
+        let (code, _, err) = exec(&proxy.addr, &key, &["touch", marker.to_str().unwrap()]);
+        assert_ne!(code, 0, "{meddle:?} went through: {err}");
+        assert!(!marker.exists(), "{meddle:?}: the command ran");
+        let last = err
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            last.starts_with("taojie: ") && last.contains("error"),
+            "{meddle:?}: {err}"
+        );
+    }
+    // And the server serves on.
+    let (code, out, _) = exec(&server.addr("exec", "tcp"), &key, &["echo", "ok"]);
+    assert_eq!((code, out.as_slice()), (0, &b"ok\n"[..]));
+}
+
+#[test]
+fn a_recorded_session_played_again_runs_nothing() {
+    let fx = Fixture::new();
+    let server = exec_server(&fx);
+    let key = fx.key("shared.key");
+    let proxy = Proxy::start(&server.addr("exec", "tcp"), Meddle::Nothing);
+    let marker = fx.p("marker");
+    let (code, _, err) = exec(&proxy.addr, &key, &["touch", marker.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(marker.exists());
+    std::fs::remove_file(&marker).unwrap();
+    // Everything the client sent, sent again after the server's new banner.
+    let recorded = proxy.sent_by_clients();
+    let mut s = std::net::TcpStream::connect(server.addr("exec", "tcp")).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .unwrap();
+    let mut banner = [0u8; 32];
+    std::io::Read::read_exact(&mut s, &mut banner).unwrap();
+    std::io::Write::write_all(&mut s, &recorded).unwrap();
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut s, &mut rest);
+    assert!(
+        !marker.exists(),
+        "the replayed session ran its command again"
+    );
+}
