@@ -195,3 +195,37 @@ fn a_dropped_record_writes_nothing() {
         );
     }
 }
+
+#[test]
+fn a_classic_listener_beyond_loopback_says_it_is_not_encrypted() {
+    let fx = Fixture::new();
+    let key = fx.key("shared.key");
+    let mut child = std::process::Command::new(super::common::bin())
+        .args([
+            "serve",
+            "exec",
+            "--listen",
+            "127.0.0.1:0",
+            "--classic",
+            "0.0.0.0:0",
+            "--key",
+            &key,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both address lines printed means start-up (and its warnings) is over.
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..2 {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert!(line.starts_with("exec"), "{line:?}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("NOT encrypted"), "{err}");
+    assert_eq!(err.matches("NOT encrypted").count(), 1, "said once: {err}");
+}
