@@ -65,9 +65,10 @@ impl<S> SecureStream<S> {
         let start = self.wbuf.len();
         self.wbuf.put_u16(len as u16);
         self.wbuf.resize(start + 2 + len, 0);
-        self.noise
-            .write_message(plain, &mut self.wbuf[start + 2..])
-            .map_err(|e| io::Error::other(format!("encryption failed: {e}")))?;
+        if let Err(e) = self.noise.write_message(plain, &mut self.wbuf[start + 2..]) {
+            self.wbuf.truncate(start); // no half-made record goes out
+            return Err(io::Error::other(format!("encryption failed: {e}")));
+        }
         Ok(())
     }
 }
@@ -114,18 +115,23 @@ impl<S: AsyncRead + Unpin> AsyncRead for SecureStream<S> {
                     if plain_len == 0 {
                         me.noise.read_message(record, &mut []).map_err(refused)?;
                         me.read_done = true;
-                    } else if buf.remaining() >= plain_len {
-                        // Straight into the caller's buffer: no second copy.
-                        let out = buf.initialize_unfilled_to(plain_len);
+                    } else if buf.remaining() >= len {
+                        // Straight into the caller's buffer: no second copy. The output has
+                        // room for the tag too, because snow's ring cipher opens in place only
+                        // then (with less, it copies the record into a fresh Vec first).
+                        let out = buf.initialize_unfilled_to(len);
                         me.noise.read_message(record, out).map_err(refused)?;
                         buf.advance(plain_len);
                         me.rbuf.advance(2 + len);
                         return Poll::Ready(Ok(()));
                     } else {
-                        me.plain.resize(plain_len, 0);
-                        me.noise
-                            .read_message(record, &mut me.plain)
-                            .map_err(refused)?;
+                        me.plain.resize(len, 0);
+                        if let Err(e) = me.noise.read_message(record, &mut me.plain) {
+                            // Never hand out what failed to verify.
+                            me.plain.clear();
+                            return Poll::Ready(Err(refused(e)));
+                        }
+                        me.plain.truncate(plain_len);
                     }
                     me.rbuf.advance(2 + len);
                     continue;
@@ -169,13 +175,23 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for SecureStream<S> {
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        let take = data.len().min(MAX_PLAIN);
-        me.seal(&data[..take])?;
+        // Seal as many records as fit under the high-water mark, so a large write costs one
+        // system call per HIGH_WATER bytes rather than one per record.
+        let mut taken = 0;
+        while taken < data.len() && me.wbuf.len() < HIGH_WATER {
+            let take = (data.len() - taken).min(MAX_PLAIN);
+            match me.seal(&data[taken..taken + take]) {
+                Ok(()) => taken += take,
+                // Report what was sealed; the error comes again on the next call.
+                Err(_) if taken > 0 => break,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
         // Start the write now; what the socket does not take waits for the next call.
         if let Poll::Ready(Err(e)) = me.poll_drain(cx) {
             return Poll::Ready(Err(e));
         }
-        Poll::Ready(Ok(take))
+        Poll::Ready(Ok(taken))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -252,6 +268,35 @@ mod tests {
         };
         let ((), got) = tokio::join!(send, recv);
         assert_eq!(got, data);
+    }
+
+    #[tokio::test]
+    async fn a_large_write_is_several_records_and_reads_of_any_size_get_every_byte() {
+        let (na, nb) = noise_pair();
+        let mut w = SecureStream::new(Vec::new(), na);
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        let n = w.write(&data).await.unwrap();
+        assert_eq!(n, data.len(), "one call seals up to the high-water mark");
+        w.shutdown().await.unwrap();
+        let mut lens = Vec::new();
+        let mut rest = &w.inner[..];
+        while !rest.is_empty() {
+            let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+            lens.push(len);
+            rest = &rest[2 + len..];
+        }
+        let last = 200_000 - 3 * MAX_PLAIN + TAG;
+        assert_eq!(lens, [MAX_RECORD, MAX_RECORD, MAX_RECORD, last, TAG]);
+        // Read into a buffer the size of a record's plaintext (no room for its tag), one byte,
+        // then the rest.
+        let mut r = SecureStream::new(std::io::Cursor::new(w.inner), nb);
+        let mut first = vec![0u8; MAX_PLAIN];
+        r.read_exact(&mut first).await.unwrap();
+        let mut one = [0u8; 1];
+        r.read_exact(&mut one).await.unwrap();
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).await.unwrap();
+        assert_eq!([first, one.to_vec(), got].concat(), data);
     }
 
     /// The wire bytes of `records` records of `size` bytes each, sealed by one side.
