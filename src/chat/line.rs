@@ -117,6 +117,22 @@ fn is_unsafe(c: char) -> bool {
     (c.is_control() && c != '\t') || c == '\x7f'
 }
 
+/// The keys a name is unique by: its confusable skeleton (Unicode TS #39) with case folded,
+/// folding first and skeleton first (a capital `I` looks like `l`, its lower case does not),
+/// so `аlice` with a Cyrillic `а`, `ALICE` and `aIice` all collide with `alice`, while names
+/// in any script stay welcome. Two names clash when any of their keys are equal.
+pub fn name_keys(name: &str) -> Vec<String> {
+    use unicode_security::confusable_detection::skeleton;
+    let folded_first: String = skeleton(&name.to_lowercase()).collect();
+    let skeleton_first: String = skeleton(name).collect::<String>().to_lowercase();
+    let skeleton_first: String = skeleton(&skeleton_first).collect();
+    if folded_first == skeleton_first {
+        vec![folded_first]
+    } else {
+        vec![folded_first, skeleton_first]
+    }
+}
+
 /// Checks a nickname or room name: 1 to [`MAX_NAME`] letters, digits or `_-.`, so names can
 /// never pose as another line's `<name>` or `***` notice.
 pub fn valid_name(name: &str) -> Result<(), String> {
@@ -179,6 +195,17 @@ mod tests {
         assert_eq!(sanitize(b"\xff ok"), "\u{fffd} ok");
         assert_eq!(sanitize("x\u{9b}31m".as_bytes()), "x\u{fffd}31m");
         assert!(matches!(sanitize(b"plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn names_that_look_alike_share_a_key() {
+        let clash = |a: &str, b: &str| name_keys(a).iter().any(|k| name_keys(b).contains(k));
+        assert!(clash("alice", "\u{430}lice"));
+        assert!(clash("alice", "ALICE"));
+        assert!(clash("alice", "aIice"));
+        assert!(clash("paypal", "paypa1"));
+        assert!(!clash("alice", "bob"));
+        assert!(!clash("小明", "小红"));
     }
 
     #[test]

@@ -152,3 +152,29 @@ fn every_member_sees_one_order_when_two_talk_at_once() {
         );
     }
 }
+
+#[test]
+fn look_alike_names_are_refused_and_a_rename_is_confirmed_before_the_next_reply() {
+    let server = chat_server(&[]);
+    let addr = server.addr("chat", "tcp");
+    let mut alice = Client::nc(&addr);
+    alice.wait_for("welcome", |l| l.starts_with("*** welcome"));
+    // The rename and the /who right after it: the confirmation comes first, and /who already
+    // shows the new name.
+    alice.send("/nick alice");
+    alice.send("/who");
+    let first = alice.wait_for("a reply", |l| l.starts_with("*** "));
+    assert!(first.ends_with("is now known as alice"), "{first}");
+    alice.wait_for("who", |l| l.contains("in lobby") && l.contains("alice"));
+    let mut mallory = Client::nc(&addr);
+    mallory.wait_for("welcome", |l| l.starts_with("*** welcome"));
+    // Cyrillic а, capitals, a capital I for an l: each looks like alice.
+    for fake in ["\u{430}lice", "ALICE", "aIice"] {
+        mallory.send(&format!("/nick {fake}"));
+        let reply = mallory.wait_for("a refusal", |l| l.contains("is taken"));
+        assert!(reply.contains(fake), "{reply}");
+    }
+    // Other scripts stay welcome.
+    mallory.send("/nick 小明");
+    mallory.wait_for("rename", |l| l.ends_with("is now known as 小明"));
+}

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::history::replay;
 use super::state::{Config, Info, LOBBY, Room, Rooms, State};
-use crate::chat::line::valid_name;
+use crate::chat::line::{name_keys, valid_name};
 use crate::chat::post::{MemberId, Post, notice};
 use crate::chat::queue::Member;
 use crate::server::Conn;
@@ -23,11 +23,16 @@ impl Rooms {
         let name: Arc<str> = loop {
             st.next_default += 1;
             let candidate = format!("user{}", st.next_default);
-            if !st.names.contains_key(&candidate) {
+            if !name_keys(&candidate)
+                .iter()
+                .any(|k| st.names.contains_key(k))
+            {
                 break candidate.into();
             }
         };
-        st.names.insert(name.to_string(), id);
+        for k in name_keys(&name) {
+            st.names.insert(k, id);
+        }
         let lobby: Arc<str> = LOBBY.into();
         let welcome = format!(
             "*** welcome, you are {name} in {LOBBY}; commands: /nick NAME, /who, /join ROOM, /me ACTION, /quit\n"
@@ -56,26 +61,39 @@ impl Rooms {
         (id, member, name, post)
     }
 
-    /// Renames a member; the post tells its room (the member too, as confirmation).
+    /// Renames a member. The member's own confirmation is queued for it at once, so it comes
+    /// before any later reply that uses the new name (a `/who`, say); the post tells the rest
+    /// of its room.
     pub fn rename(&self, id: MemberId, new: &str) -> Result<(Arc<str>, Post), String> {
         valid_name(new)?;
         let mut st = self.lock();
-        let key = new.to_lowercase();
+        let keys = name_keys(new);
         let info = st.members.get(&id).ok_or("you are not connected")?;
         let (old, room) = (info.name.clone(), info.room.clone());
-        match st.names.get(&key) {
-            Some(&other) if other != id => return Err(format!("the name {new} is taken")),
-            _ => {}
+        if keys
+            .iter()
+            .any(|k| st.names.get(k).is_some_and(|&other| other != id))
+        {
+            return Err(format!(
+                "the name {new} is taken (or looks like one that is)"
+            ));
         }
-        st.names.remove(&old.to_lowercase());
-        st.names.insert(key, id);
+        for k in name_keys(&old) {
+            st.names.remove(&k);
+        }
+        for k in keys {
+            st.names.insert(k, id);
+        }
         let name: Arc<str> = new.into();
+        let said = format!("{old} is now known as {new}");
         if let Some(info) = st.members.get_mut(&id) {
             info.name = name.clone();
+            info.handle
+                .push(&[&Bytes::from(format!("*** {said}\n"))], 1);
         }
         let post = Post {
-            about: Some(id),
-            ..notice(&room, &format!("{old} is now known as {new}"))
+            from: Some(id),
+            ..notice(&room, &said)
         };
         Ok((name, post))
     }
@@ -157,7 +175,9 @@ impl Rooms {
     fn remove(&self, id: MemberId) -> Option<Info> {
         let mut st = self.lock();
         let info = st.members.remove(&id)?;
-        st.names.remove(&info.name.to_lowercase());
+        for k in name_keys(&info.name) {
+            st.names.remove(&k);
+        }
         remove_from_room(&mut st, &self.config, &info.room, id);
         Some(info)
     }
