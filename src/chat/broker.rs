@@ -41,6 +41,8 @@ pub struct Broker {
     pub fanout: Arc<dyn Fanout>,
     /// Longest line accepted, in bytes.
     pub max_line: usize,
+    /// Lines a second each sender may send (bursts of twice that); `None`: no limit.
+    pub rate: Option<f64>,
     /// With keys, only taojie clients that prove one get in (through the encrypted channel).
     pub auth: Option<Arc<ServerAuth>>,
 }
@@ -61,6 +63,44 @@ struct Session<'a> {
     quit: bool,
     batch: BytesMut,
     count: usize,
+    /// The sender's flood limit, when the broker has one.
+    rate: Option<Bucket>,
+}
+
+/// A token bucket: `per_sec` lines a second, up to twice that saved up for a burst.
+struct Bucket {
+    per_sec: f64,
+    tokens: f64,
+    at: tokio::time::Instant,
+}
+
+impl Bucket {
+    fn new(per_sec: f64) -> Bucket {
+        Bucket {
+            per_sec,
+            tokens: 2.0 * per_sec,
+            at: tokio::time::Instant::now(),
+        }
+    }
+
+    fn refill(&mut self) {
+        let now = tokio::time::Instant::now();
+        let earned = now.duration_since(self.at).as_secs_f64() * self.per_sec;
+        self.tokens = (self.tokens + earned).min(2.0 * self.per_sec);
+        self.at = now;
+    }
+
+    /// One line sent (the count may go below zero within one read; reading then waits).
+    fn spend(&mut self) {
+        self.tokens -= 1.0;
+    }
+
+    /// When reading may go on, if it must wait.
+    fn held(&mut self) -> Option<tokio::time::Instant> {
+        self.refill();
+        (self.tokens < 1.0)
+            .then(|| self.at + Duration::from_secs_f64((1.0 - self.tokens) / self.per_sec))
+    }
 }
 
 /// Serves one connection until the client leaves, is dropped, or the connection fails.
@@ -83,6 +123,7 @@ pub async fn session(conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
         quit: false,
         batch: BytesMut::new(),
         count: 0,
+        rate: broker.rate.map(Bucket::new),
     };
     let mut splitter = Splitter::new(broker.max_line);
     s.feed(&mut splitter, &early);
@@ -90,7 +131,13 @@ pub async fn session(conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
     // Lanes may still hold this member in a post's snapshot: stop them writing to it.
     member.close();
     let why = match &end {
-        Ok(End::Dropped) => return Ok(()),
+        Ok(End::Dropped) => {
+            // Dropped by a lane (which told the room) or, for lagging, by its own flush.
+            if let Some(post) = broker.rooms.drop_member(id) {
+                broker.fanout.publish(post);
+            }
+            return Ok(());
+        }
         Ok(End::Quit) => "quit",
         Ok(End::Closed) => "disconnected",
         Err(_) => "connection lost",
@@ -150,13 +197,21 @@ impl Session<'_> {
                 self.broker.rooms.tell(self.id, "bye");
                 return farewell(conn, member).await.map(|_| End::Quit);
             }
-            // While the fan-out is behind, this client's lines wait in its socket.
+            // While the fan-out is behind, or a member of this room is, or this sender is past
+            // its rate, this client's lines wait in its socket (TCP slows the sender).
             let backlog = self.broker.fanout.backlogged();
-            let reading = backlog.is_none();
+            let gate = member.gate().filter(|g| !g.is_open());
+            let held = self.rate.as_mut().and_then(|r| r.held());
+            let reading = backlog.is_none() && gate.is_none() && held.is_none();
+            // A member that stops draining is dropped when its oldest line is too old.
+            let lag = if pending { member.lag_deadline() } else { None };
             tokio::select! {
                 _ = member.wait() => {}
                 r = conn.writable(), if pending => r?,
                 _ = until(backlog) => {}
+                _ = async { gate.as_ref().expect("checked").opened().await }, if gate.is_some() => {}
+                _ = tokio::time::sleep_until(held.unwrap_or_else(tokio::time::Instant::now)), if held.is_some() => {}
+                _ = tokio::time::sleep_until(lag.unwrap_or_else(tokio::time::Instant::now)), if lag.is_some() => {}
                 r = conn.readable(), if reading => {
                     r?;
                     let got = SCRATCH.with_borrow_mut(|buf| match conn.try_read(buf) {
@@ -224,6 +279,9 @@ impl Session<'_> {
         // Writing into a BytesMut cannot fail.
         let _ = writeln!(self.batch, "<{}> {text}", self.name);
         self.count += 1;
+        if let Some(rate) = &mut self.rate {
+            rate.spend();
+        }
     }
 
     fn flush(&mut self) {

@@ -223,7 +223,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn senders_wait_while_the_lanes_are_behind_and_go_on_once_they_catch_up() {
         let rooms = Arc::new(Rooms::new(Config {
-            queue: 100_000,
+            queue: crate::chat::queue::QueueLimits::lines(100_000),
             announce_max: 100,
             lanes: 2,
             split_at: 2,

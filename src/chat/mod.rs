@@ -33,6 +33,7 @@ pub mod client;
 pub mod colour;
 pub mod console;
 pub mod fanout;
+pub mod gate;
 pub mod hub;
 pub mod line;
 pub mod post;
@@ -46,6 +47,10 @@ pub use client::run as client;
 pub const DEFAULT_PORT: u16 = 9006;
 /// Default lines a member may fall behind before it is dropped.
 pub const DEFAULT_QUEUE: usize = 1024;
+/// Default longest time a member's oldest queued line may wait before it is dropped.
+pub const DEFAULT_MAX_LAG: f64 = 10.0;
+/// Default bytes a member may have queued before it is dropped.
+pub const DEFAULT_MAX_QUEUE_BYTES: usize = 16 << 20;
 /// Default size above which a room stops announcing joins, leaves and renames.
 pub const DEFAULT_ANNOUNCE_MAX: usize = 200;
 /// Default cap on connected members.
@@ -73,9 +78,21 @@ pub struct ServeArgs {
     /// Longest line accepted, in bytes; longer lines are refused with a notice
     #[arg(long, value_name = "BYTES", default_value_t = line::DEFAULT_MAX_LINE)]
     pub max_line: usize,
-    /// Lines a member may fall behind before it is dropped as not reading
+    /// Lines a member may have queued before it counts as behind: its room's senders then
+    /// wait (are not read) until it drains to half of that
     #[arg(long, value_name = "LINES", default_value_t = DEFAULT_QUEUE)]
     pub queue: usize,
+    /// Drop a member whose oldest queued line is older than this: it stopped reading. One slow
+    /// member slows its room by at most this long
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_MAX_LAG)]
+    pub max_lag: f64,
+    /// Drop a member with more than this many bytes queued, however fresh
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_QUEUE_BYTES)]
+    pub max_queue_bytes: usize,
+    /// Limit each sender to this many lines a second (bursts of twice that allowed); a sender
+    /// past it is read more slowly, never dropped. 0: no limit
+    #[arg(long, value_name = "LINES_PER_S", default_value_t = 0.0)]
+    pub rate: f64,
     /// Rooms with more members than this leave join, leave and rename notices out
     #[arg(long, value_name = "MEMBERS", default_value_t = DEFAULT_ANNOUNCE_MAX)]
     pub announce_max: usize,
@@ -107,6 +124,9 @@ impl Default for ServeArgs {
             authorized: None,
             max_line: line::DEFAULT_MAX_LINE,
             queue: DEFAULT_QUEUE,
+            max_lag: DEFAULT_MAX_LAG,
+            max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+            rate: 0.0,
             announce_max: DEFAULT_ANNOUNCE_MAX,
             max_conns: DEFAULT_MAX_CONNS,
             idle_timeout: 0.0,
@@ -181,7 +201,11 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             n => n.min(256),
         };
         let rooms = Arc::new(room::Rooms::new(room::Config {
-            queue: args.queue,
+            queue: queue::QueueLimits {
+                high: args.queue.max(1),
+                max_lag: Duration::from_secs_f64(args.max_lag.clamp(0.1, 86_400.0)),
+                max_bytes: args.max_queue_bytes.max(64 * 1024),
+            },
             announce_max: args.announce_max,
             lanes,
             split_at: args.split_at,
@@ -190,6 +214,7 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             fanout: Arc::new(fanout::Local::new(rooms.clone())),
             rooms,
             max_line: args.max_line.max(1),
+            rate: (args.rate > 0.0).then_some(args.rate),
             auth,
         });
         let shutdown = shutdown.clone().cancelled_owned();

@@ -1,6 +1,11 @@
 //! One member's outbound side: the socket it is written to and the bounded queue of shared
 //! `Bytes` posts the socket has not taken yet.
 //!
+//! Flow control: past [`QueueLimits::high`] queued lines a member is *behind* and closes its
+//! room's [`Gate`] (the room's senders stop being read) until it drains to half of that. It is
+//! dropped only when it stops draining — its oldest queued line older than
+//! [`QueueLimits::max_lag`] — or its queue passes [`QueueLimits::max_bytes`].
+//!
 //! Whoever delivers a post writes it straight to the member's socket when nothing is queued
 //! ahead of it, so a member that keeps up costs one `writev` per post and no task wake-up.
 //! Only what the socket does not take is queued; the member's own task then waits for the
@@ -9,37 +14,121 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
+use super::gate::Gate;
 use super::post::MemberId;
 use crate::server::Conn;
 
 /// Buffers handed to one vectored write.
 const IOV_MAX: usize = 64;
 
+/// When a member is behind, and when it is dropped.
+#[derive(Clone, Copy, Debug)]
+pub struct QueueLimits {
+    /// Queued lines past which the member is behind (its room's senders wait).
+    pub high: usize,
+    /// A member whose oldest queued line is older than this has stopped draining.
+    pub max_lag: Duration,
+    /// Queued bytes past which a member is dropped, however fresh its lines.
+    pub max_bytes: usize,
+}
+
+impl QueueLimits {
+    /// Limits with `high` lines and generous defaults otherwise (for tests).
+    pub fn lines(high: usize) -> Self {
+        QueueLimits {
+            high,
+            max_lag: Duration::from_secs(10),
+            max_bytes: 64 << 20,
+        }
+    }
+}
+
 /// One member's outbound side, shared by whoever delivers posts and by the member's task.
-/// Bounded in lines: a member that falls `limit` lines behind is dropped.
 #[derive(Debug)]
 pub struct Member {
     id: MemberId,
     out: Mutex<Outq>,
     wake: Notify,
-    limit: usize,
+    limits: QueueLimits,
+}
+
+/// A queued buffer: its bytes, when it was queued, and how many lines it holds.
+#[derive(Debug)]
+struct Queued {
+    data: Bytes,
+    at: Instant,
+    lines: usize,
 }
 
 #[derive(Debug, Default)]
 struct Outq {
     /// The socket; `None` once the member is gone (or, in unit tests, never attached).
     sink: Option<Arc<Conn>>,
-    items: VecDeque<Bytes>,
+    items: VecDeque<Queued>,
     /// Bytes of the front item already written.
     offset: usize,
     lines: usize,
+    bytes: usize,
     gone: bool,
     /// The last write failed: the member's task finds out on its next flush.
     failed: bool,
+    /// The gate of the member's room, and whether this member holds it closed.
+    gate: Option<Arc<Gate>>,
+    behind: bool,
+}
+
+impl Outq {
+    fn queue(&mut self, data: &Bytes, now: Instant) {
+        let lines = data.iter().filter(|&&b| b == b'\n').count();
+        self.lines += lines;
+        self.bytes += data.len();
+        self.items.push_back(Queued {
+            data: data.clone(),
+            at: now,
+            lines,
+        });
+    }
+
+    fn pop(&mut self) {
+        if let Some(front) = self.items.pop_front() {
+            self.lines -= front.lines;
+            self.bytes -= front.data.len();
+        }
+    }
+
+    /// Drops the member: nothing more is written, its gate no longer waits for it.
+    fn drop_all(&mut self) {
+        self.gone = true;
+        self.items = VecDeque::new();
+        self.sink = None;
+        self.lines = 0;
+        self.bytes = 0;
+        self.set_behind(false);
+    }
+
+    fn set_behind(&mut self, behind: bool) {
+        if behind != self.behind {
+            self.behind = behind;
+            if let Some(gate) = &self.gate {
+                if behind {
+                    gate.close_one()
+                } else {
+                    gate.open_one()
+                }
+            }
+        }
+    }
+
+    /// Whether the oldest queued line has waited longer than `max_lag`.
+    fn stalled(&self, max_lag: Duration) -> bool {
+        self.items.front().is_some_and(|f| f.at.elapsed() > max_lag)
+    }
 }
 
 /// What a flush left behind.
@@ -55,7 +144,7 @@ pub enum Flushed {
 
 impl Member {
     /// A member writing to `sink` (`None`: everything stays queued, for tests).
-    pub(super) fn new(id: MemberId, limit: usize, sink: Option<Arc<Conn>>) -> Self {
+    pub(super) fn new(id: MemberId, limits: QueueLimits, sink: Option<Arc<Conn>>) -> Self {
         Member {
             id,
             out: Mutex::new(Outq {
@@ -63,8 +152,34 @@ impl Member {
                 ..Outq::default()
             }),
             wake: Notify::new(),
-            limit: limit.max(1),
+            limits: QueueLimits {
+                high: limits.high.max(1),
+                ..limits
+            },
         }
+    }
+
+    /// Moves the member to the gate of the room it is now in (taking its "behind" along).
+    pub(super) fn set_gate(&self, gate: Arc<Gate>) {
+        let mut q = lock(&self.out);
+        let behind = q.behind;
+        q.set_behind(false);
+        q.gate = Some(gate);
+        if !q.gone {
+            q.set_behind(behind);
+        }
+    }
+
+    /// The gate of the member's room: its senders read only while it is open.
+    pub fn gate(&self) -> Option<Arc<Gate>> {
+        lock(&self.out).gate.clone()
+    }
+
+    /// When the oldest queued line will have waited too long, if any is queued: the member's
+    /// task checks again then (see [`Member::flush`]).
+    pub fn lag_deadline(&self) -> Option<Instant> {
+        let q = lock(&self.out);
+        q.items.front().map(|f| f.at + self.limits.max_lag)
     }
 
     /// The member this is.
@@ -73,9 +188,10 @@ impl Member {
     }
 
     /// Sends `count` lines (in one or more shared buffers), straight to the socket if nothing
-    /// is queued ahead of them; false (and the member is marked gone) when they do not fit in
-    /// the queue.
+    /// is queued ahead of them; false (and the member is marked gone) when the member has
+    /// stopped draining or its queue would pass the byte cap.
     pub(super) fn push(&self, posts: &[&Bytes], count: usize) -> bool {
+        let _ = count;
         let mut q = lock(&self.out);
         if q.gone || posts.is_empty() {
             return true;
@@ -100,9 +216,10 @@ impl Member {
                 None => 0,
             };
             let mut rest = posts.iter();
+            let now = Instant::now();
             for post in rest.by_ref() {
                 if written < post.len() {
-                    q.items.push_back((*post).clone());
+                    q.queue(post, now);
                     q.offset = written;
                     break;
                 }
@@ -111,28 +228,36 @@ impl Member {
             if q.items.is_empty() {
                 return true;
             }
-            q.items.extend(rest.map(|&p| p.clone()));
-            q.lines = count;
+            for post in rest {
+                q.queue(post, now);
+            }
+            let behind = q.lines > self.limits.high;
+            q.set_behind(behind);
             drop(q);
             self.wake.notify_one();
             return true;
         }
         // An empty queue takes any one delivery (above), so a read's worth of lines larger
-        // than the limit still gets through to a member that keeps up.
-        if q.lines + count > self.limit {
-            q.gone = true;
-            q.items = VecDeque::new();
-            q.sink = None;
+        // than the cap still gets through to a member that keeps up.
+        let more: usize = posts.iter().map(|p| p.len()).sum();
+        if q.stalled(self.limits.max_lag) || q.bytes + more > self.limits.max_bytes {
+            q.drop_all();
             drop(q);
             self.wake.notify_one();
             return false;
         }
-        q.items.extend(posts.iter().map(|&p| p.clone()));
-        q.lines += count;
+        let now = Instant::now();
+        for post in posts {
+            q.queue(post, now);
+        }
+        if q.lines > self.limits.high {
+            q.set_behind(true);
+        }
         true
     }
 
-    /// Writes what is queued until the socket takes no more. An error is the socket's.
+    /// Writes what is queued until the socket takes no more. An error is the socket's. A
+    /// member whose oldest queued line has waited past `max_lag` is dropped here.
     pub fn flush(&self) -> io::Result<Flushed> {
         let mut q = lock(&self.out);
         let q = &mut *q;
@@ -142,33 +267,43 @@ impl Member {
         if q.items.is_empty() {
             return Ok(Flushed::Empty);
         }
-        let Some(sink) = &q.sink else {
+        if q.stalled(self.limits.max_lag) {
+            q.drop_all();
+            return Ok(Flushed::Gone);
+        }
+        let Some(sink) = q.sink.clone() else {
             return Ok(Flushed::Pending);
         };
         while !q.items.is_empty() {
             let mut iov = [IoSlice::new(&[]); IOV_MAX];
             let mut n = 0;
             for (i, b) in q.items.iter().take(IOV_MAX).enumerate() {
-                iov[i] = IoSlice::new(if i == 0 { &b[q.offset..] } else { b });
+                iov[i] = IoSlice::new(if i == 0 { &b.data[q.offset..] } else { &b.data });
                 n += 1;
             }
-            let mut written = match sink.try_write_vectored(&iov[..n]) {
+            let written = sink.try_write_vectored(&iov[..n]);
+            let mut written = match written {
                 Ok(w) => w,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Pending),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if q.lines <= self.limits.high / 2 {
+                        q.set_behind(false);
+                    }
+                    return Ok(Flushed::Pending);
+                }
                 Err(e) => return Err(e),
             };
             while let Some(front) = q.items.front() {
-                let left = front.len() - q.offset;
+                let left = front.data.len() - q.offset;
                 if written < left {
                     q.offset += written;
                     break;
                 }
                 written -= left;
                 q.offset = 0;
-                q.items.pop_front();
+                q.pop();
             }
         }
-        q.lines = 0;
+        q.set_behind(false);
         q.failed = false;
         if q.items.capacity() > 16 {
             // Do not keep a burst's worth of slots for a member that is now idle.
@@ -179,10 +314,7 @@ impl Member {
 
     /// Stops all writing to the member and lets go of its socket.
     pub fn close(&self) {
-        let mut q = lock(&self.out);
-        q.gone = true;
-        q.sink = None;
-        q.items = VecDeque::new();
+        lock(&self.out).drop_all();
     }
 
     /// Resolves when something was queued or the member was dropped since the last call.
@@ -198,8 +330,15 @@ impl Member {
             return None;
         }
         q.lines = 0;
+        q.bytes = 0;
         q.offset = 0;
-        Some(std::mem::take(&mut q.items).into())
+        q.set_behind(false);
+        Some(
+            std::mem::take(&mut q.items)
+                .into_iter()
+                .map(|i| i.data)
+                .collect(),
+        )
     }
 }
 

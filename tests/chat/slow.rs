@@ -94,3 +94,52 @@ fn a_client_that_never_reads_is_dropped_and_memory_stays_bounded() {
     eprintln!("broker VmRSS peaked at {max_rss} KiB");
     assert!(max_rss < 64 * 1024, "broker grew to {max_rss} KiB");
 }
+
+/// Runs tests/peers/chat_flood.py against a broker started with `flags`; its JSON report.
+fn flood(flags: &[&str], extra: &[&str]) -> serde_json::Value {
+    let server = chat_server(flags);
+    let addr = server.addr("chat", "tcp");
+    let pid = server.child.id().to_string();
+    let script = super::common::peer_script("chat_flood.py");
+    let mut args = vec![script.as_str(), addr.as_str(), pid.as_str()];
+    args.extend_from_slice(extra);
+    let (st, out, err) =
+        super::common::run_program("python3", &args, b"", Duration::from_secs(150));
+    assert!(st.success(), "chat_flood.py: {err}");
+    serde_json::from_slice(&out)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)))
+}
+
+#[test]
+fn a_flood_reaches_every_reader_whole_and_only_the_silent_member_is_dropped() {
+    let r = flood(&["--max-lag", "3"], &[]);
+    for got in r["readers"].as_array().unwrap() {
+        assert_eq!(got, 100_000, "a reader lost lines: {r}");
+    }
+    assert_eq!(r["ordered"], true, "{r}");
+    assert_eq!(r["sender_ok"], true, "the sender was dropped: {r}");
+    let dropped = r["dropped_after"]
+        .as_f64()
+        .expect("the silent member was dropped");
+    assert!(
+        dropped < 3.0 + 2.0 + 3.0,
+        "dropped only after {dropped} s: {r}"
+    );
+    let grew = r["max_rss_kib"].as_u64().unwrap() - r["rss_before_kib"].as_u64().unwrap();
+    assert!(grew < 64 * 1024, "the broker grew by {grew} KiB: {r}");
+}
+
+#[test]
+fn a_member_reading_too_slowly_is_dropped_while_the_readers_get_everything() {
+    // 20 lines a second, with more lines than the kernel's socket buffers hold: its oldest
+    // queued line soon waits longer than --max-lag, while the fast readers get everything.
+    let r = flood(&["--max-lag", "3"], &["--slow-rate", "20"]);
+    for got in r["readers"].as_array().unwrap() {
+        assert_eq!(got, 100_000, "{r}");
+    }
+    assert!(
+        r["slow_dropped_after"].as_f64().is_some(),
+        "the slow reader stayed: {r}"
+    );
+    assert_eq!(r["sender_ok"], true, "{r}");
+}

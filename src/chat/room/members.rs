@@ -200,6 +200,7 @@ fn add_to_room(
         lane,
         ..Room::default()
     });
+    member.set_gate(room.gate.clone());
     replay(member, greeting, &room.history);
     room.members.insert(id, member.clone());
     if room.grown(config) {
@@ -225,20 +226,44 @@ mod tests {
     use crate::chat::room::state::LOBBY;
     use crate::chat::room::testing::{deliver, new_rooms};
 
-    #[test]
-    fn a_member_past_its_queue_is_dropped() {
+    #[tokio::test(start_paused = true)]
+    async fn a_member_behind_closes_the_gate_and_is_dropped_only_once_it_stalls() {
         let rooms = new_rooms(3, 100, 1);
-        let (a, _, _, _) = rooms.enter(None);
+        let (a, ma, _, _) = rooms.enter(None);
         let (_, mb, bn, _) = rooms.enter(None);
         let post = Post {
             from: Some(a),
             ..notice(&LOBBY.into(), "x")
         };
-        // user2's queue already holds its welcome line.
-        assert!(deliver(&rooms, &post).is_empty());
-        assert!(deliver(&rooms, &post).is_empty());
+        let gate = ma.gate().unwrap();
+        assert!(gate.is_open());
+        // user2's queue already holds its welcome line; past three lines it is behind.
+        for _ in 0..5 {
+            assert!(deliver(&rooms, &post).is_empty(), "behind is not dropped");
+        }
+        assert!(!gate.is_open(), "a member behind closes its room's gate");
+        // It stops draining: past --max-lag its next delivery drops it, and the gate opens.
+        tokio::time::advance(std::time::Duration::from_secs(11)).await;
         assert_eq!(deliver(&rooms, &post), vec![bn]);
         assert!(mb.drain().is_none());
+        assert!(gate.is_open());
         assert!(!rooms.who(a).contains("user2"));
+    }
+
+    #[test]
+    fn a_member_that_drains_opens_the_gate_again() {
+        let rooms = new_rooms(3, 100, 1);
+        let (a, ma, _, _) = rooms.enter(None);
+        let (_, mb, _, _) = rooms.enter(None);
+        let post = Post {
+            from: Some(a),
+            ..notice(&LOBBY.into(), "x")
+        };
+        for _ in 0..5 {
+            deliver(&rooms, &post);
+        }
+        assert!(!ma.gate().unwrap().is_open());
+        assert_eq!(mb.drain().unwrap().len(), 6);
+        assert!(ma.gate().unwrap().is_open());
     }
 }

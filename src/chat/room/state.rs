@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
+use crate::chat::gate::Gate;
 use crate::chat::post::MemberId;
-use crate::chat::queue::Member;
+use crate::chat::queue::{Member, QueueLimits};
 
 /// The room everyone starts in.
 pub const LOBBY: &str = "lobby";
@@ -17,8 +18,8 @@ pub const SPLIT_AT: usize = 1024;
 /// How a broker's rooms behave.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
-    /// Lines a member may fall behind before it is dropped.
-    pub queue: usize,
+    /// When a member is behind (its room's senders wait) and when it is dropped.
+    pub queue: QueueLimits,
     /// Rooms of more members than this leave join, leave and rename notices out.
     pub announce_max: usize,
     /// Writers sending posts to members.
@@ -60,6 +61,8 @@ pub(super) struct Room {
     pub(super) split: bool,
     /// The members by lane, rebuilt on the first post after the membership changed.
     pub(super) shards: Option<Vec<(usize, Shard)>>,
+    /// Closed while some member is behind: the room's senders then wait.
+    pub(super) gate: Arc<Gate>,
 }
 
 /// Everything behind the one lock.

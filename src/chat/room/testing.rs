@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::state::{Config, Rooms, Route, SPLIT_AT};
 use crate::chat::post::Post;
-use crate::chat::queue::Member;
+use crate::chat::queue::{Member, QueueLimits};
 
 /// Everything queued for `m`, as text.
 pub(super) fn drain(m: &Member) -> String {
@@ -15,7 +15,7 @@ pub(super) fn drain(m: &Member) -> String {
 /// Rooms with the default split.
 pub(super) fn new_rooms(queue: usize, announce_max: usize, lanes: usize) -> Rooms {
     Rooms::new(Config {
-        queue,
+        queue: QueueLimits::lines(queue),
         announce_max,
         lanes,
         split_at: SPLIT_AT,
