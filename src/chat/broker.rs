@@ -17,6 +17,7 @@ use bytes::BytesMut;
 use tracing::debug;
 
 use super::fanout::{Fanout, MemberId, Post};
+use super::gate::Gate;
 use super::line::{Piece, Splitter, sanitize};
 use super::queue::{Flushed, Member};
 use super::room::{LOBBY, Rooms};
@@ -65,6 +66,8 @@ struct Session<'a> {
     count: usize,
     /// The sender's flood limit, when the broker has one.
     rate: Option<Bucket>,
+    /// The gate of the member's room (kept here: looked up again only on /join).
+    gate: Option<Arc<Gate>>,
 }
 
 /// A token bucket: `per_sec` lines a second, up to twice that saved up for a burst.
@@ -124,6 +127,7 @@ pub async fn session(conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
         batch: BytesMut::new(),
         count: 0,
         rate: broker.rate.map(Bucket::new),
+        gate: member.gate(),
     };
     let mut splitter = Splitter::new(broker.max_line);
     s.feed(&mut splitter, &early);
@@ -200,7 +204,7 @@ impl Session<'_> {
             // While the fan-out is behind, or a member of this room is, or this sender is past
             // its rate, this client's lines wait in its socket (TCP slows the sender).
             let backlog = self.broker.fanout.backlogged();
-            let gate = member.gate().filter(|g| !g.is_open());
+            let gate = self.gate.clone().filter(|g| !g.is_open());
             let held = self.rate.as_mut().and_then(|r| r.held());
             let reading = backlog.is_none() && gate.is_none() && held.is_none();
             // A member that stops draining is dropped when its oldest line is too old.
@@ -313,8 +317,9 @@ impl Session<'_> {
             },
             "who" => rooms.tell(self.id, &rooms.who(self.id)),
             "join" => match rooms.join(self.id, arg) {
-                Ok((room, left, joined)) => {
+                Ok((room, left, joined, gate)) => {
                     self.room = room;
+                    self.gate = Some(gate);
                     self.broker.fanout.publish(left);
                     self.broker.fanout.publish(joined);
                 }

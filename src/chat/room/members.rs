@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::history::replay;
 use super::state::{Config, Info, LOBBY, Room, Rooms, State};
+use crate::chat::gate::Gate;
 use crate::chat::line::{name_keys, valid_name};
 use crate::chat::post::{MemberId, Post, notice};
 use crate::chat::queue::Member;
@@ -98,9 +99,14 @@ impl Rooms {
         Ok((name, post))
     }
 
-    /// Moves a member to `room`: a leave post for the old room and a join post for the new
-    /// one; the member gets the new room's history first.
-    pub fn join(&self, id: MemberId, room: &str) -> Result<(Arc<str>, Post, Post), String> {
+    /// Moves a member to `room`: a leave post for the old room, a join post for the new one,
+    /// and the new room's gate (its session reads only while it is open); the member gets the
+    /// new room's history first.
+    pub fn join(
+        &self,
+        id: MemberId,
+        room: &str,
+    ) -> Result<(Arc<str>, Post, Post, Arc<Gate>), String> {
         valid_name(room)?;
         let mut st = self.lock();
         let info = st.members.get(&id).ok_or("you are not connected")?;
@@ -114,6 +120,11 @@ impl Rooms {
             info.room = new.clone();
         }
         add_to_room(&mut st, &self.config, &new, id, &member, b"");
+        let gate = st
+            .rooms
+            .get(&new)
+            .map(|r| r.gate.clone())
+            .unwrap_or_default();
         // Lines of the old room may still be on their way to it through another lane.
         st.fence = true;
         drop(st);
@@ -122,7 +133,7 @@ impl Rooms {
             about: Some(id),
             ..notice(&new, &format!("{name} joined {room}"))
         };
-        Ok((new, left, joined))
+        Ok((new, left, joined, gate))
     }
 
     /// The `/who` answer for a member's room.
