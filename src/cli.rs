@@ -99,7 +99,8 @@ pub struct KeygenArgs {
 #[command(
     after_help = "With no SERVICE, serves every service on 127.0.0.1 and prints one \
 `SERVICE PROTO ADDRESS` line per socket: echo 9007 (tcp, udp), time 9013 (udp) and daytime 9013 \
-(tcp), sntp 9123 (udp), chat 9006 (tcp, udp; no key), exec 9512 and files 9021 (tcp). exec and \
+(tcp), sntp 9123 (udp), chat 9006 (tcp, udp; no key) with its page on chat-web 9080 (tcp; \
+http://127.0.0.1:9080/), exec 9512 and files 9021 (tcp). exec and \
 files use a key created on first start in $XDG_DATA_HOME/taojie/key (else \
 ~/.local/share/taojie/key); files live beside it in taojie/files."
 )]
@@ -141,12 +142,16 @@ disconnects, at --timeout, and 5 s after SIGINT/SIGTERM stops the server.")]
         after_help = "Example: taojie serve files --listen 127.0.0.1:0 --root /srv/files --key key --classic 127.0.0.1:0"
     )]
     Files(files::ServeArgs),
-    /// Chat: a TCP line broker (nc works as a client) with names and rooms, and a UDP hub
+    /// Chat: a TCP line broker (nc works as a client) with names and rooms, a UDP hub, and
+    /// a page for browsers
     #[command(after_help = "\
 Examples:
   taojie serve chat --listen 127.0.0.1:0 --udp 127.0.0.1:0
   nc 127.0.0.1 9006                      any line client joins; lines arrive as `<name> text`
-  taojie serve chat --listen 0.0.0.0:9006 --key chat.key   taojie clients with the key only")]
+  taojie serve chat --listen 0.0.0.0:9006 --key chat.key   taojie clients with the key only
+  taojie serve chat --listen 127.0.0.1:9006 --web 127.0.0.1:9080
+      then open http://127.0.0.1:9080/?name=ann&room=dev   (an invitation link: joins #dev)
+      with --key, the page needs the token in the `chat-web login URL` printed at start")]
     Chat(chat::ServeArgs),
 }
 

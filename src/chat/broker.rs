@@ -35,6 +35,7 @@ thread_local! {
 }
 
 /// What every session shares.
+#[derive(Clone)]
 pub struct Broker {
     /// Members, names, rooms and history.
     pub rooms: Arc<Rooms>,

@@ -8,7 +8,8 @@
 //! history (its files: `room/state`, `room/members`, `room/history`, `room/lanes`),
 //! [`fanout`] is the one interface posts go through (a backplane joining several brokers
 //! would implement it; the local one writes with one lane per core), [`queue`] is a member's
-//! socket and the bounded queue of what it has not taken yet, [`hub`] is the UDP side, and
+//! socket and the bounded queue of what it has not taken yet, [`hub`] is the UDP side,
+//! [`web`] the page for browsers (its WebSockets are members relayed like encrypted ones), and
 //! [`client`](mod@client) with [`colour`], [`console`] and [`term`] the client. Dependencies
 //! run one way: `fanout` → `room` → `queue` → `post`.
 //!
@@ -40,6 +41,7 @@ pub mod post;
 pub mod queue;
 pub mod room;
 pub mod term;
+pub mod web;
 
 pub use client::run as client;
 
@@ -112,6 +114,10 @@ pub struct ServeArgs {
     /// each by one lane
     #[arg(long, value_name = "MEMBERS", default_value_t = room::SPLIT_AT)]
     pub split_at: usize,
+    /// TCP address of the chat page and its WebSocket (`/ws`), into the broker's rooms; with
+    /// --key the page needs the token in the login URL printed at start
+    #[arg(long, value_name = "ADDR")]
+    pub web: Option<String>,
 }
 
 impl Default for ServeArgs {
@@ -133,6 +139,7 @@ impl Default for ServeArgs {
             grace: 5.0,
             lanes: 0,
             split_at: room::SPLIT_AT,
+            web: None,
         }
     }
 }
@@ -187,6 +194,11 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         Some(addr) => Some(server::listen_udp(&addr).await?),
         None => None,
     };
+    let web = match &args.web {
+        Some(_) if listener.is_none() => anyhow::bail!("--web needs the TCP broker (--listen)"),
+        Some(addr) => Some(server::bind_tcp(crate::addr::resolve_one(addr).await?)?),
+        None => None,
+    };
 
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(listener) = listener {
@@ -217,6 +229,10 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             rate: (args.rate > 0.0).then_some(args.rate),
             auth,
         });
+        if let Some(web) = web {
+            let shutdown = shutdown.clone().cancelled_owned();
+            tasks.spawn(web::start(web, &broker, limits(&args), shutdown)?);
+        }
         let shutdown = shutdown.clone().cancelled_owned();
         tasks.spawn(server::serve_stream(
             "chat",

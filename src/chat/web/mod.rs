@@ -1,0 +1,97 @@
+//! The chat in a browser (`taojie serve chat --web ADDR`): a page at `/` and a WebSocket at
+//! `/ws` into the broker's rooms, so browser, nc and `taojie chat` users talk to each other.
+//! The WebSocket carries the broker's line protocol, one text message per line each way.
+//!
+//! `http` answers requests (the page's files are in `page/`, built into the binary, nothing
+//! fetched from elsewhere), `access` decides who may open the WebSocket, and `relay`
+//! makes an open one a member of the broker.
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Result;
+use tokio::net::TcpListener;
+use tracing::warn;
+
+use super::broker::Broker;
+use crate::server::{self, Limits, Listener};
+
+mod access;
+mod http;
+mod relay;
+
+pub use access::Token;
+
+/// Default port of the chat page on `taojie serve`.
+pub const DEFAULT_PORT: u16 = 9080;
+
+/// What every web connection shares.
+struct Web {
+    /// The broker's rooms, with no authentication of its own: the token admitted the page.
+    broker: Arc<Broker>,
+    /// With a keyed broker, what a page must show to open the WebSocket.
+    token: Option<Token>,
+    /// Listening on loopback: only loopback host names are answered.
+    loopback: bool,
+    max_line: usize,
+}
+
+/// Announces `listener` (`chat-web tcp ADDR`), says on stderr how to log in when the broker
+/// has a key (and warns when the page is open to the network), and returns the server to
+/// run until `shutdown`.
+pub fn start(
+    listener: TcpListener,
+    broker: &Broker,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<impl Future<Output = ()> + Send + 'static> {
+    let local = listener.local_addr()?;
+    let token = broker.auth.as_deref().and_then(Token::from_auth);
+    server::announce("chat-web", "tcp", &local);
+    tell(local, token.as_ref());
+    let web = Arc::new(Web {
+        broker: Arc::new(Broker {
+            auth: None,
+            ..broker.clone()
+        }),
+        token,
+        loopback: local.ip().is_loopback(),
+        max_line: broker.max_line,
+    });
+    Ok(server::serve_stream(
+        "chat-web",
+        Listener::Tcp(listener),
+        limits,
+        move |conn| http::connection(conn, web.clone()),
+        shutdown,
+    ))
+}
+
+/// The login URL (as Jupyter prints one), and the warnings a page open to the network needs.
+fn tell(local: SocketAddr, token: Option<&Token>) {
+    let shown = match local.ip() {
+        ip if ip.is_unspecified() && local.is_ipv4() => {
+            SocketAddr::new([127, 0, 0, 1].into(), local.port())
+        }
+        ip if ip.is_unspecified() => {
+            SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), local.port())
+        }
+        _ => local,
+    };
+    match token {
+        Some(t) => eprintln!("chat-web login http://{shown}/?token={}", t.hex()),
+        None => eprintln!("chat-web page http://{shown}/"),
+    }
+    if local.ip().is_loopback() {
+        return;
+    }
+    if token.is_none() {
+        warn!(%local, "chat page open to anyone who can reach it (no --key)");
+    } else {
+        warn!(
+            %local,
+            "chat page served over plain HTTP: the token keeps others out, but anyone on the \
+             network path can read the chat and the token; put it behind TLS"
+        );
+    }
+}

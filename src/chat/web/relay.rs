@@ -1,0 +1,185 @@
+//! A WebSocket as a chat member: relayed through a socket pair whose inside end is an
+//! ordinary member's connection, as the broker relays an encrypted member, so the fan-out's
+//! lanes write to it like to any other. One text message in is one line (or more, if it holds
+//! newlines) into the pair; each line out of the pair is one text message.
+//!
+//! Both directions run in one task, and neither waits on the other: a browser that is slow
+//! to read never stops its own lines from reaching the room, and the broker is never kept
+//! from the lines it must send. A browser that reads nothing for [`STALL`] is let go.
+use std::cell::RefCell;
+use std::io;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::UnixStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tracing::debug;
+
+use super::Web;
+use crate::chat::broker;
+use crate::server::Conn;
+
+/// The longest a browser may go without taking a message we are sending it.
+const STALL: Duration = Duration::from_secs(30);
+/// Bytes the frame reader starts with (tungstenite allocates it up front, 128 KiB unless told):
+/// a chat line fits, and a longer message grows it only while it is read.
+const READ_BUFFER: usize = 2048;
+const SCRATCH_LEN: usize = 16 * 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH_LEN]);
+}
+
+/// The WebSocket settings for a broker whose lines are at most `max_line` bytes: small
+/// buffers (a thousand idle pages cost little), and messages a few times a line long at most,
+/// so a line somewhat too long is refused by the broker with a notice as over TCP, while a
+/// huge one closes the socket before it is held.
+pub(super) fn config(max_line: usize) -> WebSocketConfig {
+    let max_message = max_line.saturating_mul(4).max(16 * 1024);
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(max_message.saturating_mul(4))
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message))
+}
+
+/// Runs an upgraded connection as a member of `web`'s broker until either side ends it.
+pub(super) async fn member<S>(io: S, web: &Web) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config(web.max_line))).await;
+    let (inside, outside) = UnixStream::pair()?;
+    let session = broker::session(Conn::relayed(inside), web.broker.clone());
+    let (left, relayed) = tokio::join!(session, pump(ws, outside));
+    if let Err(e) = relayed {
+        debug!(error = %e, "web member's connection ended");
+    }
+    left
+}
+
+/// Carries lines both ways until the page or the broker is done; then closes the pair's end,
+/// so the other side sees it.
+async fn pump<S>(mut ws: WebSocketStream<S>, pair: UnixStream) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // What the page said that the pair has not taken yet; while it holds anything the page
+    // is not read, so a page that outpaces the broker is slowed as a TCP client is.
+    let mut inbound: Vec<u8> = Vec::new();
+    // The unfinished last line read from the pair.
+    let mut partial: Vec<u8> = Vec::new();
+    loop {
+        tokio::select! {
+            msg = ws.next(), if inbound.is_empty() => match msg {
+                Some(Ok(Message::Text(text))) => {
+                    inbound.extend_from_slice(text.as_bytes());
+                    inbound.push(b'\n');
+                    write_some(&pair, &mut inbound)?;
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    let _ = ws.close(Some(close(CloseCode::Unsupported, "text messages only"))).await;
+                    return Ok(());
+                }
+                Some(Ok(_)) => {} // ping (answered by tungstenite), pong, close (answered; ends next)
+                Some(Err(e)) => {
+                    debug!(error = %e, "websocket read failed");
+                    if let Some(code) = refusal(&e) {
+                        let _ = ws.close(Some(close(code, "message too long"))).await;
+                    }
+                    return Ok(());
+                }
+                None => return Ok(()),
+            },
+            r = pair.writable(), if !inbound.is_empty() => {
+                r?;
+                write_some(&pair, &mut inbound)?;
+            }
+            r = pair.readable() => {
+                r?;
+                let Some(lines) = read_lines(&pair, &mut partial)? else {
+                    // The broker closed the member (it quit, or was dropped).
+                    let _ = tokio::time::timeout(STALL, ws.close(Some(close(CloseCode::Normal, "")))).await;
+                    return Ok(());
+                };
+                let send = async {
+                    for line in lines {
+                        ws.feed(Message::text(line)).await?;
+                    }
+                    ws.flush().await
+                };
+                match tokio::time::timeout(STALL, send).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(io::Error::other(e)),
+                    Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "page stopped reading")),
+                }
+            }
+        }
+    }
+}
+
+/// Writes what the pair takes now from the front of `buf`.
+fn write_some(pair: &UnixStream, buf: &mut Vec<u8>) -> io::Result<()> {
+    match pair.try_write(buf) {
+        Ok(n) if n == buf.len() => *buf = Vec::new(),
+        Ok(n) => {
+            buf.drain(..n);
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+/// Reads what the pair holds and returns its whole lines (without newlines), keeping an
+/// unfinished one in `partial`; `None` at end of stream.
+fn read_lines(pair: &UnixStream, partial: &mut Vec<u8>) -> io::Result<Option<Vec<String>>> {
+    SCRATCH.with_borrow_mut(|buf| {
+        let n = match pair.try_read(buf) {
+            Ok(0) => return Ok(None),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Some(Vec::new())),
+            Err(e) => return Err(e),
+        };
+        let mut lines = Vec::new();
+        let mut chunk = &buf[..n];
+        while let Some(nl) = chunk.iter().position(|&b| b == b'\n') {
+            let head = &chunk[..nl];
+            let line = if partial.is_empty() {
+                String::from_utf8_lossy(head).into_owned()
+            } else {
+                partial.extend_from_slice(head);
+                let line = String::from_utf8_lossy(partial).into_owned();
+                *partial = Vec::new();
+                line
+            };
+            lines.push(line);
+            chunk = &chunk[nl + 1..];
+        }
+        partial.extend_from_slice(chunk);
+        Ok(Some(lines))
+    })
+}
+
+/// The close code for a message the page should not have sent, if that is what `e` is.
+fn refusal(e: &tokio_tungstenite::tungstenite::Error) -> Option<CloseCode> {
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        Error::Capacity(_) => Some(CloseCode::Size),
+        Error::Utf8(_) => Some(CloseCode::Invalid),
+        Error::Protocol(_) => Some(CloseCode::Protocol),
+        _ => None,
+    }
+}
+
+fn close(code: CloseCode, reason: &'static str) -> CloseFrame {
+    CloseFrame {
+        code,
+        reason: reason.into(),
+    }
+}
