@@ -14,6 +14,7 @@ mod rooms;
 mod slow;
 mod terminal;
 mod udp;
+mod web;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
