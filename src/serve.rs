@@ -35,13 +35,17 @@ pub async fn all(limits: LimitArgs, shutdown: CancellationToken) -> Result<()> {
         key: Some(key_path),
         ..Default::default()
     };
+    let chat_args = chat::ServeArgs {
+        web: Some(format!("127.0.0.1:{}", chat::web::DEFAULT_PORT)),
+        ..Default::default()
+    };
     tokio::try_join!(
         echo::run(echo_args, shutdown.clone()),
         time::serve(time_args, shutdown.clone()),
         exec::serve(exec_args, shutdown.clone()),
         files::run(files_args, shutdown.clone()),
-        // A loopback chat room that nc can join, as in the seeds: no key.
-        chat::run(chat::ServeArgs::default(), shutdown),
+        // A loopback chat room that nc and a browser can join, as in the seeds: no key.
+        chat::run(chat_args, shutdown),
     )?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use common::Server;
 fn serves_everything_on_loopback_and_stops_on_ctrl_c() {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_str().unwrap();
-    let mut server = Server::start_with_env(&["serve"], 9, &[("XDG_DATA_HOME", data_dir)]);
+    let mut server = Server::start_with_env(&["serve"], 10, &[("XDG_DATA_HOME", data_dir)]);
     let want = [
         ("echo", "tcp", "127.0.0.1:9007"),
         ("echo", "udp", "127.0.0.1:9007"),
@@ -23,6 +23,7 @@ fn serves_everything_on_loopback_and_stops_on_ctrl_c() {
         ("files", "tcp", "127.0.0.1:9021"),
         ("chat", "tcp", "127.0.0.1:9006"),
         ("chat", "udp", "127.0.0.1:9006"),
+        ("chat-web", "tcp", "127.0.0.1:9080"),
     ];
     for (service, proto, addr) in want {
         assert_eq!(server.addr(service, proto), addr, "{:?}", server.lines);
@@ -32,6 +33,15 @@ fn serves_everything_on_loopback_and_stops_on_ctrl_c() {
     let mut b = [0u8; 4];
     s.read_exact(&mut b).unwrap();
     assert_eq!(&b, b"ping");
+    let mut page = TcpStream::connect("127.0.0.1:9080").unwrap();
+    page.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:9080\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut html = String::new();
+    page.read_to_string(&mut html).unwrap();
+    assert!(
+        html.starts_with("HTTP/1.1 200") && html.contains("taojie chat"),
+        "{html}"
+    );
     let u = UdpSocket::bind("127.0.0.1:0").unwrap();
     u.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     u.send_to(b"%Y", "127.0.0.1:9013").unwrap();
