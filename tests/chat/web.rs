@@ -184,6 +184,7 @@ fn every_response_carries_the_policy_and_foreign_pages_are_refused() {
         ("/", "text/html"),
         ("/?name=ann&room=dev", "text/html"),
         ("/app.js", "text/javascript"),
+        ("/lines.js", "text/javascript"),
         ("/style.css", "text/css"),
         ("/icon.svg", "image/svg+xml"),
     ] {
@@ -214,8 +215,10 @@ fn every_response_carries_the_policy_and_foreign_pages_are_refused() {
         );
         assert!(!tag.starts_with("style"), "inline style sheet: <{tag}>");
     }
-    let (_, _, js) = get(&web, "/app.js");
-    assert!(!js.contains("innerHTML") && !js.contains("insertAdjacentHTML"));
+    for script in ["/app.js", "/lines.js"] {
+        let (_, _, js) = get(&web, script);
+        assert!(!js.contains("innerHTML") && !js.contains("insertAdjacentHTML"));
+    }
 
     // Only the page's own origin, by a loopback name, may open the WebSocket.
     let own = format!("http://{web}");

@@ -43,7 +43,7 @@ const SECURITY_HEADERS: [(&str, &str); 6] = [
 ];
 
 /// The page, as files in `page/`.
-const FILES: [(&str, &str, &str); 4] = [
+const FILES: [(&str, &str, &str); 5] = [
     (
         "/",
         "text/html; charset=utf-8",
@@ -53,6 +53,11 @@ const FILES: [(&str, &str, &str); 4] = [
         "/app.js",
         "text/javascript; charset=utf-8",
         include_str!("page/app.js"),
+    ),
+    (
+        "/lines.js",
+        "text/javascript; charset=utf-8",
+        include_str!("page/lines.js"),
     ),
     (
         "/style.css",
