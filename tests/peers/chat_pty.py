@@ -213,8 +213,11 @@ def scenario(taojie, addr, terms):
     def above_input(t):
         return t.rows()[max(0, t.screen.cursor.y - 3):t.screen.cursor.y]
 
-    wait_until(terms, "bob's lines on both terminals",
-               lambda: all(above_input(t) == shown for t in terms))
+    # An incoming line and the redrawn input line reach the terminal in two writes (stdout
+    # is line-buffered), so wait for both: on a busy machine the pty can be read between them.
+    wait_until(terms, "bob's lines on both terminals, ann's input redrawn under them",
+               lambda: all(above_input(t) == shown for t in terms)
+               and ann.cursor_row() == PROMPT + typed)
 
     # The incoming lines are whole rows, in order, right above the input line, which still
     # holds exactly what ann had typed, with the cursor at its end, and nowhere else.
@@ -257,8 +260,9 @@ def scenario(taojie, addr, terms):
     check(row.startswith(PROMPT + "<") and row[3:] in long, "long input not shown by its end", ann)
     check(ann.screen.cursor.x < COLS, "the long input wrapped", ann)
     bob.send("while you type")
-    wait_until(terms, "bob's line above ann's long input",
-               lambda: above_input(ann)[-1:] == ["<bob> while you type"])
+    wait_until(terms, "bob's line above ann's long input, redrawn the same",
+               lambda: above_input(ann)[-1:] == ["<bob> while you type"]
+               and ann.cursor_row() == row)
     cy = ann.screen.cursor.y
     rows = ann.rows()
     check(rows[cy - 2] == mine, "part of the long input was left above bob's line", ann)
