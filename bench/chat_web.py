@@ -15,7 +15,7 @@ frames in) so nothing is installed. Everything started is stopped by PID; every 
 Knobs (environment): WORKERS (client processes holding the members, one phase each: "1 2"),
 CLIENTS (1000), RATE (10), SECS (20), ROUNDS (3), SKIP_TCP (set: skip 3).
 """
-import asyncio, base64, multiprocessing, os, re, resource, signal, socket, struct, subprocess
+import asyncio, base64, math, multiprocessing, os, re, resource, signal, socket, struct, subprocess
 import shutil, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -282,11 +282,15 @@ def tcp_phase(head_bin, load_bin):
                 res[name].append((tp, p99))
                 print(f"round {r + 1} {name:7}: {tp / 1e6:.2f} M lines/s, p99 at half rate "
                       f"{p99:.1f} ms (load average {os.getloadavg()[0]:.2f})")
-        med = lambda xs: sorted(xs)[len(xs) // 2]
+        def med(xs):
+            xs = sorted(xs)
+            return (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2
         h, o = med([x[0] for x in res["HEAD"]]), med([x[0] for x in res[OLD]])
         ratios = [a[0] / b[0] for a, b in zip(res["HEAD"], res[OLD])]
+        gm = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
         print(f"median throughput HEAD {h / 1e6:.2f} M/s, {OLD} {o / 1e6:.2f} M/s: ratio "
-              f"{h / o:.3f} (per round {', '.join(f'{x:.3f}' for x in ratios)})")
+              f"{h / o:.3f}; per round {', '.join(f'{x:.3f}' for x in ratios)}, geometric mean "
+              f"{gm:.3f}")
     finally:
         subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", wt])
         shutil.rmtree(target, ignore_errors=True)
