@@ -44,21 +44,25 @@ def cpu_s(pid):
 def start_broker(args, want):
     """Starts `args`, waits (≤ 10 s) for the announce lines `chat tcp ADDR` etc.; (proc, addrs)."""
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    addrs, deadline = {}, time.time() + 10
-    os.set_blocking(p.stdout.fileno(), False)
-    buf = ""
-    while time.time() < deadline and not all(w in addrs for w in want):
-        try:
-            buf += os.read(p.stdout.fileno(), 65536).decode()
-        except BlockingIOError:
-            pass
-        for m in re.finditer(r"^(\S+) tcp (\S+)$", buf, re.M):
-            addrs[m.group(1)] = m.group(2)
-        time.sleep(0.05)
-    if not all(w in addrs for w in want):
+    try:
+        addrs, deadline = {}, time.time() + 10
+        os.set_blocking(p.stdout.fileno(), False)
+        buf = ""
+        while time.time() < deadline and not all(w in addrs for w in want):
+            try:
+                buf += os.read(p.stdout.fileno(), 65536).decode()
+            except BlockingIOError:
+                pass
+            for m in re.finditer(r"^(\S+) tcp (\S+)$", buf, re.M):
+                addrs[m.group(1)] = m.group(2)
+            time.sleep(0.05)
+        if not all(w in addrs for w in want):
+            raise SystemExit(f"{args[0]} did not announce {want}")
+        return p, addrs
+    except BaseException:
         p.kill()
-        sys.exit(f"{args[0]} did not announce {want}")
-    return p, addrs
+        p.wait(5)
+        raise
 
 
 def stop(p):
