@@ -225,9 +225,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for SecureStream<S> {
 const PAGE: usize = 4096;
 
 /// Whether copying `src` to `dst` would hit the slow case of `rep movsb`, which glibc's
-/// memcpy uses for copies of this size: on AMD Zen 3 and 4 (glibc before 2.39, bug 30994) a
-/// destination 1 to 15 bytes past the source's offset within a page copies at 3 GB/s instead
-/// of 50. `taojie exec`'s client met it on every record (a third of its CPU time).
+/// memcpy uses for copies of this size: on AMD Zen 3 and 4 (glibc bug 30994; Debian 12's
+/// glibc 2.36 has it) a destination 1 to 15 bytes past the source's offset within a page
+/// copies at 3 GB/s instead of 50. `taojie exec`'s client met it on every record (a third
+/// of its CPU time).
 fn slow_copy(dst: &[u8], src: &[u8]) -> bool {
     let distance = (dst.as_ptr() as usize).wrapping_sub(src.as_ptr() as usize) % PAGE;
     (1..16).contains(&distance)
