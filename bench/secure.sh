@@ -5,31 +5,34 @@
 #      (this tree) against plaintext taojie (commit PLAIN_REV, the last before src/secure) and
 #      against ssh / scp with their fastest settings (curve25519 key exchange, AES-128-GCM);
 #      ROUNDS rounds, the tools alternating (odd rounds in one order, even rounds reversed),
-#      medians; the taojie servers' and clients' CPU time per run;
+#      medians; the client's, the taojie server's and the whole machine's CPU time per run;
 #   2. latency of `taojie exec -- true`, encrypted against plaintext (hyperfine, LAT_RUNS runs
 #      per pass, PASSES passes with the order swapped each time, all runs pooled): what the
-#      Noise handshake adds;
+#      Noise handshake adds, and the client's and server's CPU per connection;
 #   3. server peak memory: VmHWM of a fresh exec and a fresh files server, each kind, after
-#      1 GiB streamed through it, MEM_ROUNDS times.
+#      1 GiB streamed through it, MEM_ROUNDS times, with the resident memory split into
+#      anonymous (heap, stacks) and file-backed (mostly the binary's own code).
 #
 # It builds both binaries (the plaintext one in a temporary git worktree with its own target
 # dir, target/bench-plain-PLAIN_REV, kept so a second run only recompiles taojie itself) and
-# copies them aside, so a build running elsewhere cannot swap them mid-run. Servers listen on
-# 127.0.0.1 port 0 and are found by the address line they print; sshd (Debian's) runs on a
-# free port with a throwaway host key, user key and config, as in bench/exec.sh. Every wait is
-# bounded; at the end every process it started is stopped by its PID, the worktree removed
-# and the temp dir (with the 1 GiB file) deleted.
+# copies them aside, so a build running elsewhere cannot swap them mid-run; each server's
+# first bytes (the protocol-2 banner, or protocol 1's random challenge) show it is the kind
+# its name says. Servers listen on 127.0.0.1 port 0 and are found by the address line they
+# print; sshd (Debian's) runs on a free port with a throwaway host key, user key and config,
+# as in bench/exec.sh. Every wait is bounded; at the end every process it started is stopped
+# by its PID, the worktree removed and the temp dirs (with the 1 GiB file) deleted.
 #
 #   apt-get install -y openssh-server openssh-client hyperfine   # not needed by tests or CI
-#   bench/secure.sh                      # the figures in BENCHMARKS.md (about 6 minutes)
+#   bench/secure.sh           # the figures in BENCHMARKS.md: about 2 minutes on a quiet
+#                             # machine, plus the builds (3 minutes the first time)
+#   PUT_ROOT=/dev/shm bench/secure.sh                            # put and scp write to tmpfs
 #   ROUNDS=3 LAT_RUNS=100 PASSES=2 MEM_ROUNDS=1 SIZE_MB=256 bench/secure.sh     # a quick look
 #
 # Knobs: ROUNDS (5), SIZE_MB (1024), LAT_RUNS (200), PASSES (4), MEM_ROUNDS (3),
-# PLAIN_REV (4392176), QUIET_PCT (wait before each round, up to 20 s, for half a second in
-# which the machine is under this % busy; 25), QUIET_WAIT (that wait's limit in seconds; 60),
-# PUT_ROOT (where the files servers and scp
-# write: the temp dir under /var/tmp, on disk, unless given, e.g. PUT_ROOT=/dev/shm to take
-# the disk's own variance out of the comparison).
+# PLAIN_REV (4392176), QUIET_PCT and QUIET_WAIT (before each round and pass, wait up to
+# QUIET_WAIT seconds, 60, for half a second in which the machine is under QUIET_PCT % busy,
+# 25; the busy % is printed either way), PUT_ROOT (where the files servers and scp write: the
+# temp dir under /var/tmp, on disk, unless given).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
