@@ -27,7 +27,7 @@ const IDLE: Duration = Duration::from_secs(600);
 
 /// Serves one classic connection until the client closes it.
 pub async fn handle(mut conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
-    if let Some(key) = &cfg.key
+    if let Some(key) = &cfg.auth.psk
         && let Err(e) = auth::classic_server(&mut conn, key).await
     {
         warn!(error = %e, "authentication refused");

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
@@ -157,13 +157,9 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         &addrs,
     )?;
     if let Some(addr) = classic {
-        if auth.psk.is_none() && !auth.open {
-            bail!("--classic needs --key FILE: the seed's HMAC challenge uses the shared key");
-        }
-        crate::secure::flags::warn_classic("exec", addr);
+        crate::secure::flags::check_classic("exec", &auth, addr)?;
     }
     let cfg = Arc::new(server::Config {
-        key: auth.psk.clone(),
         auth,
         shell: args.shell,
         allow: args.allow.clone(),

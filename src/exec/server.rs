@@ -16,7 +16,6 @@ use tracing::{info, warn};
 
 use super::process::{self, Group, ProcLimit};
 use super::protocol::{Control, SERVICE, STDERR, STDIN, STDOUT};
-use crate::auth::Key;
 use crate::framing::{Frame, FrameError, NativeCodec, Transport, hello};
 use crate::secure::{self, SecureStream, ServerAuth};
 use crate::server::Conn;
@@ -32,9 +31,7 @@ type Stream = SplitStream<Framed<SecureStream<Conn>, NativeCodec>>;
 /// What the server allows, shared by every connection.
 #[derive(Debug)]
 pub struct Config {
-    /// The shared key for the classic listener's HMAC; `None` without one.
-    pub key: Option<Key>,
-    /// What the native listener's handshake accepts.
+    /// What the handshakes accept (the classic listener's HMAC uses `auth.psk`).
     pub auth: ServerAuth,
     /// Clients may ask for `sh -c`.
     pub shell: bool,
@@ -271,7 +268,6 @@ mod tests {
 
     fn config(shell: bool, allow: &[&str]) -> Config {
         Config {
-            key: None,
             auth: ServerAuth::default(),
             shell,
             allow: allow.iter().map(|s| s.to_string()).collect(),

@@ -37,7 +37,7 @@ pub struct ClassicHeader {
 /// ends the connection (the seed's client cannot hear an answer); a file whose MD5 does not
 /// match is discarded.
 pub async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
-    if let Some(key) = &state.key
+    if let Some(key) = &state.auth.psk
         && let Err(e) = crate::auth::classic_server(&mut conn, key).await
     {
         warn!(error = %e, "classic authentication failed");

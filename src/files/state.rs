@@ -6,16 +6,14 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 
 use super::ServeArgs;
-use crate::auth::{self, Key};
+use crate::auth;
 use crate::secure::ServerAuth;
 
 /// Everything a connection handler needs.
 pub struct State {
     /// The root, canonical.
     pub root: PathBuf,
-    /// The shared key for the classic listener's HMAC, or None without one.
-    pub key: Option<Key>,
-    /// What the native listener's handshake accepts.
+    /// What the handshakes accept (the classic listener's HMAC uses `auth.psk`).
     pub auth: ServerAuth,
     /// Refuse uploads.
     pub read_only: bool,
@@ -42,10 +40,7 @@ impl State {
             &addrs,
         )?;
         if let Some(c) = classic {
-            if auth.psk.is_none() && !auth.open {
-                bail!("--classic needs --key FILE: the seed's HMAC challenge uses the shared key");
-            }
-            crate::secure::flags::warn_classic("files", c);
+            crate::secure::flags::check_classic("files", &auth, c)?;
         }
         let root = match &args.root {
             Some(r) => r.clone(),
@@ -63,7 +58,6 @@ impl State {
         }
         Ok(State {
             root,
-            key: auth.psk.clone(),
             auth,
             read_only: args.read_only,
             upload_only: args.upload_only,

@@ -113,9 +113,13 @@ pub fn server_auth(
     Ok(auth)
 }
 
-/// Says once, at start, that a classic (seed-protocol) listener on a non-loopback address
-/// carries its traffic in the clear.
-pub fn warn_classic(service: &str, addr: SocketAddr) {
+/// Checks a classic (seed-protocol) listener on `addr` can run with `auth` — the seed's HMAC
+/// challenge needs the shared key, unless the server was started without any key — and says
+/// once, at start, that beyond loopback its traffic is in the clear.
+pub fn check_classic(service: &str, auth: &ServerAuth, addr: SocketAddr) -> Result<()> {
+    if auth.psk.is_none() && !auth.open {
+        bail!("--classic needs --key FILE: the seed's HMAC challenge uses the shared key");
+    }
     if !addr.ip().is_loopback() {
         warn!(
             %addr,
@@ -123,4 +127,5 @@ pub fn warn_classic(service: &str, addr: SocketAddr) {
              NOT encrypted and anyone on the network path can read it"
         );
     }
+    Ok(())
 }
