@@ -1,6 +1,5 @@
 //! The command line: every subcommand's flags (the doc comments are the help text) and the
 //! dispatch to the module that does the work.
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -153,19 +152,6 @@ Examples:
       then open http://127.0.0.1:9080/?name=ann&room=dev   (an invitation link: joins #dev)
       with --key, the page needs the token in the `chat-web login URL` printed at start")]
     Chat(chat::ServeArgs),
-}
-
-/// Sends logs to standard error, `info` and up unless `RUST_LOG` says otherwise, coloured
-/// only on a terminal.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
 }
 
 /// Runs the parsed command; the exit code is the command's own (a remote status, say).

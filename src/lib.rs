@@ -18,6 +18,7 @@ pub mod files;
 pub mod framing;
 pub mod http;
 pub mod ipcalc;
+pub mod log;
 pub mod msg;
 pub mod netcat;
 pub mod secure;

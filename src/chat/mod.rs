@@ -118,6 +118,9 @@ pub struct ServeArgs {
     /// --key the page needs the token in the login URL printed at start
     #[arg(long, value_name = "ADDR")]
     pub web: Option<String>,
+    /// Limits on connections that have not proven their key yet (with --key or --identity)
+    #[command(flatten)]
+    pub preauth: server::PreAuthArgs,
 }
 
 impl Default for ServeArgs {
@@ -140,6 +143,7 @@ impl Default for ServeArgs {
             lanes: 0,
             split_at: room::SPLIT_AT,
             web: None,
+            preauth: server::PreAuthArgs::default(),
         }
     }
 }
@@ -228,6 +232,7 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             max_line: args.max_line.max(1),
             rate: (args.rate > 0.0).then_some(args.rate),
             auth,
+            preauth: Arc::new(args.preauth.to_guard()),
         });
         if let Some(web) = web {
             let shutdown = shutdown.clone().cancelled_owned();

@@ -37,11 +37,17 @@ pub struct ClassicHeader {
 /// ends the connection (the seed's client cannot hear an answer); a file whose MD5 does not
 /// match is discarded.
 pub async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
-    if let Some(key) = &state.auth.psk
-        && let Err(e) = crate::auth::classic_server(&mut conn, key).await
-    {
-        warn!(error = %e, "classic authentication failed");
-        return Ok(());
+    if let Some(key) = &state.auth.psk {
+        let peer = conn.peer().clone();
+        let hmac = crate::auth::classic_server(&mut conn, key);
+        if state
+            .preauth
+            .handshake(&peer, "classic authentication failed", hmac)
+            .await
+            .is_none()
+        {
+            return Ok(());
+        }
     }
     if state.read_only {
         warn!("classic upload refused: the server is read-only");

@@ -67,12 +67,14 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
 
 /// One native connection: authenticate, hello, then requests until the client leaves.
 async fn handle(conn: Conn, state: Arc<State>) -> io::Result<()> {
-    let stream = match crate::secure::server(conn, &state.auth).await {
-        Ok((stream, _peer)) => stream,
-        Err(e) => {
-            warn!(error = %e, "handshake refused");
-            return Ok(());
-        }
+    let peer = conn.peer().clone();
+    let handshake = crate::secure::server(conn, &state.auth);
+    let Some((stream, _)) = state
+        .preauth
+        .handshake(&peer, "handshake refused", handshake)
+        .await
+    else {
+        return Ok(());
     };
     let mut t = Transport::new(stream);
     if let Err(e) = hello::server(&mut t, SERVICE).await {
