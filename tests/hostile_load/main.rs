@@ -1,10 +1,12 @@
 //! Hostile load against the real binary (issue 14): junk connections while nobody reads the
 //! server's standard error (`log_flood.rs`), and thousands of half-open handshakes, slowloris
-//! clients and floods from one address against every keyed service (`preauth.rs`). Every
+//! clients and floods from one address against every keyed service (`preauth.rs`), and the
+//! error lines a client prints when the connection breaks (`errors.rs`). Every
 //! attacker here connects from a loopback address of its own (127.0.0.0/8), so per-address
 //! caps can be tested apart from the total.
 #[path = "../common/mod.rs"]
 mod common;
+mod errors;
 mod log_flood;
 mod preauth;
 
