@@ -78,7 +78,7 @@ async fn handle(conn: Conn, state: Arc<State>) -> io::Result<()> {
     };
     let mut t = Transport::new(stream);
     if let Err(e) = hello::server(&mut t, SERVICE).await {
-        warn!(error = %e, "hello failed");
+        crate::log::refused("hello failed", &peer, &e);
         return Ok(());
     }
     let mut t = Link::new(t);
