@@ -72,12 +72,10 @@ impl Config {
 /// Serves one native connection.
 pub async fn handle(conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
     let peer = conn.peer().clone();
-    let handshake = secure::server(conn, &cfg.auth);
-    let Some((stream, _)) = cfg
-        .preauth
-        .handshake(&peer, "handshake refused", handshake)
-        .await
-    else {
+    let handshake =
+        cfg.preauth
+            .handshake(&peer, "handshake refused", secure::server(conn, &cfg.auth));
+    let Some((stream, _)) = handshake.await else {
         return Ok(());
     };
     let mut t = Transport::new(stream);

@@ -69,11 +69,10 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
 async fn handle(conn: Conn, state: Arc<State>) -> io::Result<()> {
     let peer = conn.peer().clone();
     let handshake = crate::secure::server(conn, &state.auth);
-    let Some((stream, _)) = state
+    let handshake = state
         .preauth
-        .handshake(&peer, "handshake refused", handshake)
-        .await
-    else {
+        .handshake(&peer, "handshake refused", handshake);
+    let Some((stream, _)) = handshake.await else {
         return Ok(());
     };
     let mut t = Transport::new(stream);

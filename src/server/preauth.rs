@@ -214,30 +214,35 @@ impl PreAuth {
     /// [`run`](Self::run) for a handshake that may fail, with every failure logged through
     /// [`crate::log::refused`] (so floods are summarised): `kind` names a failure of the
     /// handshake itself ("handshake refused"). Returns the handshake's result when it succeeded.
-    pub async fn handshake<T, E: Display>(
-        &self,
-        peer: &Peer,
+    pub fn handshake<'a, T, E: Display>(
+        &'a self,
+        peer: &'a Peer,
         kind: &'static str,
-        handshake: impl Future<Output = Result<T, E>>,
-    ) -> Option<T> {
-        match self.run(peer, handshake).await {
-            Ok(Ok(t)) => Some(t),
-            Ok(Err(e)) => {
-                crate::log::refused(kind, peer, &e);
-                None
-            }
-            Err(cut @ Cut::Evicted(_)) => {
-                // The server's state, not this peer's doing: one tally for all addresses.
-                crate::log::refused_any("handshake dropped: too many in flight", peer, &cut);
-                None
-            }
-            Err(cut) => {
-                let kind = match cut {
-                    Cut::PerAddress(_) => "too many handshakes from one address",
-                    _ => "handshake timed out",
-                };
-                crate::log::refused(kind, peer, &cut);
-                None
+        handshake: impl Future<Output = Result<T, E>> + 'a,
+    ) -> impl Future<Output = Option<T>> + 'a {
+        // Boxed at once: a Noise handshake's state is a few KiB, and each future wrapping it
+        // by value would keep a copy of its own in every connection's task.
+        let handshake = Box::pin(handshake);
+        async move {
+            match self.run(peer, handshake).await {
+                Ok(Ok(t)) => Some(t),
+                Ok(Err(e)) => {
+                    crate::log::refused(kind, peer, &e);
+                    None
+                }
+                Err(cut @ Cut::Evicted(_)) => {
+                    // The server's state, not this peer's doing: one tally for all addresses.
+                    crate::log::refused_any("handshake dropped: too many in flight", peer, &cut);
+                    None
+                }
+                Err(cut) => {
+                    let kind = match cut {
+                        Cut::PerAddress(_) => "too many handshakes from one address",
+                        _ => "handshake timed out",
+                    };
+                    crate::log::refused(kind, peer, &cut);
+                    None
+                }
             }
         }
     }
