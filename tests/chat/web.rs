@@ -178,6 +178,65 @@ fn websocket_and_nc_members_share_rooms_one_message_per_line() {
 }
 
 #[test]
+fn a_page_that_answers_no_pings_leaves_its_room_and_one_that_does_stays() {
+    // Pings every 0.5 s: a page silent for 1.25 s has gone.
+    let (_server, chat, web) = web_server(&["--web-ping", "0.5"]);
+    let (_nora, mut nora_r) = raw_client(&chat, "nora");
+    let mut mute = ws_member(&web, "mute");
+    let mut live = ws_member(&web, "live");
+    // `mute` reads nothing from now on, so it answers no ping; `live` keeps reading (tungstenite
+    // answers each ping as it reads) and is still there after many intervals.
+    let started = std::time::Instant::now();
+    wait_msg(&mut live, "mute leaving", |m| {
+        m.starts_with("*** mute left lobby")
+    });
+    let gone_after = started.elapsed();
+    assert!(gone_after < WAIT, "mute let go only after {gone_after:?}");
+    let mut line = String::new();
+    while !line.starts_with("*** mute left lobby") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut nora_r, &mut line).unwrap() > 0,
+            "nc closed before mute left"
+        );
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    live.get_mut()
+        .set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .unwrap();
+    while std::time::Instant::now() < until {
+        match live.read() {
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("the page that answers pings was closed: {e}"),
+        }
+    }
+    live.get_mut().set_read_timeout(Some(WAIT)).unwrap();
+    live.send(Message::text("/who")).unwrap();
+    wait_msg(&mut live, "/who", |m| m == "*** in lobby (2): live, nora");
+    // The mute page's connection was closed (with a close frame saying why, if it gets to
+    // read it before its pending pongs meet the closed socket).
+    loop {
+        match mute.read() {
+            Ok(Message::Close(frame)) => {
+                assert_eq!(frame.map(|f| f.code), Some(CloseCode::Away));
+                break;
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!("the mute page's socket is still open")
+            }
+            Err(_) => break,
+        }
+    }
+}
+
+#[test]
 fn every_response_carries_the_policy_and_foreign_pages_are_refused() {
     let (_server, _chat, web) = web_server(&[]);
     for (path, kind) in [
