@@ -237,6 +237,64 @@ fn a_page_that_answers_no_pings_leaves_its_room_and_one_that_does_stays() {
 }
 
 #[test]
+fn with_only_an_identity_key_the_websocket_needs_a_token_that_survives_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = dir.path().join("broker.id");
+    let id_s = id.to_str().unwrap().to_string();
+    let (st, _, err) = common::run_with_input(&["keygen", "--identity", &id_s], b"", WAIT);
+    assert!(st.success(), "{err}");
+    let authorized = format!("{id_s}.pub");
+    let start = || {
+        let mut server = Proc::spawn(
+            bin(),
+            &[
+                "serve",
+                "chat",
+                "--listen",
+                "127.0.0.1:0",
+                "--web",
+                "127.0.0.1:0",
+                "--identity",
+                &id_s,
+                "--authorized",
+                &authorized,
+            ],
+        );
+        let login = server.wait_stderr("chat-web login ", WAIT);
+        let token = login
+            .rsplit_once("token=")
+            .expect("a token in the login URL")
+            .1;
+        let token = token.trim().to_string();
+        while !String::from_utf8_lossy(&server.stdout).contains("chat-web tcp ") {
+            assert!(server.more_stdout(WAIT), "no chat-web line");
+        }
+        let out = String::from_utf8_lossy(&server.stdout).to_string();
+        let web = out
+            .lines()
+            .find_map(|l| l.strip_prefix("chat-web tcp "))
+            .unwrap()
+            .to_string();
+        (server, web, token)
+    };
+    let (first, web, token) = start();
+    assert_eq!(token.len(), 64, "{token}");
+    let own = format!("http://{web}");
+    let origin = [("origin", own.as_str())];
+    assert_eq!(open(&web, "", &origin).err(), Some(401), "no token");
+    let mut ws = open(&web, &format!("?token={token}"), &origin).expect("the token opens it");
+    ws.send(Message::text("/nick ida")).unwrap();
+    wait_msg(&mut ws, "own rename", |m| {
+        m.ends_with("is now known as ida")
+    });
+    stop(&first);
+    drop(first);
+    // The same identity gives the same token: a page's saved login keeps working.
+    let (_second, _, again) = start();
+    assert_eq!(again, token);
+}
+
+#[test]
 fn every_response_carries_the_policy_and_foreign_pages_are_refused() {
     let (_server, _chat, web) = web_server(&[]);
     for (path, kind) in [
