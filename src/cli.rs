@@ -13,6 +13,10 @@ use crate::{bench, chat, echo, exec, files, http, ipcalc, msg, netcat, serve, ti
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
+    /// How log lines on standard error look: text for people, or one JSON object per line
+    /// (timestamp, level, message, fields, and the connection's service, peer and id)
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
     /// What to do
     #[command(subcommand)]
     pub command: Command,
@@ -30,6 +34,16 @@ Examples:
   nc 127.0.0.1 9006                            join the chat; or: taojie chat 127.0.0.1:9006 --name ann
   taojie bench 127.0.0.1:9007 --conns 50 --depth 16
   taojie msg listen --name ann                 join the IP Messenger / Feiq / iptux LAN";
+
+/// How log lines are written on standard error.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One line of text per event, coloured on a terminal
+    #[default]
+    Human,
+    /// One JSON object per line, for log collectors
+    Json,
+}
 
 /// The subcommands.
 #[derive(Subcommand, Debug)]
@@ -155,17 +169,28 @@ Examples:
     Chat(chat::ServeArgs),
 }
 
-/// Sends logs to standard error, `info` and up unless `RUST_LOG` says otherwise, coloured
-/// only on a terminal.
-pub fn init_logging() {
+/// Sends logs to standard error, `info` and up unless `RUST_LOG` says otherwise: as text,
+/// coloured only on a terminal, or as one JSON object per line.
+pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Human => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => {
+            // `{"timestamp", "level", "message", ...fields, "span": {"service", "peer",
+            // "conn", "name"}}`: the event's fields at the top, the connection's in `span`.
+            crate::server::spans_at_info(true);
+            logs.json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .init()
+        }
+    }
 }
 
 /// Runs the parsed command; the exit code is the command's own (a remote status, say).
