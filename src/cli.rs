@@ -1,13 +1,13 @@
 //! The command line: every subcommand's flags (the doc comments are the help text) and the
 //! dispatch to the module that does the work.
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::server::{LimitArgs, shutdown};
-use crate::{bench, chat, echo, exec, files, http, ipcalc, msg, netcat, serve, time};
+use crate::{bench, chat, docs, echo, exec, files, http, ipcalc, msg, netcat, serve, time};
 
 /// taojie (套接字): one socket toolkit — netcat, echo, time, exec, files and chat, a load generator.
 #[derive(Parser, Debug)]
@@ -88,6 +88,37 @@ Examples:
     Http(http::HttpArgs),
     /// Addresses, masks and subnets: network, broadcast, hosts, kind; same subnet?; split
     Ipcalc(ipcalc::IpcalcArgs),
+    /// Print a shell's completion script for taojie on standard output
+    #[command(after_help = "\
+Examples:
+  source <(taojie completions bash)                        in ~/.bashrc
+  taojie completions zsh > ~/.zfunc/_taojie                with fpath+=(~/.zfunc) before compinit
+  taojie completions fish > ~/.config/fish/completions/taojie.fish")]
+    Completions(CompletionsArgs),
+    /// Man pages: taojie(1) on standard output, or one page per subcommand with --out DIR
+    #[command(after_help = "\
+Examples:
+  taojie man | man -l -                      read taojie(1)
+  taojie man --out ~/.local/share/man/man1   taojie.1, taojie-serve.1, taojie-serve-exec.1, ...
+  man taojie-serve-exec                      once that directory is on the MANPATH")]
+    Man(ManArgs),
+}
+
+/// `taojie completions SHELL`.
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `taojie man [--out DIR]`.
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Write every page (taojie.1 and one per subcommand) into DIR, created if missing, and
+    /// print each file's path
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// `taojie keygen FILE` and `taojie keygen --identity FILE`.
@@ -240,6 +271,25 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Msg(args) => msg::run(args).await,
         Command::Http(args) => http::run(args).await,
         Command::Ipcalc(args) => ipcalc::run(args),
+        Command::Completions(args) => {
+            docs::completions(args.shell, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man(args) => {
+            match args.out {
+                Some(dir) => {
+                    let mut out = std::io::stdout().lock();
+                    for page in docs::write_man_pages(&dir)? {
+                        // The pages are written; a closed stdout only loses the list.
+                        if writeln!(out, "{}", page.display()).is_err() {
+                            break;
+                        }
+                    }
+                }
+                None => docs::man_page(&mut std::io::stdout().lock())?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod bench;
 pub mod chat;
 pub mod cli;
+pub mod docs;
 pub mod echo;
 pub mod exec;
 pub mod files;
