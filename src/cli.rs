@@ -214,7 +214,7 @@ pub fn init_logging(format: LogFormat) {
         LogFormat::Json => {
             // `{"timestamp", "level", "message", ...fields, "span": {"service", "peer",
             // "conn", "name"}}`: the event's fields at the top, the connection's in `span`.
-            crate::server::spans_at_info(true);
+            crate::server::span_every_connection(true);
             logs.json()
                 .flatten_event(true)
                 .with_current_span(true)

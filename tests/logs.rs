@@ -156,6 +156,46 @@ fn an_exec_command_s_lines_name_the_service_the_peer_and_the_connection() {
 }
 
 #[test]
+fn a_refused_handshake_names_its_peer_even_when_only_warnings_are_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys: Vec<String> = ["server.key", "other.key"]
+        .iter()
+        .map(|name| {
+            let path = dir.path().join(name).to_str().unwrap().to_string();
+            let (status, _, err) = run_with_input(&["keygen", &path], b"", LIMIT);
+            assert!(status.success(), "keygen: {err}");
+            path
+        })
+        .collect();
+    let mut server = Logged::start(
+        &[
+            "serve",
+            "exec",
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+            &keys[0],
+            "--log-format=json",
+        ],
+        "warn",
+        1,
+    );
+    let addr = server.addrs[0].clone();
+    let (status, _, _) = run_with_input(
+        &["exec", &addr, "--key", &keys[1], "--", "true"],
+        b"",
+        LIMIT,
+    );
+    assert!(!status.success(), "a wrong key ran a command");
+    let refused = server.event("handshake refused");
+    assert_event(&refused, "WARN");
+    assert!(refused["error"].is_string(), "{refused}");
+    assert_eq!(refused["span"]["service"], "exec", "{refused}");
+    let peer = refused["span"]["peer"].as_str().unwrap_or_default();
+    assert!(peer.starts_with("127.0.0.1:"), "{refused}");
+}
+
+#[test]
 fn a_connection_s_debug_lines_carry_its_exact_peer_and_its_own_id() {
     let mut server = Logged::start(
         &[

@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, debug, debug_span, info_span, warn};
+use tracing::{Instrument, debug, debug_span, error_span, warn};
 
 use super::conn::{Activity, Conn};
 use super::{Limits, Listener};
@@ -18,18 +18,18 @@ use super::{Limits, Listener};
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// Whether each connection's span is enabled at the info level; see [`spans_at_info`].
-static SPANS_AT_INFO: AtomicBool = AtomicBool::new(false);
+/// Whether each connection's span is enabled at any level; see [`span_every_connection`].
+static SPAN_EVERY_CONNECTION: AtomicBool = AtomicBool::new(false);
 
 /// The next connection's id: unique in the process, across every listener, so a log reader
 /// can follow one connection through lines of several services.
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Makes every connection's span (`service`, `peer`, `conn` id) info-level instead of
-/// debug-level, so that the lines a connection logs at the default level carry who it is.
+/// Makes every connection's span (`service`, `peer`, `conn` id) enabled whatever the level
+/// filter, instead of at debug only, so that every line a connection logs carries who it is.
 /// For machine-read logs: an enabled span costs a little on every poll of the connection.
-pub fn spans_at_info(on: bool) {
-    SPANS_AT_INFO.store(on, Ordering::Relaxed);
+pub fn span_every_connection(on: bool) {
+    SPAN_EVERY_CONNECTION.store(on, Ordering::Relaxed);
 }
 
 /// Serves `listener` until `shutdown` resolves: each accepted connection runs `handler` in a
@@ -80,8 +80,10 @@ pub async fn serve_stream<H, F>(
         // A debug-level span unless asked otherwise: at the default level it is disabled and
         // costs nothing per poll; with RUST_LOG=debug every line of the connection carries it.
         let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
-        let span = if SPANS_AT_INFO.load(Ordering::Relaxed) {
-            info_span!("conn", service, peer = %conn.peer(), conn = id)
+        let span = if SPAN_EVERY_CONNECTION.load(Ordering::Relaxed) {
+            // A span's level only decides when it is enabled; no filter short of `off`
+            // drops the error level, so the span is there for warnings at RUST_LOG=warn too.
+            error_span!("conn", service, peer = %conn.peer(), conn = id)
         } else {
             debug_span!("conn", service, peer = %conn.peer(), conn = id)
         };
