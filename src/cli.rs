@@ -200,14 +200,23 @@ Examples:
     Chat(chat::ServeArgs),
 }
 
-/// Sends logs to standard error, `info` and up unless `RUST_LOG` says otherwise: as text,
-/// coloured only on a terminal, or as one JSON object per line.
+/// Sends logs to standard error, `info` and up unless `RUST_LOG` says otherwise, in `format`.
 pub fn init_logging(format: LogFormat) {
+    install_logging(format, std::io::stderr);
+}
+
+/// Installs the global subscriber, writing to `writer` (standard error, or a writer that
+/// wraps it): `info` and up unless `RUST_LOG` says otherwise, as text coloured only on a
+/// terminal, or as one JSON object per line.
+pub fn install_logging<W>(format: LogFormat, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_target(false);
     match format {
         LogFormat::Human => logs.with_ansi(std::io::stderr().is_terminal()).init(),
