@@ -6,7 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = taojie::cli::Cli::parse();
-    taojie::cli::init_logging();
+    taojie::cli::init_logging(cli.log_format);
     taojie::sys::raise_fd_limit();
     // One transfer needs one thread: handing each body chunk between worker threads costs
     // `taojie http` and `taojie exec` more than the copy itself. Everything else gets a worker

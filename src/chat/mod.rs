@@ -61,7 +61,7 @@ pub const DEFAULT_MAX_CONNS: usize = 20_000;
 /// Flags of `taojie serve chat`.
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
-    /// TCP address of the line broker, e.g. 127.0.0.1:9006 or [::1]:0
+    /// TCP address of the line broker, e.g. `127.0.0.1:9006` or `[::1]:0`
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// UDP address of the hub (datagrams `NAME: text` relayed to every recent peer)
