@@ -14,12 +14,15 @@ fn main() -> ExitCode {
         }
         _ => taojie::log::Writer::Blocking,
     };
-    let _log = taojie::log::init(writer);
+    let _log = taojie::log::init(cli.log_format, writer);
     taojie::sys::raise_fd_limit();
     // One transfer needs one thread: handing each body chunk between worker threads costs
-    // `taojie http` more than the copy itself. Everything else gets a worker per core.
+    // `taojie http` and `taojie exec` more than the copy itself. Everything else gets a worker
+    // per core.
     let mut builder = match cli.command {
-        taojie::cli::Command::Http(_) => tokio::runtime::Builder::new_current_thread(),
+        taojie::cli::Command::Http(_) | taojie::cli::Command::Exec(_) => {
+            tokio::runtime::Builder::new_current_thread()
+        }
         _ => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {

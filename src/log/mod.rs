@@ -2,7 +2,6 @@
 //! writer on a thread of its own ([`init`]), which counts the lines it had to drop and says so,
 //! and the per-connection warnings a flood would multiply go through [`refused`], which shows
 //! the first few per kind and peer address and then one summary line per window.
-use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -64,18 +63,12 @@ pub struct Guard {
     _worker: Option<WorkerGuard>,
 }
 
-/// Sets up the global `tracing` subscriber: `RUST_LOG` filters (info by default), colours on
-/// a terminal, logs to standard error the way `writer` says.
-pub fn init(writer: Writer) -> Guard {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false);
+/// Sets up the global `tracing` subscriber in `format` (see [`crate::cli::install_logging`]:
+/// `RUST_LOG` filters, info by default), writing to standard error the way `writer` says.
+pub fn init(format: crate::cli::LogFormat, writer: Writer) -> Guard {
     match writer {
         Writer::Blocking => {
-            builder.with_writer(std::io::stderr).init();
+            crate::cli::install_logging(format, std::io::stderr);
             Guard { _worker: None }
         }
         Writer::NonBlocking => {
@@ -85,7 +78,7 @@ pub fn init(writer: Writer) -> Guard {
                 .thread_name("taojie-log")
                 .finish(std::io::stderr());
             let dropped = nb.error_counter();
-            builder.with_writer(Switch(nb)).init();
+            crate::cli::install_logging(format, Switch(nb));
             // A thread, not a task: it must report even when the runtime is the thing stuck.
             let _ = std::thread::Builder::new()
                 .name("taojie-log-drops".into())
