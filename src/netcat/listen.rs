@@ -3,22 +3,19 @@
 use std::io;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::task::JoinSet;
 
 use super::connect::finish;
+use super::encrypted::Halves;
 use super::pump::{self, MAX_DATAGRAM, Peers, STREAM_CHUNK};
 use super::stdio::{Input, Output};
 use super::{End, ListenArgs, note, secs};
-use std::sync::Arc;
-
-use tokio::net::TcpListener;
-use tokio::task::JoinSet;
-
-use super::encrypted::Halves;
 use crate::secure::ServerAuth;
 use crate::server::{self, Listener, Peer, PreAuth};
 
