@@ -69,8 +69,12 @@ fn a_server_too_busy_for_one_more_handshake_says_so_not_a_broken_pipe() {
         1,
     );
     let addr = server.addr("exec");
-    let _half_open = connect_from(Ipv4Addr::LOCALHOST, addr);
-    thread::sleep(Duration::from_millis(200));
+    // Its banner came: the server counts it among the handshakes in flight.
+    let mut half_open = connect_from(Ipv4Addr::LOCALHOST, addr);
+    half_open
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    std::io::Read::read_exact(&mut half_open, &mut [0u8; 32]).unwrap();
     let (status, _, err) = common::run_with_input(
         &["exec", &addr.to_string(), "--key", &key, "--", "true"],
         b"",
