@@ -169,8 +169,11 @@ async fn relay(
     preauth: &PreAuth,
 ) -> io::Result<Option<(Conn, BytesMut)>> {
     let peer = conn.peer().clone();
-    let handshake = preauth.handshake(&peer, "handshake refused", secure::server(conn, auth));
-    let Some((secure, _)) = handshake.await else {
+    let handshake = secure::server(conn, auth);
+    let Some((secure, _)) = preauth
+        .handshake(&peer, "handshake refused", handshake)
+        .await
+    else {
         return Ok(None);
     };
     let mut t = Transport::new(secure);

@@ -72,10 +72,12 @@ impl Config {
 /// Serves one native connection.
 pub async fn handle(conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
     let peer = conn.peer().clone();
-    let handshake =
-        cfg.preauth
-            .handshake(&peer, "handshake refused", secure::server(conn, &cfg.auth));
-    let Some((stream, _)) = handshake.await else {
+    // Made and awaited in one expression, so the handshake's state sits once in this task.
+    let Some((stream, _)) = cfg
+        .preauth
+        .handshake(&peer, "handshake refused", secure::server(conn, &cfg.auth))
+        .await
+    else {
         return Ok(());
     };
     let mut t = Transport::new(stream);

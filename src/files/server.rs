@@ -69,10 +69,11 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
 async fn handle(conn: Conn, state: Arc<State>) -> io::Result<()> {
     let peer = conn.peer().clone();
     let handshake = crate::secure::server(conn, &state.auth);
-    let handshake = state
+    let Some((stream, _)) = state
         .preauth
-        .handshake(&peer, "handshake refused", handshake);
-    let Some((stream, _)) = handshake.await else {
+        .handshake(&peer, "handshake refused", handshake)
+        .await
+    else {
         return Ok(());
     };
     let mut t = Transport::new(stream);

@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
 use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use clap::Args;
@@ -213,38 +215,91 @@ impl PreAuth {
 
     /// [`run`](Self::run) for a handshake that may fail, with every failure logged through
     /// [`crate::log::refused`] (so floods are summarised): `kind` names a failure of the
-    /// handshake itself ("handshake refused"). Returns the handshake's result when it succeeded.
-    pub fn handshake<'a, T, E: Display>(
+    /// handshake itself ("handshake refused"). Resolves to the handshake's result when it
+    /// succeeded. Await it where it is made: the handshake's state (a few KiB for Noise) is
+    /// then kept once, in the connection's task.
+    pub fn handshake<'a, F>(
         &'a self,
         peer: &'a Peer,
         kind: &'static str,
-        handshake: impl Future<Output = Result<T, E>> + 'a,
-    ) -> impl Future<Output = Option<T>> + 'a {
-        // Boxed at once: a Noise handshake's state is a few KiB, and each future wrapping it
-        // by value would keep a copy of its own in every connection's task.
-        let handshake = Box::pin(handshake);
-        async move {
-            match self.run(peer, handshake).await {
-                Ok(Ok(t)) => Some(t),
-                Ok(Err(e)) => {
-                    crate::log::refused(kind, peer, &e);
-                    None
-                }
-                Err(cut @ Cut::Evicted(_)) => {
-                    // The server's state, not this peer's doing: one tally for all addresses.
-                    crate::log::refused_any("handshake dropped: too many in flight", peer, &cut);
-                    None
-                }
-                Err(cut) => {
-                    let kind = match cut {
-                        Cut::PerAddress(_) => "too many handshakes from one address",
-                        _ => "handshake timed out",
-                    };
-                    crate::log::refused(kind, peer, &cut);
-                    None
-                }
-            }
+        handshake: F,
+    ) -> Guarded<'a, F> {
+        let (ticket, refused) = match self.admit(peer) {
+            Ok(t) => (Some(t), None),
+            Err(cut) => (None, Some(cut)),
+        };
+        let evicted = ticket
+            .as_ref()
+            .map_or_else(CancellationToken::new, |t| t.evicted.clone())
+            .cancelled_owned();
+        Guarded {
+            handshake,
+            deadline: tokio::time::sleep(self.deadline),
+            evicted,
+            ticket,
+            refused,
+            peer,
+            kind,
+            guard: self,
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A handshake under a [`PreAuth`] guard (see [`PreAuth::handshake`]): a future written
+    /// out by hand, not an `async fn`, because an `async fn` keeps its argument and each
+    /// future it awaits in slots of their own, and this one holds a whole handshake.
+    pub struct Guarded<'a, F> {
+        #[pin]
+        handshake: F,
+        #[pin]
+        deadline: tokio::time::Sleep,
+        #[pin]
+        evicted: tokio_util::sync::WaitForCancellationFutureOwned,
+        ticket: Option<Ticket<'a>>,
+        refused: Option<Cut>,
+        peer: &'a Peer,
+        kind: &'static str,
+        guard: &'a PreAuth,
+    }
+}
+
+impl<T, E: Display, F: Future<Output = Result<T, E>>> Future for Guarded<'_, F> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = self.project();
+        let peer: &Peer = this.peer;
+        let cut = if let Some(cut) = this.refused.take() {
+            cut
+        } else if let Poll::Ready(out) = this.handshake.poll(cx) {
+            this.ticket.take();
+            return Poll::Ready(match out {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    crate::log::refused(this.kind, peer, &e);
+                    None
+                }
+            });
+        } else if this.evicted.poll(cx).is_ready() {
+            Cut::Evicted(this.guard.max_total)
+        } else if this.deadline.poll(cx).is_ready() {
+            Cut::Timeout(this.guard.deadline)
+        } else {
+            return Poll::Pending;
+        };
+        this.ticket.take();
+        match cut {
+            // The server's state, not this peer's doing: one tally for all addresses.
+            Cut::Evicted(_) => {
+                crate::log::refused_any("handshake dropped: too many in flight", peer, &cut)
+            }
+            Cut::PerAddress(_) => {
+                crate::log::refused("too many handshakes from one address", peer, &cut)
+            }
+            Cut::Timeout(_) => crate::log::refused("handshake timed out", peer, &cut),
+        }
+        Poll::Ready(None)
     }
 }
 
