@@ -231,13 +231,22 @@ fn read_state(path: &Path) -> Vec<u8> {
 
 /// What the bytes of a state file let a transfer of `header` resume from: the chaining values
 /// of the verified segments and the bytes they cover. Nothing unless the first line is
-/// `header`'s stamp.
+/// `header`'s stamp, and never more than a transfer of that size records: no chaining value
+/// for a file of one segment (it is hashed as a plain root), at most one per segment for a
+/// longer one. A state with more (damaged, or not ours) would otherwise resume a one-segment
+/// file at its end, an offset the sender refuses on every retry.
 pub fn resume_point(state: &[u8], header: &FileHeader) -> (Vec<[u8; 32]>, u64) {
     let Some(rest) = state.strip_prefix(stamp(header).as_bytes()) else {
         return (Vec::new(), 0);
     };
+    let recorded = if header.size <= SEGMENT {
+        0
+    } else {
+        TreeHasher::segments(header.size)
+    };
     let cvs: Vec<[u8; 32]> = rest
         .chunks_exact(32)
+        .take(usize::try_from(recorded).unwrap_or(usize::MAX))
         .map(|c| c.try_into().expect("32-byte chunk"))
         .collect();
     let held = (cvs.len() as u64 * SEGMENT).min(header.size);
@@ -331,6 +340,18 @@ mod tests {
         assert_eq!(p.offset, 0, "a source with another mtime must start over");
         p.discard();
         assert!(!part.exists() && !dir.path().join(".f.taojie-state").exists());
+    }
+
+    #[test]
+    fn a_state_never_resumes_past_what_a_transfer_records() {
+        // Found by fuzz/ (files_state): a one-segment file's state holding a chaining value
+        // resumed at the file's end, an offset the sender refuses on every retry.
+        let small = header(1000, 7);
+        let state = state_bytes(&small, &[[1; 32]]);
+        assert_eq!(resume_point(&state, &small), (Vec::new(), 0));
+        let big = header(2 * SEGMENT + 1, 7);
+        let state = state_bytes(&big, &[[1; 32]; 5]);
+        assert_eq!(resume_point(&state, &big), (vec![[1; 32]; 3], big.size));
     }
 
     #[test]
