@@ -69,6 +69,17 @@ put("handshake", "server-psk", b"\x05" + banner(b"psk xx nn") + noise(48) + nois
 put("handshake", "server-nn", b"\x06" + banner(b"nn") + noise(48))
 put("handshake", "old-server", b"\x05" + bytes(range(32)) + bytes(32))
 
+# secure_records: a byte for the reader's buffer (1 + 260 × byte), then steps: 0 LEN LEN seals
+# a record of that plaintext length (0 ends the stream), 1 N BYTES puts raw bytes on the
+# wire, 2 AT flips a bit of the last record.
+rec = lambda n: b"\x00" + struct.pack(">H", n)
+put("secure_records", "exec-session", b"\x10" + rec(5) + rec(4096) + rec(65519) + rec(0))
+put("secure_records", "small-reads", b"\x00" + rec(100) + rec(3) + rec(0) + rec(7))
+put("secure_records", "cut", b"\xff" + rec(1000) + rec(20))
+put("secure_records", "flipped", b"\x40" + rec(64) + rec(64) + b"\x02\x09" + rec(0))
+put("secure_records", "garbage", b"\x40" + rec(64) + b"\x01\x05hello" + rec(0))
+put("secure_records", "flipped-end", b"\xff" + rec(8) + rec(0) + b"\x02\x01")
+
 put("chat_lines", "lines", b"\x3f" + b"hello\nworld\r\n/nick alice\n/join room-1\nbye")
 put("chat_lines", "escapes", b"\xbf" + b"a\x1b]0;pwned\x07\r\nb\x1b[2J\x7f\xc2\x9b\n\xff\xfe\n")
 put("chat_lines", "long", b"\x47" + b"x" * 20 + b"\nshort\n" + b"y" * 100)

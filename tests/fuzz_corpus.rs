@@ -55,6 +55,7 @@ targets!(
     files_messages,
     files_state,
     handshake,
+    secure_records,
     chat_lines,
     sntp,
     strftime,

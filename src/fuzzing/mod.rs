@@ -14,7 +14,7 @@ mod text;
 mod wire;
 
 pub use datagrams::{ipmsg, sntp, strftime};
-pub use handshake::handshake;
+pub use handshake::{handshake, secure_records};
 pub use text::{chat_lines, files_state, http, ipcalc};
 pub use wire::{classic_frames, exec_messages, files_messages, native_frames};
 
@@ -29,6 +29,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("files_messages", files_messages),
     ("files_state", files_state),
     ("handshake", handshake),
+    ("secure_records", secure_records),
     ("chat_lines", chat_lines),
     ("sntp", sntp),
     ("strftime", strftime),
