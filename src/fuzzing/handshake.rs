@@ -48,8 +48,8 @@ pub fn handshake(data: &[u8]) {
     });
 }
 
-/// Plaintext sealed per input at most, to keep each run short.
-const MAX_SEALED: usize = 1 << 20;
+/// Plaintext sealed per input at most (two full records), to keep each run short.
+const MAX_SEALED: usize = 2 * MAX_PLAIN;
 
 /// Two ends of a finished Noise handshake: (initiator, responder).
 fn noise_pair() -> (snow::TransportState, snow::TransportState) {
@@ -85,8 +85,9 @@ pub fn secure_records(data: &[u8]) {
     let (mut wire, mut good, mut sealed) = (Vec::new(), Vec::new(), 0);
     // Whether the stream is still undamaged, and whether its end record came while it was.
     let (mut intact, mut ended) = (true, false);
-    // The last record: where it starts on the wire, and what was good before it, if it counted.
-    let mut last: Option<(usize, Option<usize>)> = None;
+    // The last record: where it starts and ends on the wire, and what was good before it, if
+    // it counted.
+    let mut last: Option<(usize, usize, Option<usize>)> = None;
     while let Some((&op, rest)) = steps.split_first() {
         steps = rest;
         match op % 3 {
@@ -106,9 +107,10 @@ pub fn secure_records(data: &[u8]) {
                     .write_message(&plain, &mut record)
                     .expect("a record seals");
                 let counted = (intact && !ended).then_some(good.len());
-                last = Some((wire.len(), counted));
+                let start = wire.len();
                 wire.extend_from_slice(&(n as u16).to_be_bytes());
                 wire.extend_from_slice(&record[..n]);
+                last = Some((start, wire.len(), counted));
                 if counted.is_some() {
                     good.extend_from_slice(&plain);
                     ended = len == 0;
@@ -128,8 +130,9 @@ pub fn secure_records(data: &[u8]) {
                     break;
                 };
                 steps = rest;
-                if let Some((start, counted)) = last.take() {
-                    let i = start + usize::from(at) % (wire.len() - start);
+                if let Some((start, end, counted)) = last.take() {
+                    // Within the record (raw bytes may follow it).
+                    let i = start + usize::from(at) % (end - start);
                     wire[i] ^= 1 << (at % 8);
                     if let Some(before) = counted {
                         // The damaged record (an end record too) and all after it are lost.
