@@ -81,6 +81,8 @@ pub mod echo;
 pub mod exec;
 pub mod files;
 pub mod framing;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod ipcalc;
 pub mod log;

@@ -87,9 +87,7 @@ impl Partial {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        let stamp = format!("taojie-part v1 {} {}\n", header.size, header.mtime_ns);
-        let cvs = read_state(&state_path, &stamp).unwrap_or_default();
-        let held = (cvs.len() as u64 * SEGMENT).min(header.size);
+        let (cvs, held) = resume_point(&read_state(&state_path), header);
         let free = crate::sys::free_space(dir)?;
         if header.size - held > free {
             if file.metadata()?.len() == 0 {
@@ -112,10 +110,10 @@ impl Partial {
         file.seek(SeekFrom::Start(offset))?;
         let mut state = open_nofollow(&state_path, offset == 0)?;
         if offset == 0 {
-            state.write_all(stamp.as_bytes())?;
+            state.write_all(&state_bytes(header, &[]))?;
         } else {
             // Drop a torn tail so later appends stay 32-byte aligned.
-            state.set_len((stamp.len() + 32 * cvs.len()) as u64)?;
+            state.set_len((stamp(header).len() + 32 * cvs.len()) as u64)?;
             state.seek(SeekFrom::End(0))?;
         }
         Ok(Partial {
@@ -209,25 +207,57 @@ impl Partial {
     }
 }
 
-/// The chaining values of a state file whose first line is `stamp`.
-fn read_state(path: &Path, stamp: &str) -> Option<Vec<[u8; 32]>> {
-    let mut f = OpenOptions::new()
+/// The state file's first line for `header`.
+fn stamp(header: &FileHeader) -> String {
+    format!("taojie-part v1 {} {}\n", header.size, header.mtime_ns)
+}
+
+/// A state file's bytes (empty when it is missing or unreadable).
+fn read_state(path: &Path) -> Vec<u8> {
+    let Ok(mut f) = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .ok()?;
+    else {
+        return Vec::new();
+    };
     let mut buf = Vec::new();
     // The state of a 1 TiB file is 8 MiB of chaining values; a bigger one is not ours.
-    Read::by_ref(&mut f)
-        .take(16 << 20)
-        .read_to_end(&mut buf)
-        .ok()?;
-    let rest = buf.strip_prefix(stamp.as_bytes())?;
-    Some(
-        rest.chunks_exact(32)
-            .map(|c| c.try_into().expect("32-byte chunk"))
-            .collect(),
-    )
+    match Read::by_ref(&mut f).take(16 << 20).read_to_end(&mut buf) {
+        Ok(_) => buf,
+        Err(_) => Vec::new(),
+    }
+}
+
+/// What the bytes of a state file let a transfer of `header` resume from: the chaining values
+/// of the verified segments and the bytes they cover. Nothing unless the first line is
+/// `header`'s stamp, and never more than a transfer of that size records: no chaining value
+/// for a file of one segment (it is hashed as a plain root), at most one per segment for a
+/// longer one. A state with more (damaged, or not ours) would otherwise resume a one-segment
+/// file at its end, an offset the sender refuses on every retry.
+pub fn resume_point(state: &[u8], header: &FileHeader) -> (Vec<[u8; 32]>, u64) {
+    let Some(rest) = state.strip_prefix(stamp(header).as_bytes()) else {
+        return (Vec::new(), 0);
+    };
+    let recorded = if header.size <= SEGMENT {
+        0
+    } else {
+        TreeHasher::segments(header.size)
+    };
+    let cvs: Vec<[u8; 32]> = rest
+        .chunks_exact(32)
+        .take(usize::try_from(recorded).unwrap_or(usize::MAX))
+        .map(|c| c.try_into().expect("32-byte chunk"))
+        .collect();
+    let held = (cvs.len() as u64 * SEGMENT).min(header.size);
+    (cvs, held)
+}
+
+/// The state file's bytes for `header` with `cvs` recorded, as [`Partial::journal`] leaves it.
+pub fn state_bytes(header: &FileHeader, cvs: &[[u8; 32]]) -> Vec<u8> {
+    let mut out = stamp(header).into_bytes();
+    cvs.iter().for_each(|cv| out.extend_from_slice(cv));
+    out
 }
 
 /// Records verified segments once their bytes are on disk (see [`Partial::journal`]).
@@ -310,6 +340,18 @@ mod tests {
         assert_eq!(p.offset, 0, "a source with another mtime must start over");
         p.discard();
         assert!(!part.exists() && !dir.path().join(".f.taojie-state").exists());
+    }
+
+    #[test]
+    fn a_state_never_resumes_past_what_a_transfer_records() {
+        // Found by fuzz/ (files_state): a one-segment file's state holding a chaining value
+        // resumed at the file's end, an offset the sender refuses on every retry.
+        let small = header(1000, 7);
+        let state = state_bytes(&small, &[[1; 32]]);
+        assert_eq!(resume_point(&state, &small), (Vec::new(), 0));
+        let big = header(2 * SEGMENT + 1, 7);
+        let state = state_bytes(&big, &[[1; 32]; 5]);
+        assert_eq!(resume_point(&state, &big), (vec![[1; 32]; 3], big.size));
     }
 
     #[test]

@@ -186,18 +186,7 @@ async fn serve_one(mut stream: TcpStream, number: u64, offers: &[Offer]) -> Resu
     if p.kind() != cmd::GETFILEDATA {
         bail!("unsupported request (command {:#x})", p.kind());
     }
-    let fields: Vec<u64> = std::str::from_utf8(p.extra)
-        .ok()
-        .map(|s| s.trim_end_matches('\0').split(':'))
-        .into_iter()
-        .flatten()
-        .take(3)
-        .map(|f| u64::from_str_radix(f.trim(), 16))
-        .collect::<Result<_, _>>()
-        .context("bad request fields")?;
-    let [pkt, id, offset] = fields[..] else {
-        bail!("a request needs packetNo:fileID:offset");
-    };
+    let (pkt, id, offset) = request_fields(p.extra)?;
     if pkt != number {
         bail!("a request for message {pkt}, not ours");
     }
@@ -214,6 +203,23 @@ async fn serve_one(mut stream: TcpStream, number: u64, offers: &[Offer]) -> Resu
     tokio::io::copy(&mut limited, &mut stream).await?;
     stream.shutdown().await?;
     Ok(id)
+}
+
+/// The `packetNo:fileID:offset` (hex) of a GETFILEDATA request's extra part.
+pub fn request_fields(extra: &[u8]) -> Result<(u64, u64, u64)> {
+    let fields: Vec<u64> = std::str::from_utf8(extra)
+        .ok()
+        .map(|s| s.trim_end_matches('\0').split(':'))
+        .into_iter()
+        .flatten()
+        .take(3)
+        .map(|f| u64::from_str_radix(f.trim(), 16))
+        .collect::<Result<_, _>>()
+        .context("bad request fields")?;
+    match fields[..] {
+        [pkt, id, offset] => Ok((pkt, id, offset)),
+        _ => bail!("a request needs packetNo:fileID:offset"),
+    }
 }
 
 /// Reads a request: up to its NUL, or what came before the peer paused; at most a packet.

@@ -17,7 +17,7 @@ use tracing::warn;
 use super::broker::Broker;
 use crate::server::{self, Limits, Listener};
 
-mod access;
+pub(crate) mod access;
 mod http;
 mod relay;
 
