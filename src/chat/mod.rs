@@ -37,6 +37,7 @@ pub mod fanout;
 pub mod gate;
 pub mod hub;
 pub mod line;
+pub mod nats;
 pub mod post;
 pub mod queue;
 pub mod room;
@@ -118,6 +119,21 @@ pub struct ServeArgs {
     /// --key the page needs the token in the login URL printed at start
     #[arg(long, value_name = "ADDR")]
     pub web: Option<String>,
+    /// Join other brokers through this NATS server (`nats://HOST:PORT`, JetStream on): rooms,
+    /// names, /who and history span every broker given the same server
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    /// NATS credentials file (JWT and NKey seed, a `.creds` file)
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "nats",
+        conflicts_with = "nats_token_file"
+    )]
+    pub nats_creds: Option<PathBuf>,
+    /// A file holding the token NATS wants (one trailing newline is not part of it)
+    #[arg(long, value_name = "FILE", requires = "nats")]
+    pub nats_token_file: Option<PathBuf>,
 }
 
 impl Default for ServeArgs {
@@ -140,6 +156,9 @@ impl Default for ServeArgs {
             lanes: 0,
             split_at: room::SPLIT_AT,
             web: None,
+            nats: None,
+            nats_creds: None,
+            nats_token_file: None,
         }
     }
 }
@@ -206,13 +225,13 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         if auth.is_none() && !local.ip().is_loopback() {
             warn!(%local, "chat broker open to anyone who can reach it (no --key)");
         }
-        server::announce("chat", "tcp", &local);
         // One lane per CPU by default: a big room's sends run on all of them at once.
         let lanes = match args.lanes {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(16)),
             n => n.min(256),
         };
-        let rooms = Arc::new(room::Rooms::new(room::Config {
+        let me = nats::broker_id();
+        let rooms = room::Rooms::new(room::Config {
             queue: queue::QueueLimits {
                 high: args.queue.max(1),
                 max_lag: Duration::from_secs_f64(args.max_lag.clamp(0.1, 86_400.0)),
@@ -221,12 +240,32 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             announce_max: args.announce_max,
             lanes,
             split_at: args.split_at,
-        }));
+        });
+        let rooms = Arc::new(match &args.nats {
+            Some(_) => rooms.with_default_suffix(&nats::default_suffix(&me)),
+            None => rooms,
+        });
+        let max_line = args.max_line.max(1);
+        let rate = (args.rate > 0.0).then_some(args.rate);
+        let lanes_out = fanout::Local::new(rooms.clone());
+        let fanout: Arc<dyn fanout::Fanout> = match &args.nats {
+            Some(url) => {
+                let opts = nats::Options {
+                    url: url.clone(),
+                    creds: args.nats_creds.clone(),
+                    token: args.nats_token_file.clone(),
+                };
+                nats::Cluster::join(&opts, me, rooms.clone(), lanes_out, (max_line, rate)).await?
+            }
+            None => Arc::new(lanes_out),
+        };
+        // Announced once it can take members (joined to the other brokers, history loaded).
+        server::announce("chat", "tcp", &local);
         let broker = Arc::new(broker::Broker {
-            fanout: Arc::new(fanout::Local::new(rooms.clone())),
+            fanout,
             rooms,
-            max_line: args.max_line.max(1),
-            rate: (args.rate > 0.0).then_some(args.rate),
+            max_line,
+            rate,
             auth,
         });
         if let Some(web) = web {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::history::replay;
-use super::state::{Config, Info, LOBBY, Room, Rooms, State};
+use super::state::{Config, Info, LOBBY, Rooms, State};
 use crate::chat::gate::Gate;
 use crate::chat::line::{name_keys, valid_name};
 use crate::chat::post::{MemberId, Post, notice};
@@ -23,7 +23,7 @@ impl Rooms {
         let member = Arc::new(Member::new(id, self.config.queue, sink));
         let name: Arc<str> = loop {
             st.next_default += 1;
-            let candidate = format!("user{}", st.next_default);
+            let candidate = format!("user{}{}", st.next_default, self.default_suffix);
             if !name_keys(&candidate)
                 .iter()
                 .any(|k| st.names.contains_key(k))
@@ -136,8 +136,9 @@ impl Rooms {
         Ok((new, left, joined, gate))
     }
 
-    /// The `/who` answer for a member's room.
-    pub fn who(&self, id: MemberId) -> String {
+    /// The `/who` answer for a member's room, with `others` (members of the room elsewhere,
+    /// on other brokers) listed too.
+    pub fn who(&self, id: MemberId, others: &dyn Fn(&str) -> Vec<String>) -> String {
         let st = self.lock();
         let Some(room) = st.members.get(&id).map(|i| i.room.clone()) else {
             return String::new();
@@ -145,12 +146,15 @@ impl Rooms {
         let Some(r) = st.rooms.get(&room) else {
             return String::new();
         };
+        let elsewhere = others(&room);
         let mut names: Vec<&str> = r
             .members
             .keys()
             .filter_map(|m| st.members.get(m).map(|i| &*i.name))
+            .chain(elsewhere.iter().map(String::as_str))
             .collect();
         names.sort_unstable();
+        names.dedup();
         format!("in {room} ({}): {}", names.len(), names.join(", "))
     }
 
@@ -161,6 +165,24 @@ impl Rooms {
             info.handle
                 .push(&[&Bytes::from(format!("*** {text}\n"))], 1);
         }
+    }
+
+    /// Queues a `*** text` line for every member of this broker.
+    pub fn tell_all(&self, text: &str) {
+        let line = Bytes::from(format!("*** {text}\n"));
+        let st = self.lock();
+        for info in st.members.values() {
+            info.handle.push(&[&line], 1);
+        }
+    }
+
+    /// Every member of this broker: id, name and room.
+    pub fn roster(&self) -> Vec<(MemberId, Arc<str>, Arc<str>)> {
+        let st = self.lock();
+        st.members
+            .iter()
+            .map(|(&id, i)| (id, i.name.clone(), i.room.clone()))
+            .collect()
     }
 
     /// Removes a member; the post tells its room why. `None` if it was already dropped.
@@ -203,14 +225,7 @@ fn add_to_room(
     member: &Arc<Member>,
     greeting: &[u8],
 ) {
-    if !st.rooms.contains_key(room) {
-        st.rooms_made += 1;
-    }
-    let lane = st.rooms_made % config.lanes;
-    let room = st.rooms.entry(room.clone()).or_insert_with(|| Room {
-        lane,
-        ..Room::default()
-    });
+    let room = st.open_room(config, room);
     member.set_gate(room.gate.clone());
     replay(member, greeting, &room.history);
     room.members.insert(id, member.clone());
@@ -258,7 +273,7 @@ mod tests {
         assert_eq!(deliver(&rooms, &post), vec![bn]);
         assert!(mb.drain().is_none());
         assert!(gate.is_open());
-        assert!(!rooms.who(a).contains("user2"));
+        assert!(!rooms.who(a, &|_| Vec::new()).contains("user2"));
     }
 
     #[test]
