@@ -166,7 +166,9 @@ impl Default for ServeArgs {
 /// Flags of `taojie chat`.
 #[derive(Args, Debug, Clone)]
 pub struct ClientArgs {
-    /// The broker (or, with --udp, the hub) to join, e.g. 127.0.0.1:9006
+    /// The broker (or, with --udp, the hub) to join, e.g. 127.0.0.1:9006; several brokers
+    /// joined by --nats, comma-separated: when one is gone the client joins the next, under
+    /// the same name and in the same room
     pub addr: String,
     /// Your name in the chat
     #[arg(long, value_name = "NAME")]

@@ -209,6 +209,10 @@ impl Fanout for Cluster {
     }
 
     fn elsewhere(&self, room: &str) -> Vec<String> {
+        if !self.linked() {
+            // Cut off, only this broker's members hear a line: /who says so.
+            return Vec::new();
+        }
         self.replica.others(room, &self.me)
     }
 
