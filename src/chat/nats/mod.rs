@@ -35,8 +35,8 @@ use super::fanout::{Fanout, Local, MemberId, Post, Reservation};
 use super::room::Rooms;
 use names::{Holder, Refusal, Replica};
 
-/// Posts waiting to be published before more are dropped (from the other brokers' view; this
-/// broker's members still get them).
+/// Posts waiting to be published. Past half of it senders wait (see `backlogged`); full, a
+/// post reaches this broker's members only (the notices the lanes make do not wait).
 const OUTBOX: usize = 8192;
 
 /// How to reach NATS.
@@ -205,7 +205,22 @@ impl Fanout for Cluster {
     }
 
     fn backlogged(&self) -> Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> {
-        self.local.backlogged()
+        if let Some(wait) = self.local.backlogged() {
+            return Some(wait);
+        }
+        if !self.linked() || self.outbox.capacity() >= OUTBOX / 2 {
+            return None;
+        }
+        // The publisher is behind (NATS takes less than the members send): senders wait
+        // until it has caught up halfway, instead of their posts being dropped.
+        Some(Box::pin(async move {
+            while self.linked() && self.outbox.capacity() < OUTBOX / 2 {
+                if self.outbox.reserve().await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }))
     }
 
     fn elsewhere(&self, room: &str) -> Vec<String> {
