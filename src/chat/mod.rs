@@ -222,6 +222,7 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
     };
 
     let mut tasks = tokio::task::JoinSet::new();
+    let mut cluster = None;
     if let Some(listener) = listener {
         let local = listener.local_addr()?;
         if auth.is_none() && !local.ip().is_loopback() {
@@ -257,7 +258,10 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
                     creds: args.nats_creds.clone(),
                     token: args.nats_token_file.clone(),
                 };
-                nats::Cluster::join(&opts, me, rooms.clone(), lanes_out, (max_line, rate)).await?
+                let c = nats::Cluster::join(&opts, me, rooms.clone(), lanes_out, (max_line, rate))
+                    .await?;
+                cluster = Some(c.clone());
+                c
             }
             None => Arc::new(lanes_out),
         };
@@ -289,6 +293,10 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         tasks.spawn(hub::serve(socket, args.max_line.max(1), shutdown));
     }
     while tasks.join_next().await.is_some() {}
+    if let Some(c) = cluster {
+        // Members who stayed to the end were released as they left; make sure it reached NATS.
+        c.leave().await;
+    }
     Ok(())
 }
 

@@ -171,6 +171,25 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// On shutdown, once every session has ended: gives back whatever names of this broker
+    /// are still in the bucket and flushes what is still to be sent, so the other brokers see
+    /// its members leave once (as they left) and not again when its beats stop. Bounded.
+    pub async fn leave(&self) {
+        let done = async {
+            while self.linked() && self.outbox.capacity() < OUTBOX {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let store = self.store();
+            for (key, held) in self.replica.held_by(&self.me) {
+                let _ = store
+                    .delete_expect_revision(&key, Some(held.revision))
+                    .await;
+            }
+            let _ = self.client.flush().await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(3), done).await;
+    }
+
     /// The names bucket (opened again when NATS comes back).
     fn store(&self) -> Store {
         self.names.lock().unwrap_or_else(|e| e.into_inner()).clone()
