@@ -353,3 +353,46 @@ fn lines_from_nats_are_checked_and_held_to_the_limits() {
     ben.send("still here");
     ann.wait_line("<ben> still here");
 }
+
+#[test]
+fn a_member_that_stops_reading_lines_from_another_broker_is_dropped_and_everyone_is_told() {
+    let nats = Nats::start();
+    let a = broker(&nats, &[]);
+    let b = broker(&nats, &["--queue", "100", "--max-lag", "1"]);
+    let (aa, ba) = (a.addr("chat", "tcp"), b.addr("chat", "tcp"));
+    let (_slow, _slow_r) = super::slow::small_window_client(&ba, "slow");
+    let mut reader_b = nc_member(&ba, "rb", "lobby");
+    let mut reader_a = nc_member(&aa, "ra", "lobby");
+    let (mut w, _wr) = super::raw_client(&aa, "w");
+    // Lines from a, through NATS, to b's members: the one that never reads falls behind, is
+    // dropped (its queue caps hold for lines from the backplane too), and both brokers'
+    // members are told; the one that reads gets every line, in order.
+    // 10 MB: more than the kernel's socket buffers hold for the silent member.
+    const LINES: usize = 100_000;
+    const PAD: &str =
+        "padding padding padding padding padding padding padding padding padding padding";
+    let deadline = Instant::now() + WAIT;
+    for chunk in 0..LINES / 100 {
+        let text: String = (0..100)
+            .map(|i| format!("{:06} {PAD}\n", chunk * 100 + i))
+            .collect();
+        std::io::Write::write_all(&mut w, text.as_bytes()).unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "the flood did not go through in time"
+        );
+    }
+    reader_b.wait_line(&format!("<w> {:06} {PAD}", LINES - 1));
+    let got: Vec<usize> = reader_b
+        .seen
+        .iter()
+        .filter_map(|l| l.strip_prefix("<w> ")?.get(..6)?.parse().ok())
+        .collect();
+    assert_eq!(
+        got,
+        (0..LINES).collect::<Vec<_>>(),
+        "b's reader lost or reordered lines"
+    );
+    reader_b.saw_or_wait("*** slow dropped (not reading)");
+    reader_a.saw_or_wait("*** slow dropped (not reading)");
+}
