@@ -1,11 +1,15 @@
 //! The one seam between a chat session and everyone else: a session hands each post to a
 //! [`Fanout`], and the fan-out gets it to the room's members.
 //!
-//! Today [`Local`] delivers straight to the members connected to this process. A later
-//! backplane (Redis pub/sub, NATS) implements the same trait: it publishes each post on a
+//! [`Local`] delivers straight to the members connected to this process. The NATS backplane
+//! ([`crate::chat::nats::Cluster`]) implements the same trait: it publishes each post on a
 //! subject per room and, for posts arriving from other brokers, hands them to a [`Local`] of
 //! its own. Posts are already whole, attributed, sanitised lines, so the line protocol clients
-//! see does not change when brokers are joined.
+//! see does not change when brokers are joined. Names are the other thing brokers share: a
+//! session tells its fan-out where each member is and what it is called ([`Fanout::placed`],
+//! [`Fanout::released`]), asks it to reserve a new name beyond this broker
+//! ([`Fanout::reserve`]) and who else is in a room ([`Fanout::elsewhere`]); for [`Local`]
+//! these do nothing, as one broker's rooms already know.
 //!
 //! [`Local`] writes with lanes, one per CPU by default: a small room is written by one lane,
 //! and a post for a room of 10,000 becomes one job per lane, so the sends (one system call

@@ -9,7 +9,8 @@
 //! [`fanout`] is the one interface posts go through (a backplane joining several brokers
 //! would implement it; the local one writes with one lane per core), [`queue`] is a member's
 //! socket and the bounded queue of what it has not taken yet, [`hub`] is the UDP side,
-//! [`web`] the page for browsers (its WebSockets are members relayed like encrypted ones), and
+//! [`web`] the page for browsers (its WebSockets are members relayed like encrypted ones),
+//! [`nats`] the fan-out that joins brokers through NATS (`--nats`), and
 //! [`client`](mod@client) with [`colour`], [`console`] and [`term`] the client. Dependencies
 //! run one way: `fanout` → `room` → `queue` → `post`.
 //!

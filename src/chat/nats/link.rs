@@ -55,10 +55,17 @@ pub fn start(cluster: &Arc<Cluster>, mut events: mpsc::UnboundedReceiver<Event>)
     });
 }
 
+/// Keeps the copy of the bucket up to date, watching again (after a pause) whenever a watch
+/// ends; aborted and started afresh when NATS comes back.
 fn spawn_watch(c: &Arc<Cluster>) -> JoinHandle<()> {
     let store = c.store();
     let replica = c.replica.clone();
-    tokio::spawn(async move { names::watch(&store, &replica).await })
+    tokio::spawn(async move {
+        loop {
+            names::watch(&store, &replica).await;
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    })
 }
 
 /// Makes the bucket and stream again if need be and writes this broker's names again.

@@ -83,10 +83,10 @@ pub fn broker_id() -> String {
     wire::hex(&b)
 }
 
-/// The suffix of this broker's default names (`user1-` + the first four digits of its id),
-/// so two brokers' default names never clash.
+/// The suffix of this broker's default names (`user1-` + the first six digits of its id),
+/// so two brokers' default names do not clash (two of 16 million tags would have to match).
 pub fn default_suffix(me: &str) -> String {
-    format!("-{}", &me[..4])
+    format!("-{}", &me[..6])
 }
 
 impl Cluster {
