@@ -144,13 +144,18 @@ pub async fn session(conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
     let end = s.run(&conn, &member, &mut splitter).await;
     // Lanes may still hold this member in a post's snapshot: stop them writing to it.
     member.close();
-    broker.fanout.released(&s.name, None);
+    if let Some((name, _)) = s.reserving.take() {
+        // Left while a new name was being reserved: give back whatever was reserved.
+        broker.fanout.released(&name, Some(&s.name));
+    }
     let why = match &end {
         Ok(End::Dropped) => {
             // Dropped by a lane (which told the room) or, for lagging, by its own flush.
             if let Some(post) = broker.rooms.drop_member(id) {
                 broker.fanout.publish(post);
             }
+            // Given back only once the member is gone from the rooms (see `nats::link`).
+            broker.fanout.released(&s.name, None);
             return Ok(());
         }
         Ok(End::Quit) => "quit",
@@ -160,6 +165,7 @@ pub async fn session(conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
     if let Some(post) = broker.rooms.leave(id, why) {
         broker.fanout.publish(post);
     }
+    broker.fanout.released(&s.name, None);
     if let Ok(End::Quit) = end {
         conn.shutdown_write()?;
     }

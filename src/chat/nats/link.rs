@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use super::{Cluster, history, names};
+use crate::chat::fanout::Fanout;
 use std::sync::atomic::Ordering;
 
 /// What members are told when the link goes down.
@@ -60,9 +61,22 @@ pub fn start(cluster: &Arc<Cluster>, mut events: mpsc::UnboundedReceiver<Event>)
 fn spawn_watch(c: &Arc<Cluster>) -> JoinHandle<()> {
     let store = c.store();
     let replica = c.replica.clone();
+    let weak = Arc::downgrade(c);
+    // A name of this broker's deleted while its member still uses it: written again.
+    let lost = move |holder: names::Holder| {
+        let Some(c) = weak.upgrade() else { return };
+        if holder.broker != c.me {
+            return;
+        }
+        if let Some((name, room)) = c.rooms.whereabouts(holder.member)
+            && *name == *holder.name
+        {
+            c.placed(holder.member, &name, &room);
+        }
+    };
     tokio::spawn(async move {
         loop {
-            names::watch(&store, &replica).await;
+            names::watch(&store, &replica, &lost).await;
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
     })

@@ -94,7 +94,8 @@ impl Replica {
         self.keys.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    fn apply(&self, entry: kv::Entry) {
+    /// Applies one change; returns the holder a deleted key had.
+    fn apply(&self, entry: kv::Entry) -> Option<Holder> {
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         match entry.operation {
             Operation::Put => match serde_json::from_slice::<Holder>(&entry.value) {
@@ -110,9 +111,10 @@ impl Replica {
                 Err(e) => debug!(key = %entry.key, error = %e, "malformed name entry dropped"),
             },
             Operation::Delete | Operation::Purge => {
-                keys.remove(&entry.key);
+                return keys.remove(&entry.key).map(|h| h.holder);
             }
         }
+        None
     }
 }
 
@@ -228,8 +230,10 @@ pub async fn release(store: &Store, name: &str, keep: Option<&str>) {
 }
 
 /// Keeps `replica` a copy of the bucket until the watch ends (NATS went away for good, or
-/// the bucket was removed); the caller watches again when NATS is back.
-pub async fn watch(store: &Store, replica: &Arc<Replica>) {
+/// the bucket was removed); the caller watches again when NATS is back. `lost` is given the
+/// holder of every deleted key: one of this broker's may have been deleted by another broker
+/// that took it for gone (it had not heard its beats), and is to be written again.
+pub async fn watch(store: &Store, replica: &Arc<Replica>, lost: &(dyn Fn(Holder) + Send + Sync)) {
     let mut entries = match store.watch_with_history(">").await {
         Ok(w) => w,
         Err(e) => {
@@ -240,7 +244,11 @@ pub async fn watch(store: &Store, replica: &Arc<Replica>) {
     replica.clear();
     while let Some(entry) = entries.next().await {
         match entry {
-            Ok(entry) => replica.apply(entry),
+            Ok(entry) => {
+                if let Some(holder) = replica.apply(entry) {
+                    lost(holder);
+                }
+            }
             Err(e) => {
                 debug!(error = %e, "names watch ended");
                 return;

@@ -176,6 +176,14 @@ impl Rooms {
         }
     }
 
+    /// A member's name and room, if it is still here.
+    pub fn whereabouts(&self, id: MemberId) -> Option<(Arc<str>, Arc<str>)> {
+        let st = self.lock();
+        st.members
+            .get(&id)
+            .map(|i| (i.name.clone(), i.room.clone()))
+    }
+
     /// Every member of this broker: id, name and room.
     pub fn roster(&self) -> Vec<(MemberId, Arc<str>, Arc<str>)> {
         let st = self.lock();
