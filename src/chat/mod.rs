@@ -63,7 +63,7 @@ pub const DEFAULT_MAX_CONNS: usize = 20_000;
 /// Flags of `taojie serve chat`.
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
-    /// TCP address of the line broker, e.g. 127.0.0.1:9006 or [::1]:0
+    /// TCP address of the line broker, e.g. `127.0.0.1:9006` or `[::1]:0`
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// UDP address of the hub (datagrams `NAME: text` relayed to every recent peer)
@@ -120,6 +120,10 @@ pub struct ServeArgs {
     /// --key the page needs the token in the login URL printed at start
     #[arg(long, value_name = "ADDR")]
     pub web: Option<String>,
+    /// Ping a quiet page's WebSocket this often, in seconds (keeps proxies from closing it);
+    /// a page that answers nothing for 2.5 times this long has gone and leaves its room
+    #[arg(long, value_name = "SECS", default_value_t = web::DEFAULT_PING_SECS, value_parser = positive_secs)]
+    pub web_ping: f64,
     /// Join other brokers through this NATS server (`nats://HOST:PORT`, JetStream on): rooms,
     /// names, /who and history span every broker given the same server
     #[arg(long, value_name = "URL")]
@@ -135,6 +139,14 @@ pub struct ServeArgs {
     /// A file holding the token NATS wants (one trailing newline is not part of it)
     #[arg(long, value_name = "FILE", requires = "nats")]
     pub nats_token_file: Option<PathBuf>,
+}
+
+/// A number of seconds above zero.
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() && v < 1e9 => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds above 0")),
+    }
 }
 
 impl Default for ServeArgs {
@@ -160,6 +172,7 @@ impl Default for ServeArgs {
             nats: None,
             nats_creds: None,
             nats_token_file: None,
+            web_ping: web::DEFAULT_PING_SECS,
         }
     }
 }
@@ -277,7 +290,8 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         });
         if let Some(web) = web {
             let shutdown = shutdown.clone().cancelled_owned();
-            tasks.spawn(web::start(web, &broker, limits(&args), shutdown)?);
+            let ping = Duration::from_secs_f64(args.web_ping);
+            tasks.spawn(web::start(web, &broker, ping, limits(&args), shutdown)?);
         }
         let shutdown = shutdown.clone().cancelled_owned();
         tasks.spawn(server::serve_stream(

@@ -35,7 +35,7 @@ pub struct Config {
     pub auth: ServerAuth,
     /// Clients may ask for `sh -c`.
     pub shell: bool,
-    /// When not empty, the only programs (argv[0], exactly) that may run.
+    /// When not empty, the only programs (`argv[0]`, exactly) that may run.
     pub allow: Vec<String>,
     /// Longest a command may run.
     pub timeout: Option<Duration>,

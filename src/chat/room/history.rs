@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use tokio::time::Instant;
 
 use super::state::Rooms;
 use crate::chat::queue::Member;
@@ -55,7 +56,7 @@ pub(super) fn replay(member: &Member, greeting: &[u8], history: &VecDeque<Bytes>
         first.extend_from_slice(line);
     }
     if !first.is_empty() {
-        member.push(&[&first.freeze()], 1 + history.len());
+        member.push(&[(&first.freeze(), 1 + history.len())], Instant::now());
     }
 }
 
