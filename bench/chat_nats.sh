@@ -28,6 +28,8 @@ cargo build --release --quiet --bin taojie --example chat_load
 BIN=target/release/taojie
 LOAD=target/release/examples/chat_load
 ulimit -n "$(ulimit -Hn)"
+# Debian installs nats-server in /usr/sbin, which a user's PATH may leave out.
+PATH=$PATH:/usr/sbin
 tmp=$(mktemp -d)
 pids=()
 cleanup() {

@@ -50,7 +50,12 @@ impl Drop for Nats {
 
 /// Runs nats-server and waits (bounded) for the line saying where it listens.
 fn spawn_nats(store: &Path, port: &str) -> (Child, u16) {
-    let mut child = Command::new("nats-server")
+    // Debian installs it in /usr/sbin, which a user's PATH may leave out.
+    let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("nats-server");
+    let mut child = Command::new(program)
         .args(["-js", "-a", "127.0.0.1", "-p", port, "-sd"])
         .arg(store)
         .stdin(Stdio::null())
