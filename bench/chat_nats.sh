@@ -56,6 +56,7 @@ start_nats() {
 # Starts a broker (taojie serve chat ARGS) and sets $addr and $pid from its announce line.
 start_broker() {
     local out="$tmp/announce.$RANDOM"
+    : >"$out"
     "$BIN" serve chat --listen 127.0.0.1:0 "$@" >"$out" 2>>"$tmp/broker.err" &
     pid=$!
     pids+=("$pid")
