@@ -74,6 +74,8 @@ Examples:
   taojie chat 127.0.0.1:9006 --name alice            type lines; /who, /join ROOM, /me, /quit
   taojie chat 127.0.0.1:9006 --name bob --udp         the UDP hub (seed-style `NAME: text`)
   taojie chat 127.0.0.1:9006 --name eve --key chat.key
+  taojie chat 10.0.0.1:9006,10.0.0.2:9006 --name ann  brokers joined by --nats: the next one
+                                                      when one is gone, same name and room
   echo hello | taojie chat 127.0.0.1:9006 --name bot  scripted: plain lines in and out")]
     Chat(chat::ClientArgs),
     /// LAN messenger speaking IP Messenger, Feiq (飞秋) and iptux on UDP 2425
@@ -196,7 +198,11 @@ Examples:
   taojie serve chat --listen 0.0.0.0:9006 --key chat.key   taojie clients with the key only
   taojie serve chat --listen 127.0.0.1:9006 --web 127.0.0.1:9080
       then open http://127.0.0.1:9080/?name=ann&room=dev   (an invitation link: joins #dev)
-      with --key, the page needs the token in the `chat-web login URL` printed at start")]
+      with --key, the page needs the token in the `chat-web login URL` printed at start
+  nats-server -js -a 127.0.0.1 -p 4222 -sd /var/lib/nats &
+  taojie serve chat --listen 127.0.0.1:9006 --nats nats://127.0.0.1:4222
+  taojie serve chat --listen 127.0.0.1:9106 --nats nats://127.0.0.1:4222
+      two brokers, one chat: rooms, unique names, /who and the last 20 lines span both")]
     Chat(chat::ServeArgs),
 }
 

@@ -7,6 +7,11 @@
 //! Usage: chat_load ADDR PID CLIENTS [--throughput SECS] [--rate LINES_PER_SEC_PER_ROOM]
 //!        [--latency SECS] [--readers N] [--rooms R]
 //!
+//! Brokers joined through NATS: ADDR and PID may be comma-separated lists (PIDs of every
+//! process to charge the CPU to, NATS included). Room r's writer then joins broker r mod N
+//! and the room's clients are spread over the other brokers, so every delivery measured has
+//! crossed from one broker to another; CPU and RSS are summed over the PIDs.
+//!
 //! Every phase is bounded in time. The writer never runs more than a window of lines ahead of
 //! the slowest reader of its room, so a broker is measured at the rate it can sustain for
 //! everyone rather than at the rate it can drop clients. The readers are plain threads with a
@@ -115,8 +120,28 @@ fn main() -> std::io::Result<()> {
         std::process::exit(2);
     }
     taojie::sys::raise_fd_limit();
-    let addr: SocketAddr = args[1].parse().expect("ADDR");
-    let pid: u32 = args[2].parse().expect("PID");
+    let addrs: Vec<SocketAddr> = args[1]
+        .split(',')
+        .map(|a| a.parse().expect("ADDR"))
+        .collect();
+    let pids: Vec<u32> = args[2]
+        .split(',')
+        .map(|p| p.parse().expect("PID"))
+        .collect();
+    let rss_kib = |_: u32| pids.iter().map(|&p| rss_kib(p)).sum::<u64>();
+    let cpu_all = || pids.iter().map(|&p| cpu_ms(p)).sum::<f64>();
+    let pid = pids[0];
+    // Room r's writer's broker, and the broker of client i (of room i % rooms): with several
+    // brokers, never the room's writer's.
+    let writer_at = |room: usize| addrs[room % addrs.len()];
+    let client_at = |i: usize, rooms: usize| {
+        if addrs.len() == 1 {
+            return addrs[0];
+        }
+        let w = (i % rooms) % addrs.len();
+        let others: Vec<usize> = (0..addrs.len()).filter(|&b| b != w).collect();
+        addrs[others[(i / rooms) % others.len()]]
+    };
     let clients: usize = args[3].parse().expect("CLIENTS");
     let throughput_secs = arg(&args, "--throughput", 0.0);
     let fixed_rate = arg(&args, "--rate", 0.0);
@@ -143,7 +168,7 @@ fn main() -> std::io::Result<()> {
     // One connection at a time, each complete before the next: ncat's listen backlog is small
     // and overflowing it makes ncat quit with "getpeername ... failed".
     for i in 0..clients {
-        let mut s = connect(addr)?;
+        let mut s = connect(client_at(i, rooms))?;
         if rooms > 1 {
             s.set_write_timeout(Some(WRITE_LIMIT))?;
             s.write_all(format!("/join r{}\n", i % rooms).as_bytes())?;
@@ -156,7 +181,7 @@ fn main() -> std::io::Result<()> {
     }
     let mut writers = Vec::new();
     for room in 0..rooms {
-        let mut w = connect(addr)?;
+        let mut w = connect(writer_at(room))?;
         w.set_nodelay(true)?;
         w.set_write_timeout(Some(WRITE_LIMIT))?;
         if rooms > 1 {
@@ -179,7 +204,7 @@ fn main() -> std::io::Result<()> {
         let base = sh.total();
         let bases = sh.snapshot();
         sh.attributed.store(0, Ordering::Relaxed);
-        let cpu_before = cpu_ms(pid);
+        let cpu_before = cpu_all();
         let start = Instant::now();
         let end = start + Duration::from_secs_f64(throughput_secs);
         let mut sent = vec![0u64; rooms];
@@ -211,7 +236,7 @@ fn main() -> std::io::Result<()> {
             std::thread::sleep(Duration::from_millis(5));
         }
         let secs = start.elapsed().as_secs_f64();
-        let broker_cpu = cpu_ms(pid) - cpu_before;
+        let broker_cpu = cpu_all() - cpu_before;
         let got = sh.total() - base;
         let per_sec = got as f64 / secs;
         let attributed = sh.attributed.load(Ordering::Relaxed);
@@ -233,7 +258,8 @@ fn main() -> std::io::Result<()> {
         sh.reset_latency();
         let base = sh.total();
         sh.measure_latency.store(true, Ordering::Relaxed);
-        let cpu_before = cpu_ms(pid);
+        let cpu_before = cpu_all();
+        let each_before: Vec<f64> = pids.iter().map(|&p| cpu_ms(p)).collect();
         let own_before = cpu_ms(std::process::id());
         let start = Instant::now();
         let end = start + Duration::from_secs_f64(latency_secs);
@@ -287,7 +313,12 @@ fn main() -> std::io::Result<()> {
             }
         }
         quiesce(&sh, Duration::from_millis(300), Duration::from_secs(5));
-        let cpu = cpu_ms(pid) - cpu_before;
+        let cpu = cpu_all() - cpu_before;
+        let each: Vec<String> = pids
+            .iter()
+            .zip(&each_before)
+            .map(|(&p, b)| format!("{:.0}", cpu_ms(p) - b))
+            .collect();
         let own = cpu_ms(std::process::id()) - own_before;
         sh.measure_latency.store(false, Ordering::Relaxed);
         let h = sh.latency();
@@ -305,6 +336,9 @@ fn main() -> std::io::Result<()> {
             own * 1000.0 / expected as f64,
             sh.closed.load(Ordering::Relaxed)
         );
+        if pids.len() > 1 {
+            println!("CPU ms per PID ({}): {}", args[2], each.join(", "));
+        }
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! only flushes what the socket did not take at once. An idle member costs its task, its
 //! socket and an empty queue.
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fmt::Write;
 use std::future::Future;
 use std::io;
@@ -16,9 +17,9 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tracing::debug;
 
-use super::fanout::{Fanout, MemberId, Post};
+use super::fanout::{Fanout, MemberId, Post, Reservation};
 use super::gate::Gate;
-use super::line::{Piece, Splitter, sanitize};
+use super::line::{Piece, Splitter, sanitize, valid_name};
 use super::queue::{Flushed, Member};
 use super::room::{LOBBY, Rooms};
 use crate::framing::hello;
@@ -71,6 +72,11 @@ struct Session<'a> {
     rate: Option<Bucket>,
     /// The gate of the member's room (kept here: looked up again only on /join).
     gate: Option<Arc<Gate>>,
+    /// A name being reserved beyond this broker (`/nick` with a backplane): the name, and
+    /// the reservation. Nothing more is read meanwhile.
+    reserving: Option<(Arc<str>, Reservation)>,
+    /// Lines that came after a `/nick` still being reserved, handled once it is settled.
+    held: VecDeque<Vec<u8>>,
 }
 
 /// A token bucket: `per_sec` lines a second, up to twice that saved up for a burst.
@@ -120,6 +126,7 @@ pub async fn session(conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
     };
     let conn = Arc::new(conn);
     let (id, member, name, joined) = broker.rooms.enter(Some(conn.clone()));
+    broker.fanout.placed(id, &name, LOBBY);
     broker.fanout.publish(joined);
     let mut s = Session {
         broker: &broker,
@@ -131,18 +138,26 @@ pub async fn session(conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
         count: 0,
         rate: broker.rate.map(Bucket::new),
         gate: member.gate(),
+        reserving: None,
+        held: VecDeque::new(),
     };
     let mut splitter = Splitter::new(broker.max_line);
     s.feed(&mut splitter, &early);
     let end = s.run(&conn, &member, &mut splitter).await;
     // Lanes may still hold this member in a post's snapshot: stop them writing to it.
     member.close();
+    if let Some((name, _)) = s.reserving.take() {
+        // Left while a new name was being reserved: give back whatever was reserved.
+        broker.fanout.released(&name, Some(&s.name));
+    }
     let why = match &end {
         Ok(End::Dropped) => {
             // Dropped by a lane (which told the room) or, for lagging, by its own flush.
             if let Some(post) = broker.rooms.drop_member(id) {
                 broker.fanout.publish(post);
             }
+            // Given back only once the member is gone from the rooms (see `nats::link`).
+            broker.fanout.released(&s.name, None);
             return Ok(());
         }
         Ok(End::Quit) => "quit",
@@ -152,6 +167,7 @@ pub async fn session(conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
     if let Some(post) = broker.rooms.leave(id, why) {
         broker.fanout.publish(post);
     }
+    broker.fanout.released(&s.name, None);
     if let Ok(End::Quit) = end {
         conn.shutdown_write()?;
     }
@@ -214,11 +230,17 @@ impl Session<'_> {
             let backlog = self.broker.fanout.backlogged();
             let gate = self.gate.clone().filter(|g| !g.is_open());
             let held = self.rate.as_mut().and_then(|r| r.held());
-            let reading = backlog.is_none() && gate.is_none() && held.is_none();
+            let reading =
+                backlog.is_none() && gate.is_none() && held.is_none() && self.reserving.is_none();
+            let reserving = &mut self.reserving;
             // A member that stops draining is dropped when its oldest line is too old.
             let lag = if pending { member.lag_deadline() } else { None };
             tokio::select! {
                 _ = member.wait() => {}
+                settled = async { reserving.as_mut().expect("checked").1.as_mut().await }, if reserving.is_some() => {
+                    let (name, _) = self.reserving.take().expect("checked");
+                    self.reserved(&name, settled);
+                }
                 r = conn.writable(), if pending => r?,
                 _ = until(backlog) => {}
                 _ = async { gate.as_ref().expect("checked").opened().await }, if gate.is_some() => {}
@@ -269,6 +291,10 @@ impl Session<'_> {
     }
 
     fn line(&mut self, raw: &[u8]) {
+        if self.reserving.is_some() {
+            self.held.push_back(raw.to_vec());
+            return;
+        }
         let text = sanitize(raw);
         let text = text.trim_end();
         if text.is_empty() {
@@ -311,21 +337,59 @@ impl Session<'_> {
         self.broker.fanout.publish(post);
     }
 
+    /// Renames the member here (a reservation beyond this broker, if any, already made).
+    fn rename(&mut self, new: &str) {
+        match self.broker.rooms.rename(self.id, new) {
+            Ok((name, post)) => {
+                let old = std::mem::replace(&mut self.name, name);
+                self.broker.fanout.released(&old, Some(new));
+                self.broker.fanout.publish(post);
+            }
+            Err(e) => {
+                // Taken here after all: give back what was reserved for it.
+                self.broker.fanout.released(new, Some(&self.name));
+                self.broker.rooms.tell(self.id, &e);
+            }
+        }
+    }
+
+    /// A reservation settled: rename or say why not, then handle the lines held meanwhile
+    /// (up to the next `/nick` that has to wait).
+    fn reserved(&mut self, name: &str, settled: Result<(), String>) {
+        match settled {
+            Ok(()) => self.rename(name),
+            Err(e) => self.broker.rooms.tell(self.id, &e),
+        }
+        while self.reserving.is_none() && !self.quit {
+            let Some(raw) = self.held.pop_front() else {
+                break;
+            };
+            self.line(&raw);
+        }
+        self.flush();
+    }
+
     fn command(&mut self, cmd: &str) {
         let (verb, arg) = cmd.split_once(' ').unwrap_or((cmd, ""));
         let arg = arg.trim();
         let rooms = &self.broker.rooms;
         match verb {
-            "nick" => match rooms.rename(self.id, arg) {
-                Ok((name, post)) => {
-                    self.name = name;
-                    self.broker.fanout.publish(post);
+            "nick" => {
+                if let Err(e) = valid_name(arg) {
+                    rooms.tell(self.id, &e);
+                } else if let Some(r) = self.broker.fanout.reserve(self.id, arg, &self.room) {
+                    self.reserving = Some((arg.into(), r));
+                } else {
+                    self.rename(arg);
                 }
-                Err(e) => rooms.tell(self.id, &e),
-            },
-            "who" => rooms.tell(self.id, &rooms.who(self.id)),
+            }
+            "who" => {
+                let fanout = &self.broker.fanout;
+                rooms.tell(self.id, &rooms.who(self.id, &|room| fanout.elsewhere(room)));
+            }
             "join" => match rooms.join(self.id, arg) {
                 Ok((room, left, joined, gate)) => {
+                    self.broker.fanout.placed(self.id, &self.name, &room);
                     self.room = room;
                     self.gate = Some(gate);
                     self.broker.fanout.publish(left);

@@ -29,7 +29,10 @@ const KEEPALIVE: Duration = Duration::from_secs(120);
 /// Runs the chat client until stdin ends (then the server closes) or the server goes away.
 pub async fn run(args: ClientArgs) -> Result<ExitCode> {
     valid_name(&args.name).map_err(|e| anyhow::anyhow!("--name {:?}: {e}", args.name))?;
-    let addr = crate::addr::resolve_one(&args.addr).await?;
+    let addrs: Vec<&str> = args.addr.split(',').map(str::trim).collect();
+    if addrs.iter().any(|a| a.is_empty()) {
+        bail!("{:?}: an empty address in the list", args.addr);
+    }
     let keyed = args.key.is_some() || args.identity.is_some();
     if args.udp {
         if keyed {
@@ -37,7 +40,14 @@ pub async fn run(args: ClientArgs) -> Result<ExitCode> {
                 "the UDP hub has no authentication; --key and --identity work with the TCP broker only"
             );
         }
-        return udp(addr, &args.name).await;
+        if addrs.len() > 1 {
+            bail!("the UDP hub takes one address");
+        }
+        return udp(crate::addr::resolve_one(addrs[0]).await?, &args.name).await;
+    }
+    let mut resolved = Vec::with_capacity(addrs.len());
+    for a in &addrs {
+        resolved.push(crate::addr::resolve_one(a).await?);
     }
     let auth = if keyed {
         Some(crate::secure::flags::client_auth(
@@ -49,7 +59,7 @@ pub async fn run(args: ClientArgs) -> Result<ExitCode> {
     } else {
         None
     };
-    tcp(addr, &args.name, auth.as_ref()).await
+    tcp(&resolved, &args.name, auth.as_ref()).await
 }
 
 type Reader = Box<dyn AsyncRead + Unpin + Send>;
@@ -75,33 +85,65 @@ async fn open(addr: SocketAddr, auth: Option<&ClientAuth>) -> Result<(Reader, Wr
     Ok((Box::new(rd), Box::new(wr), parts.read_buf))
 }
 
-async fn tcp(addr: SocketAddr, name: &str, auth: Option<&ClientAuth>) -> Result<ExitCode> {
-    let (rd, mut wr, early) = open(addr, auth).await?;
+/// How long the client keeps looking for a broker after losing one.
+const FAILOVER: Duration = Duration::from_secs(60);
+/// How long a rejoin keeps asking for its name while the old broker's hold on it lasts (a
+/// killed broker's names are freed within about 10 s).
+const RENAME_FOR: Duration = Duration::from_secs(40);
+/// Between two asks for the name.
+const RENAME_EVERY: Duration = Duration::from_secs(1);
+
+async fn tcp(addrs: &[SocketAddr], name: &str, auth: Option<&ClientAuth>) -> Result<ExitCode> {
+    let mut at = 0;
+    let (rd, mut wr, early) = first(addrs, &mut at, auth).await?;
     wr.write_all(format!("/nick {name}\n").as_bytes()).await?;
     let screen = Screen::new();
     let mut splitter = Splitter::new(MAX_SHOWN);
-    let mut show = |chunk: &[u8]| {
+    let mut me = name.to_string();
+    let mut rejoin = Rejoin::default();
+    let mut show = |chunk: &[u8], me: &str, rejoin: &mut Rejoin| {
         splitter.feed(chunk, |p| match p {
-            Piece::Line(l) => screen.show(l),
+            Piece::Line(l) => {
+                rejoin.saw(l, me);
+                screen.show(l)
+            }
             Piece::TooLong => screen.show(b"*** (an overlong line was cut)"),
         })
     };
-    show(&early);
+    show(&early, &me, &mut rejoin);
     screen.prompt();
 
     let mut keyboard = Keyboard::new();
-    let mut me = name.to_string();
     let mut rd = rd;
     let mut buf = vec![0u8; 16 * 1024];
     let mut typing = true;
     let stop = terminated();
     tokio::pin!(stop);
     loop {
+        let again = rejoin.again;
         tokio::select! {
             code = &mut stop, if screen.is_terminal() => return Ok(code),
+            _ = tokio::time::sleep_until(again.unwrap_or_else(tokio::time::Instant::now)), if again.is_some() => {
+                rejoin.again = None;
+                wr.write_all(format!("/nick {me}\n").as_bytes()).await.context("send to the broker")?;
+            }
             n = rd.read(&mut buf) => {
-                let n = n.context("read from the broker")?;
+                let n = match n {
+                    Ok(n) => n,
+                    Err(_) if addrs.len() > 1 => 0,
+                    Err(e) => return Err(e).context("read from the broker"),
+                };
                 if n == 0 {
+                    if addrs.len() > 1 && typing {
+                        screen.show(b"*** the broker is gone; trying the next one");
+                        let (r, w, early) = next(addrs, &mut at, auth).await?;
+                        (rd, wr) = (r, w);
+                        screen.show(format!("*** joined {}", addrs[at]).as_bytes());
+                        let hello = rejoin.start(&me);
+                        show(&early, &me, &mut rejoin);
+                        wr.write_all(hello.as_bytes()).await.context("send to the broker")?;
+                        continue;
+                    }
                     if screen.is_terminal() && typing {
                         // Say why the client is ending when the user did not end it; a pipe's
                         // reader has the broker's lines.
@@ -109,7 +151,7 @@ async fn tcp(addr: SocketAddr, name: &str, auth: Option<&ClientAuth>) -> Result<
                     }
                     return Ok(ExitCode::SUCCESS);
                 }
-                show(&buf[..n]);
+                show(&buf[..n], &me, &mut rejoin);
             }
             lines = keyboard.next(&screen), if typing => {
                 let Some(lines) = lines? else {
@@ -131,6 +173,107 @@ async fn tcp(addr: SocketAddr, name: &str, auth: Option<&ClientAuth>) -> Result<
                 }
             }
         }
+    }
+}
+
+/// Connects to the first broker of `addrs` that answers, from `at` on.
+async fn first(
+    addrs: &[SocketAddr],
+    at: &mut usize,
+    auth: Option<&ClientAuth>,
+) -> Result<(Reader, Writer, BytesMut)> {
+    let mut last = None;
+    for i in 0..addrs.len() {
+        let k = (*at + i) % addrs.len();
+        match tokio::time::timeout(Duration::from_secs(5), open(addrs[k], auth)).await {
+            Ok(Ok(c)) => {
+                *at = k;
+                return Ok(c);
+            }
+            Ok(Err(e)) => last = Some(e),
+            Err(_) => last = Some(anyhow::anyhow!("connect to {}: timed out", addrs[k])),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no broker address")))
+}
+
+/// After losing the broker at `at`: the next one that answers, going round the list for up
+/// to [`FAILOVER`].
+async fn next(
+    addrs: &[SocketAddr],
+    at: &mut usize,
+    auth: Option<&ClientAuth>,
+) -> Result<(Reader, Writer, BytesMut)> {
+    let deadline = tokio::time::Instant::now() + FAILOVER;
+    *at = (*at + 1) % addrs.len();
+    loop {
+        match first(addrs, at, auth).await {
+            Ok(c) => return Ok(c),
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                return Err(e.context("no broker of the list answered"));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+/// Getting the name and room back on another broker.
+#[derive(Default)]
+struct Rejoin {
+    /// The room the member is in (from the broker's own lines; during a rejoin, the room
+    /// asked for).
+    room: Option<String>,
+    /// Until when a refused name is asked for again (the old broker may still hold it).
+    until: Option<tokio::time::Instant>,
+    /// When to ask again.
+    again: Option<tokio::time::Instant>,
+}
+
+impl Rejoin {
+    /// Follows the broker's lines: the room the member is in, and whether the name came back.
+    fn saw(&mut self, line: &[u8], me: &str) {
+        let Ok(line) = std::str::from_utf8(line) else {
+            return;
+        };
+        if let Some(rest) = line.strip_prefix("*** welcome, you are ")
+            && self.until.is_none()
+        {
+            // `NAME in ROOM; ...`: the room of a fresh connection.
+            if let Some((_, room)) = rest.split_once(" in ") {
+                self.room = room.split(';').next().map(str::to_string);
+            }
+        } else if let Some(room) = line
+            .strip_prefix("*** ")
+            .and_then(|l| l.strip_prefix(me))
+            .and_then(|l| l.strip_prefix(" joined "))
+        {
+            self.room = Some(room.to_string());
+        } else if line.ends_with(&format!(" is now known as {me}")) {
+            self.until = None;
+        } else if line == format!("*** the name {me} is taken (or looks like one that is)")
+            && let Some(until) = self.until
+        {
+            let now = tokio::time::Instant::now();
+            if now < until {
+                self.again = Some(now + RENAME_EVERY);
+            }
+        }
+    }
+
+    /// A rejoin begins: what to send the new broker (the name, and the room if not the
+    /// lobby); the name is asked for again until [`RENAME_FOR`] has passed.
+    fn start(&mut self, me: &str) -> String {
+        self.until = Some(tokio::time::Instant::now() + RENAME_FOR);
+        self.again = None;
+        let mut out = format!("/nick {me}\n");
+        if let Some(room) = self
+            .room
+            .as_ref()
+            .filter(|r| *r != crate::chat::room::LOBBY)
+        {
+            out.push_str(&format!("/join {room}\n"));
+        }
+        out
     }
 }
 

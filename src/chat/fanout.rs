@@ -1,11 +1,15 @@
 //! The one seam between a chat session and everyone else: a session hands each post to a
 //! [`Fanout`], and the fan-out gets it to the room's members.
 //!
-//! Today [`Local`] delivers straight to the members connected to this process. A later
-//! backplane (Redis pub/sub, NATS) implements the same trait: it publishes each post on a
+//! [`Local`] delivers straight to the members connected to this process. The NATS backplane
+//! ([`crate::chat::nats::Cluster`]) implements the same trait: it publishes each post on a
 //! subject per room and, for posts arriving from other brokers, hands them to a [`Local`] of
 //! its own. Posts are already whole, attributed, sanitised lines, so the line protocol clients
-//! see does not change when brokers are joined.
+//! see does not change when brokers are joined. Names are the other thing brokers share: a
+//! session tells its fan-out where each member is and what it is called ([`Fanout::placed`],
+//! [`Fanout::released`]), asks it to reserve a new name beyond this broker
+//! ([`Fanout::reserve`]) and who else is in a room ([`Fanout::elsewhere`]); for [`Local`]
+//! these do nothing, as one broker's rooms already know.
 //!
 //! [`Local`] writes with lanes, one per CPU by default: a small room is written by one lane,
 //! and a post for a room of 10,000 becomes one job per lane, so the sends (one system call
@@ -14,7 +18,7 @@
 //! when a member may change lanes, so every member sees a room's lines in one order.
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 use bytes::Bytes;
 use tokio::sync::{Barrier, Notify, mpsc};
@@ -27,6 +31,9 @@ use super::room::{Rooms, Route, Shard};
 /// most 64 KiB each) pinned in memory, whatever the senders do.
 const BACKLOG_HIGH: usize = 512;
 
+/// A name's reservation beyond this broker: settles with the error to tell the member.
+pub type Reservation = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+
 /// Gets posts to every member of their room.
 pub trait Fanout: Send + Sync + 'static {
     /// Publishes `post` to its room. Never blocks: a member whose queue is full is dropped.
@@ -36,6 +43,24 @@ pub trait Fanout: Send + Sync + 'static {
     /// session waits on it before reading more from its client, so a flood slows its sender
     /// instead of growing the broker. `None` when there is room.
     fn backlogged(&self) -> Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> {
+        None
+    }
+
+    /// Names of the members of `room` connected elsewhere (other brokers), for `/who`.
+    fn elsewhere(&self, _room: &str) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Member `id` is now called `name` and is in `room` (it came in, or moved).
+    fn placed(&self, _id: MemberId, _name: &str, _room: &str) {}
+
+    /// A member no longer uses `name` (it left, or took the name `keep`).
+    fn released(&self, _name: &str, _keep: Option<&str>) {}
+
+    /// Before member `id` in `room` takes the name `name`: a future that reserves it beyond
+    /// this broker, with the error to tell the member when it cannot; `None` when there is
+    /// nothing to reserve beyond this broker's own names.
+    fn reserve(&self, _id: MemberId, _name: &str, _room: &str) -> Option<Reservation> {
         None
     }
 }
@@ -50,7 +75,12 @@ struct Shared {
     lanes: Vec<mpsc::UnboundedSender<Work>>,
     backlog: AtomicUsize,
     drained: Notify,
+    /// Also given the notices the fan-out makes itself (a member dropped), for a backplane.
+    tap: OnceLock<Tap>,
 }
+
+/// Where a backplane takes the notices [`Local`] makes itself.
+pub type Tap = Box<dyn Fn(&Post) + Send + Sync>;
 
 /// What a lane is given, in order.
 enum Work {
@@ -84,11 +114,18 @@ impl Local {
             lanes,
             backlog: AtomicUsize::new(0),
             drained: Notify::new(),
+            tap: OnceLock::new(),
         });
         for rx in receivers {
             tokio::spawn(lane(rx, Arc::downgrade(&shared)));
         }
         Local { shared }
+    }
+
+    /// Hands `tap` every notice this fan-out makes itself (a member dropped for not
+    /// reading), so a backplane tells the other brokers too. Set once; later calls are ignored.
+    pub fn set_tap(&self, tap: Tap) {
+        let _ = self.shared.tap.set(tap);
     }
 }
 
@@ -189,6 +226,9 @@ async fn lane(mut inbox: mpsc::UnboundedReceiver<Work>, shared: Weak<Shared>) {
         }
         for id in dropped.drain(..) {
             if let Some(notice) = shared.rooms.drop_member(id) {
+                if let Some(tap) = shared.tap.get() {
+                    tap(&notice);
+                }
                 shared.publish(notice);
             }
         }

@@ -9,7 +9,8 @@
 //! [`fanout`] is the one interface posts go through (a backplane joining several brokers
 //! would implement it; the local one writes with one lane per core), [`queue`] is a member's
 //! socket and the bounded queue of what it has not taken yet, [`hub`] is the UDP side,
-//! [`web`] the page for browsers (its WebSockets are members relayed like encrypted ones), and
+//! [`web`] the page for browsers (its WebSockets are members relayed like encrypted ones),
+//! [`nats`] the fan-out that joins brokers through NATS (`--nats`), and
 //! [`client`](mod@client) with [`colour`], [`console`] and [`term`] the client. Dependencies
 //! run one way: `fanout` → `room` → `queue` → `post`.
 //!
@@ -37,6 +38,7 @@ pub mod fanout;
 pub mod gate;
 pub mod hub;
 pub mod line;
+pub mod nats;
 pub mod post;
 pub mod queue;
 pub mod room;
@@ -125,6 +127,21 @@ pub struct ServeArgs {
     /// Limits on connections that have not proven their key yet (with --key or --identity)
     #[command(flatten)]
     pub preauth: server::PreAuthArgs,
+    /// Join other brokers through this NATS server (`nats://HOST:PORT`, JetStream on): rooms,
+    /// names, /who and history span every broker given the same server
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    /// NATS credentials file (JWT and NKey seed, a `.creds` file)
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "nats",
+        conflicts_with = "nats_token_file"
+    )]
+    pub nats_creds: Option<PathBuf>,
+    /// A file holding the token NATS wants (one trailing newline is not part of it)
+    #[arg(long, value_name = "FILE", requires = "nats")]
+    pub nats_token_file: Option<PathBuf>,
 }
 
 /// A number of seconds above zero.
@@ -155,6 +172,9 @@ impl Default for ServeArgs {
             lanes: 0,
             split_at: room::SPLIT_AT,
             web: None,
+            nats: None,
+            nats_creds: None,
+            nats_token_file: None,
             web_ping: web::DEFAULT_PING_SECS,
             preauth: server::PreAuthArgs::default(),
         }
@@ -164,7 +184,9 @@ impl Default for ServeArgs {
 /// Flags of `taojie chat`.
 #[derive(Args, Debug, Clone)]
 pub struct ClientArgs {
-    /// The broker (or, with --udp, the hub) to join, e.g. 127.0.0.1:9006
+    /// The broker (or, with --udp, the hub) to join, e.g. 127.0.0.1:9006; several brokers
+    /// joined by --nats, comma-separated: when one is gone the client joins the next, under
+    /// the same name and in the same room
     pub addr: String,
     /// Your name in the chat
     #[arg(long, value_name = "NAME")]
@@ -218,18 +240,19 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
     };
 
     let mut tasks = tokio::task::JoinSet::new();
+    let mut cluster = None;
     if let Some(listener) = listener {
         let local = listener.local_addr()?;
         if auth.is_none() && !local.ip().is_loopback() {
             warn!(%local, "chat broker open to anyone who can reach it (no --key)");
         }
-        server::announce("chat", "tcp", &local);
         // One lane per CPU by default: a big room's sends run on all of them at once.
         let lanes = match args.lanes {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(16)),
             n => n.min(256),
         };
-        let rooms = Arc::new(room::Rooms::new(room::Config {
+        let me = nats::broker_id();
+        let rooms = room::Rooms::new(room::Config {
             queue: queue::QueueLimits {
                 high: args.queue.max(1),
                 max_lag: Duration::from_secs_f64(args.max_lag.clamp(0.1, 86_400.0)),
@@ -238,12 +261,35 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             announce_max: args.announce_max,
             lanes,
             split_at: args.split_at,
-        }));
+        });
+        let rooms = Arc::new(match &args.nats {
+            Some(_) => rooms.with_default_suffix(&nats::default_suffix(&me)),
+            None => rooms,
+        });
+        let max_line = args.max_line.max(1);
+        let rate = (args.rate > 0.0).then_some(args.rate);
+        let lanes_out = fanout::Local::new(rooms.clone());
+        let fanout: Arc<dyn fanout::Fanout> = match &args.nats {
+            Some(url) => {
+                let opts = nats::Options {
+                    url: url.clone(),
+                    creds: args.nats_creds.clone(),
+                    token: args.nats_token_file.clone(),
+                };
+                let c = nats::Cluster::join(&opts, me, rooms.clone(), lanes_out, (max_line, rate))
+                    .await?;
+                cluster = Some(c.clone());
+                c
+            }
+            None => Arc::new(lanes_out),
+        };
+        // Announced once it can take members (joined to the other brokers, history loaded).
+        server::announce("chat", "tcp", &local);
         let broker = Arc::new(broker::Broker {
-            fanout: Arc::new(fanout::Local::new(rooms.clone())),
+            fanout,
             rooms,
-            max_line: args.max_line.max(1),
-            rate: (args.rate > 0.0).then_some(args.rate),
+            max_line,
+            rate,
             auth,
             preauth: Arc::new(args.preauth.to_guard()),
         });
@@ -267,6 +313,10 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         tasks.spawn(hub::serve(socket, args.max_line.max(1), shutdown));
     }
     while tasks.join_next().await.is_some() {}
+    if let Some(c) = cluster {
+        // Members who stayed to the end were released as they left; make sure it reached NATS.
+        c.leave().await;
+    }
     Ok(())
 }
 

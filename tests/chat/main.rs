@@ -4,12 +4,13 @@
 //! This file holds the shared fixtures (line clients run as processes, raw named sockets);
 //! `rooms.rs` names, rooms and history with nc and taojie clients; `udp.rs` the hub with
 //! seed-style Python clients; `hostile.rs` hostile input; `slow.rs` a silent client and the
-//! broker's memory; `key.rs` authentication; `terminal.rs` the client's line editor on
+//! broker's memory; `key.rs` authentication; `nats.rs` brokers joined through NATS; `terminal.rs` the client's line editor on
 //! a pseudo-terminal, its colours, and its plain output on a pipe.
 #[path = "../common/mod.rs"]
 mod common;
 mod hostile;
 mod key;
+mod nats;
 mod rooms;
 mod slow;
 mod terminal;

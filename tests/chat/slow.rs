@@ -10,7 +10,7 @@ use super::{WAIT, chat_server, named, raw_client};
 
 /// A client with a small fixed receive buffer (Linux would otherwise grow it to tens of MiB
 /// on loopback, and a silent client could swallow the whole test without falling behind).
-fn small_window_client(addr: &str, name: &str) -> (TcpStream, BufReader<TcpStream>) {
+pub(super) fn small_window_client(addr: &str, name: &str) -> (TcpStream, BufReader<TcpStream>) {
     let addr: std::net::SocketAddr = addr.parse().unwrap();
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     s.set_recv_buffer_size(16 * 1024).unwrap();

@@ -1,10 +1,12 @@
 //! Each room's recent lines: the last [`HISTORY`] chat lines are kept (notices are not) and
 //! given to whoever comes in, in the same write as their greeting.
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::time::Instant;
 
+use super::state::Rooms;
 use crate::chat::queue::Member;
 
 /// Lines of history a new member of a room gets.
@@ -28,6 +30,22 @@ pub(super) fn remember(history: &mut VecDeque<Bytes>, lines: &Bytes) {
         }
         // A copy, so a long-lived history line does not pin a whole large batch.
         history.push_back(Bytes::copy_from_slice(&lines[s..e]));
+    }
+}
+
+impl Rooms {
+    /// Makes `room` if it is not there yet, so lines for it from elsewhere (another broker)
+    /// are kept in its history for whoever comes in here later.
+    pub fn open(&self, room: &Arc<str>) {
+        let mut st = self.lock();
+        st.open_room(&self.config, room);
+    }
+
+    /// Adds `lines` (whole lines, each ending in a newline) to the history of `room`, as if
+    /// they had been posted here; for a history kept elsewhere, loaded at start.
+    pub fn remember(&self, room: &Arc<str>, lines: &Bytes) {
+        let mut st = self.lock();
+        remember(&mut st.open_room(&self.config, room).history, lines);
     }
 }
 
@@ -70,6 +88,10 @@ mod tests {
         let (_, mc, _, _) = rooms.enter(None);
         let got = drain(&mc);
         assert!(got.contains("<Alice> 10\n<Alice> 11\n") && !got.contains("<Alice> 9\n"));
-        assert!(rooms.who(b).contains("Alice, user2, user3"));
+        assert!(
+            rooms
+                .who(b, &|_| Vec::new())
+                .contains("Alice, user2, user3")
+        );
     }
 }

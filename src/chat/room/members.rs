@@ -7,7 +7,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::history::replay;
-use super::state::{Config, Info, LOBBY, Room, Rooms, State};
+use super::state::{Config, Info, LOBBY, Rooms, State};
 use crate::chat::gate::Gate;
 use crate::chat::line::{name_keys, valid_name};
 use crate::chat::post::{MemberId, Post, notice};
@@ -24,7 +24,7 @@ impl Rooms {
         let member = Arc::new(Member::new(id, self.config.queue, sink));
         let name: Arc<str> = loop {
             st.next_default += 1;
-            let candidate = format!("user{}", st.next_default);
+            let candidate = format!("user{}{}", st.next_default, self.default_suffix);
             if !name_keys(&candidate)
                 .iter()
                 .any(|k| st.names.contains_key(k))
@@ -139,8 +139,9 @@ impl Rooms {
         Ok((new, left, joined, gate))
     }
 
-    /// The `/who` answer for a member's room.
-    pub fn who(&self, id: MemberId) -> String {
+    /// The `/who` answer for a member's room, with `others` (members of the room elsewhere,
+    /// on other brokers) listed too.
+    pub fn who(&self, id: MemberId, others: &dyn Fn(&str) -> Vec<String>) -> String {
         let st = self.lock();
         let Some(room) = st.members.get(&id).map(|i| i.room.clone()) else {
             return String::new();
@@ -148,12 +149,15 @@ impl Rooms {
         let Some(r) = st.rooms.get(&room) else {
             return String::new();
         };
+        let elsewhere = others(&room);
         let mut names: Vec<&str> = r
             .members
             .keys()
             .filter_map(|m| st.members.get(m).map(|i| &*i.name))
+            .chain(elsewhere.iter().map(String::as_str))
             .collect();
         names.sort_unstable();
+        names.dedup();
         format!("in {room} ({}): {}", names.len(), names.join(", "))
     }
 
@@ -166,6 +170,33 @@ impl Rooms {
                 Instant::now(),
             );
         }
+    }
+
+    /// Queues a `*** text` line for every member of this broker.
+    pub fn tell_all(&self, text: &str) {
+        let line = Bytes::from(format!("*** {text}\n"));
+        let st = self.lock();
+        let now = Instant::now();
+        for info in st.members.values() {
+            info.handle.push(&[(&line, 1)], now);
+        }
+    }
+
+    /// A member's name and room, if it is still here.
+    pub fn whereabouts(&self, id: MemberId) -> Option<(Arc<str>, Arc<str>)> {
+        let st = self.lock();
+        st.members
+            .get(&id)
+            .map(|i| (i.name.clone(), i.room.clone()))
+    }
+
+    /// Every member of this broker: id, name and room.
+    pub fn roster(&self) -> Vec<(MemberId, Arc<str>, Arc<str>)> {
+        let st = self.lock();
+        st.members
+            .iter()
+            .map(|(&id, i)| (id, i.name.clone(), i.room.clone()))
+            .collect()
     }
 
     /// Removes a member; the post tells its room why. `None` if it was already dropped.
@@ -208,14 +239,7 @@ fn add_to_room(
     member: &Arc<Member>,
     greeting: &[u8],
 ) {
-    if !st.rooms.contains_key(room) {
-        st.rooms_made += 1;
-    }
-    let lane = st.rooms_made % config.lanes;
-    let room = st.rooms.entry(room.clone()).or_insert_with(|| Room {
-        lane,
-        ..Room::default()
-    });
+    let room = st.open_room(config, room);
     member.set_gate(room.gate.clone());
     replay(member, greeting, &room.history);
     room.members.insert(id, member.clone());
@@ -263,7 +287,7 @@ mod tests {
         assert_eq!(deliver(&rooms, &post), vec![bn]);
         assert!(mb.drain().is_none());
         assert!(gate.is_open());
-        assert!(!rooms.who(a).contains("user2"));
+        assert!(!rooms.who(a, &|_| Vec::new()).contains("user2"));
     }
 
     #[test]

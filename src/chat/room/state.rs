@@ -80,11 +80,28 @@ pub(super) struct State {
     pub(super) fence: bool,
 }
 
+impl State {
+    /// The room named `room`, made (and given the next lane) if there is none yet.
+    pub(super) fn open_room(&mut self, config: &Config, room: &Arc<str>) -> &mut Room {
+        if !self.rooms.contains_key(room) {
+            self.rooms_made += 1;
+        }
+        let lane = self.rooms_made % config.lanes;
+        self.rooms.entry(room.clone()).or_insert_with(|| Room {
+            lane,
+            ..Room::default()
+        })
+    }
+}
+
 /// Every member and room of one broker.
 #[derive(Debug)]
 pub struct Rooms {
     state: Mutex<State>,
     pub(super) config: Config,
+    /// Appended to default names (`user1` + suffix): brokers joined by a backplane each have
+    /// their own, so their default names never clash.
+    pub(super) default_suffix: String,
 }
 
 impl Rooms {
@@ -97,7 +114,14 @@ impl Rooms {
                 split_at: config.split_at.max(1),
                 ..config
             },
+            default_suffix: String::new(),
         }
+    }
+
+    /// The same rooms with default names `user1SUFFIX`, `user2SUFFIX`, ...
+    pub fn with_default_suffix(mut self, suffix: &str) -> Self {
+        self.default_suffix = suffix.to_string();
+        self
     }
 
     /// How many lanes write to members.

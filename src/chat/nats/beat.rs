@@ -1,0 +1,104 @@
+//! Which brokers are alive: each says so on [`SUBJECT`] every [`EVERY`]; a broker holding
+//! names that has not been heard from for [`DEAD_AFTER`] is gone (killed, or cut off). Each
+//! surviving broker then tells its own members in the rooms concerned that those members
+//! left, forgets them, and deletes their names from the bucket (each delete conditional on
+//! the revision it saw, so whichever survivor is first does it and a name taken again since
+//! is left alone). A broker that is itself cut off from NATS judges no one: it hears no one.
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use tokio::time::Instant;
+use tracing::{debug, info};
+
+use super::Cluster;
+use super::wire::is_broker_id;
+use crate::chat::fanout::Fanout;
+use crate::chat::post::notice;
+
+/// Where brokers say they are alive.
+pub const SUBJECT: &str = "taojie.beat";
+/// How often a broker says so.
+pub const EVERY: Duration = Duration::from_secs(1);
+/// Silence after which a broker is taken for gone: names are free again within this and a
+/// check (well within the 30 s the issue allows).
+pub const DEAD_AFTER: Duration = Duration::from_secs(10);
+
+/// Starts saying this broker is alive and watching for others that stopped.
+pub async fn start(cluster: &Arc<Cluster>) -> Result<()> {
+    let mut sub = cluster
+        .client
+        .subscribe(SUBJECT)
+        .await
+        .context("subscribe to the beats")?;
+    let weak = Arc::downgrade(cluster);
+    tokio::spawn(async move {
+        let mut seen: HashMap<String, Instant> = HashMap::new();
+        let mut tick = tokio::time::interval(EVERY);
+        // Since when this broker has heard everyone it could (NATS reachable).
+        let mut hearing_since = Instant::now();
+        loop {
+            tokio::select! {
+                msg = sub.next() => {
+                    let Some(msg) = msg else { return };
+                    match std::str::from_utf8(&msg.payload) {
+                        Ok(id) if is_broker_id(id) => {
+                            seen.insert(id.to_string(), Instant::now());
+                        }
+                        _ => debug!("malformed beat dropped"),
+                    }
+                }
+                _ = tick.tick() => {
+                    let Some(c) = weak.upgrade() else { return };
+                    if !c.linked() {
+                        hearing_since = Instant::now();
+                        continue;
+                    }
+                    let _ = c.client.publish(SUBJECT, c.me.clone().into()).await;
+                    if hearing_since.elapsed() < DEAD_AFTER {
+                        continue;
+                    }
+                    for broker in c.replica.brokers() {
+                        let silent = seen.get(&broker).is_none_or(|t| t.elapsed() >= DEAD_AFTER);
+                        if broker != c.me && silent {
+                            gone(&c, &broker);
+                            seen.remove(&broker);
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Tells this broker's members that `broker`'s members left, and frees their names.
+fn gone(c: &Cluster, broker: &str) {
+    let held = c.replica.held_by(broker);
+    c.replica.forget(broker);
+    let mut told = HashSet::new();
+    for (_, h) in &held {
+        if told.insert(h.holder.name.clone()) {
+            let room = h.holder.room.as_str().into();
+            let left = notice(
+                &room,
+                &format!(
+                    "{} left {} (their broker is gone)",
+                    h.holder.name, h.holder.room
+                ),
+            );
+            c.local.publish(left);
+        }
+    }
+    info!(%broker, names = told.len(), "a broker went silent; its members' names are free");
+    let store = c.store();
+    tokio::spawn(async move {
+        for (key, h) in held {
+            if let Err(e) = store.delete_expect_revision(&key, Some(h.revision)).await {
+                debug!(error = %e, "name already released");
+            }
+        }
+    });
+}

@@ -1,0 +1,428 @@
+//! Brokers joined through a real `nats-server -js` on loopback (issue 13): lines, names,
+//! `/who` and history across three brokers; a broker killed with SIGKILL; NATS stopped and
+//! started again; what a foreign publisher on NATS can and cannot get through.
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::common::{Server, peer_script, run_program};
+use super::{Client, WAIT};
+
+/// A `nats-server -js` of this test's own, on a port it chose, with a store in a temp dir.
+struct Nats {
+    child: Child,
+    port: u16,
+    store: tempfile::TempDir,
+}
+
+impl Nats {
+    fn start() -> Nats {
+        let store = tempfile::tempdir().unwrap();
+        let (child, port) = spawn_nats(store.path(), "-1");
+        Nats { child, port, store }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it (SIGKILL, by PID) and waits for it to be gone.
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port with the same store.
+    fn restart(&mut self) {
+        let (child, _) = spawn_nats(self.store.path(), &self.port.to_string());
+        self.child = child;
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs nats-server and waits (bounded) for the line saying where it listens.
+fn spawn_nats(store: &Path, port: &str) -> (Child, u16) {
+    // Debian installs it in /usr/sbin, which a user's PATH may leave out.
+    let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("nats-server");
+    let mut child = Command::new(program)
+        .args(["-js", "-a", "127.0.0.1", "-p", port, "-sd"])
+        .arg(store)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nats-server is installed (.ci/run installs it)");
+    let (tx, rx) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    thread::spawn(move || {
+        for line in BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + WAIT;
+    let mut port = None;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("nats-server started");
+        if let Some(p) = line
+            .split("Listening for client connections on 127.0.0.1:")
+            .nth(1)
+        {
+            port = p.trim().parse().ok();
+        }
+        if line.contains("Server is ready") {
+            break;
+        }
+    }
+    // Keep draining its log so it never blocks on a full pipe.
+    thread::spawn(move || for _ in rx {});
+    (child, port.expect("nats-server said its port"))
+}
+
+fn broker(nats: &Nats, extra: &[&str]) -> Server {
+    let url = nats.url();
+    let mut args = vec!["serve", "chat", "--listen", "127.0.0.1:0", "--nats", &url];
+    args.extend_from_slice(extra);
+    Server::start(&args, 1)
+}
+
+/// An nc member that took `name` (and is in `room` unless that is the lobby).
+fn nc_member(addr: &str, name: &str, room: &str) -> Client {
+    let mut c = Client::nc(addr);
+    c.send(&format!("/nick {name}"));
+    c.wait_for("own rename", |l| {
+        l.ends_with(&format!("is now known as {name}"))
+    });
+    if room != "lobby" {
+        c.send(&format!("/join {room}"));
+        c.wait_line(&format!("*** {name} joined {room}"));
+    }
+    c
+}
+
+/// Sends `/who` until the answer is `want` (another broker's copy of the names may be a
+/// moment behind), for at most [`WAIT`].
+fn who_until(c: &mut Client, want: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        c.send("/who");
+        let got = c.wait_for("a /who answer", |l| l.starts_with("*** in "));
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/who kept saying {got:?}, not {want:?}"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn three_brokers_carry_two_rooms_with_names_who_and_history_across_them() {
+    let nats = Nats::start();
+    let brokers: Vec<Server> = (0..3).map(|_| broker(&nats, &[])).collect();
+    let addr = |i: usize| brokers[i].addr("chat", "tcp");
+    // Two rooms, each spread over the three brokers; nc and taojie chat clients.
+    let mut members: Vec<(&str, &str, Client)> = vec![
+        ("ann", "lobby", nc_member(&addr(0), "ann", "lobby")),
+        ("ben", "lobby", nc_member(&addr(1), "ben", "lobby")),
+        ("dev1", "dev", nc_member(&addr(0), "dev1", "dev")),
+        ("dev2", "dev", nc_member(&addr(1), "dev2", "dev")),
+        ("dev3", "dev", nc_member(&addr(2), "dev3", "dev")),
+    ];
+    let mut cat = Client::taojie(&addr(2), "cat", &[]);
+    cat.wait_for("own rename", |l| l.ends_with("is now known as cat"));
+    members.push(("cat", "lobby", cat));
+
+    // Names clash across brokers as on one: case and look-alikes too.
+    let mut clash = Client::nc(&addr(2));
+    clash.send("/nick ANN");
+    clash.wait_line("*** the name ANN is taken (or looks like one that is)");
+    clash.send("/nick dev1");
+    clash.wait_line("*** the name dev1 is taken (or looks like one that is)");
+    drop(clash);
+    who_until(&mut members[0].2, "*** in lobby (3): ann, ben, cat");
+    who_until(&mut members[4].2, "*** in dev (3): dev1, dev2, dev3");
+
+    // Everyone talks at once.
+    const N: usize = 25;
+    for i in 0..N {
+        for (name, _, c) in members.iter_mut() {
+            c.send(&format!("{name} says {i}"));
+        }
+    }
+    let rooms: Vec<(String, String)> = members
+        .iter()
+        .map(|(n, r, _)| (n.to_string(), r.to_string()))
+        .collect();
+    for (me, room, c) in members.iter_mut() {
+        for (other, other_room) in &rooms {
+            if other == me {
+                continue;
+            }
+            let prefix = format!("<{other}> ");
+            if other_room == room {
+                c.saw_or_wait(&format!("<{other}> {other} says {}", N - 1));
+            }
+            let got: Vec<&String> = c.seen.iter().filter(|l| l.starts_with(&prefix)).collect();
+            let want: Vec<String> = if other_room == room {
+                (0..N)
+                    .map(|i| format!("<{other}> {other} says {i}"))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            assert_eq!(got, want.iter().collect::<Vec<_>>(), "{me} saw {other}");
+        }
+        assert!(
+            !c.seen.iter().any(|l| l.starts_with(&format!("<{me}> "))),
+            "{me} got its own line back"
+        );
+    }
+
+    // A newcomer on a broker started only now gets dev's last 20 lines, from JetStream.
+    let late = broker(&nats, &[]);
+    let mut eve = nc_member(&late.addr("chat", "tcp"), "eve", "lobby");
+    eve.send("/join dev");
+    eve.wait_line("*** eve joined dev");
+    let history: Vec<&String> = eve
+        .seen
+        .iter()
+        .skip_while(|l| !l.ends_with("is now known as eve"))
+        .take_while(|l| *l != "*** eve joined dev")
+        .filter(|l| l.starts_with('<'))
+        .collect();
+    assert_eq!(history.len(), 20, "{:#?}", eve.seen);
+    // Only dev's lines, each sender's in order and up to its last.
+    for sender in ["dev1", "dev2", "dev3"] {
+        let prefix = format!("<{sender}> {sender} says ");
+        let numbers: Vec<usize> = history
+            .iter()
+            .filter_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+            .collect();
+        let first = N - numbers.len();
+        assert_eq!(
+            numbers,
+            (first..N).collect::<Vec<_>>(),
+            "{sender} in {history:#?}"
+        );
+    }
+    assert!(
+        history.iter().all(|l| l.starts_with("<dev")),
+        "{history:#?}"
+    );
+    // ... and /who there lists the room across all four brokers.
+    who_until(&mut eve, "*** in dev (4): dev1, dev2, dev3, eve");
+}
+
+/// How soon a killed broker's names must be free and its members seen to leave (issue 13).
+const FREED: Duration = Duration::from_secs(30);
+
+/// Reads `c`'s lines until one is `want`, up to `deadline` (for waits the issue bounds
+/// itself, longer than [`WAIT`]).
+fn wait_line_until(c: &mut Client, want: &str, deadline: Instant) {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match c.rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = line == want;
+                c.seen.push(line);
+                if done {
+                    return;
+                }
+            }
+            Err(_) => panic!("never saw {want}; saw {:#?}", c.seen),
+        }
+    }
+}
+
+#[test]
+fn a_killed_brokers_names_are_freed_and_its_clients_come_back_on_another() {
+    let nats = Nats::start();
+    let a = broker(&nats, &[]);
+    let b = broker(&nats, &[]);
+    let c = broker(&nats, &[]);
+    let (aa, ba, ca) = (
+        a.addr("chat", "tcp"),
+        b.addr("chat", "tcp"),
+        c.addr("chat", "tcp"),
+    );
+    let mut watcher = nc_member(&ba, "watcher", "dev");
+    let kim = nc_member(&aa, "kim", "lobby");
+    // zed is given both addresses; it joins the first (a).
+    let list = format!("{aa},{ba}");
+    let mut zed = Client::taojie(&list, "zed", &[]);
+    zed.wait_for("own rename", |l| l.ends_with("is now known as zed"));
+    zed.send("/join dev");
+    zed.wait_line("*** zed joined dev");
+    watcher.wait_line("*** zed joined dev");
+    zed.send("before");
+    watcher.wait_line("<zed> before");
+
+    a.signal(libc::SIGKILL);
+    let killed = Instant::now();
+    // The others see zed leave; kim's name is free again on another broker within 30 s.
+    wait_line_until(
+        &mut watcher,
+        "*** zed left dev (their broker is gone)",
+        killed + FREED,
+    );
+    let mut taker = Client::nc(&ca);
+    let deadline = killed + FREED;
+    loop {
+        taker.send("/nick kim");
+        let got = taker.wait_for("an answer to /nick", |l| {
+            l.ends_with("is now known as kim") || l.contains("the name kim is taken")
+        });
+        if got.ends_with("is now known as kim") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "kim was not freed within 30 s");
+        thread::sleep(Duration::from_millis(500));
+    }
+    assert!(killed.elapsed() < FREED);
+    // zed's client came back on b, under its name, in its room.
+    zed.wait_for("the rejoin", |l| {
+        l.ends_with("is now known as zed") && l.starts_with("*** user")
+    });
+    watcher.wait_for("zed back", |l| l.ends_with("is now known as zed"));
+    zed.send("after");
+    watcher.wait_line("<zed> after");
+    who_until(&mut watcher, "*** in dev (2): watcher, zed");
+    drop(kim);
+}
+
+#[test]
+fn local_chat_goes_on_without_nats_and_cross_broker_chat_resumes_by_itself() {
+    let mut nats = Nats::start();
+    let a = broker(&nats, &[]);
+    let b = broker(&nats, &[]);
+    let (aa, ba) = (a.addr("chat", "tcp"), b.addr("chat", "tcp"));
+    let mut ann = nc_member(&aa, "ann", "lobby");
+    let mut bob = nc_member(&aa, "bob", "lobby");
+    let mut cat = nc_member(&ba, "cat", "lobby");
+    ann.send("all there");
+    cat.wait_line("<ann> all there");
+
+    nats.stop();
+    const DOWN: &str = "*** the link to the other brokers is down: only members of this broker hear you until it is back";
+    ann.wait_line(DOWN);
+    bob.wait_line(DOWN);
+    ann.send("only here");
+    bob.wait_line("<ann> only here");
+    bob.send("/who");
+    bob.wait_line("*** in lobby (2): ann, bob");
+
+    nats.restart();
+    const BACK: &str = "*** the link to the other brokers is back";
+    for c in [&mut ann, &mut bob, &mut cat] {
+        c.wait_line(BACK);
+    }
+    ann.send("across again");
+    cat.wait_line("<ann> across again");
+    cat.send("and back");
+    bob.wait_line("<cat> and back");
+    // The names were written again: they clash and are listed across brokers as before.
+    who_until(&mut cat, "*** in lobby (3): ann, bob, cat");
+    cat.send("/nick BOB");
+    cat.wait_line("*** the name BOB is taken (or looks like one that is)");
+    for c in [&ann, &bob] {
+        let downs = c.seen.iter().filter(|l| *l == DOWN).count();
+        assert_eq!(downs, 1, "one notice when the link went down");
+    }
+}
+
+#[test]
+fn lines_from_nats_are_checked_and_held_to_the_limits() {
+    let nats = Nats::start();
+    let a = broker(&nats, &["--max-line", "100", "--rate", "5"]);
+    let mut ann = nc_member(&a.addr("chat", "tcp"), "ann", "lobby");
+    // A foreign publisher: malformed posts, a line too long, a flood past --rate, and one
+    // good line at the end, which must arrive (so the ones before it were dropped, not late).
+    let (status, out, err) = run_program(
+        "python3",
+        &[&peer_script("nats_pub.py"), &nats.url(), "lobby"],
+        b"",
+        WAIT,
+    );
+    assert!(status.success(), "{err}\n{}", String::from_utf8_lossy(&out));
+    ann.wait_line("<trent> last");
+    let from_mallory: Vec<&String> = ann
+        .seen
+        .iter()
+        .filter(|l| l.starts_with("<mallory>"))
+        .collect();
+    assert!(
+        !ann.seen
+            .iter()
+            .any(|l| l.contains("bad") || l.contains('\u{1b}') || l.contains("xxxxxxxxxx")),
+        "a malformed line got through: {:#?}",
+        ann.seen
+    );
+    // 4 × --rate in a burst at most (and what the bucket earns while they arrive).
+    assert!(
+        (1..=22).contains(&from_mallory.len()),
+        "flood from NATS not held to --rate: {} lines",
+        from_mallory.len()
+    );
+    // The broker is still up and serving.
+    let mut ben = nc_member(&a.addr("chat", "tcp"), "ben", "lobby");
+    ben.send("still here");
+    ann.wait_line("<ben> still here");
+}
+
+#[test]
+fn a_member_that_stops_reading_lines_from_another_broker_is_dropped_and_everyone_is_told() {
+    let nats = Nats::start();
+    let a = broker(&nats, &[]);
+    let b = broker(&nats, &["--queue", "100", "--max-lag", "1"]);
+    let (aa, ba) = (a.addr("chat", "tcp"), b.addr("chat", "tcp"));
+    let (_slow, _slow_r) = super::slow::small_window_client(&ba, "slow");
+    let mut reader_b = nc_member(&ba, "rb", "lobby");
+    let mut reader_a = nc_member(&aa, "ra", "lobby");
+    let (mut w, _wr) = super::raw_client(&aa, "w");
+    // Lines from a, through NATS, to b's members: the one that never reads falls behind, is
+    // dropped (its queue caps hold for lines from the backplane too), and both brokers'
+    // members are told; the one that reads gets every line, in order.
+    // 10 MB: more than the kernel's socket buffers hold for the silent member.
+    const LINES: usize = 100_000;
+    const PAD: &str =
+        "padding padding padding padding padding padding padding padding padding padding";
+    let deadline = Instant::now() + WAIT;
+    for chunk in 0..LINES / 100 {
+        let text: String = (0..100)
+            .map(|i| format!("{:06} {PAD}\n", chunk * 100 + i))
+            .collect();
+        std::io::Write::write_all(&mut w, text.as_bytes()).unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "the flood did not go through in time"
+        );
+    }
+    reader_b.wait_line(&format!("<w> {:06} {PAD}", LINES - 1));
+    let got: Vec<usize> = reader_b
+        .seen
+        .iter()
+        .filter_map(|l| l.strip_prefix("<w> ")?.get(..6)?.parse().ok())
+        .collect();
+    assert_eq!(
+        got,
+        (0..LINES).collect::<Vec<_>>(),
+        "b's reader lost or reordered lines"
+    );
+    reader_b.saw_or_wait("*** slow dropped (not reading)");
+    reader_a.saw_or_wait("*** slow dropped (not reading)");
+}
