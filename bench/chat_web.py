@@ -7,13 +7,16 @@
      for SECS s; every WebSocket member stamps each arrival: per-delivery latency p50/p99/max,
      and the CPU of the broker and of this client process over the phase;
   3. the TCP fan-out of bench/chat.sh (500 clients, --throughput 5 --latency 5) on HEAD and on
-     commit ca0ff62 (built in a temporary git worktree with its own target dir, removed
-     afterwards), alternating ROUNDS times, with HEAD's examples/chat_load driving both.
+     commit ca0ff62 (built in a temporary git worktree, removed afterwards, with its own target
+     dir target/bench-chat-ca0ff62, kept for the next run), alternating ROUNDS times, with
+     HEAD's examples/chat_load driving both: lines delivered/s and the broker's CPU per delivery
+     over the throughput phase (less sensitive than throughput to what else runs).
 
 The WebSocket client is written by hand (asyncio Protocols, masked text frames out, unmasked
 frames in) so nothing is installed. Everything started is stopped by PID; every wait is bounded.
 Knobs (environment): WORKERS (client processes holding the members, one phase each: "1 2"),
-CLIENTS (1000), RATE (10), SECS (20), ROUNDS (3), SKIP_TCP (set: skip 3).
+CLIENTS (1000), RATE (10), SECS (20), ROUNDS (3), SKIP_TCP (set: skip 3), SKIP_WEB (set: skip
+1 and 2).
 """
 import asyncio, base64, math, multiprocessing, os, re, resource, signal, socket, struct, subprocess
 import shutil, sys, time
@@ -259,7 +262,7 @@ def tcp_phase(head_bin, load_bin):
     print(f"== TCP fan-out, 500 clients --throughput 5 --latency 5: HEAD vs {OLD}, "
           f"{ROUNDS} alternating rounds")
     wt = "/tmp/tj_" + OLD
-    target = wt + "_target"
+    target = os.path.join(ROOT, "target", "bench-chat-" + OLD)
     subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", wt],
                    stderr=subprocess.DEVNULL)
     subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", wt, OLD], check=True,
@@ -283,9 +286,11 @@ def tcp_phase(head_bin, load_bin):
                     stop(broker)
                 tp = float(re.search(r"= (\d+) lines/s summed", out).group(1))
                 p99 = float(re.search(r"p99 ([\d.]+) ms", out).group(1))
-                res[name].append((tp, p99))
-                print(f"round {r + 1} {name:7}: {tp / 1e6:.2f} M lines/s, p99 at half rate "
-                      f"{p99:.1f} ms (load average {os.getloadavg()[0]:.2f})")
+                ns = float(re.search(r"= ([\d.]+) ns per delivery", out).group(1))
+                res[name].append((tp, p99, ns))
+                print(f"round {r + 1} {name:7}: {tp / 1e6:.2f} M lines/s, broker CPU {ns:.1f} ns "
+                      f"per delivery, p99 at half rate {p99:.1f} ms (load average "
+                      f"{os.getloadavg()[0]:.2f})")
         def med(xs):
             xs = sorted(xs)
             return (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2
@@ -295,9 +300,14 @@ def tcp_phase(head_bin, load_bin):
         print(f"median throughput HEAD {h / 1e6:.2f} M/s, {OLD} {o / 1e6:.2f} M/s: ratio "
               f"{h / o:.3f}; per round {', '.join(f'{x:.3f}' for x in ratios)}, geometric mean "
               f"{gm:.3f}")
+        hc, oc = med([x[2] for x in res["HEAD"]]), med([x[2] for x in res[OLD]])
+        cr = [a[2] / b[2] for a, b in zip(res["HEAD"], res[OLD])]
+        gc = math.exp(sum(math.log(x) for x in cr) / len(cr))
+        print(f"median broker CPU per delivery HEAD {hc:.1f} ns, {OLD} {oc:.1f} ns: ratio "
+              f"{hc / oc:.3f}; per round {', '.join(f'{x:.3f}' for x in cr)}, geometric mean "
+              f"{gc:.3f}")
     finally:
         subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", wt])
-        shutil.rmtree(target, ignore_errors=True)
 
 
 def main():
@@ -308,7 +318,7 @@ def main():
                     "chat_load"], check=True)
     head_bin = os.path.abspath("target/release/taojie")
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
-    for w in os.environ.get("WORKERS", "1 2").split():
+    for w in ([] if os.environ.get("SKIP_WEB") else os.environ.get("WORKERS", "1 2").split()):
         web_phase(head_bin, int(w))
     if not os.environ.get("SKIP_TCP"):
         tcp_phase(head_bin, os.path.abspath("target/release/examples/chat_load"))

@@ -1,18 +1,22 @@
 //! The command line: every subcommand's flags (the doc comments are the help text) and the
 //! dispatch to the module that does the work.
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::server::{LimitArgs, shutdown};
-use crate::{bench, chat, echo, exec, files, http, ipcalc, msg, netcat, serve, time};
+use crate::{bench, chat, docs, echo, exec, files, http, ipcalc, msg, netcat, serve, time};
 
 /// taojie (套接字): one socket toolkit — netcat, echo, time, exec, files and chat, a load generator.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
+    /// How log lines on standard error look: text for people, or one JSON object per line
+    /// (timestamp, level, message, fields, and the connection's service, peer and id)
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
     /// What to do
     #[command(subcommand)]
     pub command: Command,
@@ -30,6 +34,16 @@ Examples:
   nc 127.0.0.1 9006                            join the chat; or: taojie chat 127.0.0.1:9006 --name ann
   taojie bench 127.0.0.1:9007 --conns 50 --depth 16
   taojie msg listen --name ann                 join the IP Messenger / Feiq / iptux LAN";
+
+/// How log lines are written on standard error.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One line of text per event, coloured on a terminal
+    #[default]
+    Human,
+    /// One JSON object per line, for log collectors
+    Json,
+}
 
 /// The subcommands.
 #[derive(Subcommand, Debug)]
@@ -74,6 +88,37 @@ Examples:
     Http(http::HttpArgs),
     /// Addresses, masks and subnets: network, broadcast, hosts, kind; same subnet?; split
     Ipcalc(ipcalc::IpcalcArgs),
+    /// Print a shell's completion script for taojie on standard output
+    #[command(after_help = "\
+Examples:
+  source <(taojie completions bash)                        in ~/.bashrc
+  taojie completions zsh > ~/.zfunc/_taojie                with fpath+=(~/.zfunc) before compinit
+  taojie completions fish > ~/.config/fish/completions/taojie.fish")]
+    Completions(CompletionsArgs),
+    /// Man pages: taojie(1) on standard output, or one page per subcommand with --out DIR
+    #[command(after_help = "\
+Examples:
+  taojie man | man -l -                      read taojie(1)
+  taojie man --out ~/.local/share/man/man1   taojie.1, taojie-serve.1, taojie-serve-exec.1, ...
+  man taojie-serve-exec                      once that directory is on the MANPATH")]
+    Man(ManArgs),
+}
+
+/// `taojie completions SHELL`.
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `taojie man [--out DIR]`.
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Write every page (taojie.1 and one per subcommand) into DIR, created if missing, and
+    /// print each file's path
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// `taojie keygen FILE` and `taojie keygen --identity FILE`.
@@ -155,17 +200,37 @@ Examples:
     Chat(chat::ServeArgs),
 }
 
-/// Sends logs to standard error, `info` and up unless `RUST_LOG` says otherwise, coloured
-/// only on a terminal.
-pub fn init_logging() {
+/// Sends logs to standard error, `info` and up unless `RUST_LOG` says otherwise, in `format`.
+pub fn init_logging(format: LogFormat) {
+    install_logging(format, std::io::stderr);
+}
+
+/// Installs the global subscriber, writing to `writer` (standard error, or a writer that
+/// wraps it): `info` and up unless `RUST_LOG` says otherwise, as text coloured only on a
+/// terminal, or as one JSON object per line.
+pub fn install_logging<W>(format: LogFormat, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        .with_writer(writer)
+        .with_target(false);
+    match format {
+        LogFormat::Human => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => {
+            // `{"timestamp", "level", "message", ...fields, "span": {"service", "peer",
+            // "conn", "name"}}`: the event's fields at the top, the connection's in `span`.
+            crate::server::span_every_connection(true);
+            logs.json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .init()
+        }
+    }
 }
 
 /// Runs the parsed command; the exit code is the command's own (a remote status, say).
@@ -215,6 +280,25 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Msg(args) => msg::run(args).await,
         Command::Http(args) => http::run(args).await,
         Command::Ipcalc(args) => ipcalc::run(args),
+        Command::Completions(args) => {
+            docs::completions(args.shell, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man(args) => {
+            match args.out {
+                Some(dir) => {
+                    let mut out = std::io::stdout().lock();
+                    for page in docs::write_man_pages(&dir)? {
+                        // The pages are written; a closed stdout only loses the list.
+                        if writeln!(out, "{}", page.display()).is_err() {
+                            break;
+                        }
+                    }
+                }
+                None => docs::man_page(&mut std::io::stdout().lock())?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

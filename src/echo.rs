@@ -31,7 +31,7 @@ thread_local! {
 /// Flags of `taojie serve echo`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct EchoArgs {
-    /// TCP address to listen on, e.g. 127.0.0.1:9007 or [::1]:0
+    /// TCP address to listen on, e.g. `127.0.0.1:9007` or `[::1]:0`
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// UDP address to listen on

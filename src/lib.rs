@@ -1,9 +1,73 @@
-//! taojie (套接字, "socket"): one toolkit for everyday socket work.
+//! taojie (套接字, "socket"): one toolkit for everyday socket work — the `taojie` binary and
+//! the library beneath it, grown out of a classic socket-programming course.
 //!
-//! The library is layered the way the data flows: [`addr`] turns what a user typed into socket
-//! addresses, [`server`] is the framework every service runs on (binding, connection limits, idle
-//! timeouts, graceful shutdown), and each service or client has a module of its own: [`echo`],
-//! [`time`], [`netcat`] and the load generator [`bench`](mod@bench). [`cli`] ties them to the command line.
+//! # Building a server on it
+//!
+//! [`server`] is the grown-up form of Python's `socketserver`, which the course teaches: bind
+//! with [`server::listen_tcp`] (or [`server::bind_unix`]), say where you listen with
+//! [`server::announce`], and hand [`server::serve_stream`] the listener, its [`server::Limits`],
+//! an async handler of one [`server::Conn`] and a shutdown future. Every connection runs in a
+//! task of its own; the framework caps how many run at once, closes idle ones, backs off on
+//! accept errors such as EMFILE, and on shutdown stops accepting and lets open connections
+//! finish within a grace period. [`server::serve_datagram`] is its counterpart for UDP services
+//! that answer each datagram.
+//!
+//! ```no_run
+//! use taojie::server::{self, Conn, Limits};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! /// One message in, the same upper-cased out: the seeds' `socketserver` handler.
+//! async fn upper(mut conn: Conn) -> std::io::Result<()> {
+//!     let mut buf = [0u8; 1024];
+//!     let n = conn.read(&mut buf).await?;
+//!     conn.write_all(&buf[..n].to_ascii_uppercase()).await
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> anyhow::Result<()> {
+//!     let listener = server::listen_tcp("127.0.0.1:0").await?;
+//!     server::announce("upper", listener.proto(), &listener.local_display()); // upper tcp 127.0.0.1:PORT
+//!     let stop = server::shutdown::on_signal()?; // Ctrl-C: stop accepting, let clients finish
+//!     server::serve_stream("upper", listener, Limits::default(), upper, stop.cancelled_owned()).await;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The crate's `examples/` hold whole programs written this way: `upper` (that server, as the
+//! seed has it) and `kv` (a line-based key-value store that its clients share), each run with
+//! `cargo run --example NAME -- 127.0.0.1:0`.
+//!
+//! # The modules
+//!
+//! The layers beneath the services, the way the data flows:
+//!
+//! - [`addr`] turns what a user typed (`HOST:PORT`, `[V6]:PORT`, names) into socket addresses.
+//! - [`server`] is the framework above: binding, the accept and datagram loops, limits,
+//!   shutdown.
+//! - [`framing`] turns byte streams into messages: the seeds' 4-byte length prefix and
+//!   taojie's native frames with their hello, every length bounded before allocation.
+//! - [`auth`] holds shared key files and the seeds' HMAC challenge-response.
+//! - [`secure`] is the encrypted channel of every native keyed connection: a Noise handshake
+//!   with a shared key or identity keys, then an authenticated record stream.
+//!
+//! One module per service or client:
+//!
+//! - [`echo`]: echo (RFC 862) over TCP, UDP and Unix sockets, plain or upper-casing.
+//! - [`time`]: the seeds' UDP strftime service, daytime (RFC 867), SNTP (RFC 4330), and their
+//!   client.
+//! - [`netcat`]: `taojie connect` and `taojie listen` over TCP, UDP and Unix sockets.
+//! - [`exec`]: remote command execution, authenticated and streamed, and the seeds' protocol.
+//! - [`files`]: verified, resumable, atomic uploads and downloads, and the seeds' upload.
+//! - [`chat`]: a TCP line broker with names and rooms, a UDP hub, a page for browsers, and the
+//!   terminal client.
+//! - [`msg`]: a member of an IP Messenger / Feiq / iptux LAN on UDP 2425.
+//! - [`http`]: an HTTP/1.1 and HTTPS client, and the seeds' request on a raw socket.
+//! - [`ipcalc`]: addresses, masks and subnets, with the answers of Python's `ipaddress`.
+//! - [`bench`](mod@bench): an echo load generator that verifies every byte coming back.
+//!
+//! The binary's own parts: [`cli`] (the command line and its dispatch), [`serve`] (every
+//! service at once with no configuration), [`docs`] (shell completions and man pages from the
+//! command line's definitions) and [`sys`] (the few system calls std does not wrap).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -12,6 +76,7 @@ pub mod auth;
 pub mod bench;
 pub mod chat;
 pub mod cli;
+pub mod docs;
 pub mod echo;
 pub mod exec;
 pub mod files;
@@ -20,6 +85,7 @@ pub mod framing;
 pub mod fuzzing;
 pub mod http;
 pub mod ipcalc;
+pub mod log;
 pub mod msg;
 pub mod netcat;
 pub mod secure;

@@ -6,12 +6,23 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = taojie::cli::Cli::parse();
-    taojie::cli::init_logging();
+    // Servers must not stall on a standard error nobody reads; clients keep their few lines
+    // in order with the error line printed below.
+    let writer = match cli.command {
+        taojie::cli::Command::Serve(_) | taojie::cli::Command::Listen(_) => {
+            taojie::log::Writer::NonBlocking
+        }
+        _ => taojie::log::Writer::Blocking,
+    };
+    let _log = taojie::log::init(cli.log_format, writer);
     taojie::sys::raise_fd_limit();
     // One transfer needs one thread: handing each body chunk between worker threads costs
-    // `taojie http` more than the copy itself. Everything else gets a worker per core.
+    // `taojie http` and `taojie exec` more than the copy itself. Everything else gets a worker
+    // per core.
     let mut builder = match cli.command {
-        taojie::cli::Command::Http(_) => tokio::runtime::Builder::new_current_thread(),
+        taojie::cli::Command::Http(_) | taojie::cli::Command::Exec(_) => {
+            tokio::runtime::Builder::new_current_thread()
+        }
         _ => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {

@@ -179,6 +179,7 @@ fn main() -> std::io::Result<()> {
         let base = sh.total();
         let bases = sh.snapshot();
         sh.attributed.store(0, Ordering::Relaxed);
+        let cpu_before = cpu_ms(pid);
         let start = Instant::now();
         let end = start + Duration::from_secs_f64(throughput_secs);
         let mut sent = vec![0u64; rooms];
@@ -210,14 +211,16 @@ fn main() -> std::io::Result<()> {
             std::thread::sleep(Duration::from_millis(5));
         }
         let secs = start.elapsed().as_secs_f64();
+        let broker_cpu = cpu_ms(pid) - cpu_before;
         let got = sh.total() - base;
         let per_sec = got as f64 / secs;
         let attributed = sh.attributed.load(Ordering::Relaxed);
         println!(
-            "throughput: {} lines sent in {secs:.2} s, {got} delivered of {} = {per_sec:.0} lines/s summed over clients; attributed {:.1}%; broker RSS peak {peak_rss} KiB",
+            "throughput: {} lines sent in {secs:.2} s, {got} delivered of {} = {per_sec:.0} lines/s summed over clients; attributed {:.1}%; broker RSS peak {peak_rss} KiB; broker CPU {broker_cpu:.0} ms = {:.1} ns per delivery",
             sent.iter().sum::<u64>(),
             want - base,
-            100.0 * attributed as f64 / got.max(1) as f64
+            100.0 * attributed as f64 / got.max(1) as f64,
+            broker_cpu * 1e6 / got.max(1) as f64
         );
         if rate == 0.0 {
             // Half the sustained rate, per room.

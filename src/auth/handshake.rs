@@ -19,9 +19,10 @@ type HmacSha256 = Hmac<Sha256>;
 /// Why a handshake failed. The messages are safe to show: they never contain key material.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// The connection failed or closed during the handshake.
+    /// The connection failed or closed during the handshake. The cause is part of the
+    /// message, not a separate source, so a chain of errors says it once.
     #[error("connection lost during authentication: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// The peer took too long.
     #[error("authentication timed out waiting for the {0}")]
     Timeout(&'static str),
@@ -35,6 +36,12 @@ pub enum AuthError {
     /// No randomness was available for a challenge.
     #[error("no randomness for a challenge: {0}")]
     Random(String),
+}
+
+impl From<std::io::Error> for AuthError {
+    fn from(e: std::io::Error) -> Self {
+        AuthError::Io(e)
+    }
 }
 
 fn mac(key: &Key) -> HmacSha256 {

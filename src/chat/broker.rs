@@ -24,7 +24,7 @@ use super::room::{LOBBY, Rooms};
 use crate::framing::hello;
 use crate::framing::native::Transport;
 use crate::secure::{self, ServerAuth};
-use crate::server::Conn;
+use crate::server::{Conn, PreAuth};
 
 const SCRATCH_LEN: usize = 64 * 1024;
 /// How long a leaving client gets to take what is still queued for it.
@@ -47,6 +47,8 @@ pub struct Broker {
     pub rate: Option<f64>,
     /// With keys, only taojie clients that prove one get in (through the encrypted channel).
     pub auth: Option<Arc<ServerAuth>>,
+    /// Caps and deadline for keyed connections still in their handshake.
+    pub preauth: Arc<PreAuth>,
 }
 
 /// Why a session ended.
@@ -111,7 +113,7 @@ impl Bucket {
 pub async fn session(conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
     let (conn, early) = match &broker.auth {
         None => (conn, BytesMut::new()),
-        Some(auth) => match relay(conn, auth).await? {
+        Some(auth) => match relay(conn, auth, &broker.preauth).await? {
             Some(relayed) => relayed,
             None => return Ok(()),
         },
@@ -161,13 +163,18 @@ pub async fn session(conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
 /// any member, and the relay task seals what they write. Returns that end and the lines the
 /// client sent right after its hello (already in the frame buffer); `None` when the client
 /// was refused.
-async fn relay(conn: Conn, auth: &ServerAuth) -> io::Result<Option<(Conn, BytesMut)>> {
-    let (secure, _peer) = match secure::server(conn, auth).await {
-        Ok(s) => s,
-        Err(e) => {
-            debug!(error = %e, "handshake refused");
-            return Ok(None);
-        }
+async fn relay(
+    conn: Conn,
+    auth: &ServerAuth,
+    preauth: &PreAuth,
+) -> io::Result<Option<(Conn, BytesMut)>> {
+    let peer = conn.peer().clone();
+    let handshake = secure::server(conn, auth);
+    let Some((secure, _)) = preauth
+        .handshake(&peer, "handshake refused", handshake)
+        .await
+    else {
+        return Ok(None);
     };
     let mut t = Transport::new(secure);
     if let Err(e) = hello::server(&mut t, "chat").await {

@@ -199,13 +199,12 @@ async fn lane(mut inbox: mpsc::UnboundedReceiver<Work>, shared: Weak<Shared>) {
 /// that fell too far behind.
 async fn write_group(group: &[&Job], dropped: &mut Vec<MemberId>) {
     let mut posts = Vec::with_capacity(group.len());
+    let now = tokio::time::Instant::now();
     for member in group[0].members.iter() {
-        let mut count = 0;
         for job in group.iter().filter(|j| j.from != Some(member.id())) {
-            posts.push(&job.lines);
-            count += job.count;
+            posts.push((&job.lines, job.count));
         }
-        if !member.push(&posts, count) {
+        if !member.push(&posts, now) {
             dropped.push(member.id());
         }
         posts.clear();

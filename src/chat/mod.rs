@@ -61,7 +61,7 @@ pub const DEFAULT_MAX_CONNS: usize = 20_000;
 /// Flags of `taojie serve chat`.
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
-    /// TCP address of the line broker, e.g. 127.0.0.1:9006 or [::1]:0
+    /// TCP address of the line broker, e.g. `127.0.0.1:9006` or `[::1]:0`
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// UDP address of the hub (datagrams `NAME: text` relayed to every recent peer)
@@ -118,6 +118,21 @@ pub struct ServeArgs {
     /// --key the page needs the token in the login URL printed at start
     #[arg(long, value_name = "ADDR")]
     pub web: Option<String>,
+    /// Ping a quiet page's WebSocket this often, in seconds (keeps proxies from closing it);
+    /// a page that answers nothing for 2.5 times this long has gone and leaves its room
+    #[arg(long, value_name = "SECS", default_value_t = web::DEFAULT_PING_SECS, value_parser = positive_secs)]
+    pub web_ping: f64,
+    /// Limits on connections that have not proven their key yet (with --key or --identity)
+    #[command(flatten)]
+    pub preauth: server::PreAuthArgs,
+}
+
+/// A number of seconds above zero.
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() && v < 1e9 => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds above 0")),
+    }
 }
 
 impl Default for ServeArgs {
@@ -140,6 +155,8 @@ impl Default for ServeArgs {
             lanes: 0,
             split_at: room::SPLIT_AT,
             web: None,
+            web_ping: web::DEFAULT_PING_SECS,
+            preauth: server::PreAuthArgs::default(),
         }
     }
 }
@@ -228,10 +245,12 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             max_line: args.max_line.max(1),
             rate: (args.rate > 0.0).then_some(args.rate),
             auth,
+            preauth: Arc::new(args.preauth.to_guard()),
         });
         if let Some(web) = web {
             let shutdown = shutdown.clone().cancelled_owned();
-            tasks.spawn(web::start(web, &broker, limits(&args), shutdown)?);
+            let ping = Duration::from_secs_f64(args.web_ping);
+            tasks.spawn(web::start(web, &broker, ping, limits(&args), shutdown)?);
         }
         let shutdown = shutdown.clone().cancelled_owned();
         tasks.spawn(server::serve_stream(

@@ -84,8 +84,7 @@ struct Outq {
 }
 
 impl Outq {
-    fn queue(&mut self, data: &Bytes, now: Instant) {
-        let lines = data.iter().filter(|&&b| b == b'\n').count();
+    fn queue(&mut self, data: &Bytes, lines: usize, now: Instant) {
         self.lines += lines;
         self.bytes += data.len();
         self.items.push_back(Queued {
@@ -126,8 +125,10 @@ impl Outq {
     }
 
     /// Whether the oldest queued line has waited longer than `max_lag`.
-    fn stalled(&self, max_lag: Duration) -> bool {
-        self.items.front().is_some_and(|f| f.at.elapsed() > max_lag)
+    fn stalled(&self, max_lag: Duration, now: Instant) -> bool {
+        self.items
+            .front()
+            .is_some_and(|f| now.saturating_duration_since(f.at) > max_lag)
     }
 }
 
@@ -187,11 +188,12 @@ impl Member {
         self.id
     }
 
-    /// Sends `count` lines (in one or more shared buffers), straight to the socket if nothing
-    /// is queued ahead of them; false (and the member is marked gone) when the member has
-    /// stopped draining or its queue would pass the byte cap.
-    pub(super) fn push(&self, posts: &[&Bytes], count: usize) -> bool {
-        let _ = count;
+    /// Sends shared buffers, each with the number of lines it holds (counted once by the
+    /// caller, not here for every member), straight to the socket if nothing is queued ahead
+    /// of them; false (and the member is marked gone) when the member has stopped draining or
+    /// its queue would pass the byte cap. `now` is read once by the caller for all the members
+    /// it delivers to.
+    pub(super) fn push(&self, posts: &[(&Bytes, usize)], now: Instant) -> bool {
         let mut q = lock(&self.out);
         if q.gone || posts.is_empty() {
             return true;
@@ -201,7 +203,7 @@ impl Member {
                 Some(sink) => {
                     let mut iov = [IoSlice::new(&[]); IOV_MAX];
                     let n = posts.len().min(IOV_MAX);
-                    for (slot, post) in iov.iter_mut().zip(posts) {
+                    for (slot, (post, _)) in iov.iter_mut().zip(posts) {
                         *slot = IoSlice::new(post);
                     }
                     match sink.try_write_vectored(&iov[..n]) {
@@ -216,10 +218,9 @@ impl Member {
                 None => 0,
             };
             let mut rest = posts.iter();
-            let now = Instant::now();
-            for post in rest.by_ref() {
+            for &(post, lines) in rest.by_ref() {
                 if written < post.len() {
-                    q.queue(post, now);
+                    q.queue(post, lines, now);
                     q.offset = written;
                     break;
                 }
@@ -228,8 +229,8 @@ impl Member {
             if q.items.is_empty() {
                 return true;
             }
-            for post in rest {
-                q.queue(post, now);
+            for &(post, lines) in rest {
+                q.queue(post, lines, now);
             }
             let behind = q.lines > self.limits.high;
             q.set_behind(behind);
@@ -239,16 +240,15 @@ impl Member {
         }
         // An empty queue takes any one delivery (above), so a read's worth of lines larger
         // than the cap still gets through to a member that keeps up.
-        let more: usize = posts.iter().map(|p| p.len()).sum();
-        if q.stalled(self.limits.max_lag) || q.bytes + more > self.limits.max_bytes {
+        let more: usize = posts.iter().map(|(p, _)| p.len()).sum();
+        if q.stalled(self.limits.max_lag, now) || q.bytes + more > self.limits.max_bytes {
             q.drop_all();
             drop(q);
             self.wake.notify_one();
             return false;
         }
-        let now = Instant::now();
-        for post in posts {
-            q.queue(post, now);
+        for &(post, lines) in posts {
+            q.queue(post, lines, now);
         }
         if q.lines > self.limits.high {
             q.set_behind(true);
@@ -267,7 +267,7 @@ impl Member {
         if q.items.is_empty() {
             return Ok(Flushed::Empty);
         }
-        if q.stalled(self.limits.max_lag) {
+        if q.stalled(self.limits.max_lag, Instant::now()) {
             q.drop_all();
             return Ok(Flushed::Gone);
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tracing::{info, warn};
+use tracing::info;
 
 use super::process::{self, Spawned};
 use super::server::Config;
@@ -27,11 +27,17 @@ const IDLE: Duration = Duration::from_secs(600);
 
 /// Serves one classic connection until the client closes it.
 pub async fn handle(mut conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
-    if let Some(key) = &cfg.auth.psk
-        && let Err(e) = auth::classic_server(&mut conn, key).await
-    {
-        warn!(error = %e, "authentication refused");
-        return Ok(());
+    if let Some(key) = &cfg.auth.psk {
+        let peer = conn.peer().clone();
+        let hmac = auth::classic_server(&mut conn, key);
+        if cfg
+            .preauth
+            .handshake(&peer, "authentication refused", hmac)
+            .await
+            .is_none()
+        {
+            return Ok(());
+        }
     }
     let mut buf = vec![0u8; MAX_COMMAND];
     let mut pending = Vec::new();

@@ -1,13 +1,13 @@
 //! `taojie exec`: runs one command on an exec server, with stdin forwarded and the command's
 //! stdout and stderr written to ours as they arrive; exits with the command's status.
-use std::io::Read;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -97,8 +97,12 @@ async fn exec(args: ClientArgs) -> Result<u8> {
         std::future::pending::<()>().await;
     });
 
-    let mut out = tokio::io::stdout();
-    let mut err = tokio::io::stderr();
+    // Output is written straight to our stdout (a duplicate of it, unbuffered) and stderr,
+    // blocking this (the runtime's only) thread while a slow reader catches up: tokio's stdout
+    // would copy every chunk and hand it to a blocking-pool thread, a wake-up per chunk that
+    // cost more than the copy.
+    let mut out = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+    let mut err = std::io::stderr();
     loop {
         let frame = match frames.next().await {
             Some(f) => f?,
@@ -106,7 +110,7 @@ async fn exec(args: ClientArgs) -> Result<u8> {
         };
         match frame {
             Frame::Data { channel, bytes } if channel == STDOUT => {
-                match out.write_all(&bytes).await {
+                match out.write_all(&bytes) {
                     // Our reader left (`| head`): stop as a program killed by SIGPIPE would;
                     // hanging up kills the remote command.
                     Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
@@ -115,17 +119,17 @@ async fn exec(args: ClientArgs) -> Result<u8> {
                     r => r?,
                 }
             }
-            Frame::Data { channel, bytes } if channel == STDERR => err.write_all(&bytes).await?,
+            Frame::Data { channel, bytes } if channel == STDERR => err.write_all(&bytes)?,
             Frame::Data { channel, .. } => bail!("protocol error: data on channel {channel}"),
             Frame::Control(json) => match serde_json::from_slice::<Control>(&json)? {
                 Control::Exit { code, .. } => {
-                    out.flush().await?;
-                    err.flush().await?;
+                    out.flush()?;
+                    err.flush()?;
                     return Ok(status_byte(code));
                 }
                 Control::Error { message } => {
-                    err.flush().await?;
-                    eprintln!("taojie: remote error: {message}");
+                    err.flush()?;
+                    writeln!(err, "taojie: remote error: {message}")?;
                 }
                 other => bail!("protocol error: unexpected {other:?}"),
             },

@@ -14,7 +14,7 @@ use anyhow::Result;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::server::{DEFAULT_MAX_CONNS, Limits, Listener};
+use crate::server::{DEFAULT_MAX_CONNS, Limits, Listener, PreAuthArgs};
 
 pub mod classic;
 pub mod client;
@@ -68,6 +68,9 @@ pub struct ServeArgs {
     /// commands as you
     #[arg(long, conflicts_with_all = ["key", "identity"])]
     pub insecure_no_auth: bool,
+    /// Limits on connections that have not proven their key yet
+    #[command(flatten)]
+    pub preauth: PreAuthArgs,
 }
 
 impl Default for ServeArgs {
@@ -83,6 +86,7 @@ impl Default for ServeArgs {
             max_procs: DEFAULT_MAX_PROCS,
             classic: None,
             insecure_no_auth: false,
+            preauth: PreAuthArgs::default(),
         }
     }
 }
@@ -165,6 +169,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         allow: args.allow.clone(),
         timeout: args.timeout.map(|s| Duration::from_secs_f64(s.max(0.0))),
         procs: process::ProcLimit::new(args.max_procs),
+        preauth: args.preauth.to_guard(),
     });
     // A command may run quietly for long; auth, hello and requests have timeouts of their own.
     let limits = Limits {

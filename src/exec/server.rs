@@ -18,7 +18,7 @@ use super::process::{self, Group, ProcLimit};
 use super::protocol::{Control, SERVICE, STDERR, STDIN, STDOUT};
 use crate::framing::{Frame, FrameError, NativeCodec, Transport, hello};
 use crate::secure::{self, SecureStream, ServerAuth};
-use crate::server::Conn;
+use crate::server::{Conn, PreAuth};
 
 /// Bytes read from a command's pipe at a time: a pipe holds 64 KiB by default.
 const CHUNK: usize = 64 * 1024;
@@ -35,12 +35,14 @@ pub struct Config {
     pub auth: ServerAuth,
     /// Clients may ask for `sh -c`.
     pub shell: bool,
-    /// When not empty, the only programs (argv[0], exactly) that may run.
+    /// When not empty, the only programs (`argv[0]`, exactly) that may run.
     pub allow: Vec<String>,
     /// Longest a command may run.
     pub timeout: Option<Duration>,
     /// Cap on commands running at once.
     pub procs: ProcLimit,
+    /// Caps and deadline for connections still in their handshake (both listeners').
+    pub preauth: PreAuth,
 }
 
 impl Config {
@@ -69,16 +71,18 @@ impl Config {
 
 /// Serves one native connection.
 pub async fn handle(conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
-    let stream = match secure::server(conn, &cfg.auth).await {
-        Ok((stream, _peer)) => stream,
-        Err(e) => {
-            warn!(error = %e, "handshake refused");
-            return Ok(());
-        }
+    let peer = conn.peer().clone();
+    // Made and awaited in one expression, so the handshake's state sits once in this task.
+    let Some((stream, _)) = cfg
+        .preauth
+        .handshake(&peer, "handshake refused", secure::server(conn, &cfg.auth))
+        .await
+    else {
+        return Ok(());
     };
     let mut t = Transport::new(stream);
     if let Err(e) = hello::server(&mut t, SERVICE).await {
-        warn!(error = %e, "bad hello; closing");
+        crate::log::refused("bad hello", &peer, &e);
         return Ok(());
     }
     let request = match tokio::time::timeout(hello::TIMEOUT, t.recv_control::<Control>()).await {
@@ -273,6 +277,7 @@ mod tests {
             allow: allow.iter().map(|s| s.to_string()).collect(),
             timeout: None,
             procs: ProcLimit::new(1),
+            preauth: crate::server::PreAuthArgs::default().to_guard(),
         }
     }
 

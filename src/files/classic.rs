@@ -37,14 +37,21 @@ pub struct ClassicHeader {
 /// ends the connection (the seed's client cannot hear an answer); a file whose MD5 does not
 /// match is discarded.
 pub async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
-    if let Some(key) = &state.auth.psk
-        && let Err(e) = crate::auth::classic_server(&mut conn, key).await
-    {
-        warn!(error = %e, "classic authentication failed");
-        return Ok(());
+    let peer = conn.peer().clone();
+    if let Some(key) = &state.auth.psk {
+        let hmac = crate::auth::classic_server(&mut conn, key);
+        if state
+            .preauth
+            .handshake(&peer, "classic authentication failed", hmac)
+            .await
+            .is_none()
+        {
+            return Ok(());
+        }
     }
     if state.read_only {
-        warn!("classic upload refused: the server is read-only");
+        let why = "the server is read-only";
+        crate::log::refused("classic upload refused", &peer, &why);
         return Ok(());
     }
     let mut framed = FramedRead::new(conn, classic::codec(MAX_HEADER));
@@ -52,7 +59,7 @@ pub async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
         let head = match framed.next().await {
             None => return Ok(()),
             Some(Err(e)) => {
-                warn!(error = %e, "bad classic header");
+                crate::log::refused("bad classic header", &peer, &e);
                 return Ok(());
             }
             Some(Ok(h)) => h,
@@ -60,7 +67,7 @@ pub async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
         let header: ClassicHeader = match serde_json::from_slice(&head) {
             Ok(h) => h,
             Err(e) => {
-                warn!(error = %e, "classic header is not the JSON expected");
+                crate::log::refused("classic header is not the JSON expected", &peer, &e);
                 return Ok(());
             }
         };

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::server::LimitArgs;
+use crate::server::{LimitArgs, PreAuthArgs};
 
 pub mod classic;
 pub mod client;
@@ -72,6 +72,9 @@ pub struct ServeArgs {
     /// Connection limits
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Limits on connections that have not proven their key yet
+    #[command(flatten)]
+    pub preauth: PreAuthArgs,
 }
 
 /// Flags every client shares.

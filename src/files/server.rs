@@ -67,16 +67,18 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
 
 /// One native connection: authenticate, hello, then requests until the client leaves.
 async fn handle(conn: Conn, state: Arc<State>) -> io::Result<()> {
-    let stream = match crate::secure::server(conn, &state.auth).await {
-        Ok((stream, _peer)) => stream,
-        Err(e) => {
-            warn!(error = %e, "handshake refused");
-            return Ok(());
-        }
+    let peer = conn.peer().clone();
+    let handshake = crate::secure::server(conn, &state.auth);
+    let Some((stream, _)) = state
+        .preauth
+        .handshake(&peer, "handshake refused", handshake)
+        .await
+    else {
+        return Ok(());
     };
     let mut t = Transport::new(stream);
     if let Err(e) = hello::server(&mut t, SERVICE).await {
-        warn!(error = %e, "hello failed");
+        crate::log::refused("hello failed", &peer, &e);
         return Ok(());
     }
     let mut t = Link::new(t);
@@ -154,6 +156,16 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// An error from the server's file system, worded so that the client's user can tell it
+/// is about the server's files and not a local one.
+fn on_server(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file or directory on the server".into(),
+        io::ErrorKind::PermissionDenied => "permission denied on the server".into(),
+        _ => format!("{e} (on the server)"),
+    }
+}
+
 /// Checks an upload's name and target; the error is the refusal sent to the client.
 fn accept_put(state: &State, header: &FileHeader, overwrite: bool) -> Result<Partial, String> {
     if state.read_only {
@@ -177,7 +189,7 @@ async fn serve_get<S: AsyncRead + AsyncWrite + Unpin>(
         .and_then(|n| {
             names::existing(&state.root, Some(&n))
                 .map(|p| (n, p))
-                .map_err(|e| format!("{}: {e}", escape(raw)))
+                .map_err(|e| format!("{}: {}", escape(raw), on_server(&e)))
         });
     let (name, path) = match found {
         Ok(f) => f,
@@ -186,15 +198,16 @@ async fn serve_get<S: AsyncRead + AsyncWrite + Unpin>(
     let files = match collect(&path, name.file_name()) {
         Ok(f) => f,
         Err(e) => {
-            let message = format!("{name}: {e}");
+            let message = format!("{name}: {}", on_server(&e));
             return t.send_control(&Msg::Error { message }).await;
         }
     };
     for (path, rel) in files {
-        let header = match send::header_for(&path, rel) {
+        let header = match send::header_for(&path, rel.clone()) {
             Ok(h) => h,
             Err(e) => {
-                let message = format!("{}: {e}", escape(&path.display().to_string()));
+                // The name as the client knows it, not the server's own path.
+                let message = format!("{}: {}", escape(&rel), on_server(&e));
                 t.send_control(&Msg::Error { message }).await?;
                 continue;
             }
@@ -261,9 +274,9 @@ async fn serve_ls<S: AsyncRead + AsyncWrite + Unpin>(
     let listed = names::validate_dir(dir)
         .map_err(|e| e.to_string())
         .and_then(|d: Option<RelName>| {
-            names::existing(&state.root, d.as_ref()).map_err(|e| e.to_string())
+            names::existing(&state.root, d.as_ref()).map_err(|e| on_server(&e))
         })
-        .and_then(|p| list(&p).map_err(|e| e.to_string()));
+        .and_then(|p| list(&p).map_err(|e| on_server(&e)));
     let entries = match listed {
         Ok(e) => e,
         Err(e) => {

@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use super::ServeArgs;
 use crate::auth;
 use crate::secure::ServerAuth;
+use crate::server::PreAuth;
 
 /// Everything a connection handler needs.
 pub struct State {
@@ -19,6 +20,8 @@ pub struct State {
     pub read_only: bool,
     /// Refuse downloads and listings.
     pub upload_only: bool,
+    /// Caps and deadline for connections still in their handshake (both listeners').
+    pub preauth: PreAuth,
 }
 
 impl State {
@@ -61,6 +64,7 @@ impl State {
             auth,
             read_only: args.read_only,
             upload_only: args.upload_only,
+            preauth: args.preauth.to_guard(),
         })
     }
 }

@@ -3,18 +3,21 @@
 use std::io;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::task::JoinSet;
 
 use super::connect::finish;
+use super::encrypted::Halves;
 use super::pump::{self, MAX_DATAGRAM, Peers, STREAM_CHUNK};
 use super::stdio::{Input, Output};
 use super::{End, ListenArgs, note, secs};
 use crate::secure::ServerAuth;
-use crate::server::{self, Listener};
+use crate::server::{self, Listener, Peer, PreAuth};
 
 /// How long a listener stopped by a signal waits for stdout to take what already arrived.
 const FLUSH_ON_SIGNAL: Duration = Duration::from_secs(2);
@@ -40,14 +43,14 @@ pub(super) async fn run(args: ListenArgs) -> Result<ExitCode> {
         Bound::Stream(Listener::Tcp(server::bind_tcp(addr)?))
     };
     let auth = if args.key.is_some() || args.identity.is_some() {
-        Some(crate::secure::flags::server_auth(
+        Some(Arc::new(crate::secure::flags::server_auth(
             "listen",
             args.key.as_deref(),
             args.identity.as_deref(),
             args.authorized.as_deref(),
             false,
             &[],
-        )?)
+        )?))
     } else {
         None
     };
@@ -56,13 +59,19 @@ pub(super) async fn run(args: ListenArgs) -> Result<ExitCode> {
         Bound::Stream(l) => eprintln!("listen {} {}", l.proto(), l.local_display()),
         Bound::Datagram(s) => eprintln!("listen udp {}", s.local_addr()?),
     }
+    crate::log::serving();
     let stop = Stop::new();
     let output = Output::spawn().context("cannot write to stdout")?;
     let mut input = Input::spawn(if args.udp { MAX_DATAGRAM } else { STREAM_CHUNK });
     let serve = async {
         match &bound {
             Bound::Stream(listener) => {
-                streams(listener, &args, auth.as_ref(), &mut input, &output).await
+                let keyed = auth.clone().map(|a| Keyed {
+                    auth: a,
+                    guard: Arc::new(args.preauth.to_guard()),
+                    pending: JoinSet::new(),
+                });
+                streams(listener, &args, keyed, &mut input, &output).await
             }
             Bound::Datagram(socket) => {
                 let peers = match args.keep_open {
@@ -92,39 +101,34 @@ pub(super) async fn run(args: ListenArgs) -> Result<ExitCode> {
 async fn streams(
     listener: &Listener,
     args: &ListenArgs,
-    auth: Option<&ServerAuth>,
+    mut keyed: Option<Keyed>,
     input: &mut Input,
     output: &Output,
 ) -> Result<End> {
     let v = args.verbose;
     loop {
-        let (end, who) = match listener {
-            Listener::Tcp(l) => match l.accept().await {
+        let (end, who) = match (listener, keyed.as_mut()) {
+            (Listener::Tcp(l), Some(keyed)) => match keyed.next_peer(l, v).await {
+                Ok(((r, w), who)) => (pump::bridge(r, w, input, output).await, who),
+                Err(e) => {
+                    accept_failed(e, args.keep_open).await?;
+                    continue;
+                }
+            },
+            (Listener::Tcp(l), None) => match l.accept().await {
                 Ok((stream, peer)) => {
                     let who = format!("tcp {peer}");
                     note(v, format_args!("connection from {who}"));
                     let _ = stream.set_nodelay(true);
-                    match auth {
-                        None => {
-                            let (r, w) = stream.into_split();
-                            (pump::bridge(r, w, input, output).await, who)
-                        }
-                        Some(auth) => match super::encrypted::server(stream, auth).await {
-                            Ok((r, w)) => (pump::bridge(r, w, input, output).await, who),
-                            Err(e) => {
-                                // Someone without the key: not a peer; wait for the real one.
-                                eprintln!("taojie: warning: {who} refused: {e:#}");
-                                continue;
-                            }
-                        },
-                    }
+                    let (r, w) = stream.into_split();
+                    (pump::bridge(r, w, input, output).await, who)
                 }
                 Err(e) => {
                     accept_failed(e, args.keep_open).await?;
                     continue;
                 }
             },
-            Listener::Unix(l, path) => match l.accept().await {
+            (Listener::Unix(l, path), _) => match l.accept().await {
                 Ok((stream, _)) => {
                     let who = format!("unix {}", path.display());
                     note(v, format_args!("connection on {who}"));
@@ -144,6 +148,53 @@ async fn streams(
             Ok(end) => return Ok(end),
             Err(e) if args.keep_open => eprintln!("taojie: warning: {who}: {e}"),
             Err(e) => return Err(e).context(who),
+        }
+    }
+}
+
+/// An encrypted listener's handshakes: each runs in a task of its own under the pre-auth
+/// guard, so one slow or hostile connection cannot hold the door while the real peer waits.
+struct Keyed {
+    auth: Arc<ServerAuth>,
+    guard: Arc<PreAuth>,
+    /// Handshakes under way; the first to succeed is the next peer.
+    pending: JoinSet<Option<(Halves<tokio::net::TcpStream>, String)>>,
+}
+
+impl Keyed {
+    /// Accepts connections and runs their handshakes until one peer has proven its key.
+    /// Handshakes still under way go on while that peer is served (later ones wait in the
+    /// backlog); with --keep-open the next to succeed is the next peer.
+    async fn next_peer(
+        &mut self,
+        l: &TcpListener,
+        verbose: bool,
+    ) -> io::Result<(Halves<tokio::net::TcpStream>, String)> {
+        loop {
+            tokio::select! {
+                Some(done) = self.pending.join_next() => {
+                    if let Ok(Some(peer)) = done {
+                        return Ok(peer);
+                    }
+                }
+                accepted = l.accept() => {
+                    let (stream, addr) = accepted?;
+                    let who = format!("tcp {addr}");
+                    note(verbose, format_args!("connection from {who}"));
+                    let _ = stream.set_nodelay(true);
+                    let (auth, guard) = (self.auth.clone(), self.guard.clone());
+                    self.pending.spawn(async move {
+                        let handshake = async {
+                            super::encrypted::server(stream, &auth)
+                                .await
+                                .map_err(|e| format!("{e:#}"))
+                        };
+                        let peer = Peer::Tcp(addr);
+                        let halves = guard.handshake(&peer, "handshake refused", handshake).await?;
+                        Some((halves, who))
+                    });
+                }
+            }
         }
     }
 }

@@ -103,6 +103,9 @@ pub struct ListenArgs {
     /// The peers' public keys let in (re-read on SIGHUP); needs --identity
     #[arg(long, value_name = "FILE", requires = "identity")]
     pub authorized: Option<PathBuf>,
+    /// Limits on connections that have not proven their key yet (with --key or --identity)
+    #[command(flatten)]
+    pub preauth: crate::server::PreAuthArgs,
 }
 
 /// `taojie connect`: stdin to the socket, the socket to stdout.

@@ -30,9 +30,16 @@ const PREFIX: &str = "taojie/2 ";
 /// Why a handshake failed. The messages are safe to show: no key material in them.
 #[derive(Debug, thiserror::Error)]
 pub enum HandshakeError {
-    /// The connection failed or closed.
+    /// The connection failed or closed. The cause is part of the message, not a separate
+    /// source, so a chain of errors says it once.
     #[error("connection lost during the handshake: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+    /// The server closed the connection before sending its banner.
+    #[error(
+        "the server closed the connection without a word: not a taojie service, or too busy \
+         for one more handshake from this address (try again shortly)"
+    )]
+    Silent,
     /// The peer took too long.
     #[error("the handshake timed out ({0})")]
     Timeout(&'static str),
@@ -61,6 +68,12 @@ pub enum HandshakeError {
     /// A handshake message did not verify.
     #[error("the handshake failed: {0}")]
     Noise(String),
+}
+
+impl From<std::io::Error> for HandshakeError {
+    fn from(e: std::io::Error) -> Self {
+        HandshakeError::Io(e)
+    }
 }
 
 impl Mode {
@@ -265,7 +278,10 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut banner = [0u8; LINE];
-    read_exact(s, &mut banner).await?;
+    match s.read(&mut banner).await? {
+        0 => return Err(HandshakeError::Silent),
+        n => read_exact(s, &mut banner[n..]).await?,
+    }
     let offered = parse_line(&banner).ok_or(HandshakeError::OldServer)?;
     let mode = auth.mode();
     if !offered.contains(&mode) {

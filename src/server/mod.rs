@@ -6,12 +6,15 @@
 //! service that sends to many peers). The framework caps concurrent connections, closes
 //! refused ones at once, backs off on accept errors such as EMFILE, drops idle connections, and
 //! on shutdown stops accepting and lets open connections finish up to a grace deadline.
+//! Keyed services run each connection's handshake through a [`PreAuth`] guard, which caps
+//! handshakes in flight and gives each a deadline.
 use std::io::Write;
 
 pub mod bind;
 mod conn;
 mod datagram;
 mod limits;
+pub mod preauth;
 pub mod shutdown;
 mod stream;
 
@@ -19,7 +22,8 @@ pub use bind::{Listener, bind_tcp, bind_udp, bind_unix, listen_tcp, listen_udp};
 pub use conn::{Conn, Peer};
 pub use datagram::{DatagramService, Datagrams, serve_datagram};
 pub use limits::{DEFAULT_MAX_CONNS, LimitArgs, Limits};
-pub use stream::serve_stream;
+pub use preauth::{PreAuth, PreAuthArgs};
+pub use stream::{serve_stream, span_every_connection};
 
 /// Prints the `SERVICE PROTO ADDRESS` line on standard output (flushed at once), the line
 /// scripts and tests wait for to learn where a server listens.
@@ -28,4 +32,5 @@ pub fn announce(service: &str, proto: &str, address: &dyn std::fmt::Display) {
     // A closed stdout must not stop a server; the line is a courtesy to whoever started it.
     let _ = writeln!(out, "{service} {proto} {address}");
     let _ = out.flush();
+    crate::log::serving();
 }

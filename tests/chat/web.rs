@@ -178,6 +178,123 @@ fn websocket_and_nc_members_share_rooms_one_message_per_line() {
 }
 
 #[test]
+fn a_page_that_answers_no_pings_leaves_its_room_and_one_that_does_stays() {
+    // Pings every 0.5 s: a page silent for 1.25 s has gone.
+    let (_server, chat, web) = web_server(&["--web-ping", "0.5"]);
+    let (_nora, mut nora_r) = raw_client(&chat, "nora");
+    let mut mute = ws_member(&web, "mute");
+    let mut live = ws_member(&web, "live");
+    // `mute` reads nothing from now on, so it answers no ping; `live` keeps reading (tungstenite
+    // answers each ping as it reads) and is still there after many intervals.
+    let started = std::time::Instant::now();
+    wait_msg(&mut live, "mute leaving", |m| {
+        m.starts_with("*** mute left lobby")
+    });
+    let gone_after = started.elapsed();
+    assert!(gone_after < WAIT, "mute let go only after {gone_after:?}");
+    let mut line = String::new();
+    while !line.starts_with("*** mute left lobby") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut nora_r, &mut line).unwrap() > 0,
+            "nc closed before mute left"
+        );
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    live.get_mut()
+        .set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .unwrap();
+    while std::time::Instant::now() < until {
+        match live.read() {
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("the page that answers pings was closed: {e}"),
+        }
+    }
+    live.get_mut().set_read_timeout(Some(WAIT)).unwrap();
+    live.send(Message::text("/who")).unwrap();
+    wait_msg(&mut live, "/who", |m| m == "*** in lobby (2): live, nora");
+    // The mute page's connection was closed (with a close frame saying why, if it gets to
+    // read it before its pending pongs meet the closed socket).
+    loop {
+        match mute.read() {
+            Ok(Message::Close(frame)) => {
+                assert_eq!(frame.map(|f| f.code), Some(CloseCode::Away));
+                break;
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!("the mute page's socket is still open")
+            }
+            Err(_) => break,
+        }
+    }
+}
+
+#[test]
+fn with_only_an_identity_key_the_websocket_needs_a_token_that_survives_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = dir.path().join("broker.id");
+    let id_s = id.to_str().unwrap().to_string();
+    let (st, _, err) = common::run_with_input(&["keygen", "--identity", &id_s], b"", WAIT);
+    assert!(st.success(), "{err}");
+    let authorized = format!("{id_s}.pub");
+    let start = || {
+        let mut server = Proc::spawn(
+            bin(),
+            &[
+                "serve",
+                "chat",
+                "--listen",
+                "127.0.0.1:0",
+                "--web",
+                "127.0.0.1:0",
+                "--identity",
+                &id_s,
+                "--authorized",
+                &authorized,
+            ],
+        );
+        let login = server.wait_stderr("chat-web login ", WAIT);
+        let token = login
+            .rsplit_once("token=")
+            .expect("a token in the login URL")
+            .1;
+        let token = token.trim().to_string();
+        while !String::from_utf8_lossy(&server.stdout).contains("chat-web tcp ") {
+            assert!(server.more_stdout(WAIT), "no chat-web line");
+        }
+        let out = String::from_utf8_lossy(&server.stdout).to_string();
+        let web = out
+            .lines()
+            .find_map(|l| l.strip_prefix("chat-web tcp "))
+            .unwrap()
+            .to_string();
+        (server, web, token)
+    };
+    let (first, web, token) = start();
+    assert_eq!(token.len(), 64, "{token}");
+    let own = format!("http://{web}");
+    let origin = [("origin", own.as_str())];
+    assert_eq!(open(&web, "", &origin).err(), Some(401), "no token");
+    let mut ws = open(&web, &format!("?token={token}"), &origin).expect("the token opens it");
+    ws.send(Message::text("/nick ida")).unwrap();
+    wait_msg(&mut ws, "own rename", |m| {
+        m.ends_with("is now known as ida")
+    });
+    stop(&first);
+    drop(first);
+    // The same identity gives the same token: a page's saved login keeps working.
+    let (_second, _, again) = start();
+    assert_eq!(again, token);
+}
+
+#[test]
 fn every_response_carries_the_policy_and_foreign_pages_are_refused() {
     let (_server, _chat, web) = web_server(&[]);
     for (path, kind) in [

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
+use tokio::time::Instant;
 
 use crate::chat::queue::Member;
 
@@ -37,7 +38,7 @@ pub(super) fn replay(member: &Member, greeting: &[u8], history: &VecDeque<Bytes>
         first.extend_from_slice(line);
     }
     if !first.is_empty() {
-        member.push(&[&first.freeze()], 1 + history.len());
+        member.push(&[(&first.freeze(), 1 + history.len())], Instant::now());
     }
 }
 

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tokio::time::Instant;
 
 use super::history::replay;
 use super::state::{Config, Info, LOBBY, Room, Rooms, State};
@@ -89,8 +90,10 @@ impl Rooms {
         let said = format!("{old} is now known as {new}");
         if let Some(info) = st.members.get_mut(&id) {
             info.name = name.clone();
-            info.handle
-                .push(&[&Bytes::from(format!("*** {said}\n"))], 1);
+            info.handle.push(
+                &[(&Bytes::from(format!("*** {said}\n")), 1)],
+                Instant::now(),
+            );
         }
         let post = Post {
             from: Some(id),
@@ -158,8 +161,10 @@ impl Rooms {
     pub fn tell(&self, id: MemberId, text: &str) {
         let st = self.lock();
         if let Some(info) = st.members.get(&id) {
-            info.handle
-                .push(&[&Bytes::from(format!("*** {text}\n"))], 1);
+            info.handle.push(
+                &[(&Bytes::from(format!("*** {text}\n")), 1)],
+                Instant::now(),
+            );
         }
     }
 

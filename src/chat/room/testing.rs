@@ -2,6 +2,8 @@
 //! way the fan-out's lanes do it.
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use super::state::{Config, Rooms, Route, SPLIT_AT};
 use crate::chat::post::Post;
 use crate::chat::queue::{Member, QueueLimits};
@@ -32,7 +34,9 @@ pub(super) fn deliver(rooms: &Rooms, post: &Post) -> Vec<Arc<str>> {
     });
     let mut dropped = Vec::new();
     for member in shards.iter().flat_map(|s| s.iter()) {
-        if Some(member.id()) != post.from && !member.push(&[&post.lines], post.count) {
+        if Some(member.id()) != post.from
+            && !member.push(&[(&post.lines, post.count)], Instant::now())
+        {
             dropped.push(member.id());
         }
     }

@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Result;
 use tokio::net::TcpListener;
@@ -24,6 +25,9 @@ pub use access::Token;
 
 /// Default port of the chat page on `taojie serve`.
 pub const DEFAULT_PORT: u16 = 9080;
+/// Default seconds between pings to a quiet page: under the 60 s after which common proxies
+/// (nginx's `proxy_read_timeout`) close a silent connection.
+pub const DEFAULT_PING_SECS: f64 = 30.0;
 
 /// What every web connection shares.
 struct Web {
@@ -34,6 +38,8 @@ struct Web {
     /// Listening on loopback: only loopback host names are answered.
     loopback: bool,
     max_line: usize,
+    /// How often a quiet page is pinged (see [`relay`]).
+    ping: Duration,
 }
 
 /// Announces `listener` (`chat-web tcp ADDR`), says on stderr how to log in when the broker
@@ -42,6 +48,7 @@ struct Web {
 pub fn start(
     listener: TcpListener,
     broker: &Broker,
+    ping: Duration,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<impl Future<Output = ()> + Send + 'static> {
@@ -57,6 +64,7 @@ pub fn start(
         token,
         loopback: local.ip().is_loopback(),
         max_line: broker.max_line,
+        ping,
     });
     Ok(server::serve_stream(
         "chat-web",

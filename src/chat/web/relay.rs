@@ -5,7 +5,9 @@
 //!
 //! Both directions run in one task, and neither waits on the other: a browser that is slow
 //! to read never stops its own lines from reaching the room, and the broker is never kept
-//! from the lines it must send. A browser that reads nothing for [`STALL`] is let go.
+//! from the lines it must send. A browser that reads nothing for [`STALL`] is let go; so is
+//! one that has sent nothing, not even the pong to our ping, for [`SILENT_PINGS`] pings (a
+//! phone that lost its network, a tab frozen in the background), and it leaves its room.
 use std::cell::RefCell;
 use std::io;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::UnixStream;
+use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -29,6 +32,9 @@ const STALL: Duration = Duration::from_secs(30);
 /// a chat line fits, and a longer message grows it only while it is read.
 const READ_BUFFER: usize = 2048;
 const SCRATCH_LEN: usize = 16 * 1024;
+/// Ping intervals a page may stay silent before it counts as gone: two pings unanswered, and
+/// half an interval for the second pong to arrive.
+const SILENT_PINGS: f64 = 2.5;
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH_LEN]);
@@ -56,7 +62,7 @@ where
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config(web.max_line))).await;
     let (inside, outside) = UnixStream::pair()?;
     let session = broker::session(Conn::relayed(inside), web.broker.clone());
-    let (left, relayed) = tokio::join!(session, pump(ws, outside));
+    let (left, relayed) = tokio::join!(session, pump(ws, outside, web.ping));
     if let Err(e) = relayed {
         debug!(error = %e, "web member's connection ended");
     }
@@ -65,10 +71,14 @@ where
 
 /// Carries lines both ways until the page or the broker is done; then closes the pair's end,
 /// so the other side sees it.
-async fn pump<S>(mut ws: WebSocketStream<S>, pair: UnixStream) -> io::Result<()>
+async fn pump<S>(mut ws: WebSocketStream<S>, pair: UnixStream, ping: Duration) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let silent_limit = ping.mul_f64(SILENT_PINGS);
+    let mut heard = Instant::now();
+    let next_ping = tokio::time::sleep(ping);
+    tokio::pin!(next_ping);
     // What the page said that the pair has not taken yet; while it holds anything the page
     // is not read, so a page that outpaces the broker is slowed as a TCP client is.
     let mut inbound: Vec<u8> = Vec::new();
@@ -76,7 +86,10 @@ where
     let mut partial: Vec<u8> = Vec::new();
     loop {
         tokio::select! {
-            msg = ws.next(), if inbound.is_empty() => match msg {
+            msg = ws.next(), if inbound.is_empty() => {
+                heard = Instant::now();
+                next_ping.as_mut().reset(heard + ping);
+                match msg {
                 Some(Ok(Message::Text(text))) => {
                     inbound.extend_from_slice(text.as_bytes());
                     inbound.push(b'\n');
@@ -95,7 +108,20 @@ where
                     return Ok(());
                 }
                 None => return Ok(()),
-            },
+            }},
+            () = &mut next_ping => {
+                if heard.elapsed() >= silent_limit {
+                    debug!("page silent for {:.0} s; letting it go", heard.elapsed().as_secs_f64());
+                    let _ = tokio::time::timeout(ping, ws.close(Some(close(CloseCode::Away, "no answer to pings")))).await;
+                    return Ok(());
+                }
+                match tokio::time::timeout(STALL, ws.send(Message::Ping(Default::default()))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(io::Error::other(e)),
+                    Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "page stopped reading")),
+                }
+                next_ping.as_mut().reset(Instant::now() + ping);
+            }
             r = pair.writable(), if !inbound.is_empty() => {
                 r?;
                 write_some(&pair, &mut inbound)?;
