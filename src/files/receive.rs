@@ -236,7 +236,13 @@ fn write(mut p: Partial, mut rx: mpsc::Receiver<Item>) -> io::Result<String> {
             })?;
             Ok(hash)
         }
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+            // Kept for a resume, unless the sender asked to start over and keep nothing.
+            if p.fresh {
+                p.discard();
+            }
+            Err(e)
+        }
         Err(e) if NoSpace::is_full(&e) => {
             let detail = format!(
                 "the disk filled after {} of {}",
