@@ -159,6 +159,10 @@ pub struct ServeArgs {
     /// chat keep their own defaults)
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// With no SERVICE: every socket on 127.0.0.1 port 0, so the kernel picks free ports (the
+    /// printed lines say which); for tests and runs beside another taojie
+    #[arg(long)]
+    pub any_port: bool,
 }
 
 /// The services `taojie serve` can run one at a time.
@@ -245,7 +249,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => {
             let token = shutdown::on_signal()?;
             match args.service {
-                None => serve::all(args.limits, token).await?,
+                None => serve::all(args.limits, args.any_port, token).await?,
                 Some(Service::Echo(a)) => echo::run(a, token).await?,
                 Some(Service::Time(a)) => time::serve(a, token).await?,
                 Some(Service::Exec(a)) => exec::serve(a, token).await?,

@@ -7,8 +7,10 @@ use tokio_util::sync::CancellationToken;
 use crate::server::LimitArgs;
 use crate::{auth, chat, echo, exec, files, time};
 
-/// Runs every service on 127.0.0.1 at its default ports until `shutdown` is cancelled.
-pub async fn all(limits: LimitArgs, shutdown: CancellationToken) -> Result<()> {
+/// Runs every service on 127.0.0.1 at its default ports (or, with `any_port`, on ports the
+/// kernel picks) until `shutdown` is cancelled.
+pub async fn all(limits: LimitArgs, any_port: bool, shutdown: CancellationToken) -> Result<()> {
+    let port = |default: u16| Some(format!("127.0.0.1:{}", if any_port { 0 } else { default }));
     let key_path = auth::default_path()?;
     let (_, created) = auth::load_or_create(&key_path)?;
     if created {
@@ -20,23 +22,32 @@ pub async fn all(limits: LimitArgs, shutdown: CancellationToken) -> Result<()> {
         eprintln!("taojie: using the key at {}", key_path.display());
     }
     let echo_args = echo::EchoArgs {
+        listen: port(echo::DEFAULT_PORT),
+        udp: port(echo::DEFAULT_PORT),
         limits: limits.clone(),
         ..Default::default()
     };
     let time_args = time::ServeArgs {
+        listen: port(time::DEFAULT_PORT),
+        tcp: port(time::DEFAULT_PORT),
+        sntp: port(time::DEFAULT_SNTP_PORT),
         limits,
         ..Default::default()
     };
     let exec_args = exec::ServeArgs {
+        listen: port(exec::DEFAULT_PORT),
         key: Some(key_path.clone()),
         ..Default::default()
     };
     let files_args = files::ServeArgs {
+        listen: port(files::DEFAULT_PORT),
         key: Some(key_path),
         ..Default::default()
     };
     let chat_args = chat::ServeArgs {
-        web: Some(format!("127.0.0.1:{}", chat::web::DEFAULT_PORT)),
+        listen: port(chat::DEFAULT_PORT),
+        udp: port(chat::DEFAULT_PORT),
+        web: port(chat::web::DEFAULT_PORT),
         ..Default::default()
     };
     tokio::try_join!(

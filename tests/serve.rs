@@ -95,3 +95,25 @@ fn serves_everything_on_loopback_and_stops_on_ctrl_c() {
     let status = common::wait_timeout(&mut server.child, Duration::from_secs(10)).unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn any_port_puts_every_service_on_a_port_the_kernel_picks() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let args = ["serve", "--any-port"];
+    let server = Server::start_with_env(&args, 10, &[("XDG_DATA_HOME", data_dir)]);
+    let defaults = ["9007", "9013", "9123", "9512", "9021", "9006", "9080"];
+    for (service, _, addr) in &server.lines {
+        let (host, port) = addr.rsplit_once(':').unwrap();
+        assert_eq!(host, "127.0.0.1", "{service} on {addr}");
+        assert!(
+            !defaults.contains(&port),
+            "{service} on its default port {addr}"
+        );
+    }
+    let mut s = TcpStream::connect(server.addr("echo", "tcp")).unwrap();
+    s.write_all(b"ping").unwrap();
+    let mut b = [0u8; 4];
+    s.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"ping");
+}

@@ -7,7 +7,7 @@ use tokio::net::TcpStream;
 
 use super::link::Link;
 use super::names::{self, escape};
-use super::partial::Partial;
+use super::partial::{NoSpace, Partial};
 use super::progress::{FileReport, Report, human};
 use super::protocol::{FileHeader, Msg};
 use super::receive::{self, Outcome};
@@ -86,6 +86,7 @@ pub async fn put(args: PutArgs) -> Result<ExitCode> {
         t.send_control(&Msg::PutFile {
             header: header.clone(),
             overwrite: args.overwrite,
+            fresh: args.no_resume,
         })
         .await?;
         let sent = send::send(&mut t, &path, &header, &bar).await;
@@ -102,6 +103,11 @@ pub async fn put(args: PutArgs) -> Result<ExitCode> {
             },
             Sent::Refused(m) => failed(&name, header.size, "refused", m),
             Sent::Failed(m) => failed(&name, header.size, "failed", m),
+            Sent::NoSpace(full) => {
+                let again =
+                    "put it again to resume when there is room, or with --no-resume to remove it";
+                no_space("the server has", &name, header.size, &full, again)
+            }
         });
     }
     let _ = t.close().await;
@@ -118,6 +124,20 @@ fn failed(name: &str, size: u64, status: &'static str, message: String) -> FileR
         resumed_from: 0,
         message: Some(message),
     }
+}
+
+/// The one line a full disk gets: whose disk, which file, what did not fit, what stays.
+fn no_space(whose: &str, name: &str, size: u64, full: &NoSpace, again: &str) -> FileReport {
+    let kept = match full.kept {
+        0 => "nothing kept".to_string(),
+        n => format!("{} kept: {again}", human(n)),
+    };
+    let message = format!(
+        "{whose} no space left for {} ({}; {kept})",
+        escape(name),
+        full.detail
+    );
+    failed(name, size, "no_space", message)
 }
 
 /// `taojie get`: downloads files and trees into the output directory.
@@ -159,20 +179,37 @@ async fn get_one(
     overwrite: bool,
     report: &Report,
 ) -> Result<FileReport> {
+    let whose = format!("{} has", out.display());
+    let again = "get it again to resume when there is room";
+    let refuse = |message: String| Msg::Refuse { message };
     let opened = names::validate(&header.name)
-        .map_err(|e| format!("server sent a bad name: {e}"))
+        .map_err(|e| refuse(format!("server sent a bad name: {e}")))
         .and_then(|n| {
-            let dir = names::parent_dir(out, &n, true).map_err(|e| e.to_string())?;
-            Partial::open(&dir, n.file_name(), header, overwrite).map_err(|e| e.to_string())
+            let dir = names::parent_dir(out, &n, true).map_err(|e| refuse(e.to_string()))?;
+            Partial::open(&dir, n.file_name(), header, overwrite).map_err(|e| {
+                match NoSpace::of(&e) {
+                    Some(full) => Msg::NoSpace {
+                        detail: full.detail.clone(),
+                        kept: full.kept,
+                    },
+                    None => refuse(e.to_string()),
+                }
+            })
         });
     let partial = match opened {
         Ok(p) => p,
-        Err(message) => {
-            t.send_control(&Msg::Refuse {
-                message: message.clone(),
-            })
-            .await?;
-            return Ok(failed(&header.name, header.size, "refused", message));
+        Err(answer) => {
+            t.send_control(&answer).await?;
+            return Ok(match answer {
+                Msg::NoSpace { detail, kept } => {
+                    let full = NoSpace { detail, kept };
+                    no_space(&whose, &header.name, header.size, &full, again)
+                }
+                Msg::Refuse { message } | Msg::Error { message } | Msg::Failed { message } => {
+                    failed(&header.name, header.size, "refused", message)
+                }
+                other => failed(&header.name, header.size, "refused", format!("{other:?}")),
+            });
         }
     };
     let resumed_from = partial.offset;
@@ -190,6 +227,7 @@ async fn get_one(
             message: None,
         },
         Outcome::Failed(m) => failed(&header.name, header.size, "failed", m),
+        Outcome::NoSpace(full) => no_space(&whose, &header.name, header.size, &full, again),
     })
 }
 

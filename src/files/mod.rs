@@ -99,7 +99,8 @@ pub struct ClientOpts {
 #[command(after_help = "Examples:
   taojie put 127.0.0.1:9021 report.pdf --key ~/.local/share/taojie/key
   taojie put 127.0.0.1:9021 photos/ --to backup/2026     a whole tree
-  taojie put 127.0.0.1:9021 big.iso                       re-run after an interruption to resume")]
+  taojie put 127.0.0.1:9021 big.iso                       re-run after an interruption to resume
+  taojie put 127.0.0.1:9021 big.iso --no-resume           start over; on failure keep nothing")]
 pub struct PutArgs {
     /// Server address
     pub addr: String,
@@ -112,6 +113,10 @@ pub struct PutArgs {
     /// Replace files that already exist on the server
     #[arg(long)]
     pub overwrite: bool,
+    /// Start over instead of resuming, and have the server keep nothing of a file that does
+    /// not arrive whole (after a full disk it otherwise keeps the verified part to resume)
+    #[arg(long)]
+    pub no_resume: bool,
     /// Key, --quiet, --json
     #[command(flatten)]
     pub opts: ClientOpts,

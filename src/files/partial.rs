@@ -16,6 +16,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::names::{PART_SUFFIX, STATE_SUFFIX, escape};
+use super::progress::human;
 use super::protocol::FileHeader;
 use super::tree::{SEGMENT, TreeHasher};
 
@@ -32,6 +33,8 @@ pub struct Partial {
     pub offset: u64,
     /// Replace an existing file at the final name.
     pub overwrite: bool,
+    /// Keep nothing if the transfer fails (the sender asked to start over).
+    pub fresh: bool,
     /// The final name, for messages.
     pub display: String,
     final_path: PathBuf,
@@ -54,11 +57,60 @@ fn open_nofollow(path: &Path, truncate: bool) -> io::Result<File> {
         .open(path)
 }
 
+/// The receiver's disk cannot hold a file: the error inside an [`io::ErrorKind::StorageFull`]
+/// from [`Partial::open`] and from a write that ran out of room, with what is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoSpace {
+    /// What did not fit, for a person: sizes and free space, no paths.
+    pub detail: String,
+    /// Verified bytes kept beside the target for a later resume (0: nothing kept).
+    pub kept: u64,
+}
+
+impl std::fmt::Display for NoSpace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no space left ({})", self.detail)
+    }
+}
+
+impl std::error::Error for NoSpace {}
+
+impl NoSpace {
+    /// The [`NoSpace`] inside `e`, if `e` is one.
+    pub fn of(e: &io::Error) -> Option<&NoSpace> {
+        e.get_ref().and_then(|i| i.downcast_ref::<NoSpace>())
+    }
+
+    /// Whether `e` is the disk (or the user's quota) running out.
+    pub fn is_full(e: &io::Error) -> bool {
+        e.kind() == io::ErrorKind::StorageFull
+            || e.kind() == io::ErrorKind::QuotaExceeded
+            || matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+    }
+
+    /// `self` as the error [`NoSpace::of`] finds again.
+    pub fn into_error(self) -> io::Error {
+        io::Error::new(io::ErrorKind::StorageFull, self)
+    }
+}
+
 impl Partial {
     /// Prepares to receive `header` as `dir/name` (`dir` already checked to be under the
     /// root): refuses an existing file unless `overwrite`, and a size the disk cannot hold;
     /// picks up an earlier attempt's partial file when its state matches the header.
     pub fn open(dir: &Path, name: &str, header: &FileHeader, overwrite: bool) -> io::Result<Self> {
+        Self::open_with(dir, name, header, overwrite, false)
+    }
+
+    /// [`Partial::open`], or with `fresh` one that ignores (and on refusal removes) an earlier
+    /// attempt's partial file and whose own bytes are not kept if the disk fills.
+    pub fn open_with(
+        dir: &Path,
+        name: &str,
+        header: &FileHeader,
+        overwrite: bool,
+        fresh: bool,
+    ) -> io::Result<Self> {
         let final_path = dir.join(name);
         let display = escape(&header.name);
         match std::fs::symlink_metadata(&final_path) {
@@ -87,25 +139,40 @@ impl Partial {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        let (cvs, held) = resume_point(&read_state(&state_path), header);
-        let free = crate::sys::free_space(dir)?;
-        if header.size - held > free {
-            if file.metadata()?.len() == 0 {
-                let _ = std::fs::remove_file(&part_path);
-            }
-            return Err(io::Error::new(
-                io::ErrorKind::StorageFull,
-                format!(
-                    "{display}: {} bytes do not fit in the {free} bytes free",
-                    header.size - held
-                ),
-            ));
-        }
-        let (cvs, offset) = if held > 0 && file.metadata()?.len() >= held {
+        let (cvs, held) = match fresh {
+            true => (Vec::new(), 0),
+            false => resume_point(&read_state(&state_path), header),
+        };
+        let len = file.metadata()?.len();
+        let (cvs, offset) = if held > 0 && len >= held {
             (cvs, held)
         } else {
             (Vec::new(), 0)
         };
+        // Bytes past the offset are about to be cut off: they count as free.
+        let free = crate::sys::free_space(dir)?.saturating_add(len - offset.min(len));
+        let need = header.size - offset;
+        if need > free {
+            // Nothing worth keeping, or the client asked to keep nothing: the space goes back.
+            let kept = if offset == 0 || fresh {
+                let _ = std::fs::remove_file(&part_path);
+                let _ = std::fs::remove_file(&state_path);
+                0
+            } else {
+                offset
+            };
+            let more = if offset > 0 { " more" } else { "" };
+            let (mut need_s, mut free_s) = (human(need), human(free));
+            if need_s == free_s {
+                // Rounded alike: the difference is in the bytes.
+                (need_s, free_s) = (format!("{need} bytes"), format!("{free} bytes"));
+            }
+            return Err(NoSpace {
+                detail: format!("needs {need_s}{more}, {free_s} free"),
+                kept,
+            }
+            .into_error());
+        }
         file.set_len(offset)?;
         file.seek(SeekFrom::Start(offset))?;
         let mut state = open_nofollow(&state_path, offset == 0)?;
@@ -123,11 +190,25 @@ impl Partial {
             header: header.clone(),
             offset,
             overwrite,
+            fresh,
             display,
             final_path,
             part_path,
             state_path,
         })
+    }
+
+    /// After the disk filled mid-file (the journal closed): keeps the segments the state
+    /// file records, cutting the partial file back to them so the rest of the space is free
+    /// again, or removes both when none are recorded or the sender asked for `fresh`.
+    /// Returns the bytes kept.
+    pub fn keep_verified(self) -> u64 {
+        let (_, kept) = resume_point(&read_state(&self.state_path), &self.header);
+        if kept == 0 || self.fresh || self.file.set_len(kept).is_err() {
+            self.discard();
+            return 0;
+        }
+        kept
     }
 
     /// Starts the journal: a thread that makes the written bytes durable, then records the

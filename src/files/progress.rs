@@ -17,7 +17,7 @@ pub struct FileReport {
     pub name: String,
     /// Its size in bytes.
     pub size: u64,
-    /// `verified`, `refused` or `failed`.
+    /// `verified`, `refused`, `failed`, or `no_space` (the receiving disk is full).
     pub status: &'static str,
     /// Its BLAKE3 hash when verified.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,7 +84,8 @@ impl Report {
 
     /// Notes how a file went; a refusal or failure is said at once on standard error.
     pub fn record(&mut self, f: FileReport) {
-        if f.status != "verified" && !self.json && f.name.is_empty() {
+        // A full disk's message names the side and the file itself.
+        if f.status != "verified" && !self.json && (f.name.is_empty() || f.status == "no_space") {
             eprintln!("taojie: {}", escape(f.message.as_deref().unwrap_or("")));
         } else if f.status != "verified" && !self.json {
             eprintln!(

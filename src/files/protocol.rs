@@ -46,6 +46,10 @@ pub enum Msg {
         header: FileHeader,
         /// Replace an existing file of that name.
         overwrite: bool,
+        /// Start over rather than resume an earlier attempt, and keep nothing of this one
+        /// if it fails (absent from older clients: resume and keep).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        fresh: bool,
     },
     /// Client → server: send me these names (files or whole directories).
     Get {
@@ -71,6 +75,14 @@ pub enum Msg {
     Refuse {
         /// Why, for a person.
         message: String,
+    },
+    /// Receiver → sender: its disk cannot hold the file, either before a byte moved (in
+    /// place of `accept`) or while the bytes came (in place of `verified`).
+    NoSpace {
+        /// What did not fit, for a person (sizes, free space).
+        detail: String,
+        /// Verified bytes the receiver keeps for a later resume (0: nothing kept).
+        kept: u64,
     },
     /// Sender → receiver: the BLAKE3 chaining value of a complete segment just sent.
     Segment {

@@ -8,7 +8,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use super::link::Link;
-use super::partial::Partial;
+use super::partial::{NoSpace, Partial};
+use super::progress::human;
 use super::protocol::{DATA, Msg};
 use super::tree::{self, SEGMENT, TreeHasher};
 use crate::framing::{Frame, FrameError};
@@ -32,6 +33,9 @@ pub enum Outcome {
     },
     /// Rejected (hash, size, disk): nothing at the final name, nothing kept.
     Failed(String),
+    /// The disk filled: nothing at the final name, the verified part kept for a resume
+    /// unless the sender asked to start over.
+    NoSpace(NoSpace),
 }
 
 enum Item {
@@ -123,7 +127,10 @@ pub async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
             blake3,
             received: got,
         },
-        Ok(Err(e)) => Outcome::Failed(e.to_string()),
+        Ok(Err(e)) => match NoSpace::of(&e) {
+            Some(full) => Outcome::NoSpace(full.clone()),
+            None => Outcome::Failed(e.to_string()),
+        },
         Err(e) => Outcome::Failed(format!("writer failed: {e}")),
     };
     let reply = match &outcome {
@@ -133,6 +140,10 @@ pub async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
         },
         Outcome::Failed(message) => Msg::Failed {
             message: message.clone(),
+        },
+        Outcome::NoSpace(full) => Msg::NoSpace {
+            detail: full.detail.clone(),
+            kept: full.kept,
         },
     };
     t.send_control(&reply).await?;
@@ -199,19 +210,48 @@ fn write(mut p: Partial, mut rx: mpsc::Receiver<Item>) -> io::Result<String> {
         }
         Ok(())
     })();
-    // Durable progress first: on success it is moot, on interruption it is what resumes.
+    // Durable progress first: on success it is moot, on interruption or a full disk it is
+    // what resumes.
+    if matches!(&res, Err(e) if NoSpace::is_full(e)) {
+        let _ = journal.record(std::mem::take(&mut unsynced));
+    }
     let closed = journal.close();
-    let res = res.and(closed);
+    let res = match (res, closed) {
+        // The journal's own fsync or append may be what found the disk full.
+        (Err(e), Err(c)) if NoSpace::is_full(&c) && !NoSpace::is_full(&e) => Err(c),
+        (r, c) => r.and(c),
+    };
     match res {
         Ok(()) => {
             let hash = p.hasher.root().map(|h| tree::hex(h.as_bytes()));
             let hash = hash.ok_or_else(|| io::Error::other("incomplete hash"))?;
             let display = p.display.clone();
-            commit_or_discard(p)
-                .map_err(|e| io::Error::new(e.kind(), format!("{display}: {e}")))?;
+            commit_or_discard(p).map_err(|e| match NoSpace::is_full(&e) {
+                true => NoSpace {
+                    detail: "the disk filled while the file was put in place".into(),
+                    kept: 0,
+                }
+                .into_error(),
+                false => io::Error::new(e.kind(), format!("{display}: {e}")),
+            })?;
             Ok(hash)
         }
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+            // Kept for a resume, unless the sender asked to start over and keep nothing.
+            if p.fresh {
+                p.discard();
+            }
+            Err(e)
+        }
+        Err(e) if NoSpace::is_full(&e) => {
+            let detail = format!(
+                "the disk filled after {} of {}",
+                human(written_to),
+                human(size)
+            );
+            let kept = p.keep_verified();
+            Err(NoSpace { detail, kept }.into_error())
+        }
         Err(e) => {
             let display = p.display.clone();
             p.discard();

@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use super::link::{self, Link};
+use super::partial::NoSpace;
 use super::protocol::{DATA, FileHeader, Msg};
 use super::tree::{self, SEGMENT, TreeHasher};
 use crate::framing::native::MAX_DATA;
@@ -29,6 +30,8 @@ pub enum Sent {
     Refused(String),
     /// The receiver discarded it (hash or disk trouble).
     Failed(String),
+    /// The receiver's disk cannot hold it, before or while the bytes came.
+    NoSpace(NoSpace),
 }
 
 enum Item {
@@ -48,6 +51,7 @@ pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
         Msg::Accept { offset } if TreeHasher::valid_offset(header.size, offset) => offset,
         Msg::Accept { offset } => bail!("protocol error: peer asked to resume at {offset}"),
         Msg::Refuse { message } => return Ok(Sent::Refused(message)),
+        Msg::NoSpace { detail, kept } => return Ok(Sent::NoSpace(NoSpace { detail, kept })),
         Msg::Error { message } => bail!("{}", super::names::escape(&message)),
         other => bail!("protocol error: unexpected {other:?}"),
     };
@@ -77,6 +81,7 @@ pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(match t.recv_control::<Msg>().await? {
         Msg::Verified { blake3, .. } => Sent::Verified { blake3, sent },
         Msg::Failed { message } => Sent::Failed(message),
+        Msg::NoSpace { detail, kept } => Sent::NoSpace(NoSpace { detail, kept }),
         other => bail!("protocol error: unexpected {other:?}"),
     })
 }

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 use super::classic;
 use super::link::Link;
 use super::names::{self, PART_SUFFIX, RelName, STATE_SUFFIX, escape};
-use super::partial::Partial;
+use super::partial::{NoSpace, Partial};
 use super::protocol::{Entry, FileHeader, Msg};
 use super::receive::{self, Outcome};
 use super::send::{self, Sent};
@@ -101,18 +101,26 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<(), FrameError> {
     loop {
         match t.recv_control::<Msg>().await? {
-            Msg::PutFile { header, overwrite } => {
+            Msg::PutFile {
+                header,
+                overwrite,
+                fresh,
+            } => {
                 let name = header.name.clone();
                 // Directory walks, statvfs and a possible wait for a dying connection's lock
                 // stay off the async workers.
                 let (st, h) = (state.clone(), header.clone());
-                let opened = tokio::task::spawn_blocking(move || accept_put(&st, &h, overwrite))
-                    .await
-                    .unwrap_or_else(|e| Err(format!("internal error: {e}")));
+                let opened =
+                    tokio::task::spawn_blocking(move || accept_put(&st, &h, overwrite, fresh))
+                        .await
+                        .unwrap_or_else(|e| {
+                            let message = format!("internal error: {e}");
+                            Err(Msg::Refuse { message })
+                        });
                 match opened {
-                    Err(message) => {
-                        info!(name = %escape(&name), %message, "upload refused");
-                        t.send_control(&Msg::Refuse { message }).await?;
+                    Err(refusal) => {
+                        info!(name = %escape(&name), ?refusal, "upload refused");
+                        t.send_control(&refusal).await?;
                     }
                     Ok(partial) => {
                         let resumed = partial.offset;
@@ -123,6 +131,9 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                             }
                             Outcome::Failed(m) => {
                                 warn!(name = %escape(&name), error = %m, "upload discarded")
+                            }
+                            Outcome::NoSpace(full) => {
+                                warn!(name = %escape(&name), detail = %full.detail, kept = full.kept, "upload stopped: no space left")
                             }
                         }
                     }
@@ -166,16 +177,35 @@ fn on_server(e: &io::Error) -> String {
     }
 }
 
-/// Checks an upload's name and target; the error is the refusal sent to the client.
-fn accept_put(state: &State, header: &FileHeader, overwrite: bool) -> Result<Partial, String> {
+/// Checks an upload's name, target and size; the error is the answer sent to the client
+/// (`refuse`, or `no_space` when the disk cannot hold it).
+fn accept_put(
+    state: &State,
+    header: &FileHeader,
+    overwrite: bool,
+    fresh: bool,
+) -> Result<Partial, Msg> {
+    let refuse = |message: String| Msg::Refuse { message };
     if state.read_only {
-        return Err("this server is read-only".into());
+        return Err(refuse("this server is read-only".into()));
     }
     let name = names::validate(&header.name)
-        .map_err(|e| format!("name {} refused: {e}", escape(&header.name)))?;
+        .map_err(|e| refuse(format!("name {} refused: {e}", escape(&header.name))))?;
     let dir = names::parent_dir(&state.root, &name, true)
-        .map_err(|e| format!("name {name} refused: {e}"))?;
-    Partial::open(&dir, name.file_name(), header, overwrite).map_err(|e| e.to_string())
+        .map_err(|e| refuse(format!("name {name} refused: {e}")))?;
+    Partial::open_with(&dir, name.file_name(), header, overwrite, fresh).map_err(|e| {
+        match NoSpace::of(&e) {
+            Some(full) => Msg::NoSpace {
+                detail: full.detail.clone(),
+                kept: full.kept,
+            },
+            None if NoSpace::is_full(&e) => Msg::NoSpace {
+                detail: "the disk is full".into(),
+                kept: 0,
+            },
+            None => refuse(e.to_string()),
+        }
+    })
 }
 
 /// Sends one requested name: a file, or every regular file under a directory.
@@ -222,6 +252,9 @@ async fn serve_get<S: AsyncRead + AsyncWrite + Unpin>(
             }
             Ok(Sent::Refused(m) | Sent::Failed(m)) => {
                 info!(name = %escape(&header.name), reason = %m, "download not taken")
+            }
+            Ok(Sent::NoSpace(full)) => {
+                info!(name = %escape(&header.name), detail = %full.detail, kept = full.kept, "download not taken: the client has no space left")
             }
             Err(e) => return Err(FrameError::Unexpected(e.to_string())),
         }

@@ -120,6 +120,9 @@ pub fn files_messages(data: &[u8]) {
             Some(Msg::Refuse { message } | Msg::Failed { message } | Msg::Error { message }) => {
                 let _ = names::escape(&message);
             }
+            Some(Msg::NoSpace { detail, kept }) => {
+                let _ = (names::escape(&detail), TreeHasher::valid_offset(size, kept));
+            }
             Some(Msg::End) | None => {}
         }
     }

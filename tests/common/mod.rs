@@ -49,7 +49,13 @@ impl Server {
 
     /// Like [`Server::start`], with extra environment variables.
     pub fn start_with_env(args: &[&str], n: usize, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(bin())
+        Self::start_program(bin(), args, n, env)
+    }
+
+    /// Starts `program ARGS` (a wrapper that ends by exec'ing taojie, so the PID stays the
+    /// server's) and waits, as [`Server::start`] does, for `n` address lines.
+    pub fn start_program(program: &str, args: &[&str], n: usize, env: &[(&str, &str)]) -> Server {
+        let mut child = Command::new(program)
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())

@@ -46,6 +46,7 @@ async fn hostile_names_are_refused_and_nothing_lands_outside_the_root() {
         t.send_control(&Msg::PutFile {
             header,
             overwrite: true,
+            fresh: false,
         })
         .await
         .unwrap();
@@ -64,11 +65,14 @@ async fn hostile_names_are_refused_and_nothing_lands_outside_the_root() {
     t.send_control(&Msg::PutFile {
         header,
         overwrite: false,
+        fresh: false,
     })
     .await
     .unwrap();
     match t.recv_control::<Msg>().await.unwrap() {
-        Msg::Refuse { message } => assert!(message.contains("free"), "{message}"),
+        Msg::NoSpace { detail, kept } => {
+            assert!(detail.contains("free") && kept == 0, "{detail} {kept}")
+        }
         other => panic!("a 4 EiB upload was accepted: {other:?}"),
     }
     assert!(!fx.p("root/huge").exists() && !fx.p("root/.huge.taojie-part").exists());

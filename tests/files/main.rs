@@ -2,10 +2,12 @@
 //!
 //! This file holds the shared fixture, the counting proxy and the plain round trips;
 //! `resume.rs` the interrupted transfers and corruption in transit; `hostile.rs` hostile names,
-//! wrong keys and server modes; `classic.rs` the seed-style Python uploader.
+//! wrong keys and server modes; `classic.rs` the seed-style Python uploader; `disk_full.rs`
+//! uploads into a small tmpfs that fills.
 mod classic;
 #[path = "../common/mod.rs"]
 mod common;
+mod disk_full;
 mod hostile;
 mod resume;
 

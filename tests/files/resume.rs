@@ -65,6 +65,31 @@ fn an_interrupted_put_resumes_sending_only_the_rest() {
 }
 
 #[test]
+fn an_interrupted_put_with_no_resume_leaves_nothing_on_the_server() {
+    let fx = Fixture::new();
+    let srv = fx.serve(&[]);
+    random_file(&fx.p("src/big"), BIG, 12);
+    let (key, file) = (fx.s("key"), fx.s("src/big"));
+    let part = fx.p("root/.big.taojie-part");
+    let args = [
+        "put",
+        &srv.addr("files", "tcp"),
+        &file,
+        "--key",
+        &key,
+        "--no-resume",
+    ];
+    kill_halfway(&args, &part, BIG as u64 / 2);
+    // The server notices the broken connection and removes what arrived.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while part.exists() || fx.p("root/.big.taojie-state").exists() {
+        assert!(Instant::now() < deadline, "the partial file was kept");
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!fx.p("root/big").exists());
+}
+
+#[test]
 fn an_interrupted_get_resumes_fetching_only_the_rest() {
     let fx = Fixture::new();
     let srv = fx.serve(&[]);
