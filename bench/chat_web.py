@@ -294,18 +294,14 @@ def tcp_phase(head_bin, load_bin):
         def med(xs):
             xs = sorted(xs)
             return (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2
-        h, o = med([x[0] for x in res["HEAD"]]), med([x[0] for x in res[OLD]])
-        ratios = [a[0] / b[0] for a, b in zip(res["HEAD"], res[OLD])]
-        gm = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
-        print(f"median throughput HEAD {h / 1e6:.2f} M/s, {OLD} {o / 1e6:.2f} M/s: ratio "
-              f"{h / o:.3f}; per round {', '.join(f'{x:.3f}' for x in ratios)}, geometric mean "
-              f"{gm:.3f}")
-        hc, oc = med([x[2] for x in res["HEAD"]]), med([x[2] for x in res[OLD]])
-        cr = [a[2] / b[2] for a, b in zip(res["HEAD"], res[OLD])]
-        gc = math.exp(sum(math.log(x) for x in cr) / len(cr))
-        print(f"median broker CPU per delivery HEAD {hc:.1f} ns, {OLD} {oc:.1f} ns: ratio "
-              f"{hc / oc:.3f}; per round {', '.join(f'{x:.3f}' for x in cr)}, geometric mean "
-              f"{gc:.3f}")
+        for i, what, scale, unit in ((0, "throughput", 1e6, "M/s"),
+                                     (2, "broker CPU per delivery", 1, "ns")):
+            h, o = med([x[i] for x in res["HEAD"]]), med([x[i] for x in res[OLD]])
+            ratios = [a[i] / b[i] for a, b in zip(res["HEAD"], res[OLD])]
+            gm = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
+            print(f"median {what} HEAD {h / scale:.2f} {unit}, {OLD} {o / scale:.2f} {unit}: "
+                  f"ratio {h / o:.3f}; per round {', '.join(f'{x:.3f}' for x in ratios)}, "
+                  f"geometric mean {gm:.3f}")
     finally:
         subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", wt])
 

@@ -33,6 +33,40 @@ fn web_server(extra: &[&str]) -> (Server, String, String) {
     (server, chat, web)
 }
 
+/// A keyed broker (`auth`: `--key FILE` or `--identity ... --authorized ...`) with its page on
+/// port 0; `(server, chat address, web address, login URL)` once both addresses and the login
+/// line are printed.
+fn keyed_web_server(auth: &[&str]) -> (Proc, String, String, String) {
+    let mut args = vec![
+        "serve",
+        "chat",
+        "--listen",
+        "127.0.0.1:0",
+        "--web",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(auth);
+    let mut server = Proc::spawn(bin(), &args);
+    let login = server.wait_stderr("chat-web login ", WAIT);
+    let url = login
+        .strip_prefix("chat-web login ")
+        .unwrap()
+        .trim()
+        .to_string();
+    while !String::from_utf8_lossy(&server.stdout).contains("chat-web tcp ") {
+        assert!(server.more_stdout(WAIT), "no chat-web line");
+    }
+    let out = String::from_utf8_lossy(&server.stdout).to_string();
+    let addr = |svc: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{svc} tcp ")))
+            .unwrap()
+            .to_string()
+    };
+    let (chat, web) = (addr("chat"), addr("chat-web"));
+    (server, chat, web, url)
+}
+
 /// Opens `ws://WEB/ws?QUERY` with extra headers; the WebSocket, or the refusal's status.
 fn open(web: &str, query: &str, headers: &[(&str, &str)]) -> Result<Ws, u16> {
     let mut req = format!("ws://{web}/ws{query}")
@@ -245,37 +279,13 @@ fn with_only_an_identity_key_the_websocket_needs_a_token_that_survives_restarts(
     assert!(st.success(), "{err}");
     let authorized = format!("{id_s}.pub");
     let start = || {
-        let mut server = Proc::spawn(
-            bin(),
-            &[
-                "serve",
-                "chat",
-                "--listen",
-                "127.0.0.1:0",
-                "--web",
-                "127.0.0.1:0",
-                "--identity",
-                &id_s,
-                "--authorized",
-                &authorized,
-            ],
-        );
-        let login = server.wait_stderr("chat-web login ", WAIT);
-        let token = login
+        let (server, _, web, url) =
+            keyed_web_server(&["--identity", &id_s, "--authorized", &authorized]);
+        let token = url
             .rsplit_once("token=")
             .expect("a token in the login URL")
             .1;
-        let token = token.trim().to_string();
-        while !String::from_utf8_lossy(&server.stdout).contains("chat-web tcp ") {
-            assert!(server.more_stdout(WAIT), "no chat-web line");
-        }
-        let out = String::from_utf8_lossy(&server.stdout).to_string();
-        let web = out
-            .lines()
-            .find_map(|l| l.strip_prefix("chat-web tcp "))
-            .unwrap()
-            .to_string();
-        (server, web, token)
+        (server, web.clone(), token.to_string())
     };
     let (first, web, token) = start();
     assert_eq!(token.len(), 64, "{token}");
@@ -404,32 +414,7 @@ fn with_a_key_the_websocket_needs_the_token_from_the_login_url() {
     let (st, _, err) = common::run_with_input(&["keygen", key.to_str().unwrap()], b"", WAIT);
     assert!(st.success(), "{err}");
     let key = key.to_str().unwrap();
-    let mut server = Proc::spawn(
-        bin(),
-        &[
-            "serve",
-            "chat",
-            "--listen",
-            "127.0.0.1:0",
-            "--web",
-            "127.0.0.1:0",
-            "--key",
-            key,
-        ],
-    );
-    let login = server.wait_stderr("chat-web login ", WAIT);
-    let url = login.strip_prefix("chat-web login ").unwrap().to_string();
-    while !String::from_utf8_lossy(&server.stdout).contains("chat-web tcp ") {
-        assert!(server.more_stdout(WAIT), "no chat-web line");
-    }
-    let out = String::from_utf8_lossy(&server.stdout).to_string();
-    let addr = |svc: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(&format!("{svc} tcp ")))
-            .unwrap()
-            .to_string()
-    };
-    let (chat, web) = (addr("chat"), addr("chat-web"));
+    let (_server, chat, web, url) = keyed_web_server(&["--key", key]);
     assert!(url.starts_with(&format!("http://{web}/?token=")), "{url}");
     let token = url.rsplit_once("token=").unwrap().1.to_string();
 
