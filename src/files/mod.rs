@@ -25,8 +25,10 @@ pub mod partial;
 pub mod progress;
 pub mod protocol;
 pub mod receive;
+pub mod retry;
 pub mod send;
 pub mod server;
+pub mod stall;
 pub mod state;
 pub mod tree;
 
@@ -92,6 +94,9 @@ pub struct ClientOpts {
     /// One JSON report on standard output instead of the summary
     #[arg(long)]
     pub json: bool,
+    /// --retries, --timeout
+    #[command(flatten)]
+    pub retry: retry::RetryOpts,
 }
 
 /// `taojie put ADDR FILE... [--to DIR]`.

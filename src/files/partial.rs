@@ -42,6 +42,11 @@ pub struct Partial {
     state_path: PathBuf,
 }
 
+/// The end of the refusal a file gets while another connection still receives it: after a
+/// broken connection, the server's side of it may hold the file a little longer, so a
+/// retrying client waits and asks again.
+pub const BUSY: &str = "is being received by someone else";
+
 fn refuse(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::AlreadyExists, msg)
 }
@@ -133,9 +138,7 @@ impl Partial {
         while file.try_lock().is_err() {
             tries += 1;
             if tries > 50 {
-                return Err(refuse(format!(
-                    "{display} is being received by someone else"
-                )));
+                return Err(refuse(format!("{display} {BUSY}")));
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
