@@ -191,6 +191,9 @@ async fn run(
             // The guard kills the group as `group` drops; say why in the log.
             info!(error = %e, "client gone; killing the command");
             group.kill();
+            // Reaped here: left to tokio, a killed command stays a zombie until some other
+            // child's exit wakes its reaper, which on a quiet server may be never.
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
         }
     }
     Ok(())
