@@ -52,6 +52,8 @@ async fn exec(args: ClientArgs) -> Result<u8> {
         .map_err(|_| anyhow::anyhow!("timed out connecting to {addr}"))?
         .with_context(|| format!("cannot connect to {addr}"))?;
     stream.set_nodelay(true)?;
+    // A quiet command's connection would otherwise never notice the server is gone.
+    crate::sys::keepalive(&stream, crate::sys::CLIENT_KEEPALIVE);
     let stream = crate::secure::connect(stream, &auth)
         .await
         .with_context(|| format!("{addr}"))?;
@@ -105,8 +107,19 @@ async fn exec(args: ClientArgs) -> Result<u8> {
     let mut err = std::io::stderr();
     loop {
         let frame = match frames.next().await {
-            Some(f) => f?,
-            None => bail!("the server closed the connection before the command's exit status"),
+            Some(Ok(f)) => f,
+            Some(Err(e)) => {
+                // Said once, with where: the output above may be cut short.
+                let e = anyhow::Error::new(e);
+                let what = crate::files::retry::broken(&e).unwrap_or_else(|| format!("{e:#}"));
+                bail!(
+                    "connection to {addr} {what} before the command's exit status; \
+                     its output may be cut short"
+                )
+            }
+            None => {
+                bail!("connection to {addr} closed by the server before the command's exit status")
+            }
         };
         match frame {
             Frame::Data { channel, bytes } if channel == STDOUT => {

@@ -47,6 +47,7 @@ pub async fn connect(
     }
     .with_context(|| format!("cannot connect to {sa}"))?;
     stream.set_nodelay(true)?;
+    crate::sys::keepalive(&stream, crate::sys::CLIENT_KEEPALIVE);
     let stream = secure::connect(Stall::new(stream, stall), &auth)
         .await
         .with_context(|| format!("{sa}"))?;

@@ -31,6 +31,7 @@ pub mod server;
 pub mod stall;
 pub mod state;
 pub mod tree;
+pub mod uploads;
 
 pub use client::{get, ls, put};
 pub use server::run;

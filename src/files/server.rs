@@ -1,6 +1,7 @@
 //! `taojie serve files`: the native listener (and the classic one when asked for), and one
 //! connection's requests: put, get, ls.
 use std::io;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -82,7 +83,11 @@ async fn handle(conn: Conn, state: Arc<State>) -> io::Result<()> {
         return Ok(());
     }
     let mut t = Link::new(t);
-    match serve_requests(&mut t, state).await {
+    let from = match &peer {
+        crate::server::Peer::Tcp(a) => Some(a.ip()),
+        crate::server::Peer::Unix => None,
+    };
+    match serve_requests(&mut t, state, from).await {
         Ok(()) | Err(FrameError::Closed) => {}
         Err(FrameError::Io(e)) => warn!(error = %e, "connection lost"),
         Err(e) => {
@@ -98,6 +103,7 @@ async fn handle(conn: Conn, state: Arc<State>) -> io::Result<()> {
 async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
     t: &mut Link<S>,
     state: Arc<State>,
+    from: Option<IpAddr>,
 ) -> Result<(), FrameError> {
     loop {
         match t.recv_control::<Msg>().await? {
@@ -107,6 +113,10 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                 fresh,
             } => {
                 let name = header.name.clone();
+                let (took_over, upload) = state.uploads.begin(&name, from);
+                if took_over {
+                    info!(name = %escape(&name), "upload taken over from an earlier connection of the same address");
+                }
                 // Directory walks, statvfs and a possible wait for a dying connection's lock
                 // stay off the async workers.
                 let (st, h) = (state.clone(), header.clone());
@@ -124,7 +134,17 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                     }
                     Ok(partial) => {
                         let resumed = partial.offset;
-                        let out = receive::receive(t, partial, &ProgressBar::hidden()).await?;
+                        let hidden = ProgressBar::hidden();
+                        let receiving = receive::receive(t, partial, &hidden);
+                        // Dropping the reception makes its writer record what it verified
+                        // and let the file go, for the newer connection to resume.
+                        let out = tokio::select! {
+                            out = receiving => out?,
+                            () = upload.stop.cancelled() => {
+                                info!(name = %escape(&name), "upload left to a newer connection; closing this one");
+                                return Err(FrameError::Closed);
+                            }
+                        };
                         match out {
                             Outcome::Verified { blake3, received } => {
                                 info!(name = %escape(&name), size = header.size, received, resumed, %blake3, "upload verified")

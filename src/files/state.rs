@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 
 use super::ServeArgs;
+use super::uploads::Uploads;
 use crate::auth;
 use crate::secure::ServerAuth;
 use crate::server::PreAuth;
@@ -22,6 +23,8 @@ pub struct State {
     pub upload_only: bool,
     /// Caps and deadline for connections still in their handshake (both listeners').
     pub preauth: PreAuth,
+    /// Native uploads under way, for a returning client to take over.
+    pub uploads: Uploads,
 }
 
 impl State {
@@ -65,6 +68,7 @@ impl State {
             read_only: args.read_only,
             upload_only: args.upload_only,
             preauth: args.preauth.to_guard(),
+            uploads: Uploads::default(),
         })
     }
 }

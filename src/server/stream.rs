@@ -134,6 +134,7 @@ async fn accept(listener: &Listener, track_activity: bool) -> io::Result<Conn> {
     match listener {
         Listener::Tcp(l) => {
             let (stream, peer) = l.accept().await?;
+            crate::sys::keepalive(&stream, crate::sys::SERVER_KEEPALIVE);
             Ok(Conn::tcp(stream, peer, activity))
         }
         Listener::Unix(l, _) => {
