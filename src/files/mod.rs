@@ -105,7 +105,10 @@ pub struct ClientOpts {
 #[command(after_help = "Examples:
   taojie put 127.0.0.1:9021 report.pdf --key ~/.local/share/taojie/key
   taojie put 127.0.0.1:9021 photos/ --to backup/2026     a whole tree
-  taojie put 127.0.0.1:9021 big.iso                       re-run after an interruption to resume
+  taojie put 127.0.0.1:9021 big.iso                       resumes by itself after a broken
+                                                          connection (--retries 5), or re-run it
+  taojie put 10.0.0.2:9021 big.iso --retries 20 --timeout 10   a flaky link: retry more, give
+                                                          up on a dead connection after 10 s
   taojie put 127.0.0.1:9021 big.iso --no-resume           start over; on failure keep nothing")]
 pub struct PutArgs {
     /// Server address
@@ -133,7 +136,9 @@ pub struct PutArgs {
 #[command(after_help = "Examples:
   taojie get 127.0.0.1:9021 report.pdf
   taojie get 127.0.0.1:9021 backup/2026 -o restore/    a whole tree
-  taojie get 127.0.0.1:9021 big.iso                     re-run after an interruption to resume")]
+  taojie get 127.0.0.1:9021 big.iso                     resumes by itself after a broken
+                                                        connection (--retries 5), or re-run it
+  taojie get 127.0.0.1:9021 big.iso --retries 0         fail at the first break")]
 pub struct GetArgs {
     /// Server address
     pub addr: String,

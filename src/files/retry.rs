@@ -86,7 +86,10 @@ fn io_broken(e: &io::Error) -> Option<String> {
         UnexpectedEof => "cut".to_string(),
         TimedOut => e.to_string(),
         ConnectionRefused => "refused".to_string(),
-        NetworkUnreachable | HostUnreachable | NetworkDown | NotConnected => e.to_string(),
+        NetworkUnreachable => "failed: network unreachable".to_string(),
+        HostUnreachable => "failed: host unreachable".to_string(),
+        NetworkDown => "failed: network down".to_string(),
+        NotConnected => "lost: not connected".to_string(),
         _ => return None,
     };
     Some(what)
