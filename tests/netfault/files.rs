@@ -66,7 +66,12 @@ fn sixteen_mib_cross_a_link_losing_two_percent() {
     let served = setup(&net);
     net.link.lose(2);
     let (put, get) = put_and_get(&net, &served);
-    eprintln!("2 % loss: put 16 MiB in {put:.2?}, get in {get:.2?}");
+    let (segs, again) = net.link.tcp_segments();
+    eprintln!(
+        "2 % loss: put 16 MiB in {put:.2?}, get in {get:.2?}; \
+         {again} of {segs} TCP segments retransmitted"
+    );
+    assert!(again > 0, "no segment was lost: the loss rule did nothing");
     served.assert_no_leaks(Duration::from_secs(20));
 }
 

@@ -195,6 +195,34 @@ impl Link {
         }
     }
 
+    /// TCP segments sent and retransmitted so far, both namespaces together
+    /// (`/proc/net/snmp` is per namespace).
+    pub fn tcp_segments(&self) -> (u64, u64) {
+        let (mut out, mut retrans) = (0, 0);
+        for ns in [&self.server_ns, &self.client_ns] {
+            let snmp = Command::new("ip")
+                .args(["netns", "exec", ns, "cat", "/proc/net/snmp"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+                .unwrap_or_default();
+            let tcp: Vec<Vec<&str>> = snmp
+                .lines()
+                .filter(|l| l.starts_with("Tcp:"))
+                .map(|l| l.split_whitespace().collect())
+                .collect();
+            if let [names, values] = &tcp[..] {
+                let get = |k: &str| {
+                    let i = names.iter().position(|n| *n == k);
+                    i.and_then(|i| values.get(i)?.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                out += get("OutSegs");
+                retrans += get("RetransSegs");
+            }
+        }
+        (out, retrans)
+    }
+
     fn nft(&self, ns: &str, script: &str) {
         must("ip", &["netns", "exec", ns, "nft", script]);
     }
