@@ -1,25 +1,23 @@
-//! The clients: `taojie put`, `taojie get`, `taojie ls`. `put` and `get` reconnect and
-//! resume after a broken connection (see [`retry`](super::retry)).
-use std::collections::HashSet;
+//! The clients' connection, `taojie put` and `taojie ls` (`get` is in
+//! [`download`](super::download)). `put` reconnects and resumes after a broken connection
+//! (see [`retry`](super::retry)).
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use indicatif::ProgressBar;
 use tokio::net::TcpStream;
 
 use super::link::Link;
 use super::names::{self, escape};
-use super::partial::{BUSY, NoSpace, Partial};
+use super::partial::{BUSY, NoSpace};
 use super::progress::{FileReport, Report, human};
-use super::protocol::{FileHeader, Msg};
-use super::receive::{self, Outcome};
+use super::protocol::Msg;
 use super::retry::{Retrier, RetryOpts};
 use super::send::{self, Sent};
 use super::stall::{Stall, secs};
-use super::{GetArgs, LsArgs, PutArgs, SERVICE};
+use super::{LsArgs, PutArgs, SERVICE};
 use crate::framing::{Transport, hello};
 use crate::secure::flags::NoKey;
 use crate::secure::{self, SecureStream};
@@ -57,7 +55,7 @@ pub async fn connect(
 }
 
 /// Connects with the flags of `put` and `get`.
-async fn connect_with(addr: &str, opts: &super::ClientOpts) -> Result<Conn> {
+pub(super) async fn connect_with(addr: &str, opts: &super::ClientOpts) -> Result<Conn> {
     let stall = opts.retry.stall();
     connect(addr, opts.key.as_deref(), opts.identity.as_deref(), stall).await
 }
@@ -177,7 +175,7 @@ pub async fn put(args: PutArgs) -> Result<ExitCode> {
     Ok(report.finish())
 }
 
-fn failed(name: &str, size: u64, status: &'static str, message: String) -> FileReport {
+pub(super) fn failed(name: &str, size: u64, status: &'static str, message: String) -> FileReport {
     FileReport {
         name: name.to_string(),
         size,
@@ -190,7 +188,13 @@ fn failed(name: &str, size: u64, status: &'static str, message: String) -> FileR
 }
 
 /// The one line a full disk gets: whose disk, which file, what did not fit, what stays.
-fn no_space(whose: &str, name: &str, size: u64, full: &NoSpace, again: &str) -> FileReport {
+pub(super) fn no_space(
+    whose: &str,
+    name: &str,
+    size: u64,
+    full: &NoSpace,
+    again: &str,
+) -> FileReport {
     let kept = match full.kept {
         0 => "nothing kept".to_string(),
         n => format!("{} kept: {again}", human(n)),
@@ -201,159 +205,6 @@ fn no_space(whose: &str, name: &str, size: u64, full: &NoSpace, again: &str) -> 
         full.detail
     );
     failed(name, size, "no_space", message)
-}
-
-/// `taojie get`: downloads files and trees into the output directory.
-pub async fn get(args: GetArgs) -> Result<ExitCode> {
-    std::fs::create_dir_all(&args.output)
-        .with_context(|| format!("cannot create {}", args.output.display()))?;
-    let out: PathBuf = args.output.canonicalize()?;
-    let mut report = Report::new("get", &args.opts);
-    let mut retrier = Retrier::new(&args.addr, &args.opts.retry);
-    let mut seen = Seen::default();
-    loop {
-        let mut t = match connect_with(&args.addr, &args.opts).await {
-            Ok(t) => t,
-            Err(e) => {
-                retrier.again(e, None).await?;
-                continue;
-            }
-        };
-        retrier.connected();
-        let mut under_way = None;
-        let res = get_all(
-            &mut t,
-            &args,
-            &out,
-            &mut report,
-            &mut seen,
-            &mut retrier,
-            &mut under_way,
-        )
-        .await;
-        match res {
-            Ok(()) => {
-                let _ = t.close().await;
-                return Ok(report.finish());
-            }
-            Err(e) => {
-                drop(t);
-                let at = under_way
-                    .as_ref()
-                    .map(|(n, b, s): &(String, ProgressBar, u64)| (n.as_str(), b.position(), *s));
-                retrier.again(e, at).await?;
-            }
-        }
-    }
-}
-
-/// What earlier attempts of one `get` already reported, so that a retry, which asks for the
-/// same names again, neither fetches nor reports anything twice.
-#[derive(Default)]
-struct Seen {
-    files: HashSet<String>,
-    errors: HashSet<String>,
-}
-
-/// One attempt of `get`: asks for every name and takes what comes, skipping what an earlier
-/// attempt finished. `under_way` holds the file being received, for the retry line.
-async fn get_all(
-    t: &mut Conn,
-    args: &GetArgs,
-    out: &Path,
-    report: &mut Report,
-    seen: &mut Seen,
-    retrier: &mut Retrier<'_>,
-    under_way: &mut Option<(String, ProgressBar, u64)>,
-) -> Result<()> {
-    t.send_control(&Msg::Get {
-        names: args.names.clone(),
-    })
-    .await?;
-    loop {
-        match t.recv_control::<Msg>().await? {
-            Msg::File { header } if seen.files.contains(&header.name) => {
-                let message = "already received".to_string();
-                t.send_control(&Msg::Refuse { message }).await?;
-            }
-            Msg::File { header } => {
-                let bar = report.bar(&header.name, header.size);
-                *under_way = Some((header.name.clone(), bar.clone(), header.size));
-                let outcome = get_one(t, out, &header, args.overwrite, &bar).await;
-                bar.finish_and_clear();
-                let outcome = outcome?;
-                *under_way = None;
-                retrier.progressed();
-                seen.files.insert(header.name.clone());
-                report.record(outcome);
-            }
-            Msg::Error { message } => {
-                if seen.errors.insert(message.clone()) {
-                    report.record(failed("", 0, "refused", message));
-                }
-            }
-            Msg::End => return Ok(()),
-            other => bail!("protocol error: unexpected {other:?}"),
-        }
-    }
-}
-
-/// Receives one offered file, checking its name as strictly as the server checks ours.
-async fn get_one(
-    t: &mut Conn,
-    out: &Path,
-    header: &FileHeader,
-    overwrite: bool,
-    bar: &ProgressBar,
-) -> Result<FileReport> {
-    let whose = format!("{} has", out.display());
-    let again = "get it again to resume when there is room";
-    let refuse = |message: String| Msg::Refuse { message };
-    let opened = names::validate(&header.name)
-        .map_err(|e| refuse(format!("server sent a bad name: {e}")))
-        .and_then(|n| {
-            let dir = names::parent_dir(out, &n, true).map_err(|e| refuse(e.to_string()))?;
-            Partial::open(&dir, n.file_name(), header, overwrite).map_err(|e| {
-                match NoSpace::of(&e) {
-                    Some(full) => Msg::NoSpace {
-                        detail: full.detail.clone(),
-                        kept: full.kept,
-                    },
-                    None => refuse(e.to_string()),
-                }
-            })
-        });
-    let partial = match opened {
-        Ok(p) => p,
-        Err(answer) => {
-            t.send_control(&answer).await?;
-            return Ok(match answer {
-                Msg::NoSpace { detail, kept } => {
-                    let full = NoSpace { detail, kept };
-                    no_space(&whose, &header.name, header.size, &full, again)
-                }
-                Msg::Refuse { message } | Msg::Error { message } | Msg::Failed { message } => {
-                    failed(&header.name, header.size, "refused", message)
-                }
-                other => failed(&header.name, header.size, "refused", format!("{other:?}")),
-            });
-        }
-    };
-    let resumed_from = partial.offset;
-    let outcome = receive::receive(t, partial, bar).await;
-    Ok(match outcome? {
-        Outcome::Verified { blake3, received } => FileReport {
-            name: header.name.clone(),
-            size: header.size,
-            status: "verified",
-            blake3: Some(blake3),
-            wire_bytes: received,
-            resumed_from,
-            message: None,
-        },
-        Outcome::Failed(m) => failed(&header.name, header.size, "failed", m),
-        Outcome::NoSpace(full) => no_space(&whose, &header.name, header.size, &full, again),
-    })
 }
 
 /// `taojie ls`: one line per entry (kind, size, time, name), or JSON.

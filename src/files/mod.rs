@@ -8,7 +8,7 @@
 //!
 //! The tree: [`protocol`] is the messages, [`link`] the framed connection they travel on,
 //! [`send`] and [`receive`] move one file either way, and [`progress`] reports it.
-//! [`client`] is `put`, `get` and `ls`; [`server`] binds the listeners and answers
+//! [`client`] is `put` and `ls`, [`download`] is `get`; [`server`] binds the listeners and answers
 //! native connections, [`classic`] answers classic ones, and both read the [`state`] built
 //! once from the flags (so the dependency runs server → classic → state, never back).
 use std::path::PathBuf;
@@ -19,6 +19,7 @@ use crate::server::{LimitArgs, PreAuthArgs};
 
 pub mod classic;
 pub mod client;
+pub mod download;
 pub mod link;
 pub mod names;
 pub mod partial;
@@ -33,7 +34,8 @@ pub mod state;
 pub mod tree;
 pub mod uploads;
 
-pub use client::{get, ls, put};
+pub use client::{ls, put};
+pub use download::get;
 pub use server::run;
 
 /// Default port of the files service on `taojie serve`.
