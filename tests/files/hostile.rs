@@ -163,10 +163,32 @@ fn the_wrong_key_lists_reads_and_writes_nothing() {
         let (st, stdout, err) = run_with_input(&args, b"", LIMIT);
         assert!(!st.success(), "{args:?}");
         assert!(err.contains("wrong key"), "{err}");
+        assert!(!err.contains("retry"), "a refusal is not retried: {err}");
         assert!(!String::from_utf8_lossy(&stdout).contains("secret"));
     }
     assert_eq!(std::fs::read_dir(fx.p("out")).unwrap().count(), 0);
     assert_eq!(std::fs::read_dir(fx.p("root")).unwrap().count(), 1);
+}
+
+/// Nothing listening at the first attempt is a wrong address, not a break: said at once,
+/// without the retries a connection that broke would get.
+#[test]
+fn a_refused_first_connection_is_not_retried() {
+    let fx = Fixture::new();
+    std::fs::write(fx.p("src/f"), b"f").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let start = std::time::Instant::now();
+    let (ok, _, err) = fx.run(&["put", &addr, &fx.s("src/f")]);
+    assert!(
+        !ok && err.contains("cannot connect") && !err.contains("retry"),
+        "{err}"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
 }
 
 #[test]
