@@ -320,3 +320,12 @@ fn default_comment() -> String {
         .unwrap_or_default();
     format!("{user}@{host}")
 }
+
+/// Parses a number of seconds above zero (and below 10^9), so that no later conversion to a
+/// `Duration` meets NaN, infinity or a negative number.
+pub fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() && v < 1e9 => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds above 0")),
+    }
+}

@@ -124,7 +124,7 @@ pub struct ClientArgs {
     #[arg(long, conflicts_with_all = ["key", "identity"])]
     pub insecure_no_auth: bool,
     /// Seconds to wait for the connection
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = crate::cli::positive_secs)]
     pub connect_timeout: f64,
     /// The command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "CMD")]

@@ -29,9 +29,9 @@ pub struct RetryOpts {
     /// no such file, no space) are never retried.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub retries: u32,
-    /// Give up on a connection when no byte has moved for SECS (a link down or a dead peer);
-    /// also bounds connecting
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    /// Count a connection as broken (and retry) once no byte has moved on it for SECS: a link
+    /// that went down, a dead peer; also bounds connecting
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = crate::cli::positive_secs)]
     pub timeout: f64,
 }
 
