@@ -172,6 +172,7 @@ pub async fn put(args: PutArgs) -> Result<ExitCode> {
     if let Some(mut t) = conn {
         let _ = t.close().await;
     }
+    report.retried(retrier.total());
     Ok(report.finish())
 }
 

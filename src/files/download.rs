@@ -48,6 +48,7 @@ pub async fn get(args: GetArgs) -> Result<ExitCode> {
         match res {
             Ok(()) => {
                 let _ = t.close().await;
+                report.retried(retrier.total());
                 return Ok(report.finish());
             }
             Err(e) => {

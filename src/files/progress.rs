@@ -39,6 +39,7 @@ pub struct Report {
     bars: bool,
     start: Instant,
     files: Vec<FileReport>,
+    retries: u32,
 }
 
 #[derive(Serialize)]
@@ -51,6 +52,8 @@ struct JsonReport<'a> {
     wire_bytes: u64,
     seconds: f64,
     mb_per_s: f64,
+    /// Connections that broke and were made again (`--retries`).
+    retries: u32,
 }
 
 impl Report {
@@ -63,7 +66,13 @@ impl Report {
             bars: !opts.quiet && !opts.json && std::io::stderr().is_terminal(),
             start: Instant::now(),
             files: Vec::new(),
+            retries: 0,
         }
+    }
+
+    /// Records how many times the connection broke and was made again.
+    pub fn retried(&mut self, n: u32) {
+        self.retries = n;
     }
 
     /// A progress bar for one file (hidden unless a person is watching).
@@ -132,6 +141,7 @@ impl Report {
                 wire_bytes: wire,
                 seconds: secs,
                 mb_per_s: rate,
+                retries: self.retries,
             };
             println!("{}", serde_json::to_string(&report).unwrap_or_default());
         } else if !self.quiet {
@@ -144,8 +154,13 @@ impl Report {
             } else {
                 format!("{verified} of {n} files verified, {} not", n - verified)
             };
+            let retries = match self.retries {
+                0 => String::new(),
+                1 => " after 1 retry".to_string(),
+                n => format!(" after {n} retries"),
+            };
             eprintln!(
-                "{}: {what}, {} in {secs:.2} s ({rate:.1} MB/s on the wire)",
+                "{}: {what}, {} in {secs:.2} s ({rate:.1} MB/s on the wire){retries}",
                 self.command,
                 human(bytes)
             );

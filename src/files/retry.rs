@@ -135,6 +135,7 @@ pub struct Retrier<'a> {
     addr: &'a str,
     opts: &'a RetryOpts,
     used: u32,
+    total: u32,
     connected: bool,
 }
 
@@ -145,6 +146,7 @@ impl<'a> Retrier<'a> {
             addr,
             opts,
             used: 0,
+            total: 0,
             connected: false,
         }
     }
@@ -163,6 +165,11 @@ impl<'a> Retrier<'a> {
     /// Retries used on the current file.
     pub fn used(&self) -> u32 {
         self.used
+    }
+
+    /// Retries made in all.
+    pub fn total(&self) -> u32 {
+        self.total
     }
 
     /// After `e` ended an attempt: `Ok` (having said so and waited) when another is worth
@@ -189,6 +196,7 @@ impl<'a> Retrier<'a> {
             });
         }
         self.used += 1;
+        self.total += 1;
         let pause = backoff(self.used);
         announce(&line, self.used, self.opts.retries, pause);
         tokio::time::sleep(pause).await;

@@ -111,9 +111,9 @@ impl Break {
     }
 }
 
-/// Starts a transfer (`put` or `get`) on a rate-limited link, breaks the connection once a
-/// few MiB have arrived, and checks that the client said it retried, resumed, and finished
-/// with the right bytes.
+/// Starts a transfer (`put` or `get`) on a rate-limited link, breaks the connection once
+/// 9 MiB have arrived, and checks that the client said it retried, resumed from what the
+/// receiver had verified (its JSON report), and finished with the right bytes.
 fn broken_transfer(how: Break, put: bool) {
     let Some(net) = Net::new() else { return };
     let served = setup(&net);
@@ -132,12 +132,13 @@ fn broken_transfer(how: Break, put: bool) {
         (args, net.p("out/.big.taojie-part"), net.p("out/big"))
     };
     let mut args = args;
-    args.extend(["--key", &key, "--timeout", "1.5"]);
+    args.extend(["--key", &key, "--timeout", "1.5", "--json"]);
     let start = Instant::now();
     let client = net.spawn(&args);
-    wait_size(&part, 3 << 20, Duration::from_secs(30));
+    // Past two 4 MiB segments, so that the receiver has verified something to resume from.
+    wait_size(&part, 9 << 20, Duration::from_secs(30));
     how.apply(&net, &served);
-    let (status, _, err) = client.finish(LIMIT);
+    let (status, out, err) = client.finish(LIMIT);
     let took = start.elapsed();
     eprintln!("{how:?} during {}: {took:.2?}; stderr:\n{err}", args[0]);
     assert!(status.success(), "{how:?}: {} failed: {err}", args[0]);
@@ -145,6 +146,13 @@ fn broken_transfer(how: Break, put: bool) {
         err.contains("retry 1/5 in"),
         "{how:?}: no retry said: {err}"
     );
+    let report: serde_json::Value = serde_json::from_slice(&out).expect("one JSON report");
+    let resumed = report["files"][0]["resumed_from"].as_u64().unwrap();
+    assert!(
+        resumed >= 4 << 20,
+        "{how:?}: resumed from {resumed}, not where it broke"
+    );
+    assert!(report["retries"].as_u64().unwrap() >= 1, "{report}");
     let retry_lines: Vec<&str> = err.lines().filter(|l| l.contains("; retry ")).collect();
     assert!(
         retry_lines
