@@ -3,7 +3,9 @@
 //!
 //! A broken connection (reset, cut, timed out, unreachable) is retried; an answer from the
 //! server (wrong key, no such file, no space, refused) is not, because asking again gets the
-//! same answer. Each retry resumes from what the receiver already verified (see
+//! same answer. Before a first connection has worked, only a network that does not reach the
+//! server (a timeout, no route) is retried: a refusal or a reset then means a wrong address
+//! or a server that will not talk to us, and is said at once. Each retry resumes from what the receiver already verified (see
 //! [`partial`](super::partial)), so a retry costs at most one checkpoint of bytes again.
 use std::io;
 use std::time::Duration;
@@ -26,7 +28,8 @@ pub struct RetryOpts {
     /// Reconnect and resume up to N times per file when the connection breaks (reset, cut,
     /// timed out); 0 never retries. Waits 0.5 s, 1 s, 2 s... (at most 10 s, with jitter)
     /// between attempts: the default 5 rides out about 15 s of outage. Refusals (wrong key,
-    /// no such file, no space) are never retried.
+    /// no such file, no space) are never retried, nor is a first connection that is refused
+    /// or reset (a wrong address); one that times out or finds no route is.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub retries: u32,
     /// Count a connection as broken (and retry) once no byte has moved on it for SECS: a link
@@ -75,6 +78,26 @@ pub fn broken(e: &anyhow::Error) -> Option<String> {
         }
     }
     None
+}
+
+/// Whether `e` is the network not reaching the server at all (a timeout, no route): worth
+/// retrying even before a first connection, for a link that is down at the start.
+fn unreachable(e: &anyhow::Error) -> bool {
+    use io::ErrorKind::*;
+    let kind_of = |io: &io::Error| {
+        matches!(
+            io.kind(),
+            TimedOut | NetworkUnreachable | HostUnreachable | NetworkDown
+        )
+    };
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>().is_some_and(kind_of)
+            || matches!(c.downcast_ref::<FrameError>(), Some(FrameError::Io(io)) if kind_of(io))
+            || matches!(
+                c.downcast_ref::<HandshakeError>(),
+                Some(HandshakeError::Io(io)) if kind_of(io)
+            )
+    })
 }
 
 fn io_broken(e: &io::Error) -> Option<String> {
@@ -151,8 +174,9 @@ impl<'a> Retrier<'a> {
         }
     }
 
-    /// A connection was made: from now on a refused connection means a server restarting,
-    /// not a wrong address, and is retried too.
+    /// A connection was made: from now on a refused or reset connection means a server
+    /// restarting or a network in trouble, not a wrong address or a server that never
+    /// answers this client, and is retried too.
     pub fn connected(&mut self) {
         self.connected = true;
     }
@@ -180,7 +204,7 @@ impl<'a> Retrier<'a> {
         file: Option<(&str, u64, u64)>,
     ) -> anyhow::Result<()> {
         match broken(&e) {
-            Some(what) if what != "refused" || self.connected => self.wait(&what, file).await,
+            Some(what) if self.connected || unreachable(&e) => self.wait(&what, file).await,
             _ => Err(e),
         }
     }
