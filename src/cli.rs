@@ -46,6 +46,8 @@ pub enum LogFormat {
 }
 
 /// The subcommands.
+// Parsed once per run and never moved in a loop: the size of its biggest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run servers: every service on 127.0.0.1 with no SERVICE, or one service
@@ -156,13 +158,23 @@ pub struct ServeArgs {
     #[command(subcommand)]
     pub service: Option<Service>,
     /// Connection limits for echo and daytime when started with no SERVICE (exec, files and
-    /// chat keep their own defaults)
+    /// chat keep their own defaults); with --config, for every section that takes them
     #[command(flatten)]
     pub limits: LimitArgs,
     /// With no SERVICE: every socket on 127.0.0.1 port 0, so the kernel picks free ports (the
     /// printed lines say which); for tests and runs beside another taojie
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     pub any_port: bool,
+    /// Run the services FILE (TOML) has a [SERVICE] section for, each with the section's keys
+    /// as its flags (same names: max-conns = 50); flags given here override the file, and with
+    /// a SERVICE only that one runs. SIGHUP re-reads FILE: limits and log-level apply to new
+    /// connections, the rest is reported as needing a restart
+    #[arg(long, value_name = "FILE", conflicts_with = "check_config")]
+    pub config: Option<std::path::PathBuf>,
+    /// Check FILE as --config would read it (keys, values, key files) and exit, binding
+    /// nothing: `FILE: ok (SERVICES)` and status 0, or the error naming the line
+    #[arg(long, value_name = "FILE")]
+    pub check_config: Option<std::path::PathBuf>,
 }
 
 /// The services `taojie serve` can run one at a time.
@@ -228,17 +240,28 @@ where
         .with_env_filter(filter)
         .with_writer(writer)
         .with_target(false);
+    // In both formats the filter can be swapped later (`serve --config` sets the file's level,
+    // SIGHUP changes it); callsites' interest stays cached between swaps.
     match format {
-        LogFormat::Human => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Human => {
+            let logs = logs
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_filter_reloading();
+            crate::log::level::keep(logs.reload_handle());
+            logs.init()
+        }
         LogFormat::Json => {
             // `{"timestamp", "level", "message", ...fields, "span": {"service", "peer",
             // "conn", "name"}}`: the event's fields at the top, the connection's in `span`.
             crate::server::span_every_connection(true);
-            logs.json()
+            let logs = logs
+                .json()
                 .flatten_event(true)
                 .with_current_span(true)
                 .with_span_list(false)
-                .init()
+                .with_filter_reloading();
+            crate::log::level::keep(logs.reload_handle());
+            logs.init()
         }
     }
 }
@@ -246,6 +269,27 @@ where
 /// Runs the parsed command; the exit code is the command's own (a remote status, say).
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) if args.check_config.is_some() => {
+            let path = args.check_config.unwrap_or_default();
+            let config =
+                crate::config::Config::load(&path, &crate::config::Overrides::from_command_line())?;
+            for note in config.check_files()? {
+                eprintln!("taojie: {note}");
+            }
+            let names: Vec<&str> = config.sections.iter().map(|s| s.name).collect();
+            println!("{}: ok ({})", path.display(), names.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(ServeArgs {
+            config: Some(path), ..
+        }) => {
+            // Read before anything binds: a bad file is one line and exit status 1.
+            let config =
+                crate::config::Config::load(&path, &crate::config::Overrides::from_command_line())?;
+            let token = shutdown::on_signal()?;
+            crate::config::serve(config, token).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(args) => {
             let token = shutdown::on_signal()?;
             match args.service {

@@ -76,6 +76,7 @@ pub mod auth;
 pub mod bench;
 pub mod chat;
 pub mod cli;
+pub mod config;
 pub mod docs;
 pub mod echo;
 pub mod exec;
