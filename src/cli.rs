@@ -151,7 +151,13 @@ pub struct KeygenArgs {
 (tcp), sntp 9123 (udp), chat 9006 (tcp, udp; no key) with its page on chat-web 9080 (tcp; \
 http://127.0.0.1:9080/), exec 9512 and files 9021 (tcp). exec and \
 files use a key created on first start in $XDG_DATA_HOME/taojie/key (else \
-~/.local/share/taojie/key); files live beside it in taojie/files."
+~/.local/share/taojie/key); files live beside it in taojie/files.
+
+With --config FILE, the services FILE has a section for (see config/taojie.toml: every key \
+is a flag of `taojie serve SERVICE`, kebab-case):
+  taojie serve --check-config /etc/taojie/taojie.toml     check it; binds nothing
+  taojie serve --config /etc/taojie/taojie.toml           run it; SIGHUP re-reads it
+  taojie serve --config taojie.toml exec --max-procs 4    exec alone, the flag over the file"
 )]
 pub struct ServeArgs {
     /// The one service to run (default: all of them on 127.0.0.1)
@@ -165,7 +171,7 @@ pub struct ServeArgs {
     /// printed lines say which); for tests and runs beside another taojie
     #[arg(long, conflicts_with = "config")]
     pub any_port: bool,
-    /// Run the services FILE (TOML) has a [SERVICE] section for, each with the section's keys
+    /// Run the services FILE (TOML) has a `[SERVICE]` section for, each with the section's keys
     /// as its flags (same names: max-conns = 50); flags given here override the file, and with
     /// a SERVICE only that one runs. SIGHUP re-reads FILE: limits and log-level apply to new
     /// connections, the rest is reported as needing a restart

@@ -5,7 +5,7 @@
 //! the same parser ([`args`]). The one top-level key is `log-level`. Flags on the command line
 //! override the file's keys: `taojie serve --config F --max-conns 50` for every section that
 //! takes it, `taojie serve --config F exec --max-procs 4` for exec, which then runs alone.
-//! An unknown key or a bad value is one error naming the line ([`file`] keeps each key's).
+//! An unknown key or a bad value is one error naming the line ([`mod@file`] keeps each key's).
 //! [`run`] starts the services; [`reload`] re-reads the file on SIGHUP, applies the limits and
 //! the log level, and says what needs a restart.
 use std::path::{Path, PathBuf};
