@@ -173,8 +173,8 @@ pub struct ServeArgs {
     pub any_port: bool,
     /// Run the services FILE (TOML) has a `[SERVICE]` section for, each with the section's keys
     /// as its flags (same names: max-conns = 50); flags given here override the file, and with
-    /// a SERVICE only that one runs. SIGHUP re-reads FILE: limits and log-level apply to new
-    /// connections, the rest is reported as needing a restart
+    /// a SERVICE only that one runs. SIGHUP re-reads FILE: connection and handshake limits and
+    /// log-level apply to new connections, the rest is reported as needing a restart
     #[arg(long, value_name = "FILE", conflicts_with = "check_config")]
     pub config: Option<std::path::PathBuf>,
     /// Check FILE as --config would read it (keys, values, key files) and exit, binding

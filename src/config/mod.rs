@@ -6,8 +6,8 @@
 //! override the file's keys: `taojie serve --config F --max-conns 50` for every section that
 //! takes it, `taojie serve --config F exec --max-procs 4` for exec, which then runs alone.
 //! An unknown key or a bad value is one error naming the line ([`mod@file`] keeps each key's).
-//! [`run`] starts the services; [`reload`] re-reads the file on SIGHUP, applies the limits and
-//! the log level, and says what needs a restart.
+//! [`run`] starts the services; [`reload`] re-reads the file on SIGHUP, applies the limits
+//! ([`LIVE_KEYS`]) and the log level, and says what needs a restart.
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -21,9 +21,17 @@ pub mod run;
 pub use args::{Entry, Keys, SERVICES, Setting};
 pub use run::serve;
 
-/// The keys that change on SIGHUP, in sections of services that take them (every one but
-/// exec): the connection limits, which apply to connections accepted after the reload.
-pub const LIVE_KEYS: [&str; 3] = ["max-conns", "idle-timeout", "grace"];
+/// The keys that change on SIGHUP, in sections of services that take them: the connection
+/// limits (echo, time, files, chat), for connections accepted after the reload, and the
+/// handshake limits (exec, files, chat), for handshakes that start after it.
+pub const LIVE_KEYS: [&str; 6] = [
+    "max-conns",
+    "idle-timeout",
+    "grace",
+    "max-handshakes",
+    "max-handshakes-per-addr",
+    "handshake-timeout",
+];
 
 /// Flags given on the command line, laid over the file's keys every time it is read.
 #[derive(Debug, Clone, Default)]

@@ -1,5 +1,6 @@
 //! SIGHUP: read the file again and apply what can change without dropping a connection —
-//! the connection limits (for connections accepted from now on) and the log level — and say,
+//! the connection limits (for connections accepted from now on), the handshake limits (for
+//! handshakes that start from now on) and the log level — and say,
 //! in one line, what needs a restart (addresses, keys, which services run). A file that no
 //! longer reads keeps the configuration in force. Authorized keys files are re-read by their
 //! services' own SIGHUP handlers ([`crate::secure::Authorized::reload_on_sighup`]).
@@ -10,10 +11,32 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::{Config, LIVE_KEYS, SERVICES};
-use crate::server::Limits;
+use crate::server::{Caps, Limits};
+
+/// Where a running service reads its live limits from.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Its connection limits, if it has any (not exec).
+    pub limits: Option<watch::Sender<Limits>>,
+    /// Its handshake caps, if it has a handshake (not echo, time).
+    pub caps: Option<watch::Sender<Caps>>,
+}
+
+impl Live {
+    /// Whether `key` of [`LIVE_KEYS`] is live for this service.
+    fn takes(&self, key: &str) -> bool {
+        match key {
+            "max-conns" | "idle-timeout" | "grace" => self.limits.is_some(),
+            "max-handshakes" | "max-handshakes-per-addr" | "handshake-timeout" => {
+                self.caps.is_some()
+            }
+            _ => false,
+        }
+    }
+}
 
 /// Each running service's live limits, by service name.
-pub type LiveSenders = BTreeMap<&'static str, watch::Sender<Limits>>;
+pub type LiveSenders = BTreeMap<&'static str, Live>;
 
 /// Re-reads `running.path` on every SIGHUP for as long as the process runs.
 pub fn on_sighup(running: Config, live: LiveSenders) -> Result<()> {
@@ -84,7 +107,7 @@ pub fn reload(running: &mut Config, live: &LiveSenders) -> Option<Outcome> {
             if setting(&old) == setting(now) {
                 continue;
             }
-            if LIVE_KEYS.contains(&key.as_str()) && live.contains_key(name) {
+            if live.get(name).is_some_and(|l| l.takes(key)) {
                 limits_changed = true;
                 let value = match now.keys.get(key).map(|e| &e.setting) {
                     Some(super::Setting::Values(v)) => v.join(" "),
@@ -121,18 +144,17 @@ pub fn reload(running: &mut Config, live: &LiveSenders) -> Option<Outcome> {
 /// Sends the limits of `now` to its running service and records them in `running`.
 fn apply_limits(running: &mut Config, now: &super::Section, live: &LiveSenders) {
     // `now` passed the same check when the file was loaded; it cannot fail here.
-    let Some(limits) = now
-        .service(&running.path)
-        .ok()
-        .and_then(|s| super::run::limits_of(&s))
-    else {
+    let (Ok(service), Some(live)) = (now.service(&running.path), live.get(now.name)) else {
         return;
     };
-    if let Some(tx) = live.get(now.name) {
+    if let (Some(tx), Some(limits)) = (&live.limits, super::run::limits_of(&service)) {
         tx.send_replace(limits);
     }
+    if let (Some(tx), Some(caps)) = (&live.caps, super::run::caps_of(&service)) {
+        tx.send_replace(caps);
+    }
     if let Some(section) = running.sections.iter_mut().find(|s| s.name == now.name) {
-        for key in LIVE_KEYS {
+        for key in LIVE_KEYS.into_iter().filter(|k| live.takes(k)) {
             match now.keys.get(key) {
                 Some(entry) => section.keys.insert(key.to_string(), entry.clone()),
                 None => section.keys.remove(key),

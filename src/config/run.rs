@@ -1,6 +1,5 @@
 //! Starting what a configuration names: the log level, keys and roots created when missing
 //! (as `taojie serve` with no service does), every service at once, and the SIGHUP reload.
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::os::unix::fs::DirBuilderExt;
 use std::pin::Pin;
@@ -11,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Config, Section};
 use crate::cli::Service;
-use crate::server::{Limits, LiveLimits};
+use crate::server::{Caps, Limits, LiveLimits};
 use crate::{chat, echo, exec, files, time};
 
 /// A service running until its shutdown token is cancelled.
@@ -27,14 +26,12 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<()> {
             crate::log::level::set(level)?;
         }
     }
-    let mut live = BTreeMap::new();
+    let mut live = super::reload::LiveSenders::new();
     let mut running: Vec<Running> = Vec::new();
     for section in &config.sections {
         prepare(section)?;
-        let (service, tx) = with_live_limits(section.service(&config.path)?);
-        if let Some(tx) = tx {
-            live.insert(section.name, tx);
-        }
+        let (service, senders) = with_live_limits(section.service(&config.path)?);
+        live.insert(section.name, senders);
         running.push(start(service, shutdown.clone()));
     }
     // Before any service is up: from now on SIGHUP re-reads instead of ending the process.
@@ -79,20 +76,41 @@ pub fn limits_of(service: &Service) -> Option<Limits> {
     }
 }
 
-/// `service` with limits that follow the returned sender (none for exec).
-fn with_live_limits(mut service: Service) -> (Service, Option<watch::Sender<Limits>>) {
-    let Some(limits) = limits_of(&service) else {
-        return (service, None);
-    };
-    let (tx, live) = LiveLimits::channel(limits);
-    match &mut service {
-        Service::Echo(a) => a.limits.live = Some(live),
-        Service::Time(a) => a.limits.live = Some(live),
-        Service::Files(a) => a.limits.live = Some(live),
-        Service::Chat(a) => a.live_limits = Some(live),
-        Service::Exec(_) => {}
+/// The handshake caps `service`'s flags ask for; echo and time have no handshake.
+pub fn caps_of(service: &Service) -> Option<Caps> {
+    match service {
+        Service::Exec(a) => Some(a.preauth.caps()),
+        Service::Files(a) => Some(a.preauth.caps()),
+        Service::Chat(a) => Some(a.preauth.caps()),
+        Service::Echo(_) | Service::Time(_) => None,
     }
-    (service, Some(tx))
+}
+
+/// `service` with connection limits and handshake caps that follow the returned senders.
+fn with_live_limits(mut service: Service) -> (Service, super::reload::Live) {
+    let mut senders = super::reload::Live::default();
+    if let Some(limits) = limits_of(&service) {
+        let (tx, live) = LiveLimits::channel(limits);
+        senders.limits = Some(tx);
+        match &mut service {
+            Service::Echo(a) => a.limits.live = Some(live),
+            Service::Time(a) => a.limits.live = Some(live),
+            Service::Files(a) => a.limits.live = Some(live),
+            Service::Chat(a) => a.live_limits = Some(live),
+            Service::Exec(_) => {}
+        }
+    }
+    if let Some(caps) = caps_of(&service) {
+        let (tx, live) = watch::channel(caps);
+        senders.caps = Some(tx);
+        match &mut service {
+            Service::Exec(a) => a.preauth.live = Some(live),
+            Service::Files(a) => a.preauth.live = Some(live),
+            Service::Chat(a) => a.preauth.live = Some(live),
+            Service::Echo(_) | Service::Time(_) => {}
+        }
+    }
+    (service, senders)
 }
 
 fn start(service: Service, token: CancellationToken) -> Running {

@@ -85,3 +85,65 @@ fn sighup_reports_an_address_change_as_not_applied() {
     assert!(line.contains("line 3: unknown key `bogus`"), "{line}");
     assert_eq!(echo(&mut connect(&addr), "on"), "on");
 }
+
+/// Whether the server closes `s` (which sends nothing) within its read timeout; bytes the
+/// server sends first are skipped.
+fn closed_within(s: &mut std::net::TcpStream) -> bool {
+    use std::io::{ErrorKind, Read};
+    let mut buf = [0u8; 256];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn sighup_applies_the_handshake_timeout_to_new_handshakes() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    let text = format!(
+        "[exec]\nlisten = \"127.0.0.1:0\"\nkey = \"{}\"\nhandshake-timeout = 60\n",
+        key.display()
+    );
+    let config = write(dir.path(), "taojie.toml", &text);
+    let mut server = Served::start(&["serve", "--config", config.to_str().unwrap()], 1);
+    let addr = server.addr("exec", "tcp");
+
+    let mut before = connect(&addr);
+    before
+        .set_read_timeout(Some(Duration::from_millis(800)))
+        .unwrap();
+    assert!(
+        !closed_within(&mut before),
+        "a silent client was cut before the 60 s handshake timeout"
+    );
+
+    write(
+        dir.path(),
+        "taojie.toml",
+        &text.replace("handshake-timeout = 60", "handshake-timeout = 0.2"),
+    );
+    server.signal(libc::SIGHUP);
+    let line = server.wait_stderr("re-read");
+    assert!(
+        line.contains("applied [exec] handshake-timeout = 0.2"),
+        "{line}"
+    );
+    let mut after = connect(&addr);
+    after
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert!(
+        closed_within(&mut after),
+        "a silent client outlived the new handshake timeout"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
