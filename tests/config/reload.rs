@@ -5,10 +5,24 @@ use super::{Served, closed_unanswered, connect, echo, write};
 
 #[test]
 fn sighup_applies_max_conns_and_log_level_with_a_connection_open() {
+    // Both log formats: each installs its own filter that the reload swaps.
+    for format in ["human", "json"] {
+        max_conns_and_log_level(format);
+    }
+}
+
+fn max_conns_and_log_level(format: &str) {
     let dir = tempfile::tempdir().unwrap();
     let text = "log-level = \"info\"\n[echo]\nlisten = \"127.0.0.1:0\"\nmax-conns = 1\n";
     let config = write(dir.path(), "taojie.toml", text);
-    let mut server = Served::start(&["serve", "--config", config.to_str().unwrap()], 1);
+    let args = [
+        "--log-format",
+        format,
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let mut server = Served::start(&args, 1);
     let addr = server.addr("echo", "tcp");
 
     let mut open = connect(&addr);
