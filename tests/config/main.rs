@@ -2,7 +2,7 @@
 //! file and flags over it; `errors.rs` bad files (one line naming the line, non-zero exit)
 //! and `--check-config`, which binds nothing; `reload.rs` SIGHUP (limits and log level
 //! applied with a connection open, an address change reported as needing a restart);
-//! `example.rs` the shipped config/taojie.toml.
+//! `example.rs` the shipped config/taojie.toml, checked and started.
 #[path = "../common/mod.rs"]
 mod common;
 mod errors;
@@ -49,9 +49,15 @@ impl Served {
     /// Starts `taojie ARGS` (RUST_LOG unset, so the file's log level counts) and waits for
     /// `n` announce lines.
     pub fn start(args: &[&str], n: usize) -> Served {
-        let mut child = Command::new(common::bin())
-            .args(args)
-            .env_remove("RUST_LOG")
+        let mut cmd = Command::new(common::bin());
+        cmd.args(args).env_remove("RUST_LOG");
+        Served::spawn(cmd, n)
+    }
+
+    /// Runs `cmd` (which ends by running taojie in the same process) and waits for `n`
+    /// announce lines.
+    pub fn spawn(mut cmd: Command, n: usize) -> Served {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
