@@ -275,15 +275,11 @@ where
 /// Runs the parsed command; the exit code is the command's own (a remote status, say).
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) if args.check_config.is_some() => {
-            let path = args.check_config.unwrap_or_default();
-            let config =
-                crate::config::Config::load(&path, &crate::config::Overrides::from_command_line())?;
-            for note in config.check_files()? {
-                eprintln!("taojie: {note}");
-            }
-            let names: Vec<&str> = config.sections.iter().map(|s| s.name).collect();
-            println!("{}: ok ({})", path.display(), names.join(", "));
+        Command::Serve(ServeArgs {
+            check_config: Some(path),
+            ..
+        }) => {
+            crate::config::check(&path)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(ServeArgs {
@@ -292,8 +288,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             // Read before anything binds: a bad file is one line and exit status 1.
             let config =
                 crate::config::Config::load(&path, &crate::config::Overrides::from_command_line())?;
-            let token = shutdown::on_signal()?;
-            crate::config::serve(config, token).await?;
+            crate::config::serve(config, shutdown::on_signal()?).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {

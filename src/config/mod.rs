@@ -83,6 +83,19 @@ impl Overrides {
     }
 }
 
+/// `taojie serve --check-config FILE`: reads and checks `path` as `--config` would, binding
+/// and writing nothing; prints `FILE: ok (SERVICES)` on standard output and notes (a key
+/// still to be created) on standard error.
+pub fn check(path: &Path) -> Result<()> {
+    let config = Config::load(path, &Overrides::from_command_line())?;
+    for note in config.check_files()? {
+        eprintln!("taojie: {note}");
+    }
+    let names: Vec<&str> = config.sections.iter().map(|s| s.name).collect();
+    println!("{}: ok ({})", path.display(), names.join(", "));
+    Ok(())
+}
+
 /// One service's section, with the command line's flags laid over it, checked.
 #[derive(Debug, Clone)]
 pub struct Section {
