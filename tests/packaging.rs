@@ -1,12 +1,14 @@
 //! The Debian package: `packaging/build-deb.sh` packs the debug binary the tests already built
-//! (no release build here), and the package is taken apart into a temporary root: every file
-//! in its place with its mode, the configuration a conffile, the man pages gzipped, the
-//! completions the binary writes, the unit accepted by `systemd-analyze verify` and hardened
-//! by `systemd-analyze security`, and the packaged binary runs. Skipped, with a message, where
+//! (no release build here), and dpkg installs it into a temporary root: every file in its
+//! place with its mode, the configuration a conffile, the service not enabled, the man pages
+//! gzipped, the completions the binary writes, the unit accepted by `systemd-analyze verify`
+//! and hardened by `systemd-analyze security`, the packaged binary runs, and a purge leaves
+//! nothing. Skipped, with a message, where
 //! cargo-deb is not installed (`.ci/run` installs it).
 mod common;
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -142,26 +144,47 @@ fn debian_package_installs_binary_config_unit_docs_and_completions() {
     let got: BTreeMap<String, &str> = files.iter().map(|(p, m)| (p.clone(), m.as_str())).collect();
     assert_eq!(got, want, "the package's files and modes");
 
-    // The whole package, control files included, in a temporary root.
+    // Installed by dpkg into a temporary root, its maintainer scripts run outside a chroot with
+    // DPKG_ROOT set (deb-systemd-helper then works inside the root); the root's policy-rc.d
+    // forbids deb-systemd-invoke to touch a service. Its postinst still reloads the host's
+    // systemd where systemd runs the host, which changes nothing there.
     let root = tmp.path().join("root");
-    run_ok("dpkg-deb", &["-R", deb_arg, root.to_str().unwrap()]);
+    install(&root, deb_arg);
     let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
-
-    assert_eq!(read("DEBIAN/conffiles").trim(), "/etc/taojie/taojie.toml");
+    let status = dpkg_root(
+        &root,
+        &["-W", "-f", "${db:Status-Abbrev}|${Conffiles}", "taojie"],
+    );
+    assert!(status.starts_with("ii |"), "dpkg-query: {status}");
+    assert!(status.contains(" /etc/taojie/taojie.toml "), "{status}");
+    assert_eq!(
+        read("var/lib/dpkg/info/taojie.conffiles").trim(),
+        "/etc/taojie/taojie.toml"
+    );
+    // Every file as its md5sums list says.
+    assert_eq!(dpkg_root(&root, &["--verify", "taojie"]), "");
     let shipped_config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/taojie.toml");
     assert_eq!(
         read("etc/taojie/taojie.toml"),
         std::fs::read_to_string(shipped_config).unwrap()
     );
-    // Reloaded on install and stopped on removal, but never enabled or started at install.
-    let postinst = read("DEBIAN/postinst");
+    // Known to systemd but neither enabled nor started at install; restarted on upgrade if it
+    // runs, stopped on removal.
+    let wants = root.join("etc/systemd/system/multi-user.target.wants/taojie.service");
+    // The link points to /usr/lib/..., outside the root: look at the link, not through it.
+    assert!(
+        wants.symlink_metadata().is_err(),
+        "enabled at install: {}",
+        wants.display()
+    );
+    let postinst = read("var/lib/dpkg/info/taojie.postinst");
     assert!(postinst.contains("daemon-reload"), "{postinst}");
     assert!(
         postinst.contains("try-restart taojie.service"),
         "{postinst}"
     );
     assert!(!postinst.contains(" start taojie"), "{postinst}");
-    assert!(read("DEBIAN/prerm").contains("stop taojie.service"));
+    assert!(read("var/lib/dpkg/info/taojie.prerm").contains("stop taojie.service"));
 
     // The packaged binary runs.
     let version = run_ok(
@@ -199,6 +222,49 @@ fn debian_package_installs_binary_config_unit_docs_and_completions() {
     }
 
     check_unit(tmp.path(), &root);
+
+    // Purged, nothing of it is left, the configuration included.
+    dpkg_root(&root, &["--purge", "taojie"]);
+    for gone in ["usr/bin/taojie", UNIT, "etc/taojie"] {
+        assert!(
+            root.join(gone).symlink_metadata().is_err(),
+            "{gone} left after purge"
+        );
+    }
+}
+
+/// A dpkg database in `root` that knows no package, and a policy-rc.d saying no service may
+/// be started or stopped; then `dpkg -i` of `deb` into it.
+fn install(root: &Path, deb: &str) {
+    for dir in ["var/lib/dpkg/info", "var/lib/dpkg/updates", "usr/sbin"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    let policy = root.join("usr/sbin/policy-rc.d");
+    std::fs::write(&policy, "#!/bin/sh\nexit 101\n").unwrap();
+    std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dpkg_root(root, &["-i", deb]);
+}
+
+/// Runs dpkg (or, for -W, dpkg-query) on the database in `root`; the root has no libc6
+/// package to satisfy the dependency, and no shell to chroot into.
+fn dpkg_root(root: &Path, args: &[&str]) -> String {
+    let root_arg = format!("--root={}", root.display());
+    let program = if args[0] == "-W" {
+        "dpkg-query"
+    } else {
+        "dpkg"
+    };
+    let mut all = vec![root_arg.as_str()];
+    if program == "dpkg" {
+        all.extend([
+            "--force-script-chrootless",
+            "--force-depends",
+            "--log=/dev/null",
+        ]);
+    }
+    all.extend_from_slice(args);
+    run_ok(program, &all)
 }
 
 /// The unit as shipped runs the packaged binary with the packaged configuration under its
