@@ -4,10 +4,11 @@
 # (`taojie man --out`), the bash, zsh and fish completions (`taojie completions`) and
 # /usr/share/doc/taojie/copyright with both license texts — then `cargo deb --no-build`.
 #
-#   packaging/build-deb.sh                         target/debian/taojie_VERSION-1_ARCH.deb
-#   packaging/build-deb.sh --profile dev --no-build --fast -o DIR
-#                                                  what tests/packaging.rs runs: the debug binary
-#                                                  already built, quick compression, into DIR
+#   packaging/build-deb.sh                  target/debian/taojie_VERSION-1_ARCH.deb
+#   packaging/build-deb.sh --profile dist   another profile's binary (cargo-deb refuses dev)
+#   CARGO_TARGET_DIR=T packaging/build-deb.sh --no-build --fast --strip -o DIR
+#                                           what tests/packaging.rs runs: the binary already at
+#                                           T/release/taojie, quick compression, into DIR
 # Options other than --profile and --no-build go to cargo deb. Needs cargo-deb (.ci/run installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
