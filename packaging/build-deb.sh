@@ -5,7 +5,7 @@
 # /usr/share/doc/taojie/copyright with both license texts — then `cargo deb --no-build`.
 #
 #   packaging/build-deb.sh                  target/debian/taojie_VERSION-1_ARCH.deb
-#   packaging/build-deb.sh --profile dist   another profile's binary (cargo-deb refuses dev)
+#   packaging/build-deb.sh --profile dist   another profile's binary (not dev, which cargo-deb is dropping)
 #   CARGO_TARGET_DIR=T packaging/build-deb.sh --no-build --fast --strip -o DIR
 #                                           what tests/packaging.rs runs: the binary already at
 #                                           T/release/taojie, quick compression, into DIR
