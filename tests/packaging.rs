@@ -168,6 +168,16 @@ fn debian_package_installs_binary_config_unit_docs_and_completions() {
         read("etc/taojie/taojie.toml"),
         std::fs::read_to_string(shipped_config).unwrap()
     );
+    // The installed binary accepts the installed configuration, as the unit will run it.
+    let check = Command::new(root.join("usr/bin/taojie"))
+        .args(["serve", "--check-config"])
+        .arg(root.join("etc/taojie/taojie.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success() && String::from_utf8_lossy(&check.stdout).contains(": ok ("),
+        "--check-config on the installed config: {check:?}"
+    );
     // Known to systemd but neither enabled nor started at install; restarted on upgrade if it
     // runs, stopped on removal.
     let wants = root.join("etc/systemd/system/multi-user.target.wants/taojie.service");
