@@ -2,17 +2,16 @@
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, debug_span, error_span, warn};
 
 use super::conn::{Activity, Conn};
-use super::{Limits, Listener};
+use super::{Listener, LiveLimits};
 
 /// First and last pause after an accept error such as EMFILE.
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
@@ -33,12 +32,13 @@ pub fn span_every_connection(on: bool) {
 }
 
 /// Serves `listener` until `shutdown` resolves: each accepted connection runs `handler` in a
-/// task of its own, within `limits`. Returns once every connection has finished or was cut at
+/// task of its own, within `limits` (read again for each new connection, so live limits that
+/// change apply to the next one). Returns once every connection has finished or was cut at
 /// the grace deadline.
 pub async fn serve_stream<H, F>(
     service: &'static str,
     listener: Listener,
-    limits: Limits,
+    limits: impl Into<LiveLimits>,
     handler: H,
     shutdown: impl Future<Output = ()>,
 ) where
@@ -46,17 +46,25 @@ pub async fn serve_stream<H, F>(
     F: Future<Output = io::Result<()>> + Send + 'static,
 {
     let handler = Arc::new(handler);
-    let permits = Arc::new(Semaphore::new(limits.max_conns));
+    let live = limits.into();
+    // A count rather than a semaphore's permits: the cap may move while connections are open,
+    // and lowering it below the count only refuses newcomers until enough have left.
+    let open = Arc::new(AtomicUsize::new(0));
     let tracker = TaskTracker::new();
     let cut = CancellationToken::new();
     let mut backoff = BACKOFF_MIN;
     tokio::pin!(shutdown);
 
     loop {
+        let limits = live.now();
         let accepted = tokio::select! {
             _ = &mut shutdown => break,
             res = accept(&listener, limits.idle_timeout.is_some()) => res,
         };
+        // A cap changed while waiting applies to this connection already; the idle timeout
+        // stays the one the connection was accepted under (it decided whether to track
+        // activity).
+        let max_conns = live.now().max_conns;
         let conn = match accepted {
             Ok(conn) => {
                 backoff = BACKOFF_MIN;
@@ -73,10 +81,12 @@ pub async fn serve_stream<H, F>(
                 continue;
             }
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
+        // Only this loop adds to the count, so checking and adding cannot race past the cap.
+        if open.load(Ordering::Acquire) >= max_conns {
             debug!(service, peer = %conn.peer(), "connection limit reached; closing");
             continue;
-        };
+        }
+        let permit = Slot::take(&open);
         // A debug-level span unless asked otherwise: at the default level it is disabled and
         // costs nothing per poll; with RUST_LOG=debug every line of the connection carries it.
         let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
@@ -115,7 +125,7 @@ pub async fn serve_stream<H, F>(
     // Stop accepting before waiting: the socket (and a Unix socket's file) goes now.
     drop(listener);
     tracker.close();
-    if tokio::time::timeout(limits.grace, tracker.wait())
+    if tokio::time::timeout(live.now().grace, tracker.wait())
         .await
         .is_err()
     {
@@ -126,6 +136,22 @@ pub async fn serve_stream<H, F>(
         );
         cut.cancel();
         tracker.wait().await;
+    }
+}
+
+/// One open connection counted against the cap; dropping it frees the place.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(open: &Arc<AtomicUsize>) -> Slot {
+        open.fetch_add(1, Ordering::AcqRel);
+        Slot(open.clone())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
