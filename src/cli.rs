@@ -149,7 +149,9 @@ pub struct KeygenArgs {
 (tcp), sntp 9123 (udp), chat 9006 (tcp, udp; no key) with its page on chat-web 9080 (tcp; \
 http://127.0.0.1:9080/), exec 9512 and files 9021 (tcp). exec and \
 files use a key created on first start in $XDG_DATA_HOME/taojie/key (else \
-~/.local/share/taojie/key); files live beside it in taojie/files."
+~/.local/share/taojie/key); files live beside it in taojie/files. \
+With --metrics PORT (before or after SERVICE), also `metrics tcp 127.0.0.1:PORT`: Prometheus \
+metrics at http://127.0.0.1:PORT/metrics, labelled by service."
 )]
 pub struct ServeArgs {
     /// The one service to run (default: all of them on 127.0.0.1)
@@ -163,6 +165,9 @@ pub struct ServeArgs {
     /// printed lines say which); for tests and runs beside another taojie
     #[arg(long)]
     pub any_port: bool,
+    /// The metrics endpoint
+    #[command(flatten)]
+    pub metrics: crate::metrics::MetricsArgs,
 }
 
 /// The services `taojie serve` can run one at a time.
@@ -248,6 +253,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             let token = shutdown::on_signal()?;
+            let metrics = match &args.metrics.metrics {
+                Some(spec) => Some(tokio::spawn(
+                    crate::metrics::serve(spec, token.clone().cancelled_owned()).await?,
+                )),
+                None => None,
+            };
             match args.service {
                 None => serve::all(args.limits, args.any_port, token).await?,
                 Some(Service::Echo(a)) => echo::run(a, token).await?,
@@ -255,6 +266,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Some(Service::Exec(a)) => exec::serve(a, token).await?,
                 Some(Service::Files(a)) => files::run(a, token).await?,
                 Some(Service::Chat(a)) => chat::run(a, token).await?,
+            }
+            if let Some(m) = metrics {
+                // The services are done; the endpoint stopped with them (same token).
+                let _ = m.await;
             }
             Ok(ExitCode::SUCCESS)
         }

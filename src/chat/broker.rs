@@ -326,6 +326,8 @@ impl Session<'_> {
         if self.count == 0 {
             return;
         }
+        // Counted per batch of lines, not per line: the metric costs one add per read.
+        crate::metrics::chat().lines.inc_by(self.count as u64);
         let post = Post {
             room: self.room.clone(),
             lines: self.batch.split().freeze(),

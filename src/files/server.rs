@@ -78,7 +78,7 @@ async fn handle(conn: Conn, state: Arc<State>) -> io::Result<()> {
     };
     let mut t = Transport::new(stream);
     if let Err(e) = hello::server(&mut t, SERVICE).await {
-        crate::log::refused("hello failed", &peer, &e);
+        crate::log::refused("files", "hello failed", &peer, &e);
         return Ok(());
     }
     let mut t = Link::new(t);
@@ -127,6 +127,7 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                         let out = receive::receive(t, partial, &ProgressBar::hidden()).await?;
                         match out {
                             Outcome::Verified { blake3, received } => {
+                                crate::metrics::service(SERVICE).stored(header.size);
                                 info!(name = %escape(&name), size = header.size, received, resumed, %blake3, "upload verified")
                             }
                             Outcome::Failed(m) => {

@@ -97,6 +97,8 @@ pub struct PreAuth {
     max_per_addr: usize,
     deadline: Duration,
     state: Mutex<State>,
+    /// Whose refusals and failed handshakes these are, in the logs' counts and the metrics.
+    service: &'static str,
 }
 
 #[derive(Debug, Default)]
@@ -160,7 +162,13 @@ impl PreAuth {
             max_per_addr: max_per_addr.max(1),
             deadline,
             state: Mutex::new(State::default()),
+            service: "unnamed",
         }
+    }
+
+    /// The same guard, counting its refusals under `service` in the metrics.
+    pub fn for_service(self, service: &'static str) -> PreAuth {
+        PreAuth { service, ..self }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -277,7 +285,10 @@ impl<T, E: Display, F: Future<Output = Result<T, E>>> Future for Guarded<'_, F> 
             return Poll::Ready(match out {
                 Ok(t) => Some(t),
                 Err(e) => {
-                    crate::log::refused(this.kind, peer, &e);
+                    crate::metrics::service(this.guard.service)
+                        .auth_failures
+                        .inc();
+                    crate::log::refused(this.guard.service, this.kind, peer, &e);
                     None
                 }
             });
@@ -289,15 +300,19 @@ impl<T, E: Display, F: Future<Output = Result<T, E>>> Future for Guarded<'_, F> 
             return Poll::Pending;
         };
         this.ticket.take();
+        let service = this.guard.service;
         match cut {
             // The server's state, not this peer's doing: one tally for all addresses.
-            Cut::Evicted(_) => {
-                crate::log::refused_any("handshake dropped: too many in flight", peer, &cut)
-            }
+            Cut::Evicted(_) => crate::log::refused_any(
+                service,
+                "handshake dropped: too many in flight",
+                peer,
+                &cut,
+            ),
             Cut::PerAddress(_) => {
-                crate::log::refused("too many handshakes from one address", peer, &cut)
+                crate::log::refused(service, "too many handshakes from one address", peer, &cut)
             }
-            Cut::Timeout(_) => crate::log::refused("handshake timed out", peer, &cut),
+            Cut::Timeout(_) => crate::log::refused(service, "handshake timed out", peer, &cut),
         }
         Poll::Ready(None)
     }

@@ -46,6 +46,7 @@ pub async fn serve_stream<H, F>(
     F: Future<Output = io::Result<()>> + Send + 'static,
 {
     let handler = Arc::new(handler);
+    let meter = crate::metrics::service(service);
     let permits = Arc::new(Semaphore::new(limits.max_conns));
     let tracker = TaskTracker::new();
     let cut = CancellationToken::new();
@@ -73,10 +74,14 @@ pub async fn serve_stream<H, F>(
                 continue;
             }
         };
+        meter.accepted.inc();
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             debug!(service, peer = %conn.peer(), "connection limit reached; closing");
+            meter.refused("connection limit");
             continue;
         };
+        let conn = conn.metered(meter);
+        meter.open.inc();
         // A debug-level span unless asked otherwise: at the default level it is disabled and
         // costs nothing per poll; with RUST_LOG=debug every line of the connection carries it.
         let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
@@ -106,6 +111,7 @@ pub async fn serve_stream<H, F>(
                     _ = idle_expired(activity, idle) => debug!("idle timeout; closing"),
                     _ = cut.cancelled() => debug!("cut at the shutdown deadline"),
                 }
+                meter.open.dec();
                 drop(permit);
             }
             .instrument(span),
