@@ -195,6 +195,7 @@ async fn relay(
     let mut t = Transport::new(secure);
     if let Err(e) = hello::server(&mut t, "chat").await {
         debug!(error = %e, "bad hello");
+        crate::metrics::service("chat").refused("bad hello");
         return Ok(None);
     }
     let parts = t.into_framed().into_parts();

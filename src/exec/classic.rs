@@ -33,6 +33,7 @@ pub async fn handle(mut conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
         if cfg
             .preauth
             .handshake(&peer, "authentication refused", hmac)
+            .counted_as("exec-classic")
             .await
             .is_none()
         {

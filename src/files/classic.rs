@@ -43,6 +43,7 @@ pub async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
         if state
             .preauth
             .handshake(&peer, "classic authentication failed", hmac)
+            .counted_as("files-classic")
             .await
             .is_none()
         {

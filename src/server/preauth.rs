@@ -249,6 +249,7 @@ impl PreAuth {
             peer,
             kind,
             guard: self,
+            service: self.service,
         }
     }
 }
@@ -269,6 +270,15 @@ pin_project_lite::pin_project! {
         peer: &'a Peer,
         kind: &'static str,
         guard: &'a PreAuth,
+        service: &'static str,
+    }
+}
+
+impl<F> Guarded<'_, F> {
+    /// Counts this handshake's refusal, if any, under `service` rather than the guard's (a
+    /// second listener sharing the guard, such as `exec-classic`).
+    pub fn counted_as(self, service: &'static str) -> Self {
+        Guarded { service, ..self }
     }
 }
 
@@ -285,10 +295,8 @@ impl<T, E: Display, F: Future<Output = Result<T, E>>> Future for Guarded<'_, F> 
             return Poll::Ready(match out {
                 Ok(t) => Some(t),
                 Err(e) => {
-                    crate::metrics::service(this.guard.service)
-                        .auth_failures
-                        .inc();
-                    crate::log::refused(this.guard.service, this.kind, peer, &e);
+                    crate::metrics::service(this.service).auth_failures.inc();
+                    crate::log::refused(this.service, this.kind, peer, &e);
                     None
                 }
             });
@@ -300,7 +308,7 @@ impl<T, E: Display, F: Future<Output = Result<T, E>>> Future for Guarded<'_, F> 
             return Poll::Pending;
         };
         this.ticket.take();
-        let service = this.guard.service;
+        let service: &'static str = this.service;
         match cut {
             // The server's state, not this peer's doing: one tally for all addresses.
             Cut::Evicted(_) => crate::log::refused_any(
