@@ -81,7 +81,7 @@ pub async fn serve_stream<H, F>(
             continue;
         };
         let conn = conn.metered(meter);
-        meter.open.inc();
+        let open = Open::new(meter);
         // A debug-level span unless asked otherwise: at the default level it is disabled and
         // costs nothing per poll; with RUST_LOG=debug every line of the connection carries it.
         let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
@@ -111,7 +111,7 @@ pub async fn serve_stream<H, F>(
                     _ = idle_expired(activity, idle) => debug!("idle timeout; closing"),
                     _ = cut.cancelled() => debug!("cut at the shutdown deadline"),
                 }
-                meter.open.dec();
+                drop(open);
                 drop(permit);
             }
             .instrument(span),
@@ -132,6 +132,23 @@ pub async fn serve_stream<H, F>(
         );
         cut.cancel();
         tracker.wait().await;
+    }
+}
+
+/// One connection in the service's `connections_open` gauge, for as long as its task lives
+/// (a handler that panics included: the task's locals are dropped all the same).
+struct Open(&'static crate::metrics::Service);
+
+impl Open {
+    fn new(meter: &'static crate::metrics::Service) -> Open {
+        meter.open.inc();
+        Open(meter)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.dec();
     }
 }
 

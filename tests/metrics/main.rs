@@ -209,6 +209,13 @@ fn counters_move_by_what_the_load_did() {
     );
     assert!(status.success(), "put: {err}");
 
+    // Time over UDP: the seed's strftime service answers `%Y` with a year.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(LIMIT)).unwrap();
+    udp.send_to(b"%Y", server.addr("time", "udp")).unwrap();
+    let mut year = [0u8; 16];
+    assert_eq!(udp.recv(&mut year).unwrap(), 4);
+
     // Chat: two members; one sends five lines, which the other reads.
     let chat_addr = server.addr("chat", "tcp");
     let mut ann = TcpStream::connect(&chat_addr).unwrap();
@@ -275,6 +282,9 @@ fn counters_move_by_what_the_load_did() {
     assert_eq!(moved("taojie_connections_accepted_total", &chat), 2.0);
     assert_eq!(moved("taojie_received_bytes_total", &chat), 5.0 * 8.0);
     assert!(moved("taojie_sent_bytes_total", &chat) > 5.0 * 8.0);
+    let time = [("service", "time")];
+    assert_eq!(moved("taojie_received_bytes_total", &time), 2.0);
+    assert_eq!(moved("taojie_sent_bytes_total", &time), 4.0);
     // Nothing was dropped, and the counters of services nobody used did not move.
     assert_eq!(moved("taojie_chat_drops_total", &chat), 0.0);
     assert_eq!(
