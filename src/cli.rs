@@ -46,6 +46,8 @@ pub enum LogFormat {
 }
 
 /// The subcommands.
+// Parsed once per run and never moved in a loop: the size of its biggest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run servers: every service on 127.0.0.1 with no SERVICE, or one service
@@ -151,23 +153,39 @@ http://127.0.0.1:9080/), exec 9512 and files 9021 (tcp). exec and \
 files use a key created on first start in $XDG_DATA_HOME/taojie/key (else \
 ~/.local/share/taojie/key); files live beside it in taojie/files. \
 With --metrics PORT (before or after SERVICE), also `metrics tcp 127.0.0.1:PORT`: Prometheus \
-metrics at http://127.0.0.1:PORT/metrics, labelled by service."
+metrics at http://127.0.0.1:PORT/metrics, labelled by service.
+
+With --config FILE, the services FILE has a section for (see config/taojie.toml: every key \
+is a flag of `taojie serve SERVICE`, kebab-case):
+  taojie serve --check-config /etc/taojie/taojie.toml     check it; binds nothing
+  taojie serve --config /etc/taojie/taojie.toml           run it; SIGHUP re-reads it
+  taojie serve --config taojie.toml exec --max-procs 4    exec alone, the flag over the file"
 )]
 pub struct ServeArgs {
     /// The one service to run (default: all of them on 127.0.0.1)
     #[command(subcommand)]
     pub service: Option<Service>,
     /// Connection limits for echo and daytime when started with no SERVICE (exec, files and
-    /// chat keep their own defaults)
+    /// chat keep their own defaults); with --config, for every section that takes them
     #[command(flatten)]
     pub limits: LimitArgs,
     /// With no SERVICE: every socket on 127.0.0.1 port 0, so the kernel picks free ports (the
     /// printed lines say which); for tests and runs beside another taojie
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     pub any_port: bool,
     /// The metrics endpoint
     #[command(flatten)]
     pub metrics: crate::metrics::MetricsArgs,
+    /// Run the services FILE (TOML) has a `[SERVICE]` section for, each with the section's keys
+    /// as its flags (same names: max-conns = 50); flags given here override the file, and with
+    /// a SERVICE only that one runs. SIGHUP re-reads FILE: connection and handshake limits and
+    /// log-level apply to new connections, the rest is reported as needing a restart
+    #[arg(long, value_name = "FILE", conflicts_with = "check_config")]
+    pub config: Option<std::path::PathBuf>,
+    /// Check FILE as --config would read it (keys, values, key files) and exit, binding
+    /// nothing: `FILE: ok (SERVICES)` and status 0, or the error naming the line
+    #[arg(long, value_name = "FILE")]
+    pub check_config: Option<std::path::PathBuf>,
 }
 
 /// The services `taojie serve` can run one at a time.
@@ -233,17 +251,28 @@ where
         .with_env_filter(filter)
         .with_writer(writer)
         .with_target(false);
+    // In both formats the filter can be swapped later (`serve --config` sets the file's level,
+    // SIGHUP changes it); callsites' interest stays cached between swaps.
     match format {
-        LogFormat::Human => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Human => {
+            let logs = logs
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_filter_reloading();
+            crate::log::level::keep(logs.reload_handle());
+            logs.init()
+        }
         LogFormat::Json => {
             // `{"timestamp", "level", "message", ...fields, "span": {"service", "peer",
             // "conn", "name"}}`: the event's fields at the top, the connection's in `span`.
             crate::server::span_every_connection(true);
-            logs.json()
+            let logs = logs
+                .json()
                 .flatten_event(true)
                 .with_current_span(true)
                 .with_span_list(false)
-                .init()
+                .with_filter_reloading();
+            crate::log::level::keep(logs.reload_handle());
+            logs.init()
         }
     }
 }
@@ -251,14 +280,33 @@ where
 /// Runs the parsed command; the exit code is the command's own (a remote status, say).
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Serve(ServeArgs {
+            check_config: Some(path),
+            ..
+        }) => {
+            crate::config::check(&path)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(ServeArgs {
+            config: Some(path),
+            metrics,
+            ..
+        }) => {
+            // Read before anything binds: a bad file is one line and exit status 1.
+            let config =
+                crate::config::Config::load(&path, &crate::config::Overrides::from_command_line())?;
+            let token = shutdown::on_signal()?;
+            // `--metrics` on the command line; a `metrics` key in the file is not read yet.
+            let metrics = start_metrics(&metrics, &token).await?;
+            crate::config::serve(config, token).await?;
+            if let Some(m) = metrics {
+                let _ = m.await;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(args) => {
             let token = shutdown::on_signal()?;
-            let metrics = match &args.metrics.metrics {
-                Some(spec) => Some(tokio::spawn(
-                    crate::metrics::serve(spec, token.clone().cancelled_owned()).await?,
-                )),
-                None => None,
-            };
+            let metrics = start_metrics(&args.metrics, &token).await?;
             match args.service {
                 None => serve::all(args.limits, args.any_port, token).await?,
                 Some(Service::Echo(a)) => echo::run(a, token).await?,
@@ -325,6 +373,20 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Binds the metrics endpoint `--metrics` asks for, if any (before the services, so a bad
+/// address is an error before anything serves), and runs it until `token` is cancelled.
+async fn start_metrics(
+    args: &crate::metrics::MetricsArgs,
+    token: &tokio_util::sync::CancellationToken,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    Ok(match &args.metrics {
+        Some(spec) => Some(tokio::spawn(
+            crate::metrics::serve(spec, token.clone().cancelled_owned()).await?,
+        )),
+        None => None,
+    })
 }
 
 /// `user@host`, for the comment on a public key line.

@@ -56,7 +56,7 @@ pub async fn run(args: EchoArgs, shutdown: CancellationToken) -> Result<()> {
         (None, None, None) => (Some(default.clone()), Some(default)),
         (l, u, _) => (l.clone(), u.clone()),
     };
-    let limits = args.limits.to_limits();
+    let limits = args.limits.live();
     let upper = args.upper;
     let mut listeners = Vec::new();
     if let Some(addr) = tcp {

@@ -66,7 +66,8 @@
 //! - [`bench`](mod@bench): an echo load generator that verifies every byte coming back.
 //!
 //! The binary's own parts: [`cli`] (the command line and its dispatch), [`serve`] (every
-//! service at once with no configuration), [`docs`] (shell completions and man pages from the
+//! service at once with no configuration), [`config`] (`serve --config`: the services a TOML
+//! file names, and its reload on SIGHUP), [`docs`] (shell completions and man pages from the
 //! command line's definitions) and [`sys`] (the few system calls std does not wrap).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -76,6 +77,7 @@ pub mod auth;
 pub mod bench;
 pub mod chat;
 pub mod cli;
+pub mod config;
 pub mod docs;
 pub mod echo;
 pub mod exec;

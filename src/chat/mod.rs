@@ -28,7 +28,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::server::{self, Limits, Listener};
+use crate::server::{self, Limits, Listener, LiveLimits};
 
 pub mod broker;
 pub mod client;
@@ -142,6 +142,10 @@ pub struct ServeArgs {
     /// A file holding the token NATS wants (one trailing newline is not part of it)
     #[arg(long, value_name = "FILE", requires = "nats")]
     pub nats_token_file: Option<PathBuf>,
+    /// Limits that replace --max-conns, --idle-timeout and --grace when set (by `taojie serve
+    /// --config`, which changes them on SIGHUP); not a flag.
+    #[arg(skip)]
+    pub live_limits: Option<LiveLimits>,
 }
 
 /// A number of seconds above zero.
@@ -177,6 +181,7 @@ impl Default for ServeArgs {
             nats_token_file: None,
             web_ping: web::DEFAULT_PING_SECS,
             preauth: server::PreAuthArgs::default(),
+            live_limits: None,
         }
     }
 }
@@ -320,7 +325,17 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
     Ok(())
 }
 
-fn limits(args: &ServeArgs) -> Limits {
+/// The limits the broker and its page run with: the live ones when set (`--config`), else
+/// the flags' for good.
+fn limits(args: &ServeArgs) -> LiveLimits {
+    match &args.live_limits {
+        Some(live) => live.clone(),
+        None => flag_limits(args).into(),
+    }
+}
+
+/// The connection limits `args`' flags ask for.
+pub fn flag_limits(args: &ServeArgs) -> Limits {
     let secs = |s: f64| Duration::from_secs_f64(s.max(0.0));
     Limits {
         max_conns: args.max_conns.max(1),

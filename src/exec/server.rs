@@ -6,27 +6,52 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::{BufMut, BytesMut};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
-use tokio_util::codec::Framed;
+use tokio_util::codec::{Encoder, FramedRead};
 use tracing::{info, warn};
 
 use super::process::{self, Group, ProcLimit};
 use super::protocol::{Control, SERVICE, STDERR, STDIN, STDOUT};
+use crate::framing::native::{HEADER, put_data_header};
 use crate::framing::{Frame, FrameError, NativeCodec, Transport, hello};
 use crate::secure::{self, SecureStream, ServerAuth};
 use crate::server::{Conn, PreAuth};
 
-/// Bytes read from a command's pipe at a time: a pipe holds 64 KiB by default.
+/// Bytes read from a command's pipe at a time: what a pipe holds by default. (A frame of this
+/// takes two encrypted records; reading 21 bytes less to fit one would leave those 21 bytes
+/// for a read, a frame and a flush of their own every time the pipe is full.)
 const CHUNK: usize = 64 * 1024;
 /// Exit status reported for a command killed by `--timeout`, as timeout(1) does.
 pub const TIMEOUT_STATUS: i32 = 124;
 
-type Sink = SplitSink<Framed<SecureStream<Conn>, NativeCodec>, Frame>;
-type Stream = SplitStream<Framed<SecureStream<Conn>, NativeCodec>>;
+type Stream = FramedRead<ReadHalf<SecureStream<Conn>>, NativeCodec>;
+
+/// The server's half of a running command's connection: frames written straight into the
+/// encrypted stream, with no framing buffer between (a data frame is read from the pipe in
+/// behind its header and sealed from there).
+struct Sink(WriteHalf<SecureStream<Conn>>);
+
+impl Sink {
+    /// Sends one control message and waits until the socket has taken it.
+    async fn control(&mut self, msg: &Control) -> Result<(), FrameError> {
+        let mut buf = BytesMut::new();
+        NativeCodec.encode(Frame::Control(json(msg)), &mut buf)?;
+        self.0.write_all(&buf).await?;
+        Ok(self.0.flush().await?)
+    }
+
+    /// Sends `frame`, a data frame's header space followed by its bytes, and waits until the
+    /// socket has taken it.
+    async fn data(&mut self, channel: u8, frame: &mut BytesMut) -> Result<(), FrameError> {
+        let len = frame.len() - HEADER;
+        put_data_header(frame, channel, len);
+        self.0.write_all(frame).await?;
+        Ok(self.0.flush().await?)
+    }
+}
 
 /// What the server allows, shared by every connection.
 #[derive(Debug)]
@@ -115,8 +140,12 @@ pub async fn handle(conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
     t.send_control(&Control::Started)
         .await
         .map_err(io::Error::other)?;
-    let (sink, stream) = t.into_framed().split();
-    run(sink, stream, spawned, cfg.timeout).await
+    let parts = t.into_framed().into_parts();
+    let (read, write) = tokio::io::split(parts.io);
+    let mut stream = FramedRead::new(read, NativeCodec);
+    // Frames the client sent behind its request (stdin) are not lost.
+    stream.read_buffer_mut().extend_from_slice(&parts.read_buf);
+    run(Sink(write), stream, spawned, cfg.timeout).await
 }
 
 async fn refuse(t: &mut Transport<SecureStream<Conn>>, message: String) -> io::Result<()> {
@@ -167,10 +196,10 @@ async fn run(
             let (code, signal) = process::exit_code(status);
             crate::metrics::service("exec").command(code);
             info!(code, "command ended");
-            sink.send(Frame::Control(json(&Control::Exit { code, signal })))
+            sink.control(&Control::Exit { code, signal })
                 .await
                 .map_err(io::Error::other)?;
-            let _ = sink.close().await;
+            let _ = sink.0.shutdown().await;
         }
         End::TimedOut => {
             crate::metrics::service("exec").command("timeout");
@@ -184,11 +213,9 @@ async fn run(
                 signal: None,
             };
             for msg in [Control::Error { message }, exit] {
-                sink.feed(Frame::Control(json(&msg)))
-                    .await
-                    .map_err(io::Error::other)?;
+                sink.control(&msg).await.map_err(io::Error::other)?;
             }
-            let _ = sink.close().await;
+            let _ = sink.0.shutdown().await;
         }
         End::Lost(e) => {
             crate::metrics::service("exec").command("lost");
@@ -200,15 +227,23 @@ async fn run(
     Ok(())
 }
 
-fn json(msg: &Control) -> Bytes {
+/// An empty data frame: room for the header, then a chunk's worth of capacity.
+fn frame_buffer() -> BytesMut {
+    let mut buf = BytesMut::with_capacity(HEADER + CHUNK);
+    buf.put_bytes(0, HEADER);
+    buf
+}
+
+fn json(msg: &Control) -> bytes::Bytes {
     serde_json::to_vec(msg)
         .expect("control messages serialize")
         .into()
 }
 
 /// Streams stdout and stderr to the client as they come, until both end and the command has
-/// exited. Each chunk is split off the read buffer without a copy; the socket's pace sets
-/// how fast the pipes are read, so memory stays at one chunk per stream.
+/// exited. Each chunk is read in behind room for its frame's header and sealed from there;
+/// the socket's pace sets how fast the pipes are read, so memory stays at one chunk per
+/// stream.
 async fn pump(
     sink: &mut Sink,
     child: &mut Child,
@@ -216,30 +251,35 @@ async fn pump(
     stdout: &mut ChildStdout,
     stderr: &mut ChildStderr,
 ) -> Result<ExitStatus, FrameError> {
-    let (mut out, mut err) = (BytesMut::new(), BytesMut::new());
+    let (mut out, mut err) = (frame_buffer(), frame_buffer());
     let (mut out_open, mut err_open) = (true, true);
     let mut status = None;
     while out_open || err_open || status.is_none() {
-        for buf in [&mut out, &mut err] {
-            if buf.capacity() < CHUNK / 4 {
-                buf.reserve(CHUNK);
-            }
-        }
-        let (channel, bytes) = tokio::select! {
-            r = stdout.read_buf(&mut out), if out_open => match r {
-                Ok(n) if n > 0 => (STDOUT, out.split().freeze()),
-                _ => { out_open = false; (STDOUT, Bytes::new()) }
-            },
-            r = stderr.read_buf(&mut err), if err_open => match r {
-                Ok(n) if n > 0 => (STDERR, err.split().freeze()),
-                _ => { err_open = false; (STDERR, Bytes::new()) }
-            },
+        // A read of 0 bytes (end of file) or an error sends the empty frame that ends the
+        // channel.
+        // A buffer's spare capacity is one chunk (it never grows), so a read takes at most that.
+        let (channel, open) = tokio::select! {
+            r = stdout.read_buf(&mut out), if out_open => (STDOUT, matches!(r, Ok(n) if n > 0)),
+            r = stderr.read_buf(&mut err), if err_open => (STDERR, matches!(r, Ok(n) if n > 0)),
             r = process::reap(child, group), if status.is_none() => {
                 status = Some(r?);
                 continue;
             }
         };
-        sink.send(Frame::Data { channel, bytes }).await?;
+        let frame = if channel == STDOUT {
+            &mut out
+        } else {
+            &mut err
+        };
+        if !open {
+            *(if channel == STDOUT {
+                &mut out_open
+            } else {
+                &mut err_open
+            }) = false;
+        }
+        sink.data(channel, frame).await?;
+        frame.truncate(HEADER);
     }
     Ok(status.expect("loop ends once the command has exited"))
 }

@@ -37,7 +37,7 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         None => None,
     };
     let state = Arc::new(State::from_args(&args, addr, classic_addr)?);
-    let limits = args.limits.to_limits();
+    let limits = args.limits.live();
     let mut tasks = tokio::task::JoinSet::new();
     let native = Listener::Tcp(server::bind_tcp(addr)?);
     server::announce(SERVICE, "tcp", &native.local_display());

@@ -18,7 +18,8 @@ pub const MAX_CONTROL: usize = 64 * 1024;
 pub const MAX_DATA: usize = 1024 * 1024;
 /// Highest data channel number.
 pub const MAX_CHANNEL: u8 = 15;
-const HEADER: usize = 5;
+/// Bytes of a frame's header: its kind, then its length (big-endian u32).
+pub const HEADER: usize = 5;
 
 /// One native frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +142,14 @@ impl Encoder<Frame> for NativeCodec {
         dst.extend_from_slice(&payload);
         Ok(())
     }
+}
+
+/// Writes the header of a data frame of `len` bytes on `channel` into `dst` (its first
+/// [`HEADER`] bytes), for a sender that reads the bytes in behind it and writes both at once.
+pub fn put_data_header(dst: &mut [u8], channel: u8, len: usize) {
+    debug_assert!((1..=MAX_CHANNEL).contains(&channel) && len <= MAX_DATA);
+    dst[0] = channel;
+    dst[1..HEADER].copy_from_slice(&(len as u32).to_be_bytes());
 }
 
 /// A native connection: frames in and out, with typed control messages.

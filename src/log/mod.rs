@@ -9,6 +9,7 @@ use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuar
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::EitherWriter;
 
+pub mod level;
 mod refusals;
 
 pub use refusals::{MAX_SUMMARIES, Refusals, SHOWN, Source, Summary, WINDOW, refused, refused_any};

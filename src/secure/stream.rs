@@ -11,7 +11,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Largest Noise message, tag included.
@@ -33,8 +33,14 @@ pub struct SecureStream<S> {
     plain: BytesMut,
     /// The peer's end-of-stream record has arrived.
     read_done: bool,
-    /// Ciphertext sealed and not yet written.
-    wbuf: BytesMut,
+    /// Sealed records, written out from `wstart` to `wend`. Its length only grows (to about
+    /// [`HIGH_WATER`] plus a record on a bulk transfer), so the space a record is sealed into
+    /// was zeroed once, not once per record.
+    wbuf: Vec<u8>,
+    /// The first byte of `wbuf` not yet written.
+    wstart: usize,
+    /// The end of the sealed records in `wbuf`.
+    wend: usize,
     /// Our end-of-stream record is sealed.
     write_done: bool,
 }
@@ -49,7 +55,9 @@ impl<S> SecureStream<S> {
             rbuf: BytesMut::with_capacity(2 + MAX_RECORD),
             plain: BytesMut::new(),
             read_done: false,
-            wbuf: BytesMut::new(),
+            wbuf: Vec::new(),
+            wstart: 0,
+            wend: 0,
             write_done: false,
         }
     }
@@ -59,16 +67,31 @@ impl<S> SecureStream<S> {
         &self.inner
     }
 
-    /// Seals `plain` (at most [`MAX_PLAIN`] bytes) as one record at the end of `wbuf`.
+    /// Ciphertext sealed and not yet written.
+    fn pending(&self) -> usize {
+        self.wend - self.wstart
+    }
+
+    /// Seals `plain` (at most [`MAX_PLAIN`] bytes) as one record after the pending ones.
     fn seal(&mut self, plain: &[u8]) -> io::Result<()> {
         let len = plain.len() + TAG;
-        let start = self.wbuf.len();
-        self.wbuf.put_u16(len as u16);
-        self.wbuf.resize(start + 2 + len, 0);
-        if let Err(e) = self.noise.write_message(plain, &mut self.wbuf[start + 2..]) {
-            self.wbuf.truncate(start); // no half-made record goes out
-            return Err(io::Error::other(format!("encryption failed: {e}")));
+        if self.wstart > 0 && self.wend + 2 + len > self.wbuf.len() {
+            // Written records make room at the front (a move only after a partial write).
+            self.wbuf.copy_within(self.wstart..self.wend, 0);
+            self.wend -= self.wstart;
+            self.wstart = 0;
         }
+        let end = self.wend + 2 + len;
+        if self.wbuf.len() < end {
+            self.wbuf.resize(end, 0);
+        }
+        let record = &mut self.wbuf[self.wend..end];
+        record[..2].copy_from_slice(&(len as u16).to_be_bytes());
+        // A record that fails to seal is not counted in `wend`: no half-made record goes out.
+        self.noise
+            .write_message(plain, &mut record[2..])
+            .map_err(|e| io::Error::other(format!("encryption failed: {e}")))?;
+        self.wend = end;
         Ok(())
     }
 }
@@ -76,13 +99,15 @@ impl<S> SecureStream<S> {
 impl<S: AsyncWrite + Unpin> SecureStream<S> {
     /// Writes out sealed records until none is left.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !self.wbuf.is_empty() {
-            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.wbuf))?;
+        while self.pending() > 0 {
+            let sealed = &self.wbuf[self.wstart..self.wend];
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, sealed))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            self.wbuf.advance(n);
+            self.wstart += n;
         }
+        (self.wstart, self.wend) = (0, 0);
         Poll::Ready(Ok(()))
     }
 }
@@ -180,7 +205,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for SecureStream<S> {
                 "write after shutdown",
             )));
         }
-        if me.wbuf.len() >= HIGH_WATER {
+        if me.pending() >= HIGH_WATER {
             ready!(me.poll_drain(cx))?;
         }
         if data.is_empty() {
@@ -189,7 +214,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for SecureStream<S> {
         // Seal as many records as fit under the high-water mark, so a large write costs one
         // system call per HIGH_WATER bytes rather than one per record.
         let mut taken = 0;
-        while taken < data.len() && me.wbuf.len() < HIGH_WATER {
+        while taken < data.len() && me.pending() < HIGH_WATER {
             let take = (data.len() - taken).min(MAX_PLAIN);
             match me.seal(&data[taken..taken + take]) {
                 Ok(()) => taken += take,

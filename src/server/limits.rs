@@ -1,7 +1,9 @@
-//! The limits every stream listener enforces, and the flags that set them.
+//! The limits every stream listener enforces, the flags that set them, and [`LiveLimits`],
+//! limits a listener reads afresh for each new connection so that a reload can change them.
 use std::time::Duration;
 
 use clap::Args;
+use tokio::sync::watch;
 
 /// Default cap on concurrent connections per listener.
 pub const DEFAULT_MAX_CONNS: usize = 10_000;
@@ -27,6 +29,32 @@ impl Default for Limits {
     }
 }
 
+/// Limits a listener reads afresh for each new connection: a change (SIGHUP with
+/// `taojie serve --config`) applies to connections accepted after it, while open ones keep
+/// the limits they started with. A plain [`Limits`] converts into limits that never change.
+#[derive(Clone, Debug)]
+pub struct LiveLimits(watch::Receiver<Limits>);
+
+impl LiveLimits {
+    /// Limits starting at `limits` that change whenever the returned sender sends.
+    pub fn channel(limits: Limits) -> (watch::Sender<Limits>, LiveLimits) {
+        let (tx, rx) = watch::channel(limits);
+        (tx, LiveLimits(rx))
+    }
+
+    /// The limits in force now.
+    pub fn now(&self) -> Limits {
+        self.0.borrow().clone()
+    }
+}
+
+impl From<Limits> for LiveLimits {
+    fn from(limits: Limits) -> Self {
+        // With the sender gone the receiver keeps the last value for good.
+        LiveLimits::channel(limits).1
+    }
+}
+
 /// Limits every stream server takes.
 #[derive(Args, Debug, Clone)]
 pub struct LimitArgs {
@@ -39,6 +67,10 @@ pub struct LimitArgs {
     /// On SIGINT/SIGTERM, let open connections finish for this many seconds
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub grace: f64,
+    /// Limits that replace these flags' when set (by `taojie serve --config`, which changes
+    /// them on SIGHUP); not a flag.
+    #[arg(skip)]
+    pub live: Option<LiveLimits>,
 }
 
 impl Default for LimitArgs {
@@ -47,6 +79,7 @@ impl Default for LimitArgs {
             max_conns: DEFAULT_MAX_CONNS,
             idle_timeout: 300.0,
             grace: 5.0,
+            live: None,
         }
     }
 }
@@ -59,6 +92,14 @@ impl LimitArgs {
             max_conns: self.max_conns.max(1),
             idle_timeout: (self.idle_timeout > 0.0).then(|| secs(self.idle_timeout)),
             grace: secs(self.grace),
+        }
+    }
+
+    /// The limits a listener runs with: the live ones when set, else these flags' for good.
+    pub fn live(&self) -> LiveLimits {
+        match &self.live {
+            Some(live) => live.clone(),
+            None => self.to_limits().into(),
         }
     }
 }

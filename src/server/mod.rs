@@ -21,8 +21,8 @@ mod stream;
 pub use bind::{Listener, bind_tcp, bind_udp, bind_unix, listen_tcp, listen_udp};
 pub use conn::{Conn, Peer};
 pub use datagram::{DatagramService, Datagrams, serve_datagram};
-pub use limits::{DEFAULT_MAX_CONNS, LimitArgs, Limits};
-pub use preauth::{PreAuth, PreAuthArgs};
+pub use limits::{DEFAULT_MAX_CONNS, LimitArgs, Limits, LiveLimits};
+pub use preauth::{Caps, PreAuth, PreAuthArgs};
 pub use stream::{serve_stream, span_every_connection};
 
 /// Prints the `SERVICE PROTO ADDRESS` line on standard output (flushed at once), the line

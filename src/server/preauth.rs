@@ -18,6 +18,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use clap::Args;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::Peer;
@@ -53,6 +54,10 @@ pub struct PreAuthArgs {
     /// far less even on a slow link; the deadline bounds what a slowloris client holds)
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HANDSHAKE_TIMEOUT)]
     pub handshake_timeout: f64,
+    /// Caps that replace these flags' when set (by `taojie serve --config`, which changes
+    /// them on SIGHUP); not a flag.
+    #[arg(skip)]
+    pub live: Option<watch::Receiver<Caps>>,
 }
 
 impl Default for PreAuthArgs {
@@ -61,18 +66,52 @@ impl Default for PreAuthArgs {
             max_handshakes: DEFAULT_MAX_HANDSHAKES,
             max_handshakes_per_addr: DEFAULT_MAX_HANDSHAKES_PER_ADDR,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            live: None,
         }
     }
 }
 
 impl PreAuthArgs {
-    /// The guard these flags ask for.
-    pub fn to_guard(&self) -> PreAuth {
-        PreAuth::new(
+    /// The caps these flags ask for.
+    pub fn caps(&self) -> Caps {
+        Caps::new(
             self.max_handshakes,
             self.max_handshakes_per_addr,
             Duration::from_secs_f64(self.handshake_timeout.clamp(0.001, 86_400.0)),
         )
+    }
+
+    /// The guard these flags ask for: with live caps when set, else the flags' for good.
+    pub fn to_guard(&self) -> PreAuth {
+        match &self.live {
+            Some(live) => PreAuth::live(live.clone()),
+            None => {
+                let c = self.caps();
+                PreAuth::new(c.max_total, c.max_per_addr, c.deadline)
+            }
+        }
+    }
+}
+
+/// A guard's caps; each handshake is admitted under the caps in force when it arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Handshakes in flight at once, from all addresses (at least 1).
+    pub max_total: usize,
+    /// Handshakes in flight at once from one address (at least 1).
+    pub max_per_addr: usize,
+    /// How long each may take.
+    pub deadline: Duration,
+}
+
+impl Caps {
+    /// Caps of at least one handshake each.
+    pub fn new(max_total: usize, max_per_addr: usize, deadline: Duration) -> Caps {
+        Caps {
+            max_total: max_total.max(1),
+            max_per_addr: max_per_addr.max(1),
+            deadline,
+        }
     }
 }
 
@@ -93,9 +132,7 @@ pub enum Cut {
 /// The handshakes in flight on one listener (or several sharing the caps).
 #[derive(Debug)]
 pub struct PreAuth {
-    max_total: usize,
-    max_per_addr: usize,
-    deadline: Duration,
+    caps: watch::Receiver<Caps>,
     state: Mutex<State>,
     /// Whose refusals and failed handshakes these are, in the logs' counts and the metrics.
     service: &'static str,
@@ -157,10 +194,14 @@ impl PreAuth {
     /// A guard: at most `max_total` handshakes (at least 1) in flight, `max_per_addr` (at
     /// least 1) from one address, each given `deadline`.
     pub fn new(max_total: usize, max_per_addr: usize, deadline: Duration) -> PreAuth {
+        // With the sender gone the receiver keeps these caps for good.
+        PreAuth::live(watch::channel(Caps::new(max_total, max_per_addr, deadline)).1)
+    }
+
+    /// A guard whose caps follow `caps`: a change applies to handshakes that start after it.
+    pub fn live(caps: watch::Receiver<Caps>) -> PreAuth {
         PreAuth {
-            max_total: max_total.max(1),
-            max_per_addr: max_per_addr.max(1),
-            deadline,
+            caps,
             state: Mutex::new(State::default()),
             service: "unnamed",
         }
@@ -169,6 +210,11 @@ impl PreAuth {
     /// The same guard, counting its refusals under `service` in the metrics.
     pub fn for_service(self, service: &'static str) -> PreAuth {
         PreAuth { service, ..self }
+    }
+
+    /// The caps in force now.
+    pub fn caps(&self) -> Caps {
+        *self.caps.borrow()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -180,17 +226,17 @@ impl PreAuth {
         self.lock().pending.len()
     }
 
-    fn admit(&self, peer: &Peer) -> Result<Ticket<'_>, Cut> {
+    fn admit(&self, peer: &Peer, caps: Caps) -> Result<Ticket<'_>, Cut> {
         let addr = source(peer);
         let mut st = self.lock();
         if let Some(a) = addr {
             let n = st.per_addr.entry(a).or_insert(0);
-            if *n >= self.max_per_addr {
+            if *n >= caps.max_per_addr {
                 return Err(Cut::PerAddress(*n));
             }
             *n += 1;
         }
-        while st.pending.len() >= self.max_total {
+        while st.pending.len() >= caps.max_total {
             let Some((_, (old, token))) = st.pending.pop_first() else {
                 break;
             };
@@ -212,12 +258,13 @@ impl PreAuth {
     /// Returns its result, or why the guard cut it (the future is dropped then, which closes
     /// the connection it owns).
     pub async fn run<F: Future>(&self, peer: &Peer, handshake: F) -> Result<F::Output, Cut> {
-        let ticket = self.admit(peer)?;
+        let caps = self.caps();
+        let ticket = self.admit(peer, caps)?;
         tokio::select! {
             biased;
             out = handshake => Ok(out),
-            _ = ticket.evicted.cancelled() => Err(Cut::Evicted(self.max_total)),
-            _ = tokio::time::sleep(self.deadline) => Err(Cut::Timeout(self.deadline)),
+            _ = ticket.evicted.cancelled() => Err(Cut::Evicted(caps.max_total)),
+            _ = tokio::time::sleep(caps.deadline) => Err(Cut::Timeout(caps.deadline)),
         }
     }
 
@@ -232,7 +279,8 @@ impl PreAuth {
         kind: &'static str,
         handshake: F,
     ) -> Guarded<'a, F> {
-        let (ticket, refused) = match self.admit(peer) {
+        let caps = self.caps();
+        let (ticket, refused) = match self.admit(peer, caps) {
             Ok(t) => (Some(t), None),
             Err(cut) => (None, Some(cut)),
         };
@@ -242,13 +290,13 @@ impl PreAuth {
             .cancelled_owned();
         Guarded {
             handshake,
-            deadline: tokio::time::sleep(self.deadline),
+            deadline: tokio::time::sleep(caps.deadline),
             evicted,
             ticket,
             refused,
             peer,
             kind,
-            guard: self,
+            caps,
             service: self.service,
         }
     }
@@ -269,7 +317,7 @@ pin_project_lite::pin_project! {
         refused: Option<Cut>,
         peer: &'a Peer,
         kind: &'static str,
-        guard: &'a PreAuth,
+        caps: Caps,
         service: &'static str,
     }
 }
@@ -301,9 +349,9 @@ impl<T, E: Display, F: Future<Output = Result<T, E>>> Future for Guarded<'_, F> 
                 }
             });
         } else if this.evicted.poll(cx).is_ready() {
-            Cut::Evicted(this.guard.max_total)
+            Cut::Evicted(this.caps.max_total)
         } else if this.deadline.poll(cx).is_ready() {
-            Cut::Timeout(this.guard.deadline)
+            Cut::Timeout(this.caps.deadline)
         } else {
             return Poll::Pending;
         };
@@ -337,30 +385,30 @@ mod tests {
     #[tokio::test]
     async fn caps_per_address_evicts_the_oldest_and_frees_slots_on_the_way_out() {
         let g = PreAuth::new(3, 2, Duration::from_secs(60));
-        let a1 = g.admit(&peer("127.0.0.1:1")).unwrap();
-        let a2 = g.admit(&peer("127.0.0.1:2")).unwrap();
+        let a1 = g.admit(&peer("127.0.0.1:1"), g.caps()).unwrap();
+        let a2 = g.admit(&peer("127.0.0.1:2"), g.caps()).unwrap();
         assert!(matches!(
-            g.admit(&peer("127.0.0.1:3")),
+            g.admit(&peer("127.0.0.1:3"), g.caps()),
             Err(Cut::PerAddress(2))
         ));
         // Another address gets in; a fourth overall evicts the oldest (a1).
-        let _b = g.admit(&peer("127.0.0.2:1")).unwrap();
+        let _b = g.admit(&peer("127.0.0.2:1"), g.caps()).unwrap();
         assert!(!a1.evicted.is_cancelled());
-        let _c = g.admit(&peer("127.0.0.3:1")).unwrap();
+        let _c = g.admit(&peer("127.0.0.3:1"), g.caps()).unwrap();
         assert!(a1.evicted.is_cancelled());
         assert_eq!(g.in_flight(), 3);
         // a1's address has a slot again (eviction freed it), and the newcomer evicts a2.
         drop(a1);
-        let a3 = g.admit(&peer("127.0.0.1:4")).unwrap();
+        let a3 = g.admit(&peer("127.0.0.1:4"), g.caps()).unwrap();
         assert!(a2.evicted.is_cancelled());
         assert_eq!(g.in_flight(), 3);
         drop(a3);
         assert_eq!(g.in_flight(), 2);
         // ... and IPv6 addresses count by their /64.
         let v6 = PreAuth::new(10, 1, Duration::from_secs(60));
-        let _x = v6.admit(&peer("[2001:db8::1]:1")).unwrap();
-        assert!(v6.admit(&peer("[2001:db8::2]:1")).is_err());
-        assert!(v6.admit(&peer("[2001:db8:0:1::2]:1")).is_ok());
+        let _x = v6.admit(&peer("[2001:db8::1]:1"), v6.caps()).unwrap();
+        assert!(v6.admit(&peer("[2001:db8::2]:1"), v6.caps()).is_err());
+        assert!(v6.admit(&peer("[2001:db8:0:1::2]:1"), v6.caps()).is_ok());
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,17 +2,16 @@
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, debug_span, error_span, warn};
 
 use super::conn::{Activity, Conn};
-use super::{Limits, Listener};
+use super::{Listener, LiveLimits};
 
 /// First and last pause after an accept error such as EMFILE.
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
@@ -33,12 +32,13 @@ pub fn span_every_connection(on: bool) {
 }
 
 /// Serves `listener` until `shutdown` resolves: each accepted connection runs `handler` in a
-/// task of its own, within `limits`. Returns once every connection has finished or was cut at
+/// task of its own, within `limits` (read again for each new connection, so live limits that
+/// change apply to the next one). Returns once every connection has finished or was cut at
 /// the grace deadline.
 pub async fn serve_stream<H, F>(
     service: &'static str,
     listener: Listener,
-    limits: Limits,
+    limits: impl Into<LiveLimits>,
     handler: H,
     shutdown: impl Future<Output = ()>,
 ) where
@@ -47,17 +47,25 @@ pub async fn serve_stream<H, F>(
 {
     let handler = Arc::new(handler);
     let meter = crate::metrics::service(service);
-    let permits = Arc::new(Semaphore::new(limits.max_conns));
+    let live = limits.into();
+    // A count rather than a semaphore's permits: the cap may move while connections are open,
+    // and lowering it below the count only refuses newcomers until enough have left.
+    let open = Arc::new(AtomicUsize::new(0));
     let tracker = TaskTracker::new();
     let cut = CancellationToken::new();
     let mut backoff = BACKOFF_MIN;
     tokio::pin!(shutdown);
 
     loop {
+        let limits = live.now();
         let accepted = tokio::select! {
             _ = &mut shutdown => break,
             res = accept(&listener, limits.idle_timeout.is_some()) => res,
         };
+        // A cap changed while waiting applies to this connection already; the idle timeout
+        // stays the one the connection was accepted under (it decided whether to track
+        // activity).
+        let max_conns = live.now().max_conns;
         let conn = match accepted {
             Ok(conn) => {
                 backoff = BACKOFF_MIN;
@@ -75,13 +83,14 @@ pub async fn serve_stream<H, F>(
             }
         };
         meter.accepted.inc();
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
+        // Only this loop adds to the count, so checking and adding cannot race past the cap.
+        if open.load(Ordering::Acquire) >= max_conns {
             debug!(service, peer = %conn.peer(), "connection limit reached; closing");
             meter.refused("connection limit");
             continue;
-        };
+        }
         let conn = conn.metered(meter);
-        let open = Open::new(meter);
+        let permit = Slot::take(&open, meter);
         // A debug-level span unless asked otherwise: at the default level it is disabled and
         // costs nothing per poll; with RUST_LOG=debug every line of the connection carries it.
         let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
@@ -111,7 +120,6 @@ pub async fn serve_stream<H, F>(
                     _ = idle_expired(activity, idle) => debug!("idle timeout; closing"),
                     _ = cut.cancelled() => debug!("cut at the shutdown deadline"),
                 }
-                drop(open);
                 drop(permit);
             }
             .instrument(span),
@@ -121,7 +129,7 @@ pub async fn serve_stream<H, F>(
     // Stop accepting before waiting: the socket (and a Unix socket's file) goes now.
     drop(listener);
     tracker.close();
-    if tokio::time::timeout(limits.grace, tracker.wait())
+    if tokio::time::timeout(live.now().grace, tracker.wait())
         .await
         .is_err()
     {
@@ -135,20 +143,22 @@ pub async fn serve_stream<H, F>(
     }
 }
 
-/// One connection in the service's `connections_open` gauge, for as long as its task lives
-/// (a handler that panics included: the task's locals are dropped all the same).
-struct Open(&'static crate::metrics::Service);
+/// One open connection counted against the cap and in the service's `connections_open`
+/// gauge; dropping it (when its task ends, however it ends) frees the place.
+struct Slot(Arc<AtomicUsize>, &'static crate::metrics::Service);
 
-impl Open {
-    fn new(meter: &'static crate::metrics::Service) -> Open {
+impl Slot {
+    fn take(open: &Arc<AtomicUsize>, meter: &'static crate::metrics::Service) -> Slot {
+        open.fetch_add(1, Ordering::AcqRel);
         meter.open.inc();
-        Open(meter)
+        Slot(open.clone(), meter)
     }
 }
 
-impl Drop for Open {
+impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.open.dec();
+        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.1.open.dec();
     }
 }
 

@@ -116,7 +116,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         tasks.spawn(server::serve_stream(
             "daytime",
             listener,
-            args.limits.to_limits(),
+            args.limits.live(),
             daytime::handle,
             shutdown.clone().cancelled_owned(),
         ));

@@ -368,3 +368,30 @@ fn a_bad_metrics_address_is_one_clear_error() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("--metrics"), "{err}");
 }
+
+#[test]
+fn metrics_given_on_the_command_line_go_with_a_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("taojie.toml");
+    std::fs::write(&config, "[echo]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    let server = Server::start(
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+        2,
+    );
+    let url = format!("http://{}/metrics", server.addr("metrics", "tcp"));
+    let before = scrape(&url);
+    drop(echoed(&server.addr("echo", "tcp"), b"ping"));
+    let echo = [("service", "echo")];
+    let after = scrape_until(&url, |s| s.get("taojie_sent_bytes_total", &echo) >= 4.0);
+    assert_eq!(
+        after.get("taojie_received_bytes_total", &echo)
+            - before.get("taojie_received_bytes_total", &echo),
+        4.0
+    );
+}

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tracing::warn;
 
 use super::broker::Broker;
-use crate::server::{self, Limits, Listener};
+use crate::server::{self, Listener, LiveLimits};
 
 pub(crate) mod access;
 mod http;
@@ -49,7 +49,7 @@ pub fn start(
     listener: TcpListener,
     broker: &Broker,
     ping: Duration,
-    limits: Limits,
+    limits: LiveLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<impl Future<Output = ()> + Send + 'static> {
     let local = listener.local_addr()?;

@@ -1,0 +1,283 @@
+//! `taojie serve --config FILE`: which services run and their flags, from a TOML file.
+//!
+//! A `[SERVICE]` section (echo, time, exec, files, chat) runs that service; its keys are the
+//! flags of `taojie serve SERVICE`, spelt the same (kebab-case: `max-conns`), and checked by
+//! the same parser ([`args`]). The one top-level key is `log-level`. Flags on the command line
+//! override the file's keys: `taojie serve --config F --max-conns 50` for every section that
+//! takes it, `taojie serve --config F exec --max-procs 4` for exec, which then runs alone.
+//! An unknown key or a bad value is one error naming the line ([`mod@file`] keeps each key's).
+//! [`run`] starts the services; [`reload`] re-reads the file on SIGHUP, applies the limits
+//! ([`LIVE_KEYS`]) and the log level, and says what needs a restart.
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{CommandFactory, parser::ValueSource};
+
+pub mod args;
+pub mod file;
+pub mod reload;
+pub mod run;
+
+pub use args::{Entry, Keys, SERVICES, Setting};
+pub use run::serve;
+
+/// The keys that change on SIGHUP, in sections of services that take them: the connection
+/// limits (echo, time, files, chat), for connections accepted after the reload, and the
+/// handshake limits (exec, files, chat), for handshakes that start after it.
+pub const LIVE_KEYS: [&str; 6] = [
+    "max-conns",
+    "idle-timeout",
+    "grace",
+    "max-handshakes",
+    "max-handshakes-per-addr",
+    "handshake-timeout",
+];
+
+/// Flags given on the command line, laid over the file's keys every time it is read.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `taojie serve --config F SERVICE`: only that service runs.
+    pub only: Option<String>,
+    /// `--max-conns`, `--idle-timeout`, `--grace` given to `serve` itself: for every section.
+    pub all: Keys,
+    /// The flags given to SERVICE.
+    pub service: Keys,
+}
+
+impl Overrides {
+    /// The flags given on this process's command line (parsed again here for clap's record of
+    /// which flags were given rather than defaulted).
+    pub fn from_command_line() -> Overrides {
+        let Ok(matches) = crate::cli::Cli::command().try_get_matches_from(std::env::args_os())
+        else {
+            return Overrides::default();
+        };
+        let Some(serve) = matches.subcommand_matches("serve") else {
+            return Overrides::default();
+        };
+        let mut all = Keys::new();
+        for (id, long) in [
+            ("max_conns", "max-conns"),
+            ("idle_timeout", "idle-timeout"),
+            ("grace", "grace"),
+        ] {
+            if serve.value_source(id) == Some(ValueSource::CommandLine)
+                && let Some(values) = serve.get_raw(id)
+            {
+                let values = values.map(|v| v.to_string_lossy().into_owned()).collect();
+                let setting = Setting::Values(values);
+                all.insert(
+                    long.into(),
+                    Entry {
+                        setting,
+                        line: None,
+                    },
+                );
+            }
+        }
+        let (only, service) = match serve.subcommand() {
+            Some((name, m)) => (Some(name.to_string()), args::given(name, m)),
+            None => (None, Keys::new()),
+        };
+        Overrides { only, all, service }
+    }
+}
+
+/// `taojie serve --check-config FILE`: reads and checks `path` as `--config` would, binding
+/// and writing nothing; prints `FILE: ok (SERVICES)` on standard output and notes (a key
+/// still to be created) on standard error.
+pub fn check(path: &Path) -> Result<()> {
+    let config = Config::load(path, &Overrides::from_command_line())?;
+    for note in config.check_files()? {
+        eprintln!("taojie: {note}");
+    }
+    let names: Vec<&str> = config.sections.iter().map(|s| s.name).collect();
+    println!("{}: ok ({})", path.display(), names.join(", "));
+    Ok(())
+}
+
+/// One service's section, with the command line's flags laid over it, checked.
+#[derive(Debug, Clone)]
+pub struct Section {
+    /// The service.
+    pub name: &'static str,
+    /// The line of its header (1 when it is not in the file).
+    pub line: usize,
+    /// Its keys (flags), the command line's included.
+    pub keys: Keys,
+}
+
+impl Section {
+    /// The service these keys configure.
+    pub fn service(&self, path: &Path) -> Result<crate::cli::Service> {
+        args::service(path, self.name, self.line, &self.keys)
+    }
+
+    /// A path key's value, if set.
+    pub fn path(&self, key: &str) -> Option<PathBuf> {
+        match &self.keys.get(key)?.setting {
+            Setting::Values(v) => v.first().map(PathBuf::from),
+            Setting::Switch(_) => None,
+        }
+    }
+
+    fn on(&self, key: &str) -> bool {
+        matches!(
+            self.keys.get(key),
+            Some(Entry {
+                setting: Setting::Switch(true),
+                ..
+            })
+        )
+    }
+}
+
+/// A configuration file read and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// `log-level`, if set.
+    pub log_level: Option<String>,
+    /// The services to run, in start order.
+    pub sections: Vec<Section>,
+    /// The command line's flags, applied again at each reload.
+    pub overrides: Overrides,
+}
+
+impl Config {
+    /// Reads and checks `path`, with `overrides` laid over it. Every error is one line naming
+    /// the file and line.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration {}", path.display()))?;
+        let parsed = file::parse(path, &text)?;
+        let at = |line: usize, msg: String| anyhow!("{} line {line}: {msg}", path.display());
+        let mut log_level = None;
+        for (key, item) in &parsed.top {
+            match (key.as_str(), &item.raw) {
+                ("log-level", file::Raw::Str(s)) => {
+                    crate::log::level::parse(s).map_err(|e| at(item.line, format!("{e:#}")))?;
+                    log_level = Some(s.clone());
+                }
+                ("log-level", _) => {
+                    return Err(at(item.line, "log-level: expected a string".into()));
+                }
+                (k, _) if SERVICES.contains(&k) => {
+                    return Err(at(item.line, format!("`{k}` must be a section: [{k}]")));
+                }
+                (k, _) => {
+                    return Err(at(
+                        item.line,
+                        format!("unknown key `{k}` (the one top-level key is log-level)"),
+                    ));
+                }
+            }
+        }
+        if let Some((name, table)) = parsed
+            .tables
+            .iter()
+            .find(|(name, _)| !SERVICES.contains(&name.as_str()))
+        {
+            return Err(at(
+                table.line,
+                format!(
+                    "unknown section [{name}] (the services are {})",
+                    SERVICES.join(", ")
+                ),
+            ));
+        }
+        let mut sections = Vec::new();
+        for name in SERVICES {
+            if overrides.only.as_deref().is_some_and(|only| only != name) {
+                continue;
+            }
+            let table = parsed.tables.get(name);
+            let (line, mut keys) = match table {
+                Some(t) => (t.line, args::from_table(path, name, t)?),
+                None if overrides.only.is_some() => (1, Keys::new()),
+                None => continue,
+            };
+            let cmd = args::command(name);
+            for (k, entry) in &overrides.all {
+                if cmd.get_arguments().any(|a| a.get_long() == Some(k)) {
+                    keys.insert(k.clone(), entry.clone());
+                }
+            }
+            keys.extend(overrides.service.clone());
+            let section = Section { name, line, keys };
+            section.service(path)?;
+            sections.push(section);
+        }
+        if sections.is_empty() {
+            bail!(
+                "{}: no service to run: add a section such as [echo] (services: {})",
+                path.display(),
+                SERVICES.join(", ")
+            );
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            log_level,
+            sections,
+            overrides: overrides.clone(),
+        })
+    }
+
+    /// The section of `name`, if it runs.
+    pub fn section(&self, name: &str) -> Option<&Section> {
+        self.sections.iter().find(|s| s.name == name)
+    }
+
+    /// What `--check-config` looks at beyond the keys, binding nothing and writing nothing:
+    /// the key, identity and authorized files that exist must load, and exec and files must
+    /// have a key, an identity or `insecure-no-auth`. Returns notes (a key that will be
+    /// created at the first start, say).
+    pub fn check_files(&self) -> Result<Vec<String>> {
+        let mut notes = Vec::new();
+        for s in &self.sections {
+            let at = |e: anyhow::Error| {
+                anyhow!(
+                    "{} line {}: [{}] {e:#}",
+                    self.path.display(),
+                    s.line,
+                    s.name
+                )
+            };
+            if let Some(key) = s.path("key") {
+                if key.exists() {
+                    crate::auth::Key::load(&key).map_err(at)?;
+                } else {
+                    notes.push(format!(
+                        "[{}] key {} does not exist yet: it is created (mode 600) at the first start",
+                        s.name,
+                        key.display()
+                    ));
+                }
+            }
+            if let Some(id) = s.path("identity") {
+                crate::secure::Identity::load(&id).map_err(at)?;
+            }
+            if let Some(list) = s.path("authorized") {
+                crate::secure::Authorized::load(&list).map_err(at)?;
+            }
+            if let Some(root) = s.path("root")
+                && !root.is_dir()
+            {
+                notes.push(format!(
+                    "[{}] root {} does not exist yet: it is created (mode 700) at the first start",
+                    s.name,
+                    root.display()
+                ));
+            }
+            let keyed = s.path("key").is_some() || s.path("identity").is_some();
+            if matches!(s.name, "exec" | "files") && !keyed && !s.on("insecure-no-auth") {
+                return Err(at(anyhow!(
+                    "needs `key`, or `identity` with `authorized`, or `insecure-no-auth = true` \
+                     on a loopback address"
+                )));
+            }
+        }
+        Ok(notes)
+    }
+}
