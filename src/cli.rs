@@ -151,7 +151,9 @@ pub struct KeygenArgs {
 (tcp), sntp 9123 (udp), chat 9006 (tcp, udp; no key) with its page on chat-web 9080 (tcp; \
 http://127.0.0.1:9080/), exec 9512 and files 9021 (tcp). exec and \
 files use a key created on first start in $XDG_DATA_HOME/taojie/key (else \
-~/.local/share/taojie/key); files live beside it in taojie/files.
+~/.local/share/taojie/key); files live beside it in taojie/files. \
+With --metrics PORT (before or after SERVICE), also `metrics tcp 127.0.0.1:PORT`: Prometheus \
+metrics at http://127.0.0.1:PORT/metrics, labelled by service.
 
 With --config FILE, the services FILE has a section for (see config/taojie.toml: every key \
 is a flag of `taojie serve SERVICE`, kebab-case):
@@ -171,6 +173,9 @@ pub struct ServeArgs {
     /// printed lines say which); for tests and runs beside another taojie
     #[arg(long, conflicts_with = "config")]
     pub any_port: bool,
+    /// The metrics endpoint
+    #[command(flatten)]
+    pub metrics: crate::metrics::MetricsArgs,
     /// Run the services FILE (TOML) has a `[SERVICE]` section for, each with the section's keys
     /// as its flags (same names: max-conns = 50); flags given here override the file, and with
     /// a SERVICE only that one runs. SIGHUP re-reads FILE: connection and handshake limits and
@@ -283,16 +288,25 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(ServeArgs {
-            config: Some(path), ..
+            config: Some(path),
+            metrics,
+            ..
         }) => {
             // Read before anything binds: a bad file is one line and exit status 1.
             let config =
                 crate::config::Config::load(&path, &crate::config::Overrides::from_command_line())?;
-            crate::config::serve(config, shutdown::on_signal()?).await?;
+            let token = shutdown::on_signal()?;
+            // `--metrics` on the command line; a `metrics` key in the file is not read yet.
+            let metrics = start_metrics(&metrics, &token).await?;
+            crate::config::serve(config, token).await?;
+            if let Some(m) = metrics {
+                let _ = m.await;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
             let token = shutdown::on_signal()?;
+            let metrics = start_metrics(&args.metrics, &token).await?;
             match args.service {
                 None => serve::all(args.limits, args.any_port, token).await?,
                 Some(Service::Echo(a)) => echo::run(a, token).await?,
@@ -300,6 +314,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Some(Service::Exec(a)) => exec::serve(a, token).await?,
                 Some(Service::Files(a)) => files::run(a, token).await?,
                 Some(Service::Chat(a)) => chat::run(a, token).await?,
+            }
+            if let Some(m) = metrics {
+                // The services are done; the endpoint stopped with them (same token).
+                let _ = m.await;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -355,6 +373,20 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Binds the metrics endpoint `--metrics` asks for, if any (before the services, so a bad
+/// address is an error before anything serves), and runs it until `token` is cancelled.
+async fn start_metrics(
+    args: &crate::metrics::MetricsArgs,
+    token: &tokio_util::sync::CancellationToken,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    Ok(match &args.metrics {
+        Some(spec) => Some(tokio::spawn(
+            crate::metrics::serve(spec, token.clone().cancelled_owned()).await?,
+        )),
+        None => None,
+    })
 }
 
 /// `user@host`, for the comment on a public key line.

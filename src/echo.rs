@@ -86,6 +86,7 @@ pub async fn run(args: EchoArgs, shutdown: CancellationToken) -> Result<()> {
         server::announce("echo", "udp", &socket.local_addr()?);
         let shutdown = shutdown.clone().cancelled_owned();
         tasks.spawn(server::serve_datagram(
+            "echo",
             socket,
             EchoDatagram { upper },
             shutdown,

@@ -88,6 +88,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod ipcalc;
 pub mod log;
+pub mod metrics;
 pub mod msg;
 pub mod netcat;
 pub mod secure;

@@ -195,6 +195,7 @@ async fn relay(
     let mut t = Transport::new(secure);
     if let Err(e) = hello::server(&mut t, "chat").await {
         debug!(error = %e, "bad hello");
+        crate::metrics::service("chat").refused("bad hello");
         return Ok(None);
     }
     let parts = t.into_framed().into_parts();
@@ -326,6 +327,8 @@ impl Session<'_> {
         if self.count == 0 {
             return;
         }
+        // Counted per batch of lines, not per line: the metric costs one add per read.
+        crate::metrics::chat().lines.inc_by(self.count as u64);
         let post = Post {
             room: self.room.clone(),
             lines: self.batch.split().freeze(),

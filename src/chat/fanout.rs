@@ -176,8 +176,11 @@ impl Shared {
 
     fn hand(&self, lane: usize, work: Work) {
         self.backlog.fetch_add(1, Ordering::AcqRel);
+        let gauge = &crate::metrics::chat().backlog;
+        gauge.inc();
         if self.lanes[lane].send(work).is_err() {
             self.backlog.fetch_sub(1, Ordering::AcqRel);
+            gauge.dec();
         }
     }
 }
@@ -221,6 +224,7 @@ async fn lane(mut inbox: mpsc::UnboundedReceiver<Work>, shared: Weak<Shared>) {
         };
         let done = batch.len();
         batch.clear();
+        crate::metrics::chat().backlog.dec_by(done as i64);
         if shared.backlog.fetch_sub(done, Ordering::AcqRel) - done <= BACKLOG_HIGH {
             shared.drained.notify_waiters();
         }

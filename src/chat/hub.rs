@@ -24,7 +24,8 @@ pub const MAX_PEERS: usize = 4096;
 pub async fn serve(socket: UdpSocket, max_line: usize, shutdown: impl Future<Output = ()>) {
     let mut peers: HashMap<SocketAddr, Instant> = HashMap::new();
     let mut last_prune = Instant::now();
-    let mut incoming = Datagrams::new(&socket, shutdown);
+    let meter = crate::metrics::service("chat");
+    let mut incoming = Datagrams::new("chat", &socket, shutdown);
     while let Some((raw, from)) = incoming.next().await {
         let now = Instant::now();
         if now.duration_since(last_prune) > Duration::from_secs(10) || peers.len() >= MAX_PEERS {
@@ -49,8 +50,11 @@ pub async fn serve(socket: UdpSocket, max_line: usize, shutdown: impl Future<Out
         for (&peer, seen) in &peers {
             if peer != from && now.duration_since(*seen) < PEER_TTL {
                 // A full socket buffer loses this datagram for that peer only, as UDP may.
-                if let Err(e) = socket.try_send_to(msg.as_bytes(), peer) {
-                    debug!(%peer, error = %e, "udp relay failed");
+                match socket.try_send_to(msg.as_bytes(), peer) {
+                    Ok(n) => {
+                        meter.bytes_out.inc_by(n as u64);
+                    }
+                    Err(e) => debug!(%peer, error = %e, "udp relay failed"),
                 }
             }
         }

@@ -296,7 +296,7 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             max_line,
             rate,
             auth,
-            preauth: Arc::new(args.preauth.to_guard()),
+            preauth: Arc::new(args.preauth.to_guard().for_service("chat")),
         });
         if let Some(web) = web {
             let shutdown = shutdown.clone().cancelled_owned();

@@ -114,6 +114,12 @@ impl Outq {
     fn set_behind(&mut self, behind: bool) {
         if behind != self.behind {
             self.behind = behind;
+            let gauge = &crate::metrics::chat().behind;
+            if behind {
+                gauge.inc();
+            } else {
+                gauge.dec();
+            }
             if let Some(gate) = &self.gate {
                 if behind {
                     gate.close_one()
@@ -242,6 +248,7 @@ impl Member {
         // than the cap still gets through to a member that keeps up.
         let more: usize = posts.iter().map(|(p, _)| p.len()).sum();
         if q.stalled(self.limits.max_lag, now) || q.bytes + more > self.limits.max_bytes {
+            crate::metrics::chat().drops.inc();
             q.drop_all();
             drop(q);
             self.wake.notify_one();
@@ -268,6 +275,7 @@ impl Member {
             return Ok(Flushed::Empty);
         }
         if q.stalled(self.limits.max_lag, Instant::now()) {
+            crate::metrics::chat().drops.inc();
             q.drop_all();
             return Ok(Flushed::Gone);
         }

@@ -33,6 +33,7 @@ pub async fn handle(mut conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
         if cfg
             .preauth
             .handshake(&peer, "authentication refused", hmac)
+            .counted_as("exec-classic")
             .await
             .is_none()
         {
@@ -100,6 +101,7 @@ async fn answer(
                         watching = false;
                     }
                     _ => {
+                        crate::metrics::service("exec-classic").command("lost");
                         info!("client gone; killing the command");
                         return None;
                     }
@@ -109,6 +111,7 @@ async fn answer(
     };
     let body = match gathered {
         None => {
+            crate::metrics::service("exec-classic").command("timeout");
             spawned.group.kill();
             let secs = cfg.timeout.unwrap_or_default().as_secs_f64();
             format!("taojie: command timed out after {secs} s and was killed\n").into_bytes()
@@ -127,12 +130,13 @@ async fn answer(
 async fn gather(s: &mut Spawned) -> io::Result<(Vec<u8>, Vec<u8>)> {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let (mut out_open, mut err_open, mut exited) = (true, true, false);
+    let meter = crate::metrics::service("exec-classic");
     while out_open || err_open || !exited {
         tokio::select! {
             r = s.stdout.read_buf(&mut out), if out_open => out_open = matches!(r, Ok(n) if n > 0),
             r = s.stderr.read_buf(&mut err), if err_open => err_open = matches!(r, Ok(n) if n > 0),
             r = process::reap(&mut s.child, &mut s.group), if !exited => {
-                r?;
+                meter.command(process::exit_code(r?).0);
                 exited = true;
             }
         }

@@ -169,7 +169,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         allow: args.allow.clone(),
         timeout: args.timeout.map(|s| Duration::from_secs_f64(s.max(0.0))),
         procs: process::ProcLimit::new(args.max_procs),
-        preauth: args.preauth.to_guard(),
+        preauth: args.preauth.to_guard().for_service("exec"),
     });
     // A command may run quietly for long; auth, hello and requests have timeouts of their own.
     let limits = Limits {

@@ -107,7 +107,7 @@ pub async fn handle(conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
     };
     let mut t = Transport::new(stream);
     if let Err(e) = hello::server(&mut t, SERVICE).await {
-        crate::log::refused("bad hello", &peer, &e);
+        crate::log::refused("exec", "bad hello", &peer, &e);
         return Ok(());
     }
     let request = match tokio::time::timeout(hello::TIMEOUT, t.recv_control::<Control>()).await {
@@ -131,6 +131,7 @@ pub async fn handle(conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
             warn!(%message);
             let _ = t.send_control(&Control::Error { message }).await;
             let code = process::spawn_failure_code(&e);
+            crate::metrics::service("exec").command(code);
             let _ = t.send_control(&Control::Exit { code, signal: None }).await;
             return Ok(());
         }
@@ -193,6 +194,7 @@ async fn run(
     match end {
         End::Exited(status) => {
             let (code, signal) = process::exit_code(status);
+            crate::metrics::service("exec").command(code);
             info!(code, "command ended");
             sink.control(&Control::Exit { code, signal })
                 .await
@@ -200,6 +202,7 @@ async fn run(
             let _ = sink.0.shutdown().await;
         }
         End::TimedOut => {
+            crate::metrics::service("exec").command("timeout");
             group.kill();
             let _ = child.wait().await;
             let secs = limit.unwrap_or_default().as_secs_f64();
@@ -215,6 +218,7 @@ async fn run(
             let _ = sink.0.shutdown().await;
         }
         End::Lost(e) => {
+            crate::metrics::service("exec").command("lost");
             // The guard kills the group as `group` drops; say why in the log.
             info!(error = %e, "client gone; killing the command");
             group.kill();

@@ -43,6 +43,7 @@ pub async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
         if state
             .preauth
             .handshake(&peer, "classic authentication failed", hmac)
+            .counted_as("files-classic")
             .await
             .is_none()
         {
@@ -51,7 +52,7 @@ pub async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
     }
     if state.read_only {
         let why = "the server is read-only";
-        crate::log::refused("classic upload refused", &peer, &why);
+        crate::log::refused("files-classic", "classic upload refused", &peer, &why);
         return Ok(());
     }
     let mut framed = FramedRead::new(conn, classic::codec(MAX_HEADER));
@@ -59,7 +60,7 @@ pub async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
         let head = match framed.next().await {
             None => return Ok(()),
             Some(Err(e)) => {
-                crate::log::refused("bad classic header", &peer, &e);
+                crate::log::refused("files-classic", "bad classic header", &peer, &e);
                 return Ok(());
             }
             Some(Ok(h)) => h,
@@ -67,7 +68,12 @@ pub async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
         let header: ClassicHeader = match serde_json::from_slice(&head) {
             Ok(h) => h,
             Err(e) => {
-                crate::log::refused("classic header is not the JSON expected", &peer, &e);
+                crate::log::refused(
+                    "files-classic",
+                    "classic header is not the JSON expected",
+                    &peer,
+                    &e,
+                );
                 return Ok(());
             }
         };
@@ -144,6 +150,7 @@ pub async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
                     warn!(name = %shown, error = %e, "classic upload not kept");
                     return Ok(());
                 }
+                crate::metrics::service("files-classic").stored(header.file_size);
                 info!(name = %shown, size = header.file_size, "classic upload verified (md5)");
             }
         }

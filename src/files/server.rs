@@ -79,7 +79,7 @@ async fn handle(conn: Conn, state: Arc<State>) -> io::Result<()> {
     };
     let mut t = Transport::new(stream);
     if let Err(e) = hello::server(&mut t, SERVICE).await {
-        crate::log::refused("hello failed", &peer, &e);
+        crate::log::refused("files", "hello failed", &peer, &e);
         return Ok(());
     }
     let mut t = Link::new(t);
@@ -147,6 +147,7 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                         };
                         match out {
                             Outcome::Verified { blake3, received } => {
+                                crate::metrics::service(SERVICE).stored(header.size);
                                 info!(name = %escape(&name), size = header.size, received, resumed, %blake3, "upload verified")
                             }
                             Outcome::Failed(m) => {

@@ -67,7 +67,7 @@ impl State {
             auth,
             read_only: args.read_only,
             upload_only: args.upload_only,
-            preauth: args.preauth.to_guard(),
+            preauth: args.preauth.to_guard().for_service("files"),
             uploads: Uploads::default(),
         })
     }

@@ -187,11 +187,13 @@ fn fold(mut all: Vec<Summary>) -> Vec<Summary> {
 static GLOBAL: LazyLock<Refusals> = LazyLock::new(Refusals::new);
 static SWEEPER: Once = Once::new();
 
-/// Logs that a connection from `peer` was refused (`kind` says how, e.g. "handshake
-/// refused"; `error` why): the first [`SHOWN`] per kind and address in a window as warnings
-/// of their own, the rest as one "N more refused from ADDR in the last 10 s" line when the
-/// window ends.
-pub fn refused(kind: &'static str, peer: &Peer, error: &dyn fmt::Display) {
+/// Logs that a connection from `peer` to `service` was refused (`kind` says how, e.g.
+/// "handshake refused"; `error` why): the first [`SHOWN`] per kind and address in a window
+/// as warnings of their own, the rest as one "N more refused from ADDR in the last 10 s"
+/// line when the window ends. Every one is counted in the service's metrics, `kind` as
+/// the reason.
+pub fn refused(service: &'static str, kind: &'static str, peer: &Peer, error: &dyn fmt::Display) {
+    crate::metrics::service(service).refused(kind);
     if note(kind, Source::from(peer)) {
         tracing::warn!(%peer, error = %error, "{kind}");
     }
@@ -200,7 +202,13 @@ pub fn refused(kind: &'static str, peer: &Peer, error: &dyn fmt::Display) {
 /// Like [`refused`], for refusals that say more about the server's state than about the
 /// peer (a handshake dropped because too many were in flight): tallied together for all
 /// addresses, so a flood from many addresses is a few lines too.
-pub fn refused_any(kind: &'static str, peer: &Peer, error: &dyn fmt::Display) {
+pub fn refused_any(
+    service: &'static str,
+    kind: &'static str,
+    peer: &Peer,
+    error: &dyn fmt::Display,
+) {
+    crate::metrics::service(service).refused(kind);
     if note(kind, Source::Any) {
         tracing::warn!(%peer, error = %error, "{kind}");
     }

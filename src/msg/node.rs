@@ -113,7 +113,7 @@ impl Node {
         let (tx, rx) = mpsc::channel(256);
         let looping = node.clone();
         tokio::spawn(async move {
-            let mut incoming = Datagrams::new(&looping.socket, stop.cancelled_owned());
+            let mut incoming = Datagrams::new("msg", &looping.socket, stop.cancelled_owned());
             while let Some((data, from)) = incoming.next().await {
                 for event in looping.handle(data, from).await {
                     // Nobody listening (a sender that only waits for its ack) is fine.

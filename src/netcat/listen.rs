@@ -68,7 +68,7 @@ pub(super) async fn run(args: ListenArgs) -> Result<ExitCode> {
             Bound::Stream(listener) => {
                 let keyed = auth.clone().map(|a| Keyed {
                     auth: a,
-                    guard: Arc::new(args.preauth.to_guard()),
+                    guard: Arc::new(args.preauth.to_guard().for_service("listen")),
                     pending: JoinSet::new(),
                 });
                 streams(listener, &args, keyed, &mut input, &output).await

@@ -12,6 +12,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Instant;
 
+use crate::metrics::Service;
+
 /// Who is on the other end of a connection.
 #[derive(Clone, Debug)]
 pub enum Peer {
@@ -79,6 +81,9 @@ pub struct Conn {
     inner: Inner,
     peer: Peer,
     activity: Activity,
+    /// Where its bytes are counted: the service's counters, fetched once per listener; none
+    /// for a relayed socket pair, whose bytes the client's own connection already counted.
+    meter: Option<&'static Service>,
 }
 
 impl Conn {
@@ -89,6 +94,7 @@ impl Conn {
             inner: Inner::Tcp(stream),
             peer: Peer::Tcp(peer),
             activity,
+            meter: None,
         }
     }
 
@@ -97,6 +103,7 @@ impl Conn {
             inner: Inner::Unix(stream),
             peer: Peer::Unix,
             activity,
+            meter: None,
         }
     }
 
@@ -104,6 +111,26 @@ impl Conn {
     /// stream after some transformation (the chat broker's encrypted members).
     pub fn relayed(stream: UnixStream) -> Self {
         Conn::unix(stream, Activity::new(false))
+    }
+
+    /// Counts the connection's bytes read and written in `meter`.
+    pub(crate) fn metered(self, meter: &'static Service) -> Self {
+        Conn {
+            meter: Some(meter),
+            ..self
+        }
+    }
+
+    fn count_in(&self, n: usize) {
+        if let Some(m) = self.meter {
+            m.bytes_in.inc_by(n as u64);
+        }
+    }
+
+    fn count_out(&self, n: usize) {
+        if let Some(m) = self.meter {
+            m.bytes_out.inc_by(n as u64);
+        }
     }
 
     /// The peer's address.
@@ -138,6 +165,7 @@ impl Conn {
             Inner::Unix(s) => s.try_read(buf),
         }?;
         self.activity.touch();
+        self.count_in(n);
         Ok(n)
     }
 
@@ -148,6 +176,7 @@ impl Conn {
             Inner::Unix(s) => s.try_write(buf),
         }?;
         self.activity.touch();
+        self.count_out(n);
         Ok(n)
     }
 
@@ -159,6 +188,7 @@ impl Conn {
             Inner::Unix(s) => s.try_write_vectored(bufs),
         }?;
         self.activity.touch();
+        self.count_out(n);
         Ok(n)
     }
 }
@@ -182,12 +212,14 @@ impl AsyncRead for Conn {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let before = buf.filled().len();
         let res = match &mut this.inner {
             Inner::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Inner::Unix(s) => Pin::new(s).poll_read(cx, buf),
         };
         if res.is_ready() {
             this.activity.touch();
+            this.count_in(buf.filled().len() - before);
         }
         res
     }
@@ -204,6 +236,9 @@ impl AsyncWrite for Conn {
             Inner::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Inner::Unix(s) => Pin::new(s).poll_write(cx, buf),
         };
+        if let Poll::Ready(Ok(n)) = res {
+            this.count_out(n);
+        }
         if res.is_ready() {
             this.activity.touch();
         }

@@ -20,19 +20,25 @@ pub trait DatagramService: Send + 'static {
     fn respond<'a>(&mut self, request: &'a mut [u8], peer: SocketAddr) -> Option<Cow<'a, [u8]>>;
 }
 
-/// Serves `socket` with `service` until `shutdown` resolves. Errors on one datagram (a peer
+/// Serves `socket` with `service` until `shutdown` resolves, counting its bytes under the
+/// service called `name`. Errors on one datagram (a peer
 /// that went away, a reply too large to send) are logged and the loop goes on.
 pub async fn serve_datagram<S: DatagramService>(
+    name: &'static str,
     socket: UdpSocket,
     mut service: S,
     shutdown: impl Future<Output = ()>,
 ) {
-    let mut incoming = Datagrams::new(&socket, shutdown);
+    let meter = crate::metrics::service(name);
+    let mut incoming = Datagrams::new(name, &socket, shutdown);
     while let Some((request, peer)) = incoming.next().await {
-        if let Some(reply) = service.respond(request, peer)
-            && let Err(e) = socket.send_to(&reply, peer).await
-        {
-            debug!(%peer, error = %e, "udp reply failed");
+        if let Some(reply) = service.respond(request, peer) {
+            match socket.send_to(&reply, peer).await {
+                Ok(n) => {
+                    meter.bytes_out.inc_by(n as u64);
+                }
+                Err(e) => debug!(%peer, error = %e, "udp reply failed"),
+            }
         }
     }
 }
@@ -42,15 +48,18 @@ pub async fn serve_datagram<S: DatagramService>(
 /// (the chat hub relays each datagram to many peers).
 pub struct Datagrams<'s, F> {
     socket: &'s UdpSocket,
+    meter: &'static crate::metrics::Service,
     buf: Vec<u8>,
     shutdown: Pin<Box<F>>,
 }
 
 impl<'s, F: Future<Output = ()>> Datagrams<'s, F> {
-    /// Receives on `socket` until `shutdown` resolves.
-    pub fn new(socket: &'s UdpSocket, shutdown: F) -> Self {
+    /// Receives on `socket` until `shutdown` resolves, counting the bytes received under
+    /// the service called `name`.
+    pub fn new(name: &'static str, socket: &'s UdpSocket, shutdown: F) -> Self {
         Datagrams {
             socket,
+            meter: crate::metrics::service(name),
             buf: vec![0u8; MAX_DATAGRAM + 1],
             shutdown: Box::pin(shutdown),
         }
@@ -63,7 +72,10 @@ impl<'s, F: Future<Output = ()>> Datagrams<'s, F> {
             tokio::select! {
                 _ = &mut self.shutdown => return None,
                 res = self.socket.recv_from(&mut self.buf) => match res {
-                    Ok((len, peer)) => return Some((&mut self.buf[..len], peer)),
+                    Ok((len, peer)) => {
+                        self.meter.bytes_in.inc_by(len as u64);
+                        return Some((&mut self.buf[..len], peer));
+                    }
                     Err(e) => debug!(error = %e, "udp receive failed"),
                 },
             }

@@ -134,6 +134,8 @@ pub enum Cut {
 pub struct PreAuth {
     caps: watch::Receiver<Caps>,
     state: Mutex<State>,
+    /// Whose refusals and failed handshakes these are, in the logs' counts and the metrics.
+    service: &'static str,
 }
 
 #[derive(Debug, Default)]
@@ -201,7 +203,13 @@ impl PreAuth {
         PreAuth {
             caps,
             state: Mutex::new(State::default()),
+            service: "unnamed",
         }
+    }
+
+    /// The same guard, counting its refusals under `service` in the metrics.
+    pub fn for_service(self, service: &'static str) -> PreAuth {
+        PreAuth { service, ..self }
     }
 
     /// The caps in force now.
@@ -289,6 +297,7 @@ impl PreAuth {
             peer,
             kind,
             caps,
+            service: self.service,
         }
     }
 }
@@ -309,6 +318,15 @@ pin_project_lite::pin_project! {
         peer: &'a Peer,
         kind: &'static str,
         caps: Caps,
+        service: &'static str,
+    }
+}
+
+impl<F> Guarded<'_, F> {
+    /// Counts this handshake's refusal, if any, under `service` rather than the guard's (a
+    /// second listener sharing the guard, such as `exec-classic`).
+    pub fn counted_as(self, service: &'static str) -> Self {
+        Guarded { service, ..self }
     }
 }
 
@@ -325,7 +343,8 @@ impl<T, E: Display, F: Future<Output = Result<T, E>>> Future for Guarded<'_, F> 
             return Poll::Ready(match out {
                 Ok(t) => Some(t),
                 Err(e) => {
-                    crate::log::refused(this.kind, peer, &e);
+                    crate::metrics::service(this.service).auth_failures.inc();
+                    crate::log::refused(this.service, this.kind, peer, &e);
                     None
                 }
             });
@@ -337,15 +356,19 @@ impl<T, E: Display, F: Future<Output = Result<T, E>>> Future for Guarded<'_, F> 
             return Poll::Pending;
         };
         this.ticket.take();
+        let service: &'static str = this.service;
         match cut {
             // The server's state, not this peer's doing: one tally for all addresses.
-            Cut::Evicted(_) => {
-                crate::log::refused_any("handshake dropped: too many in flight", peer, &cut)
-            }
+            Cut::Evicted(_) => crate::log::refused_any(
+                service,
+                "handshake dropped: too many in flight",
+                peer,
+                &cut,
+            ),
             Cut::PerAddress(_) => {
-                crate::log::refused("too many handshakes from one address", peer, &cut)
+                crate::log::refused(service, "too many handshakes from one address", peer, &cut)
             }
-            Cut::Timeout(_) => crate::log::refused("handshake timed out", peer, &cut),
+            Cut::Timeout(_) => crate::log::refused(service, "handshake timed out", peer, &cut),
         }
         Poll::Ready(None)
     }

@@ -46,6 +46,7 @@ pub async fn serve_stream<H, F>(
     F: Future<Output = io::Result<()>> + Send + 'static,
 {
     let handler = Arc::new(handler);
+    let meter = crate::metrics::service(service);
     let live = limits.into();
     // A count rather than a semaphore's permits: the cap may move while connections are open,
     // and lowering it below the count only refuses newcomers until enough have left.
@@ -81,12 +82,15 @@ pub async fn serve_stream<H, F>(
                 continue;
             }
         };
+        meter.accepted.inc();
         // Only this loop adds to the count, so checking and adding cannot race past the cap.
         if open.load(Ordering::Acquire) >= max_conns {
             debug!(service, peer = %conn.peer(), "connection limit reached; closing");
+            meter.refused("connection limit");
             continue;
         }
-        let permit = Slot::take(&open);
+        let conn = conn.metered(meter);
+        let permit = Slot::take(&open, meter);
         // A debug-level span unless asked otherwise: at the default level it is disabled and
         // costs nothing per poll; with RUST_LOG=debug every line of the connection carries it.
         let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
@@ -139,19 +143,22 @@ pub async fn serve_stream<H, F>(
     }
 }
 
-/// One open connection counted against the cap; dropping it frees the place.
-struct Slot(Arc<AtomicUsize>);
+/// One open connection counted against the cap and in the service's `connections_open`
+/// gauge; dropping it (when its task ends, however it ends) frees the place.
+struct Slot(Arc<AtomicUsize>, &'static crate::metrics::Service);
 
 impl Slot {
-    fn take(open: &Arc<AtomicUsize>) -> Slot {
+    fn take(open: &Arc<AtomicUsize>, meter: &'static crate::metrics::Service) -> Slot {
         open.fetch_add(1, Ordering::AcqRel);
-        Slot(open.clone())
+        meter.open.inc();
+        Slot(open.clone(), meter)
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+        self.1.open.dec();
     }
 }
 

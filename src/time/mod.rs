@@ -103,7 +103,13 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(socket) = udp {
         server::announce("time", "udp", &socket.local_addr()?);
-        spawn_datagram(&mut tasks, socket, strftime::StrftimeService, &shutdown);
+        spawn_datagram(
+            &mut tasks,
+            "time",
+            socket,
+            strftime::StrftimeService,
+            &shutdown,
+        );
     }
     if let Some(listener) = tcp {
         server::announce("daytime", listener.proto(), &listener.local_display());
@@ -120,6 +126,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         let stratum = args.stratum.unwrap_or(sntp_server::DEFAULT_STRATUM);
         spawn_datagram(
             &mut tasks,
+            "sntp",
             socket,
             sntp_server::SntpService { stratum },
             &shutdown,
@@ -131,11 +138,13 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
 
 fn spawn_datagram(
     tasks: &mut tokio::task::JoinSet<()>,
+    name: &'static str,
     socket: tokio::net::UdpSocket,
     service: impl DatagramService,
     shutdown: &CancellationToken,
 ) {
     tasks.spawn(server::serve_datagram(
+        name,
         socket,
         service,
         shutdown.clone().cancelled_owned(),

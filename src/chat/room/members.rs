@@ -39,6 +39,7 @@ impl Rooms {
         let welcome = format!(
             "*** welcome, you are {name} in {LOBBY}; commands: /nick NAME, /who, /join ROOM, /me ACTION, /quit\n"
         );
+        crate::metrics::chat().members.inc();
         st.members.insert(
             id,
             Info {
@@ -222,6 +223,7 @@ impl Rooms {
     fn remove(&self, id: MemberId) -> Option<Info> {
         let mut st = self.lock();
         let info = st.members.remove(&id)?;
+        crate::metrics::chat().members.dec();
         for k in name_keys(&info.name) {
             st.names.remove(&k);
         }
@@ -256,6 +258,7 @@ fn remove_from_room(st: &mut State, config: &Config, room: &Arc<str>, id: Member
         }
         if r.members.is_empty() && r.history.is_empty() {
             st.rooms.remove(room);
+            crate::metrics::chat().rooms.dec();
         }
     }
 }

@@ -85,6 +85,7 @@ impl State {
     pub(super) fn open_room(&mut self, config: &Config, room: &Arc<str>) -> &mut Room {
         if !self.rooms.contains_key(room) {
             self.rooms_made += 1;
+            crate::metrics::chat().rooms.inc();
         }
         let lane = self.rooms_made % config.lanes;
         self.rooms.entry(room.clone()).or_insert_with(|| Room {

@@ -163,6 +163,7 @@ fn upgrade(
     };
     if web.loopback && !host_is_loopback(host) {
         debug!(host, "websocket refused: not a loopback host name");
+        crate::metrics::service("chat-web").refused("not a loopback host name");
         return plain(
             StatusCode::FORBIDDEN,
             "this server answers to loopback names only\n",
@@ -170,6 +171,7 @@ fn upgrade(
     }
     if !origin_ok(text(header::ORIGIN), host) {
         debug!(origin = ?text(header::ORIGIN), host, "websocket refused: foreign origin");
+        crate::metrics::service("chat-web").refused("foreign origin");
         return plain(
             StatusCode::FORBIDDEN,
             "a page from another origin may not join\n",
@@ -179,6 +181,9 @@ fn upgrade(
         let given = query_param(req.uri().query(), "token").unwrap_or("");
         if !token.check(given) {
             debug!("websocket refused: no or wrong token");
+            let meter = crate::metrics::service("chat-web");
+            meter.auth_failures.inc();
+            meter.refused("no or wrong token");
             return plain(
                 StatusCode::UNAUTHORIZED,
                 "this chat needs its token: open the login URL the broker printed\n",
