@@ -296,7 +296,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let config =
                 crate::config::Config::load(&path, &crate::config::Overrides::from_command_line())?;
             let token = shutdown::on_signal()?;
-            // `--metrics` on the command line; a `metrics` key in the file is not read yet.
+            // `--metrics` on the command line wins over the file's `metrics`.
+            let metrics = crate::metrics::MetricsArgs {
+                metrics: metrics.metrics.or_else(|| config.metrics.clone()),
+            };
             let metrics = start_metrics(&metrics, &token).await?;
             crate::config::serve(config, token).await?;
             if let Some(m) = metrics {

@@ -2,7 +2,7 @@
 //!
 //! A `[SERVICE]` section (echo, time, exec, files, chat) runs that service; its keys are the
 //! flags of `taojie serve SERVICE`, spelt the same (kebab-case: `max-conns`), and checked by
-//! the same parser ([`args`]). The one top-level key is `log-level`. Flags on the command line
+//! the same parser ([`args`]). The top-level keys are `log-level` and `metrics`. Flags on the command line
 //! override the file's keys: `taojie serve --config F --max-conns 50` for every section that
 //! takes it, `taojie serve --config F exec --max-procs 4` for exec, which then runs alone.
 //! An unknown key or a bad value is one error naming the line ([`mod@file`] keeps each key's).
@@ -132,6 +132,14 @@ impl Section {
     }
 }
 
+/// Whether `spec` has the form `--metrics` takes: a port, or a host and a port.
+fn metrics_address_looks_right(spec: &str) -> bool {
+    spec.parse::<u16>().is_ok()
+        || spec
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+}
+
 /// A configuration file read and checked.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -139,6 +147,8 @@ pub struct Config {
     pub path: PathBuf,
     /// `log-level`, if set.
     pub log_level: Option<String>,
+    /// `metrics`, the address of the Prometheus endpoint (as `--metrics`), if set.
+    pub metrics: Option<String>,
     /// The services to run, in start order.
     pub sections: Vec<Section>,
     /// The command line's flags, applied again at each reload.
@@ -154,14 +164,27 @@ impl Config {
         let parsed = file::parse(path, &text)?;
         let at = |line: usize, msg: String| anyhow!("{} line {line}: {msg}", path.display());
         let mut log_level = None;
+        let mut metrics = None;
         for (key, item) in &parsed.top {
             match (key.as_str(), &item.raw) {
                 ("log-level", file::Raw::Str(s)) => {
                     crate::log::level::parse(s).map_err(|e| at(item.line, format!("{e:#}")))?;
                     log_level = Some(s.clone());
                 }
-                ("log-level", _) => {
-                    return Err(at(item.line, "log-level: expected a string".into()));
+                ("metrics", file::Raw::Str(s)) if metrics_address_looks_right(s) => {
+                    metrics = Some(s.clone())
+                }
+                ("metrics", file::Raw::Int(port)) if u16::try_from(*port).is_ok() => {
+                    metrics = Some(port.to_string())
+                }
+                ("metrics", _) => {
+                    return Err(at(
+                        item.line,
+                        "metrics: expected a port or \"HOST:PORT\" (as --metrics)".into(),
+                    ));
+                }
+                (k @ ("log-level" | "metrics"), _) => {
+                    return Err(at(item.line, format!("{k}: expected a string")));
                 }
                 (k, _) if SERVICES.contains(&k) => {
                     return Err(at(item.line, format!("`{k}` must be a section: [{k}]")));
@@ -169,7 +192,7 @@ impl Config {
                 (k, _) => {
                     return Err(at(
                         item.line,
-                        format!("unknown key `{k}` (the one top-level key is log-level)"),
+                        format!("unknown key `{k}` (the top-level keys are log-level and metrics)"),
                     ));
                 }
             }
@@ -219,6 +242,7 @@ impl Config {
         Ok(Config {
             path: path.to_path_buf(),
             log_level,
+            metrics,
             sections,
             overrides: overrides.clone(),
         })

@@ -38,6 +38,12 @@ const BAD: &[(&str, &str, usize, &str)] = &[
     ),
     ("bad TOML", "[echo]\nlisten = \"127.0.0.1:0\n", 2, ""),
     (
+        "bad metrics address",
+        "metrics = \"nowhere\"\n\n[echo]\n",
+        1,
+        "metrics: expected a port or \"HOST:PORT\"",
+    ),
+    (
         "unknown section",
         "[echo]\n[ftp]\nlisten = \"127.0.0.1:0\"\n",
         2,

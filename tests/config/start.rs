@@ -132,3 +132,47 @@ fn a_limit_flag_given_to_serve_overrides_every_section() {
     );
     assert_eq!(echo(&mut first, "still"), "still");
 }
+
+#[test]
+fn the_file_can_serve_metrics_and_the_flag_wins_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // The file's metrics address is taken: only the flag's lets the endpoint start.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let text =
+        |metrics: &str| format!("metrics = \"{metrics}\"\n\n[echo]\nlisten = \"127.0.0.1:0\"\n");
+    let config = write(dir.path(), "taojie.toml", &text("127.0.0.1:0"));
+    let server = Served::start(&["serve", "--config", config.to_str().unwrap()], 2);
+    let mut s = connect(&server.addr("echo", "tcp"));
+    assert_eq!(echo(&mut s, "hello"), "hello");
+    let mut http = connect(&server.addr("metrics", "tcp"));
+    std::io::Write::write_all(
+        &mut http,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut page = String::new();
+    http.read_to_string(&mut page).unwrap();
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("service=\"echo\""), "{page}");
+    drop(server);
+
+    let config = write(
+        dir.path(),
+        "taken.toml",
+        &text(&taken.local_addr().unwrap().to_string()),
+    );
+    let flagged = Served::start(
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+        2,
+    );
+    assert_ne!(
+        flagged.addr("metrics", "tcp"),
+        taken.local_addr().unwrap().to_string()
+    );
+}
