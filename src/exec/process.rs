@@ -35,7 +35,7 @@ impl Drop for Group {
     }
 }
 
-/// A spawned command with its pipes.
+/// A spawned command with its standard streams.
 #[derive(Debug)]
 pub struct Spawned {
     /// The group leader.
@@ -93,7 +93,7 @@ pub fn spawn<S: AsRef<OsStr>>(argv: &[S], stdin: bool) -> io::Result<Spawned> {
 }
 
 /// Waits for the group leader to exit, then kills what is left of its group (a background
-/// job would otherwise hold the output pipes open and outlive the connection).
+/// job would otherwise hold its output open and outlive the connection).
 pub async fn reap(child: &mut Child, group: &mut Group) -> io::Result<ExitStatus> {
     let status = child.wait().await?;
     group.kill();

@@ -33,7 +33,7 @@ pub const TIMEOUT_STATUS: i32 = 124;
 type Stream = FramedRead<ReadHalf<SecureStream<Conn>>, NativeCodec>;
 
 /// The server's half of a running command's connection: frames written straight into the
-/// encrypted stream, with no framing buffer between (a data frame is read from the pipe in
+/// encrypted stream, with no framing buffer between (a data frame is read from the command in
 /// behind its header and sealed from there).
 struct Sink(WriteHalf<SecureStream<Conn>>);
 
@@ -248,7 +248,7 @@ fn json(msg: &Control) -> bytes::Bytes {
 
 /// Streams stdout and stderr to the client as they come, until both end and the command has
 /// exited. Each chunk is read in behind room for its frame's header and sealed from there;
-/// the socket's pace sets how fast the pipes are read, so memory stays at one chunk per
+/// the socket's pace sets how fast the command's output is read, so memory stays at one chunk per
 /// stream.
 async fn pump(
     sink: &mut Sink,

@@ -2,18 +2,17 @@
 //! messages, plus one fast path — a data frame the sender built itself (header and payload
 //! read into one buffer) goes to the socket as it is, without being copied into the codec's
 //! write buffer. On a 1 GiB file that copy was an eighth of the sender's CPU time.
-use bytes::BufMut;
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::Framed;
 
+use crate::framing::native::{HEADER, put_data_header};
 use crate::framing::{Frame, FrameError, NativeCodec, Transport};
 
-/// Bytes before a data frame's payload: the kind (channel) byte and a big-endian `u32`
-/// length, as [`NativeCodec`] writes them.
-pub const DATA_HEADER: usize = 5;
+/// Bytes before a data frame's payload, as [`NativeCodec`] writes them.
+pub const DATA_HEADER: usize = HEADER;
 
 /// Longest silence a peer may keep while a reply or the next bytes are due (the server's
 /// default idle timeout too).
@@ -77,8 +76,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Link<S> {
 /// appends exactly `len` bytes.
 pub fn data_frame_buffer(channel: u8, len: usize) -> Vec<u8> {
     let mut buf = Vec::with_capacity(DATA_HEADER + len);
-    buf.put_u8(channel);
-    buf.put_u32(len as u32);
+    buf.resize(DATA_HEADER, 0);
+    put_data_header(&mut buf, channel, len);
     buf
 }
 

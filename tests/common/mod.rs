@@ -28,7 +28,7 @@ pub struct Server {
 }
 
 /// Reads lines from a child's stream on a thread, so a test can wait with a timeout.
-fn line_channel<R: Read + Send + 'static>(stream: R) -> mpsc::Receiver<String> {
+pub fn line_channel<R: Read + Send + 'static>(stream: R) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         for line in BufReader::new(stream).lines() {

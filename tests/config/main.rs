@@ -10,12 +10,11 @@ mod example;
 mod reload;
 mod start;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 /// How long any one wait in these tests may take.
@@ -30,19 +29,6 @@ pub struct Served {
     err: mpsc::Receiver<String>,
     /// Stderr lines read so far.
     pub stderr: Vec<String>,
-}
-
-fn lines_of<R: Read + Send + 'static>(stream: R) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 impl Served {
@@ -63,8 +49,8 @@ impl Served {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start taojie");
-        let out = lines_of(child.stdout.take().unwrap());
-        let err = lines_of(child.stderr.take().unwrap());
+        let out = common::line_channel(child.stdout.take().unwrap());
+        let err = common::line_channel(child.stderr.take().unwrap());
         let mut served = Served {
             child,
             lines: Vec::new(),

@@ -10,7 +10,6 @@ mod errors;
 mod log_flood;
 mod preauth;
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::mpsc;
@@ -60,7 +59,7 @@ impl Spawned {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start taojie");
-        let rx = lines_of(child.stdout.take().unwrap());
+        let rx = common::line_channel(child.stdout.take().unwrap());
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut lines = Vec::new();
         while lines.len() < n {
@@ -91,7 +90,7 @@ impl Spawned {
 
     /// Starts reading standard error: its lines from now on.
     fn read_stderr(&mut self) -> mpsc::Receiver<String> {
-        lines_of(self.stderr.take().expect("stderr taken already"))
+        common::line_channel(self.stderr.take().expect("stderr taken already"))
     }
 
     /// The server's resident memory, in KiB.
@@ -110,19 +109,6 @@ impl Drop for Spawned {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn lines_of<R: std::io::Read + Send + 'static>(r: R) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 /// The `i`-th attacker address: 127.(base).x.y, never 127.0.0.1 (the real client's).
