@@ -19,11 +19,11 @@ use super::send::{self, Sent};
 use super::stall::{Stall, secs};
 use super::{LsArgs, PutArgs, SERVICE};
 use crate::framing::{Transport, hello};
+use crate::secure;
 use crate::secure::flags::NoKey;
-use crate::secure::{self, SecureStream};
 
 /// A files connection as the clients hold it: framed, encrypted, watched for stalls.
-pub type Conn = Link<SecureStream<Stall<TcpStream>>>;
+pub type Conn = Link<Stall<TcpStream>>;
 
 /// Connects, runs the handshake (with `key`, or `identity`, else taojie's own key if there is
 /// one, else none) and says hello for the files service. The connection fails once no byte

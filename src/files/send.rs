@@ -1,11 +1,10 @@
 //! Sending one file: a blocking reader thread reads and hashes ahead (a few chunks at most),
 //! the network side frames what it is given.
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
-use bytes::Bytes;
 use indicatif::ProgressBar;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
@@ -15,6 +14,7 @@ use super::partial::NoSpace;
 use super::protocol::{DATA, FileHeader, Msg};
 use super::tree::{self, SEGMENT, TreeHasher};
 use crate::framing::native::MAX_DATA;
+use crate::secure::Records;
 
 /// How a file offer ended.
 #[derive(Debug)]
@@ -35,7 +35,7 @@ pub enum Sent {
 }
 
 enum Item {
-    Data(Bytes),
+    Data(Records),
     Segment(u64, [u8; 32]),
 }
 
@@ -57,14 +57,16 @@ pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     };
     bar.set_position(offset);
     let (tx, mut rx) = mpsc::channel::<Item>(4);
+    // Sent frames go back to the reader to be filled again.
+    let (spare_tx, spare) = std::sync::mpsc::channel::<Records>();
     let (size, owned) = (header.size, PathBuf::from(path));
-    let reader = tokio::task::spawn_blocking(move || read(&owned, size, offset, tx));
+    let reader = tokio::task::spawn_blocking(move || read(&owned, size, offset, tx, spare));
     let mut sent = 0u64;
     while let Some(item) = rx.recv().await {
         match item {
             Item::Data(frame) => {
                 let n = (frame.len() - link::DATA_HEADER) as u64;
-                t.send_prebuilt(&frame).await?;
+                let _ = spare_tx.send(t.send_prebuilt(frame).await?);
                 sent += n;
                 bar.inc(n);
             }
@@ -86,8 +88,15 @@ pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     })
 }
 
-/// The reader thread: bytes from `offset` to `size`, each complete segment's hash after it.
-fn read(path: &Path, size: u64, offset: u64, tx: mpsc::Sender<Item>) -> io::Result<()> {
+/// The reader thread: bytes from `offset` to `size`, each complete segment's hash after it,
+/// in frames taken from `spare` when the network side has given one back.
+fn read(
+    path: &Path,
+    size: u64,
+    offset: u64,
+    tx: mpsc::Sender<Item>,
+    spare: std::sync::mpsc::Receiver<Records>,
+) -> io::Result<()> {
     let mut f = File::open(path)?;
     f.seek(SeekFrom::Start(offset))?;
     let held = if size <= SEGMENT {
@@ -103,19 +112,21 @@ fn read(path: &Path, size: u64, offset: u64, tx: mpsc::Sender<Item>) -> io::Resu
     let gone = || io::Error::new(io::ErrorKind::BrokenPipe, "connection closed");
     while pos < size {
         let n = (MAX_DATA as u64).min(size - pos) as usize;
-        // read_to_end fills spare capacity without zeroing it first; the frame header is
-        // already in place, so the buffer goes to the socket as it is.
-        let mut buf = link::data_frame_buffer(DATA, n);
-        Read::by_ref(&mut f).take(n as u64).read_to_end(&mut buf)?;
-        if buf.len() < link::DATA_HEADER + n {
+        // Read straight into the records that will carry it, after the frame's header.
+        let reused = spare
+            .try_recv()
+            .unwrap_or_else(|_| Records::with_capacity(0));
+        let mut frame = link::data_frame(reused, DATA, n);
+        if frame.read_from(&mut f, n)? < n {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the file shrank while it was being sent",
             ));
         }
-        h.update(&buf[link::DATA_HEADER..], &mut done);
-        tx.blocking_send(Item::Data(buf.into()))
-            .map_err(|_| gone())?;
+        for piece in frame.plain_from(link::DATA_HEADER) {
+            h.update(piece, &mut done);
+        }
+        tx.blocking_send(Item::Data(frame)).map_err(|_| gone())?;
         for (i, cv) in done.drain(..) {
             tx.blocking_send(Item::Segment(i, cv)).map_err(|_| gone())?;
         }

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::cipher::{self, Opener, Sealer};
 use super::identity::{Known, PublicKey};
 use super::stream::SecureStream;
 use super::{ClientAuth, Mode, PATTERN_NN, PATTERN_PSK, PATTERN_XX, Peer, ServerAuth};
@@ -127,7 +128,7 @@ async fn recv_msg<S: AsyncRead + Unpin>(s: &mut S) -> Result<Vec<u8>, HandshakeE
     Ok(msg)
 }
 
-fn noise_err(e: snow::Error) -> HandshakeError {
+fn noise_err(e: impl std::fmt::Display) -> HandshakeError {
     HandshakeError::Noise(e.to_string())
 }
 
@@ -150,7 +151,7 @@ where
 async fn server_steps<S>(
     s: &mut S,
     auth: &ServerAuth,
-) -> Result<(snow::TransportState, Peer), HandshakeError>
+) -> Result<((Sealer, Opener), Peer), HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -231,7 +232,7 @@ where
             Peer::Identity(PublicKey(key))
         }
     };
-    let mut noise = hs.into_transport_mode().map_err(noise_err)?;
+    let (mut sealer, opener) = cipher::split(&mut hs);
     let verdict = match &peer {
         Peer::Identity(key) => match &auth.identity {
             Some((_, authorized)) if authorized.allows(key) => Ok(()),
@@ -246,12 +247,11 @@ where
         Ok(()) => "ok".to_string(),
         Err(why) => format!("no {why}"),
     };
-    let n = noise
-        .write_message(word.as_bytes(), &mut buf)
-        .map_err(noise_err)?;
-    send_msg(s, &buf[..n]).await?;
+    let mut record = [word.as_bytes(), &[0; cipher::TAG]].concat();
+    sealer.seal(&mut record).map_err(noise_err)?;
+    send_msg(s, &record).await?;
     verdict.map_err(HandshakeError::Refused)?;
-    Ok((noise, peer))
+    Ok(((sealer, opener), peer))
 }
 
 /// Client side: checks the banner, runs the handshake `auth` asks for, and returns the
@@ -273,7 +273,7 @@ where
 async fn client_steps<S>(
     s: &mut S,
     auth: &ClientAuth,
-) -> Result<(snow::TransportState, Option<Known>), HandshakeError>
+) -> Result<((Sealer, Opener), Option<Known>), HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -348,11 +348,11 @@ where
             }
         }
     }
-    let mut noise = hs.into_transport_mode().map_err(noise_err)?;
-    let verdict = recv_msg(s).await?;
-    let n = noise.read_message(&verdict, &mut buf).map_err(noise_err)?;
-    match std::str::from_utf8(&buf[..n]) {
-        Ok("ok") => Ok((noise, known)),
+    let (sealer, mut opener) = cipher::split(&mut hs);
+    let mut verdict = recv_msg(s).await?;
+    let n = opener.open(&mut verdict).map_err(noise_err)?;
+    match std::str::from_utf8(&verdict[..n]) {
+        Ok("ok") => Ok(((sealer, opener), known)),
         Ok(why) => Err(HandshakeError::Refused(
             why.strip_prefix("no ").unwrap_or(why).to_string(),
         )),

@@ -10,13 +10,16 @@
 //! instructions, only slower there.
 use crate::auth::Key;
 
+pub mod cipher;
 pub mod flags;
 pub mod handshake;
 pub mod identity;
+pub mod records;
 pub mod stream;
 
 pub use handshake::{HandshakeError, client, server};
 pub use identity::{Authorized, Identity, Known, KnownHosts, PublicKey};
+pub use records::Records;
 pub use stream::SecureStream;
 
 /// The shared-key pattern: the key (derived, 32 bytes) mixed in before the first message.
