@@ -18,7 +18,8 @@ use super::process::{self, Group, ProcLimit};
 use super::protocol::{Control, SERVICE, STDERR, STDIN, STDOUT};
 use crate::framing::native::{HEADER, put_data_header};
 use crate::framing::{Frame, FrameError, NativeCodec, Transport, hello};
-use crate::secure::{self, SecureStream, ServerAuth};
+use crate::secure::stream::MAX_PLAIN;
+use crate::secure::{self, Records, SecureStream, ServerAuth};
 use crate::server::{Conn, PreAuth};
 
 /// Bytes read from a command's stdout at a time. Its socket pair buffers about 200 KiB, and
@@ -30,12 +31,13 @@ const ERR_CHUNK: usize = 64 * 1024;
 /// Exit status reported for a command killed by `--timeout`, as timeout(1) does.
 pub const TIMEOUT_STATUS: i32 = 124;
 
-type Stream = FramedRead<ReadHalf<SecureStream<Conn>>, NativeCodec>;
+type Stream = FramedRead<SecureStream<ReadHalf<Conn>>, NativeCodec>;
 
 /// The server's half of a running command's connection: frames written straight into the
-/// encrypted stream, with no framing buffer between (a data frame is read from the command in
-/// behind its header and sealed from there).
-struct Sink(WriteHalf<SecureStream<Conn>>);
+/// encrypted stream, with no framing buffer between (stdout is read from the command into the
+/// records that carry it, behind its frame's header, and sealed where it lies; stderr is read
+/// in behind its header and sealed from there).
+struct Sink(SecureStream<WriteHalf<Conn>>);
 
 impl Sink {
     /// Sends one control message and waits until the socket has taken it.
@@ -44,6 +46,16 @@ impl Sink {
         NativeCodec.encode(Frame::Control(json(msg)), &mut buf)?;
         self.0.write_all(&buf).await?;
         Ok(self.0.flush().await?)
+    }
+
+    /// Sends `frame`, a data frame's header space followed by its bytes, sealed where they
+    /// lie, and waits until the socket has taken it; leaves `frame` with the header space only.
+    async fn records(&mut self, channel: u8, frame: &mut Records) -> Result<(), FrameError> {
+        let len = frame.len() - HEADER;
+        put_data_header(frame.head_mut(HEADER), channel, len);
+        self.0.write_records(frame).await?;
+        frame.extend_from_slice(&[0; HEADER]);
+        Ok(())
     }
 
     /// Sends `frame`, a data frame's header space followed by its bytes, and waits until the
@@ -144,7 +156,7 @@ pub async fn handle(conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
         .await
         .map_err(io::Error::other)?;
     let parts = t.into_framed().into_parts();
-    let (read, write) = tokio::io::split(parts.io);
+    let (read, write) = parts.io.into_split();
     let mut stream = FramedRead::new(read, NativeCodec);
     // Frames the client sent behind its request (stdin) are not lost.
     stream.read_buffer_mut().extend_from_slice(&parts.read_buf);
@@ -257,35 +269,44 @@ async fn pump(
     stdout: &mut UnixStream,
     stderr: &mut ChildStderr,
 ) -> Result<ExitStatus, FrameError> {
-    let (mut out, mut err) = (frame_buffer(OUT_CHUNK), frame_buffer(ERR_CHUNK));
+    // stdout's frames: a read fills at most one record (up to 64 KiB); what else is waiting
+    // is taken at once, up to OUT_CHUNK a frame.
+    let mut out = Records::with_records_of(MAX_PLAIN, HEADER + OUT_CHUNK);
+    out.extend_from_slice(&[0; HEADER]);
+    let mut err = frame_buffer(ERR_CHUNK);
     let (mut out_open, mut err_open) = (true, true);
     let mut status = None;
     while out_open || err_open || status.is_none() {
         // A read of 0 bytes (end of file) or an error sends the empty frame that ends the
         // channel.
-        // A buffer's spare capacity is one chunk (it never grows), so a read takes at most that.
+        // stderr's buffer has one chunk of spare room (it never grows): a read takes at most that.
         let (channel, open) = tokio::select! {
-            r = stdout.read_buf(&mut out), if out_open => (STDOUT, matches!(r, Ok(n) if n > 0)),
+            r = out.read_buf_from(stdout, OUT_CHUNK), if out_open => {
+                (STDOUT, matches!(r, Ok(n) if n > 0))
+            }
             r = stderr.read_buf(&mut err), if err_open => (STDERR, matches!(r, Ok(n) if n > 0)),
             r = process::reap(child, group), if status.is_none() => {
                 status = Some(r?);
                 continue;
             }
         };
-        let frame = if channel == STDOUT {
-            &mut out
+        if channel == STDOUT {
+            out_open = open;
+            // What else the command has written, without waiting; an end of file or an
+            // error is left for the next read to find.
+            while open && out.len() < HEADER + OUT_CHUNK {
+                let room = HEADER + OUT_CHUNK - out.len();
+                match out.try_read_with(room, |spare| stdout.try_read_buf(spare)) {
+                    Ok(n) if n > 0 => {}
+                    _ => break,
+                }
+            }
+            sink.records(STDOUT, &mut out).await?;
         } else {
-            &mut err
-        };
-        if !open {
-            *(if channel == STDOUT {
-                &mut out_open
-            } else {
-                &mut err_open
-            }) = false;
+            err_open = open;
+            sink.data(STDERR, &mut err).await?;
+            err.truncate(HEADER);
         }
-        sink.data(channel, frame).await?;
-        frame.truncate(HEADER);
     }
     Ok(status.expect("loop ends once the command has exited"))
 }

@@ -41,9 +41,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Link<S> {
 
     /// Sends a data frame built by [`data_frame`], sealed where it lies; gives back its
     /// records emptied, for the next frame.
-    pub async fn send_prebuilt(&mut self, frame: Records) -> Result<Records, FrameError> {
+    pub async fn send_prebuilt(&mut self, mut frame: Records) -> Result<Records, FrameError> {
         SinkExt::<Frame>::flush(&mut self.framed).await?;
-        Ok(self.framed.get_mut().write_records(frame).await?)
+        self.framed.get_mut().write_records(&mut frame).await?;
+        Ok(frame)
     }
 
     /// Ends our side cleanly: what is queued goes out, then the end of the stream (in the

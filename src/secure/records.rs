@@ -4,6 +4,10 @@
 //! On a `put` of 1 GiB that copy was a tenth of the client's CPU time.
 use std::io::{self, Read};
 
+use bytes::BufMut;
+use bytes::buf::Limit;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
 use super::cipher::{Sealer, TAG};
 use super::stream::MAX_PLAIN;
 
@@ -19,6 +23,8 @@ const _: () = assert!(RECORD_PLAIN <= MAX_PLAIN);
 /// Plaintext laid out as records: each a 2-byte length, up to [`RECORD_PLAIN`] bytes of
 /// plaintext, and room for the tag.
 pub struct Records {
+    /// Plaintext in a full record.
+    record: usize,
     buf: Vec<u8>,
     /// Where each record starts in `buf`; the last one is being filled.
     starts: Vec<usize>,
@@ -27,9 +33,21 @@ pub struct Records {
 }
 
 impl Records {
-    /// An empty set with room for `plain` bytes of plaintext.
+    /// An empty set with room for `plain` bytes of plaintext, in records of
+    /// [`RECORD_PLAIN`].
     pub fn with_capacity(plain: usize) -> Self {
+        Self::with_records_of(RECORD_PLAIN, plain)
+    }
+
+    /// An empty set with room for `plain` bytes of plaintext, in records of `record` bytes
+    /// (at most [`MAX_PLAIN`]; larger records mean fewer, larger reads into them).
+    pub fn with_records_of(record: usize, plain: usize) -> Self {
+        assert!(
+            (1..=MAX_PLAIN).contains(&record),
+            "a record holds 1 to MAX_PLAIN bytes"
+        );
         let mut records = Records {
+            record,
             buf: Vec::new(),
             starts: Vec::new(),
             plain: 0,
@@ -51,7 +69,7 @@ impl Records {
 
     /// Makes room for `plain` more bytes of plaintext.
     pub fn reserve(&mut self, plain: usize) {
-        let records = plain.div_ceil(RECORD_PLAIN) + 1;
+        let records = plain.div_ceil(self.record) + 1;
         self.buf.reserve(plain + records * (LEN + TAG));
     }
 
@@ -81,10 +99,44 @@ impl Records {
 
     /// Room left in the record being filled, after ending it if it is full.
     fn room(&mut self) -> usize {
-        if self.open() == RECORD_PLAIN {
+        if self.open() == self.record {
             self.end_record();
         }
-        RECORD_PLAIN - self.open()
+        self.record - self.open()
+    }
+
+    /// The first `n` bytes of plaintext, to fill in a header once what follows it is known
+    /// (`n` no more than the first record holds).
+    pub fn head_mut(&mut self, n: usize) -> &mut [u8] {
+        let first_end = self.starts.get(1).map_or(self.buf.len(), |next| next - TAG);
+        assert!(LEN + n <= first_end, "the first record holds fewer bytes");
+        &mut self.buf[LEN..LEN + n]
+    }
+
+    /// Reads once from `r`, at most `max` bytes and at most what the record being filled has
+    /// room for; returns how many came (0 at the end of `r`). Safe to cancel.
+    pub async fn read_buf_from<R: AsyncRead + Unpin>(
+        &mut self,
+        r: &mut R,
+        max: usize,
+    ) -> io::Result<usize> {
+        let room = self.room().min(max);
+        let n = r.read_buf(&mut (&mut self.buf).limit(room)).await?;
+        self.plain += n;
+        Ok(n)
+    }
+
+    /// As [`Records::read_buf_from`], with a read that does not wait (such as tokio's
+    /// `try_read_buf`): `read` gets the room to fill.
+    pub fn try_read_with(
+        &mut self,
+        max: usize,
+        read: impl FnOnce(&mut Limit<&mut Vec<u8>>) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let room = self.room().min(max);
+        let n = read(&mut (&mut self.buf).limit(room))?;
+        self.plain += n;
+        Ok(n)
     }
 
     /// Appends `bytes`.
@@ -197,5 +249,23 @@ mod tests {
         let mut short = Records::with_capacity(10);
         assert_eq!(short.read_from(&mut &data[..4], 10).unwrap(), 4);
         assert_eq!(short.plain_from(0).collect::<Vec<_>>().concat(), data[..4]);
+    }
+
+    #[tokio::test]
+    async fn async_reads_fill_one_record_at_a_time_up_to_a_bound() {
+        let data = sample(300);
+        let mut r = Records::with_records_of(100, 300);
+        let mut src = &data[..];
+        assert_eq!(r.read_buf_from(&mut src, 1000).await.unwrap(), 100);
+        assert_eq!(r.read_buf_from(&mut src, 30).await.unwrap(), 30);
+        let more = r.try_read_with(1000, |spare| {
+            let n = spare.remaining_mut().min(src.len());
+            spare.put_slice(&src[..n]);
+            Ok(n)
+        });
+        assert_eq!(more.unwrap(), 70, "the rest of the second record");
+        let lens: Vec<usize> = r.plain_from(0).map(<[u8]>::len).collect();
+        assert_eq!(lens, [100, 100]);
+        assert_eq!(r.plain_from(0).collect::<Vec<_>>().concat(), data[..200]);
     }
 }

@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, BufMut, BytesMut};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 
 pub use super::cipher::TAG;
 use super::cipher::{CipherError, Opener, Sealer};
@@ -45,8 +45,10 @@ const DIRECT_MIN: usize = 2 * (2 + MAX_RECORD);
 /// A stream whose bytes travel encrypted and authenticated.
 pub struct SecureStream<S> {
     inner: S,
-    sealer: Sealer,
-    opener: Opener,
+    /// The sending cipher (not in the read half of [`SecureStream::into_split`]).
+    sealer: Option<Sealer>,
+    /// The receiving cipher (not in the write half).
+    opener: Option<Opener>,
     /// Ciphertext read from `inner`; when `opened` is set, its front is an opened record's
     /// plaintext not yet read, followed by that record's tag.
     rbuf: BytesMut,
@@ -76,8 +78,8 @@ impl<S> SecureStream<S> {
     pub fn new(inner: S, (sealer, opener): (Sealer, Opener)) -> Self {
         SecureStream {
             inner,
-            sealer,
-            opener,
+            sealer: Some(sealer),
+            opener: Some(opener),
             rbuf: BytesMut::new(),
             opened: None,
             read_done: false,
@@ -93,6 +95,46 @@ impl<S> SecureStream<S> {
     /// The stream underneath.
     pub fn get_ref(&self) -> &S {
         &self.inner
+    }
+
+    /// Two halves that read and write independently (two tasks can own them): the read half
+    /// has the receiving cipher and what was read ahead, the write half the sending cipher and
+    /// what is queued. Unlike `tokio::io::split` of the whole stream, the write half can
+    /// [`SecureStream::write_records`].
+    pub fn into_split(self) -> (SecureStream<ReadHalf<S>>, SecureStream<WriteHalf<S>>)
+    where
+        S: AsyncRead + AsyncWrite,
+    {
+        let (r, w) = tokio::io::split(self.inner);
+        let reader = SecureStream {
+            inner: r,
+            sealer: None,
+            opener: self.opener,
+            rbuf: self.rbuf,
+            opened: self.opened,
+            read_done: self.read_done,
+            failed: self.failed,
+            read_size: self.read_size,
+            wbuf: Vec::new(),
+            wstart: 0,
+            wend: 0,
+            write_done: true,
+        };
+        let writer = SecureStream {
+            inner: w,
+            sealer: self.sealer,
+            opener: None,
+            rbuf: BytesMut::new(),
+            opened: None,
+            read_done: true,
+            failed: None,
+            read_size: 0,
+            wbuf: self.wbuf,
+            wstart: self.wstart,
+            wend: self.wend,
+            write_done: self.write_done,
+        };
+        (reader, writer)
     }
 
     /// Ciphertext sealed and not yet written.
@@ -117,7 +159,7 @@ impl<S> SecureStream<S> {
         record[..2].copy_from_slice(&(len as u16).to_be_bytes());
         record[2..2 + plain.len()].copy_from_slice(plain);
         // A record that fails to seal is not counted in `wend`: no half-made record goes out.
-        self.sealer
+        sealer(&mut self.sealer)?
             .seal(&mut record[2..])
             .map_err(|e| io::Error::other(format!("encryption failed: {e}")))?;
         self.wend = end;
@@ -146,12 +188,14 @@ impl<S> SecureStream<S> {
             let start = buf.filled().len();
             buf.put_slice(&self.rbuf[..len]);
             self.rbuf.advance(len);
-            let opened = self.opener.open(&mut buf.filled_mut()[start..]);
+            let opened = opener(&mut self.opener)?.open(&mut buf.filled_mut()[start..]);
             // Only what verified stays filled.
             buf.set_filled(start + *opened.as_ref().unwrap_or(&0));
             opened.map(|_| None)
         } else {
-            self.opener.open(&mut self.rbuf[..len]).map(Some)
+            opener(&mut self.opener)?
+                .open(&mut self.rbuf[..len])
+                .map(Some)
         };
         match opened {
             Ok(None) => {}
@@ -200,6 +244,7 @@ impl<S: AsyncRead + Unpin> SecureStream<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let opener = opener(&mut self.opener)?;
         let n = ready!(poll_read_unfilled(Pin::new(&mut self.inner), cx, buf))?;
         if n == 0 {
             return Poll::Ready(Err(truncated()));
@@ -217,10 +262,7 @@ impl<S: AsyncRead + Unpin> SecureStream<S> {
             if n - at < 2 + len {
                 break;
             }
-            match self
-                .opener
-                .open_within(&mut area[to..at + 2 + len], at + 2 - to)
-            {
+            match opener.open_within(&mut area[to..at + 2 + len], at + 2 - to) {
                 Ok(plain) => {
                     at += 2 + len;
                     to += plain;
@@ -244,9 +286,9 @@ impl<S: AsyncRead + Unpin> SecureStream<S> {
 }
 
 impl<S: AsyncWrite + Unpin> SecureStream<S> {
-    /// Sends `records`, after whatever was written before them: sealed where they lie. Gives
-    /// them back emptied, for the sender's next bytes.
-    pub async fn write_records(&mut self, mut records: Records) -> io::Result<Records> {
+    /// Sends `records`, after whatever was written before them: sealed where they lie. Leaves
+    /// them empty, for the sender's next bytes.
+    pub async fn write_records(&mut self, records: &mut Records) -> io::Result<()> {
         if self.write_done {
             return Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
@@ -254,10 +296,10 @@ impl<S: AsyncWrite + Unpin> SecureStream<S> {
             ));
         }
         std::future::poll_fn(|cx| self.poll_drain(cx)).await?;
-        let wire = records.seal(&mut self.sealer)?;
+        let wire = records.seal(sealer(&mut self.sealer)?)?;
         self.inner.write_all(wire).await?;
         records.clear();
-        Ok(records)
+        Ok(())
     }
 
     /// Writes out sealed records until none is left.
@@ -458,6 +500,20 @@ fn slow_copy(dst: usize, src: usize) -> bool {
     (1..16).contains(&(dst.wrapping_sub(src) % PAGE))
 }
 
+/// The sending cipher, which only the read half of a split stream lacks.
+fn sealer(sealer: &mut Option<Sealer>) -> io::Result<&mut Sealer> {
+    sealer
+        .as_mut()
+        .ok_or_else(|| io::Error::other("the read half of a stream does not write"))
+}
+
+/// The receiving cipher, which only the write half of a split stream lacks.
+fn opener(opener: &mut Option<Opener>) -> io::Result<&mut Opener> {
+    opener
+        .as_mut()
+        .ok_or_else(|| io::Error::other("the write half of a stream does not read"))
+}
+
 fn truncated() -> io::Error {
     io::Error::new(
         io::ErrorKind::UnexpectedEof,
@@ -586,18 +642,44 @@ mod tests {
         records.extend_from_slice(&big[..7]);
         records.end_record();
         records.extend_from_slice(&big[7..]);
-        w.write_records(records).await.unwrap();
+        w.write_records(&mut records).await.unwrap();
         // A set whose last record was ended sends no empty record (that would end the stream);
         // a set given back is empty and takes new bytes.
-        let mut ended = w.write_records(Records::with_capacity(0)).await.unwrap();
+        let mut ended = records;
         assert!(ended.is_empty());
         ended.extend_from_slice(b"mid");
         ended.end_record();
-        w.write_records(ended).await.unwrap();
+        w.write_records(&mut ended).await.unwrap();
         w.write_all(b" after").await.unwrap();
         w.shutdown().await.unwrap();
         let got = read_all(w.inner, nb).await.unwrap();
         assert_eq!(got, [b"before ".as_slice(), &big, b"mid after"].concat());
+    }
+
+    #[tokio::test]
+    async fn split_halves_read_and_write_each_their_way() {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (na, nb) = noise_pair();
+        let (a, b) = (SecureStream::new(a, na), SecureStream::new(b, nb));
+        let (mut a_read, mut a_write) = a.into_split();
+        let (mut b_read, mut b_write) = b.into_split();
+        let mut records = Records::with_records_of(MAX_PLAIN, 10);
+        records.extend_from_slice(b"?? from b");
+        records.head_mut(2).copy_from_slice(b"hi");
+        let talk = async {
+            a_write.write_all(b"from a").await.unwrap();
+            a_write.shutdown().await.unwrap();
+            b_write.write_records(&mut records).await.unwrap();
+            b_write.shutdown().await.unwrap();
+        };
+        let (mut at_b, mut at_a) = (Vec::new(), Vec::new());
+        let listen = async {
+            b_read.read_to_end(&mut at_b).await.unwrap();
+            a_read.read_to_end(&mut at_a).await.unwrap();
+        };
+        tokio::join!(talk, listen);
+        assert_eq!(at_b, b"from a");
+        assert_eq!(at_a, b"hi from b");
     }
 
     /// Hands out `wire` at most `step` bytes per read, as a socket might.
