@@ -1,7 +1,8 @@
 //! Plaintext written straight into the records that will carry it: a sender that builds its
-//! bytes in a [`Records`] (a file's contents, read from disk into it) has them sealed where
-//! they lie and sent as they are, instead of copied into the stream's write buffer first.
-//! On a `put` of 1 GiB that copy was a tenth of the client's CPU time.
+//! bytes in a [`Records`] (a file's contents read from disk, a command's output read from its
+//! socket) has them sealed where they lie and sent as they are, instead of copied into the
+//! stream's write buffer first. On 1 GiB that copy was a tenth of the `put` client's CPU time
+//! and a quarter of the exec server's.
 use std::io::{self, Read};
 
 use bytes::BufMut;
