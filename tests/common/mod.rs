@@ -25,6 +25,10 @@ pub struct Server {
     /// `(service, proto, address)` per announced socket.
     pub lines: Vec<(String, String, String)>,
     stdout_rest: Option<mpsc::Receiver<String>>,
+    /// The server's stderr lines, when started by [`Server::spawn_capturing`].
+    err: Option<mpsc::Receiver<String>>,
+    /// Stderr lines read so far by [`Server::wait_stderr`].
+    pub stderr: Vec<String>,
 }
 
 /// Reads lines from a child's stream on a thread, so a test can wait with a timeout.
@@ -55,14 +59,28 @@ impl Server {
     /// Starts `program ARGS` (a wrapper that ends by exec'ing taojie, so the PID stays the
     /// server's) and waits, as [`Server::start`] does, for `n` address lines.
     pub fn start_program(program: &str, args: &[&str], n: usize, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(program)
-            .args(args)
+        let mut cmd = Command::new(program);
+        cmd.args(args)
             .envs(env.iter().copied())
+            .stderr(Stdio::inherit());
+        Self::spawn(cmd, n)
+    }
+
+    /// Runs `cmd` (taojie, or a wrapper that ends by exec'ing it) with its stderr read into
+    /// lines for [`Server::wait_stderr`], and waits for `n` address lines.
+    pub fn spawn_capturing(mut cmd: Command, n: usize) -> Server {
+        cmd.stderr(Stdio::piped());
+        Self::spawn(cmd, n)
+    }
+
+    /// Runs `cmd` with stdin closed and stdout read, and waits for `n` address lines.
+    fn spawn(mut cmd: Command, n: usize) -> Server {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .expect("start taojie");
+        let err = child.stderr.take().map(line_channel);
         let stdout: ChildStdout = child.stdout.take().unwrap();
         let rx = line_channel(stdout);
         let mut lines = Vec::new();
@@ -73,7 +91,11 @@ impl Server {
                 Ok(l) => l,
                 Err(_) => {
                     let _ = child.kill();
-                    panic!("taojie {args:?} announced {} of {n} sockets", lines.len());
+                    let said: Vec<String> = err.iter().flat_map(|e| e.try_iter()).collect();
+                    panic!(
+                        "{cmd:?} announced {} of {n} sockets; stderr {said:?}",
+                        lines.len()
+                    );
                 }
             };
             let parts: Vec<&str> = line.splitn(3, ' ').collect();
@@ -84,6 +106,27 @@ impl Server {
             child,
             lines,
             stdout_rest: Some(rx),
+            err,
+            stderr: Vec::new(),
+        }
+    }
+
+    /// Waits (10 s at most) for a stderr line containing `text`; returns it. Only for a
+    /// server started by [`Server::spawn_capturing`].
+    pub fn wait_stderr(&mut self, text: &str) -> String {
+        let err = self.err.as_ref().expect("stderr captured");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match err.recv_timeout(left) {
+                Ok(line) => {
+                    self.stderr.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no stderr line with {text:?}; got {:?}", self.stderr),
+            }
         }
     }
 

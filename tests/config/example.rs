@@ -73,7 +73,7 @@ fn the_example_config_starts_every_service_and_its_key_works() {
         text = text.replace(&format!("127.0.0.1:{port}\""), "127.0.0.1:0\"");
     }
     let path = write(dir.path(), "taojie.toml", &text);
-    let server = super::Served::start(&["serve", "--config", path.to_str().unwrap()], 10);
+    let server = super::serve(&["serve", "--config", path.to_str().unwrap()], 10);
     for (service, proto) in [
         ("echo", "tcp"),
         ("echo", "udp"),
@@ -138,7 +138,7 @@ fn the_example_config_runs_as_a_user_of_its_own_with_no_home() {
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
         .current_dir("/");
-    let server = super::Served::spawn(cmd, 10);
+    let server = super::Served::spawn_capturing(cmd, 10);
     server.addr("exec", "tcp");
     let key = std::fs::metadata(state.join("key")).unwrap();
     use std::os::unix::fs::MetadataExt;

@@ -1,7 +1,7 @@
 //! SIGHUP with `--config`: limits and the log level change for new connections while an open
 //! one goes on; an address change is reported as needing a restart; a broken file is
 //! reported and the old settings stay.
-use super::{Served, closed_unanswered, connect, echo, write};
+use super::{closed_unanswered, connect, echo, serve, write};
 
 #[test]
 fn sighup_applies_max_conns_and_log_level_with_a_connection_open() {
@@ -22,7 +22,7 @@ fn max_conns_and_log_level(format: &str) {
         "--config",
         config.to_str().unwrap(),
     ];
-    let mut server = Served::start(&args, 1);
+    let mut server = serve(&args, 1);
     let addr = server.addr("echo", "tcp");
 
     let mut open = connect(&addr);
@@ -74,7 +74,7 @@ fn sighup_reports_an_address_change_as_not_applied() {
     let dir = tempfile::tempdir().unwrap();
     let text = "[echo]\nlisten = \"127.0.0.1:0\"\n";
     let config = write(dir.path(), "taojie.toml", text);
-    let mut server = Served::start(&["serve", "--config", config.to_str().unwrap()], 1);
+    let mut server = serve(&["serve", "--config", config.to_str().unwrap()], 1);
     let addr = server.addr("echo", "tcp");
     let mut open = connect(&addr);
 
@@ -127,7 +127,7 @@ fn sighup_applies_the_handshake_timeout_to_new_handshakes() {
         key.display()
     );
     let config = write(dir.path(), "taojie.toml", &text);
-    let mut server = Served::start(&["serve", "--config", config.to_str().unwrap()], 1);
+    let mut server = serve(&["serve", "--config", config.to_str().unwrap()], 1);
     let addr = server.addr("exec", "tcp");
 
     let mut before = connect(&addr);

@@ -2,7 +2,7 @@
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 
-use super::{Served, connect, echo, write};
+use super::{connect, echo, serve, write};
 
 #[test]
 fn one_file_starts_several_services_and_creates_their_key_and_root() {
@@ -38,7 +38,7 @@ listen = "127.0.0.1:0"
             state = state.display()
         ),
     );
-    let server = Served::start(&["serve", "--config", config.to_str().unwrap()], 8);
+    let server = serve(&["serve", "--config", config.to_str().unwrap()], 8);
     for (service, proto) in [
         ("echo", "tcp"),
         ("echo", "udp"),
@@ -87,7 +87,7 @@ fn flags_on_the_command_line_override_the_file() {
     assert!(err.contains("taojie: error:"), "{err}");
 
     // `serve --config F echo FLAGS`: echo alone, the flags over its section.
-    let server = Served::start(
+    let server = serve(
         &[
             "serve",
             "--config",
@@ -112,7 +112,7 @@ fn a_limit_flag_given_to_serve_overrides_every_section() {
         "taojie.toml",
         "[echo]\nlisten = \"127.0.0.1:0\"\nmax-conns = 5\n",
     );
-    let server = Served::start(
+    let server = serve(
         &[
             "serve",
             "--config",
@@ -141,7 +141,7 @@ fn the_file_can_serve_metrics_and_the_flag_wins_over_it() {
     let text =
         |metrics: &str| format!("metrics = \"{metrics}\"\n\n[echo]\nlisten = \"127.0.0.1:0\"\n");
     let config = write(dir.path(), "taojie.toml", &text("127.0.0.1:0"));
-    let server = Served::start(&["serve", "--config", config.to_str().unwrap()], 2);
+    let server = serve(&["serve", "--config", config.to_str().unwrap()], 2);
     let mut s = connect(&server.addr("echo", "tcp"));
     assert_eq!(echo(&mut s, "hello"), "hello");
     let mut http = connect(&server.addr("metrics", "tcp"));
@@ -161,7 +161,7 @@ fn the_file_can_serve_metrics_and_the_flag_wins_over_it() {
         "taken.toml",
         &text(&taken.local_addr().unwrap().to_string()),
     );
-    let flagged = Served::start(
+    let flagged = serve(
         &[
             "serve",
             "--config",
