@@ -26,13 +26,18 @@
 #   bench/secure.sh           # the figures in BENCHMARKS.md: about 2 minutes on a quiet
 #                             # machine, plus the builds (3 minutes the first time)
 #   PUT_ROOT=/dev/shm bench/secure.sh                            # put and scp write to tmpfs
+#   SRC_ROOT=/var/tmp bench/secure.sh                     # the 1 GiB source file on the disk
 #   ROUNDS=3 LAT_RUNS=100 PASSES=2 MEM_ROUNDS=1 SIZE_MB=256 bench/secure.sh     # a quick look
 #
 # Knobs: ROUNDS (5), SIZE_MB (1024), LAT_RUNS (200), PASSES (4), MEM_ROUNDS (3),
 # PLAIN_REV (4392176), QUIET_PCT and QUIET_WAIT (before each round and pass, wait up to
 # QUIET_WAIT seconds, 60, for half a second in which the machine is under QUIET_PCT % busy,
 # 25; the busy % is printed either way), PUT_ROOT (where the files servers and scp write: the
-# temp dir under /var/tmp, on disk, unless given).
+# temp dir under /var/tmp, on disk, unless given), SRC_ROOT (where the 1 GiB file every tool
+# reads lives: /dev/shm, tmpfs, when it has room, else the temp dir. On the benchmark VM a
+# DAMON "pageout" scheme (/sys/kernel/mm/damon) evicts page-cache pages it sees as idle, so a
+# source file on the disk is partly re-read from it mid-run, cat's profile showing
+# workingset_refault; in tmpfs, with no swap, it stays in memory for every tool).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -45,6 +50,11 @@ MEM_ROUNDS=${MEM_ROUNDS:-3}
 QUIET_PCT=${QUIET_PCT:-25}
 QUIET_WAIT=${QUIET_WAIT:-60}
 PUT_ROOT=${PUT_ROOT:-}
+SRC_ROOT=${SRC_ROOT:-}
+if [ -z "$SRC_ROOT" ] && [ -d /dev/shm ] && [ -w /dev/shm ] &&
+    (( $(df --output=avail -k /dev/shm | tail -1) > (SIZE_MB + 256) * 1024 )); then
+    SRC_ROOT=/dev/shm
+fi
 for tool in hyperfine ssh scp ssh-keygen /usr/sbin/sshd /usr/lib/openssh/sftp-server python3 \
     /usr/bin/time git cmp timeout; do
     command -v "$tool" >/dev/null || { echo "bench/secure.sh: $tool is missing" >&2; exit 1; }
@@ -55,16 +65,20 @@ W=$(mktemp -d /var/tmp/taojie-bench-secure.XXXXXX)
 R=$W
 PIDS=()
 PLAIN_TREE=
+S=
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     if [ -n "$PLAIN_TREE" ]; then git -C "$REPO" worktree remove --force "$PLAIN_TREE" || true; fi
     [ "$R" = "$W" ] || rm -rf "$R"
+    [ -z "$S" ] || rm -rf "$S"
     rm -rf "$W"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 [ -z "$PUT_ROOT" ] || R=$(mktemp -d "$PUT_ROOT/taojie-bench-secure.XXXXXX")
+[ -z "$SRC_ROOT" ] || S=$(mktemp -d "$SRC_ROOT/taojie-bench-secure-src.XXXXXX")
+BIG=${S:-$W}/big
 
 say() { printf '%s\n' "$*"; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
@@ -87,8 +101,8 @@ ENC=$W/bin/enc
 PLAIN=$W/bin/plain
 
 # --- the file, the key, the servers ------------------------------------------------------------
-head -c "${SIZE_MB}M" /dev/urandom > "$W/big"
-cat "$W/big" > /dev/null                     # every tool starts from the page cache
+head -c "${SIZE_MB}M" /dev/urandom > "$BIG"
+cat "$BIG" > /dev/null                     # every tool starts from memory
 "$ENC" keygen "$W/key" 2>/dev/null
 
 # start NAME BIN SERVICE ARGS...: starts `BIN serve SERVICE --listen 127.0.0.1:0 ARGS...` and
@@ -200,7 +214,8 @@ say
 say "== environment"
 say "$(uname -srm); $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo))"
 say "$(ssh -V 2>&1); $(hyperfine --version)"
-say "load average at start: $(load); put and scp write to $(df --output=fstype "$R" | tail -1 | tr -d ' ') ($R)"
+fstype() { df --output=fstype "$1" | tail -1 | tr -d ' '; }
+say "load average at start: $(load); the source file is on $(fstype "$BIG") ($BIG); put and scp write to $(fstype "$R") ($R)"
 
 # --- 1. throughput -------------------------------------------------------------------------------
 # CPU ticks the whole machine spent (user, nice, system, irq, softirq; not idle, iowait, steal).
@@ -226,23 +241,23 @@ EXEC_TOOLS=(enc plain ssh)
 PUT_TOOLS=(enc plain scp)
 run_exec() {
     case $1 in
-        enc) timed enc exec "$exec_enc_PID" "$ENC" exec "$exec_enc_ADDR" --key "$W/key" -n -- cat "$W/big" ;;
-        plain) timed plain exec "$exec_plain_PID" "$PLAIN" exec "$exec_plain_ADDR" --key "$W/key" -n -- cat "$W/big" ;;
-        ssh) timed ssh exec - "${SSH[@]}" cat "$W/big" ;;
+        enc) timed enc exec "$exec_enc_PID" "$ENC" exec "$exec_enc_ADDR" --key "$W/key" -n -- cat "$BIG" ;;
+        plain) timed plain exec "$exec_plain_PID" "$PLAIN" exec "$exec_plain_ADDR" --key "$W/key" -n -- cat "$BIG" ;;
+        ssh) timed ssh exec - "${SSH[@]}" cat "$BIG" ;;
     esac
 }
 run_put() {
     local out
     sync
     case $1 in
-        enc) timed enc put "$files_enc_PID" "$ENC" put "$files_enc_ADDR" "$W/big" --to "r$2" --key "$W/key" -q
+        enc) timed enc put "$files_enc_PID" "$ENC" put "$files_enc_ADDR" "$BIG" --to "r$2" --key "$W/key" -q
              out=$R/root-enc/r$2/big ;;
-        plain) timed plain put "$files_plain_PID" "$PLAIN" put "$files_plain_ADDR" "$W/big" --to "r$2" --key "$W/key" -q
+        plain) timed plain put "$files_plain_PID" "$PLAIN" put "$files_plain_ADDR" "$BIG" --to "r$2" --key "$W/key" -q
                out=$R/root-plain/r$2/big ;;
-        scp) timed scp put - "${SCP[@]}" "$W/big" "$(id -un)@127.0.0.1:$R/scp.out"
+        scp) timed scp put - "${SCP[@]}" "$BIG" "$(id -un)@127.0.0.1:$R/scp.out"
              out=$R/scp.out ;;
     esac
-    cmp -s "$W/big" "$out" || { echo "bench/secure.sh: $1 put: the copy differs" >&2; exit 1; }
+    cmp -s "$BIG" "$out" || { echo "bench/secure.sh: $1 put: the copy differs" >&2; exit 1; }
     rm -rf "$R/root-enc/r$2" "$R/root-plain/r$2" "$R/scp.out"
 }
 
@@ -286,13 +301,13 @@ for r in $(seq "$MEM_ROUNDS"); do
         bin=$ENC; [ "$v" = plain ] && bin=$PLAIN
         start m_exec "$bin" exec
         idle=$(hwm_kib "$m_exec_PID")
-        timeout 600 "$bin" exec "$m_exec_ADDR" --key "$W/key" -n -- cat "$W/big" > /dev/null
+        timeout 600 "$bin" exec "$m_exec_ADDR" --key "$W/key" -n -- cat "$BIG" > /dev/null
         echo "$v exec $idle $(hwm_kib "$m_exec_PID") $(rss_split "$m_exec_PID")" >> "$W/mem"
         stop "$m_exec_PID"
         start m_files "$bin" files --root "$R/root-$v"
         idle=$(hwm_kib "$m_files_PID")
         sync
-        timeout 600 "$bin" put "$m_files_ADDR" "$W/big" --to m --key "$W/key" -q
+        timeout 600 "$bin" put "$m_files_ADDR" "$BIG" --to m --key "$W/key" -q
         echo "$v files $idle $(hwm_kib "$m_files_PID") $(rss_split "$m_files_PID")" >> "$W/mem"
         stop "$m_files_PID"
         rm -rf "$R/root-$v/m"
