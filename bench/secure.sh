@@ -30,14 +30,15 @@
 #   ROUNDS=3 LAT_RUNS=100 PASSES=2 MEM_ROUNDS=1 SIZE_MB=256 bench/secure.sh     # a quick look
 #
 # Knobs: ROUNDS (9; a median of nine rides out the run or two in which the VM is slow),
-# SIZE_MB (1024), LAT_RUNS (200), PASSES (4), MEM_ROUNDS (3), PLAIN_REV (4392176), QUIET_PCT and QUIET_WAIT (before each round and pass, wait up to
-# QUIET_WAIT seconds, 60, for half a second in which the machine is under QUIET_PCT % busy,
-# 25; the busy % is printed either way), PUT_ROOT (where the files servers and scp write: the
-# temp dir under /var/tmp, on disk, unless given), SRC_ROOT (where the 1 GiB file every tool
-# reads lives: /dev/shm, tmpfs, when it has room, else the temp dir. On the benchmark VM a
-# DAMON "pageout" scheme (/sys/kernel/mm/damon) evicts page-cache pages it sees as idle, so a
-# source file on the disk is partly re-read from it mid-run, cat's profile showing
-# workingset_refault; in tmpfs, with no swap, it stays in memory for every tool).
+# SIZE_MB (1024), LAT_RUNS (200), PASSES (4), MEM_ROUNDS (3), PLAIN_REV (4392176), QUIET_PCT
+# and QUIET_WAIT (before each round and pass, wait up to QUIET_WAIT seconds, 60, for half a
+# second in which the machine is under QUIET_PCT % busy, 25; the busy % is printed either
+# way), PUT_ROOT (where the files servers and scp write: the temp dir under /var/tmp, on
+# disk, unless given), SRC_ROOT (where the 1 GiB file every tool reads lives: /dev/shm,
+# tmpfs, when it has room, else the temp dir. On the benchmark VM a DAMON "pageout" scheme
+# (/sys/kernel/mm/damon) evicts page-cache pages it sees as idle, so a source file on the
+# disk is partly re-read from it mid-run, cat's profile showing workingset_refault; in tmpfs,
+# with no swap, it stays in memory for every tool).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
