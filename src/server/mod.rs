@@ -26,8 +26,10 @@ pub use preauth::{Caps, PreAuth, PreAuthArgs};
 pub use stream::{serve_stream, span_every_connection};
 
 /// Prints the `SERVICE PROTO ADDRESS` line on standard output (flushed at once), the line
-/// scripts and tests wait for to learn where a server listens.
-pub fn announce(service: &str, proto: &str, address: &dyn std::fmt::Display) {
+/// scripts and tests wait for to learn where a server listens. The service's metrics exist
+/// (at zero) before the line is out, so a scrape right after it lists the service.
+pub fn announce(service: &'static str, proto: &str, address: &dyn std::fmt::Display) {
+    crate::metrics::service(service);
     let mut out = std::io::stdout().lock();
     // A closed stdout must not stop a server; the line is a courtesy to whoever started it.
     let _ = writeln!(out, "{service} {proto} {address}");
