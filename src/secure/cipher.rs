@@ -80,19 +80,9 @@ impl Opener {
     /// Opens `record` (ciphertext and tag) in place and returns the plaintext's length; on
     /// an error what is in `record` must not be used.
     pub fn open(&mut self, record: &mut [u8]) -> Result<usize, CipherError> {
-        if record.len() < TAG {
-            return Err(CipherError::Short);
-        }
-        let nonce = self.0.nonce()?;
-        self.0
-            .key
-            .open_in_place(nonce, Aad::empty(), record)
-            .map(|plain| plain.len())
-            .map_err(|_| CipherError::Forged)
+        self.open_within(record, 0)
     }
-}
 
-impl Opener {
     /// Opens the record at `area[from..]` (ciphertext and tag) and writes its plaintext to
     /// the front of `area` (the cipher moves it as it decrypts: no separate copy); returns the
     /// plaintext's length. On an error nothing in `area` may be used.
