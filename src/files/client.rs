@@ -1,8 +1,9 @@
 //! The clients' connection, `taojie put` and `taojie ls` (`get` is in
 //! [`download`](super::download)). `put` reconnects and resumes after a broken connection
 //! (see [`retry`](super::retry)).
+use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -10,13 +11,14 @@ use anyhow::{Context, Result, bail};
 use tokio::net::TcpStream;
 
 use super::link::Link;
-use super::names::{self, escape};
+use super::names::{self, RelName, escape};
 use super::partial::{BUSY, NoSpace};
 use super::progress::{FileReport, Report, human};
 use super::protocol::Msg;
 use super::retry::{Retrier, RetryOpts};
 use super::send::{self, Sent};
 use super::stall::{Stall, secs};
+use super::store::Root;
 use super::{LsArgs, PutArgs, SERVICE};
 use crate::framing::{Transport, hello};
 use crate::secure;
@@ -68,34 +70,25 @@ pub async fn put(args: PutArgs) -> Result<ExitCode> {
     };
     let mut files = Vec::new();
     for path in &args.files {
-        let top = path
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_owned))
-            .with_context(|| {
-                format!(
-                    "{}: no such file, or a name that is not UTF-8",
-                    path.display()
-                )
-            })?;
-        for (p, rel) in
-            super::server::collect(path, &top).with_context(|| path.display().to_string())?
-        {
+        for (local, rel) in local_files(path).with_context(|| path.display().to_string())? {
             let name = match &prefix {
                 Some(d) => format!("{}/{rel}", d.as_str()),
                 None => rel,
             };
             names::validate(&name).with_context(|| format!("cannot send {}", escape(&name)))?;
-            files.push((p, name));
+            files.push((local, name));
         }
     }
     let mut report = Report::new("put", &args.opts);
     let mut retrier = Retrier::new(&args.addr, &args.opts.retry);
     let mut conn: Option<Conn> = None;
     let mut i = 0;
-    while let Some((path, name)) = files.get(i) {
-        let header = match send::header_for(path, name.clone()) {
-            Ok(h) => h,
+    while let Some((local, name)) = files.get(i) {
+        let opened = local
+            .open()
+            .and_then(|f| send::header_for(&f, name.clone()).map(|h| (f, h)));
+        let (file, header) = match opened {
+            Ok(fh) => fh,
             Err(e) => {
                 report.record(failed(name, 0, "failed", e.to_string()));
                 i += 1;
@@ -122,7 +115,7 @@ pub async fn put(args: PutArgs) -> Result<ExitCode> {
             fresh: args.no_resume,
         };
         let sent = match t.send_control(&offer).await {
-            Ok(()) => send::send(t, path, &header, &bar).await,
+            Ok(()) => send::send(t, file, &header, &bar).await,
             Err(e) => Err(e.into()),
         };
         bar.finish_and_clear();
@@ -174,6 +167,48 @@ pub async fn put(args: PutArgs) -> Result<ExitCode> {
     }
     report.retried(retrier.total());
     Ok(report.finish())
+}
+
+/// A local file to upload: one named on the command line, or one found under a directory
+/// named there (walked, and opened, beneath that directory like a server's root).
+enum Local {
+    File(PathBuf),
+    Under(Root, RelName),
+}
+
+impl Local {
+    fn open(&self) -> io::Result<File> {
+        match self {
+            Local::File(path) => File::open(path),
+            Local::Under(root, rel) => root.open_file(rel),
+        }
+    }
+}
+
+/// The files `path` names (itself, or the regular files under it, links skipped), each with
+/// the name it gets on the server: the path's own last name, then the path below it.
+fn local_files(path: &Path) -> Result<Vec<(Local, String)>> {
+    let top = path
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_owned))
+        .context("no such file, or a name that is not UTF-8")?;
+    let md = std::fs::metadata(path)?;
+    if md.is_file() {
+        return Ok(vec![(Local::File(path.to_path_buf()), top)]);
+    }
+    if !md.is_dir() {
+        bail!("not a file or directory");
+    }
+    let root = Root::open(path)?;
+    let files = root.files_under(None)?;
+    Ok(files
+        .into_iter()
+        .map(|rel| {
+            let name = format!("{top}/{}", rel.as_str());
+            (Local::Under(root.clone(), rel), name)
+        })
+        .collect())
 }
 
 pub(super) fn failed(name: &str, size: u64, status: &'static str, message: String) -> FileReport {
@@ -245,9 +280,10 @@ pub async fn ls(args: LsArgs) -> Result<ExitCode> {
                 "-".into()
             };
             let slash = if e.kind == "dir" { "/" } else { "" };
+            // Every field from the network is escaped, the kind as much as the name.
             println!(
                 "{:<4} {size:>11}  {when}  {}{slash}",
-                e.kind,
+                escape(&e.kind),
                 escape(&e.name)
             );
         }

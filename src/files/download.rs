@@ -1,8 +1,13 @@
 //! `taojie get`: one request for every name, each offered file received and checked; after a
 //! broken connection, the same request again on a new one, skipping what already came and
 //! resuming the file that was under way (see [`retry`](super::retry)).
+//!
+//! The server is not trusted with more than the bytes of what was asked for (the scp bug,
+//! CVE-2019-6111): an offered name must be one the user asked for, or lie under one, and its
+//! mode plain permission bits; anything else ends the transfer before a byte of it is
+//! written. Files land beneath the output directory through [`store`](super::store), as a
+//! server's uploads land beneath its root.
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -10,18 +15,19 @@ use indicatif::ProgressBar;
 
 use super::GetArgs;
 use super::client::{Conn, connect_with, failed, no_space};
-use super::names;
+use super::names::{self, RelName, escape};
 use super::partial::{NoSpace, Partial};
 use super::progress::{FileReport, Report};
 use super::protocol::{FileHeader, Msg};
 use super::receive::{self, Outcome};
 use super::retry::Retrier;
+use super::store::Root;
 
 /// `taojie get`: downloads files and trees into the output directory.
 pub async fn get(args: GetArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
-    let out: PathBuf = args.output.canonicalize()?;
+    let out = Root::open(&args.output).with_context(|| args.output.display().to_string())?;
     let mut report = Report::new("get", &args.opts);
     let mut retrier = Retrier::new(&args.addr, &args.opts.retry);
     let mut seen = Seen::default();
@@ -62,6 +68,37 @@ pub async fn get(args: GetArgs) -> Result<ExitCode> {
     }
 }
 
+/// Whether the server may send `header` for a request of `asked` (names as the user typed
+/// them): its name must be the last part of one of them (what the server sends for a file)
+/// or lie under it (for a directory), and its mode must hold no set-id or sticky bit. The
+/// error names the offending file.
+fn offer_allowed(asked: &[String], header: &FileHeader) -> Result<RelName, String> {
+    let shown = escape(&header.name);
+    let name = names::validate(&header.name)
+        .map_err(|e| format!("the server sent a bad name {shown}: {e}"))?;
+    let wanted = asked
+        .iter()
+        .filter_map(|a| names::validate(a).ok())
+        .any(|a| {
+            let top = a.file_name();
+            name.as_str()
+                .strip_prefix(top)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        });
+    if !wanted {
+        return Err(format!(
+            "the server offered {shown}, which was not asked for"
+        ));
+    }
+    if header.mode & !0o777 != 0 {
+        return Err(format!(
+            "the server offered {shown} with mode {:o} (set-id or sticky bits)",
+            header.mode
+        ));
+    }
+    Ok(name)
+}
+
 /// What earlier attempts of one `get` already reported, so that a retry, which asks for the
 /// same names again, neither fetches nor reports anything twice.
 #[derive(Default)]
@@ -75,7 +112,7 @@ struct Seen {
 async fn get_all(
     t: &mut Conn,
     args: &GetArgs,
-    out: &Path,
+    out: &Root,
     report: &mut Report,
     seen: &mut Seen,
     retrier: &mut Retrier<'_>,
@@ -86,57 +123,68 @@ async fn get_all(
     })
     .await?;
     loop {
-        match t.recv_control::<Msg>().await? {
-            Msg::File { header } if seen.files.contains(&header.name) => {
-                let message = "already received".to_string();
-                t.send_control(&Msg::Refuse { message }).await?;
-            }
-            Msg::File { header } => {
-                let bar = report.bar(&header.name, header.size);
-                *under_way = Some((header.name.clone(), bar.clone(), header.size));
-                let outcome = get_one(t, out, &header, args.overwrite, &bar).await;
-                bar.finish_and_clear();
-                let outcome = outcome?;
-                *under_way = None;
-                retrier.progressed();
-                seen.files.insert(header.name.clone());
-                report.record(outcome);
-            }
+        let header = match t.recv_control::<Msg>().await? {
+            Msg::File { header } => header,
             Msg::Error { message } => {
                 if seen.errors.insert(message.clone()) {
                     report.record(failed("", 0, "refused", message));
                 }
+                continue;
             }
             Msg::End => return Ok(()),
             other => bail!("protocol error: unexpected {other:?}"),
+        };
+        let name = match offer_allowed(&args.names, &header) {
+            Ok(name) => name,
+            Err(why) => {
+                // One line, and the transfer ends here: a server that offers what was not
+                // asked for is not asked for anything more.
+                let message = why.clone();
+                let _ = t.send_control(&Msg::Refuse { message }).await;
+                bail!("{why}; transfer stopped, nothing of it written");
+            }
+        };
+        if seen.files.contains(&header.name) {
+            let message = "already received".to_string();
+            t.send_control(&Msg::Refuse { message }).await?;
+            continue;
         }
+        let bar = report.bar(&header.name, header.size);
+        *under_way = Some((header.name.clone(), bar.clone(), header.size));
+        let outcome = get_one(t, out, &name, &header, args.overwrite, &bar).await;
+        bar.finish_and_clear();
+        let outcome = outcome?;
+        *under_way = None;
+        retrier.progressed();
+        seen.files.insert(header.name.clone());
+        report.record(outcome);
     }
 }
 
-/// Receives one offered file, checking its name as strictly as the server checks ours.
+/// Receives one offered file (its name already allowed) beneath the output directory.
 async fn get_one(
     t: &mut Conn,
-    out: &Path,
+    out: &Root,
+    name: &RelName,
     header: &FileHeader,
     overwrite: bool,
     bar: &ProgressBar,
 ) -> Result<FileReport> {
-    let whose = format!("{} has", out.display());
+    let whose = format!("{} has", out.path().display());
     let again = "get it again to resume when there is room";
-    let refuse = |message: String| Msg::Refuse { message };
-    let opened = names::validate(&header.name)
-        .map_err(|e| refuse(format!("server sent a bad name: {e}")))
-        .and_then(|n| {
-            let dir = names::parent_dir(out, &n, true).map_err(|e| refuse(e.to_string()))?;
-            Partial::open(&dir, n.file_name(), header, overwrite).map_err(|e| {
-                match NoSpace::of(&e) {
-                    Some(full) => Msg::NoSpace {
-                        detail: full.detail.clone(),
-                        kept: full.kept,
-                    },
-                    None => refuse(e.to_string()),
-                }
-            })
+    let (root, n, h) = (out.clone(), name.clone(), header.clone());
+    // Directory lookups, statvfs and a possible lock wait stay off the async workers.
+    let opened = tokio::task::spawn_blocking(move || Partial::open(&root, &n, &h, overwrite))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        .map_err(|e| match NoSpace::of(&e) {
+            Some(full) => Msg::NoSpace {
+                detail: full.detail.clone(),
+                kept: full.kept,
+            },
+            None => Msg::Refuse {
+                message: e.to_string(),
+            },
         });
     let partial = match opened {
         Ok(p) => p,

@@ -2,15 +2,19 @@
 //!
 //! Verified (BLAKE3, checked segment by segment while the bytes stream, see [`tree`]),
 //! resumable (the receiver keeps the verified segments' hashes beside the partial file, see
-//! [`partial`]), atomic (a temporary file beside the target, fsync, then link or rename), and
-//! strict about names (see [`names`]). `--classic` adds the seed's upload: a
+//! [`partial`]), atomic (a temporary file beside the target, fsync, then rename), strict about
+//! names (see [`names`]), and confined: every name is resolved beneath the root's directory
+//! descriptor by the kernel, never through a link, and a download is read from the descriptor
+//! that was checked (see [`store`]), so no client, nor a local user racing the server, reaches
+//! outside the root. `--classic` adds the seed's upload: a
 //! `struct.pack('i', n)` length, a JSON header `{file_size, file_name, md5}`, then the bytes.
 //!
 //! The tree: [`protocol`] is the messages, [`link`] the framed connection they travel on,
 //! [`send`] and [`receive`] move one file either way, and [`progress`] reports it.
 //! [`client`] is `put` and `ls`, [`download`] is `get`; [`server`] binds the listeners and answers
 //! native connections, [`classic`] answers classic ones, and both read the [`state`] built
-//! once from the flags (so the dependency runs server → classic → state, never back).
+//! once from the flags (so the dependency runs server → classic → state, never back); all of
+//! them, and the `get` client's output directory, touch files only through [`store`].
 use std::path::PathBuf;
 
 use clap::Args;
@@ -22,7 +26,6 @@ pub mod client;
 pub mod download;
 pub mod link;
 pub mod names;
-pub mod partial;
 pub mod progress;
 pub mod protocol;
 pub mod receive;
@@ -31,12 +34,14 @@ pub mod send;
 pub mod server;
 pub mod stall;
 pub mod state;
+pub mod store;
 pub mod tree;
 pub mod uploads;
 
 pub use client::{ls, put};
 pub use download::get;
 pub use server::run;
+pub use store::partial;
 
 /// Default port of the files service on `taojie serve`.
 pub const DEFAULT_PORT: u16 = 9021;

@@ -1,8 +1,7 @@
 //! Names that cross the wire: one validation used by the server (put, get, ls) and the client
-//! (get), path resolution that never leaves the root, and escaping for terminals.
+//! (get), and escaping for terminals. Resolving a name beneath a root is the
+//! [`store`](super::store)'s, never done here on paths.
 use std::fmt;
-use std::io;
-use std::path::{Path, PathBuf};
 
 /// Longest name accepted, in bytes.
 pub const MAX_NAME: usize = 4096;
@@ -39,6 +38,12 @@ pub enum NameError {
     /// One of taojie's own partial-file names.
     #[error("names ending in {PART_SUFFIX} or {STATE_SUFFIX} are reserved")]
     Reserved,
+    /// A control character (newline, ESC, DEL, C1...): it would reach someone's terminal.
+    #[error("control characters (newline, ESC, ...) are not allowed in names")]
+    Control,
+    /// A bidirectional override or isolate, which can make a name read as another.
+    #[error("bidirectional overrides (U+202A-U+202E, U+2066-U+2069) are not allowed in names")]
+    Bidi,
 }
 
 /// A validated relative name: `/`-separated components, none empty, `.` or `..`.
@@ -79,6 +84,12 @@ pub fn validate(name: &str) -> Result<RelName, NameError> {
     if name.contains('\\') {
         return Err(NameError::Backslash);
     }
+    if name.chars().any(char::is_control) {
+        return Err(NameError::Control);
+    }
+    if name.chars().any(is_bidi) {
+        return Err(NameError::Bidi);
+    }
     if name.starts_with('/') {
         return Err(NameError::Absolute);
     }
@@ -108,12 +119,18 @@ pub fn validate_dir(name: &str) -> Result<Option<RelName>, NameError> {
     }
 }
 
+/// Whether `c` is a bidirectional embedding, override or isolate (U+202A-U+202E,
+/// U+2066-U+2069).
+fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// The name with control and escape characters shown as escapes, safe for a terminal.
 pub fn escape(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
         // Bidirectional overrides can disguise a name as well as escapes can.
-        if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+        if c.is_control() || is_bidi(c) {
             out.extend(c.escape_unicode());
         } else {
             out.push(c);
@@ -122,70 +139,10 @@ pub fn escape(name: &str) -> String {
     out
 }
 
-/// The refusal for a path that escapes the root.
-fn outside() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::PermissionDenied,
-        "the name leads out of the root (through a symbolic link)",
-    )
-}
-
-/// Follows `name`'s parent directories under `root` (canonical), creating missing ones when
-/// `create` is set, and returns the real directory the last component lives in. A symbolic
-/// link is followed only if where it leads is still under the root.
-pub fn parent_dir(root: &Path, name: &RelName, create: bool) -> io::Result<PathBuf> {
-    let parts: Vec<&str> = name.components().collect();
-    let mut dir = root.to_path_buf();
-    for part in &parts[..parts.len() - 1] {
-        let next = dir.join(part);
-        match std::fs::symlink_metadata(&next) {
-            Ok(md) if md.file_type().is_symlink() => {
-                let real = next.canonicalize()?;
-                if !real.starts_with(root) {
-                    return Err(outside());
-                }
-                if !real.is_dir() {
-                    return Err(not_dir(part));
-                }
-                dir = real;
-            }
-            Ok(md) if md.is_dir() => dir = next,
-            Ok(_) => return Err(not_dir(part)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
-                std::fs::create_dir(&next).or_else(|e| match e.kind() {
-                    io::ErrorKind::AlreadyExists if next.is_dir() => Ok(()),
-                    _ => Err(e),
-                })?;
-                dir = next;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(dir)
-}
-
-fn not_dir(part: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotADirectory,
-        format!("{} is not a directory", escape(part)),
-    )
-}
-
-/// The real path of an existing `name` under `root` (canonical), refused if it leads out.
-pub fn existing(root: &Path, name: Option<&RelName>) -> io::Result<PathBuf> {
-    let Some(name) = name else {
-        return Ok(root.to_path_buf());
-    };
-    let dir = parent_dir(root, name, false)?;
-    let real = dir.join(name.file_name()).canonicalize()?;
-    if !real.starts_with(root) {
-        return Err(outside());
-    }
-    Ok(real)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use proptest::prelude::*;
 
     use super::*;
@@ -205,6 +162,12 @@ mod tests {
             ("a\0b", NameError::Nul),
             ("a\\..\\b", NameError::Backslash),
             (".x.taojie-part", NameError::Reserved),
+            ("a\nb", NameError::Control),
+            ("a/\x1b[2Jb", NameError::Control),
+            ("a\x7f", NameError::Control),
+            ("a\u{9b}b", NameError::Control),
+            ("invoice\u{202e}fdp.exe", NameError::Bidi),
+            ("a\u{2066}/b", NameError::Bidi),
         ];
         for (name, want) in cases {
             assert_eq!(validate(name), Err(want), "{name:?}");
@@ -227,6 +190,13 @@ mod tests {
                 let p = Path::new(n.as_str());
                 prop_assert!(p.is_relative());
                 prop_assert!(p.components().all(|c| matches!(c, std::path::Component::Normal(_))));
+            }
+        }
+
+        #[test]
+        fn a_valid_name_needs_no_escaping(name in "\\PC{0,12}[\\x00-\\x1f\\x7f-\\x9f\\u{202a}-\\u{202e}\\u{2066}-\\u{2069}]?\\PC{0,12}") {
+            if let Ok(n) = validate(&name) {
+                prop_assert_eq!(escape(n.as_str()), n.as_str());
             }
         }
     }

@@ -226,7 +226,8 @@ fn write(mut p: Partial, mut rx: mpsc::Receiver<Item>) -> io::Result<String> {
             let hash = p.hasher.root().map(|h| tree::hex(h.as_bytes()));
             let hash = hash.ok_or_else(|| io::Error::other("incomplete hash"))?;
             let display = p.display.clone();
-            commit_or_discard(p).map_err(|e| match NoSpace::is_full(&e) {
+            // On failure, commit removes what it held.
+            p.commit().map_err(|e| match NoSpace::is_full(&e) {
                 true => NoSpace {
                     detail: "the disk filled while the file was put in place".into(),
                     kept: 0,
@@ -265,13 +266,4 @@ fn write(mut p: Partial, mut rx: mpsc::Receiver<Item>) -> io::Result<String> {
             }
         }
     }
-}
-
-fn commit_or_discard(p: Partial) -> io::Result<()> {
-    // commit consumes the partial; on failure its files are removed by path.
-    let paths = p.paths();
-    p.commit().inspect_err(|_| {
-        let _ = std::fs::remove_file(&paths.0);
-        let _ = std::fs::remove_file(&paths.1);
-    })
 }

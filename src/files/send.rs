@@ -1,8 +1,8 @@
 //! Sending one file: a blocking reader thread reads and hashes ahead (a few chunks at most),
-//! the network side frames what it is given.
+//! the network side frames what it is given. The file is sent from the descriptor its header
+//! was made from, never opened again by name.
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 use indicatif::ProgressBar;
@@ -39,11 +39,12 @@ enum Item {
     Segment(u64, [u8; 32]),
 }
 
-/// After the caller has offered `header`: waits for the receiver's answer, streams from the
-/// offset it asks for, and returns its verdict. An error means the connection is unusable.
+/// After the caller has offered `header` (made by [`header_for`] from `file`): waits for the
+/// receiver's answer, streams `file` from the offset it asks for, and returns its verdict. An
+/// error means the connection is unusable.
 pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     t: &mut Link<S>,
-    path: &Path,
+    file: File,
     header: &FileHeader,
     bar: &ProgressBar,
 ) -> Result<Sent> {
@@ -59,8 +60,8 @@ pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     let (tx, mut rx) = mpsc::channel::<Item>(4);
     // Sent frames go back to the reader to be filled again.
     let (spare_tx, spare) = std::sync::mpsc::channel::<Records>();
-    let (size, owned) = (header.size, PathBuf::from(path));
-    let reader = tokio::task::spawn_blocking(move || read(&owned, size, offset, tx, spare));
+    let size = header.size;
+    let reader = tokio::task::spawn_blocking(move || read(file, size, offset, tx, spare));
     let mut sent = 0u64;
     while let Some(item) = rx.recv().await {
         match item {
@@ -79,7 +80,7 @@ pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     reader
         .await
         .map_err(|e| anyhow!("reader failed: {e}"))?
-        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        .map_err(|e| anyhow!("{}: {e}", super::names::escape(&header.name)))?;
     Ok(match t.recv_control::<Msg>().await? {
         Msg::Verified { blake3, .. } => Sent::Verified { blake3, sent },
         Msg::Failed { message } => Sent::Failed(message),
@@ -91,13 +92,12 @@ pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
 /// The reader thread: bytes from `offset` to `size`, each complete segment's hash after it,
 /// in frames taken from `spare` when the network side has given one back.
 fn read(
-    path: &Path,
+    mut f: File,
     size: u64,
     offset: u64,
     tx: mpsc::Sender<Item>,
     spare: std::sync::mpsc::Receiver<Records>,
 ) -> io::Result<()> {
-    let mut f = File::open(path)?;
     f.seek(SeekFrom::Start(offset))?;
     let held = if size <= SEGMENT {
         0
@@ -139,10 +139,10 @@ fn read(
     Ok(())
 }
 
-/// The header describing a local file, to be sent as `name`.
-pub fn header_for(path: &Path, name: String) -> io::Result<FileHeader> {
+/// The header describing an open file, to be sent as `name`.
+pub fn header_for(file: &File, name: String) -> io::Result<FileHeader> {
     use std::os::unix::fs::MetadataExt;
-    let md = std::fs::metadata(path)?;
+    let md = file.metadata()?;
     if !md.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

@@ -1,8 +1,8 @@
 //! `taojie serve files`: the native listener (and the classic one when asked for), and one
 //! connection's requests: put, get, ls.
+use std::fs::File;
 use std::io;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -13,12 +13,13 @@ use tracing::{info, warn};
 
 use super::classic;
 use super::link::Link;
-use super::names::{self, PART_SUFFIX, RelName, STATE_SUFFIX, escape};
+use super::names::{self, RelName, escape};
 use super::partial::{NoSpace, Partial};
 use super::protocol::{Entry, FileHeader, Msg};
 use super::receive::{self, Outcome};
 use super::send::{self, Sent};
 use super::state::State;
+use super::store::{Found, Root};
 use super::{DEFAULT_PORT, SERVICE, ServeArgs};
 use crate::framing::{FrameError, Transport, hello};
 use crate::server::{self, Conn, Listener};
@@ -193,7 +194,9 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
 fn on_server(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::NotFound => "no such file or directory on the server".into(),
-        io::ErrorKind::PermissionDenied => "permission denied on the server".into(),
+        io::ErrorKind::PermissionDenied if e.get_ref().is_none() => {
+            "permission denied on the server".into()
+        }
         _ => format!("{e} (on the server)"),
     }
 }
@@ -212,112 +215,110 @@ fn accept_put(
     }
     let name = names::validate(&header.name)
         .map_err(|e| refuse(format!("name {} refused: {e}", escape(&header.name))))?;
-    let dir = names::parent_dir(&state.root, &name, true)
-        .map_err(|e| refuse(format!("name {name} refused: {e}")))?;
-    Partial::open_with(&dir, name.file_name(), header, overwrite, fresh).map_err(|e| {
-        match NoSpace::of(&e) {
-            Some(full) => Msg::NoSpace {
-                detail: full.detail.clone(),
-                kept: full.kept,
-            },
-            None if NoSpace::is_full(&e) => Msg::NoSpace {
-                detail: "the disk is full".into(),
-                kept: 0,
-            },
-            None => refuse(e.to_string()),
-        }
-    })
+    Partial::open_with(&state.root, &name, header, overwrite, fresh).map_err(|e| refusal(&name, &e))
 }
 
-/// Sends one requested name: a file, or every regular file under a directory.
+/// The answer to an upload that [`Partial::open_with`] turned down with `e`.
+fn refusal(name: &RelName, e: &io::Error) -> Msg {
+    match NoSpace::of(e) {
+        Some(full) => Msg::NoSpace {
+            detail: full.detail.clone(),
+            kept: full.kept,
+        },
+        None if NoSpace::is_full(e) => Msg::NoSpace {
+            detail: "the disk is full".into(),
+            kept: 0,
+        },
+        // Exists, busy: the message already names the file.
+        None if e.kind() == io::ErrorKind::AlreadyExists => Msg::Refuse {
+            message: e.to_string(),
+        },
+        None => Msg::Refuse {
+            message: format!("name {name} refused: {e}"),
+        },
+    }
+}
+
+/// Sends one requested name: a file, or every regular file under a directory. Each file is
+/// opened beneath the root once, and its header and bytes both come from that descriptor.
 async fn serve_get<S: AsyncRead + AsyncWrite + Unpin>(
     t: &mut Link<S>,
     state: &State,
     raw: &str,
 ) -> Result<(), FrameError> {
-    let found = names::validate(raw)
-        .map_err(|e| format!("{}: {e}", escape(raw)))
-        .and_then(|n| {
-            names::existing(&state.root, Some(&n))
-                .map(|p| (n, p))
+    let found = match names::validate(raw) {
+        Err(e) => Err(format!("{}: {e}", escape(raw))),
+        Ok(name) => {
+            let root = state.root.clone();
+            let n = name.clone();
+            tokio::task::spawn_blocking(move || root.find(&n))
+                .await
+                .unwrap_or_else(|e| Err(io::Error::other(e)))
+                .map(|f| (name, f))
                 .map_err(|e| format!("{}: {}", escape(raw), on_server(&e)))
-        });
-    let (name, path) = match found {
+        }
+    };
+    let (name, found) = match found {
         Ok(f) => f,
         Err(message) => return t.send_control(&Msg::Error { message }).await,
     };
-    let files = match collect(&path, name.file_name()) {
-        Ok(f) => f,
+    let top = name.file_name().to_string();
+    match found {
+        Found::File(file) => send_one(t, Ok(file), top).await,
+        Found::Tree(files) => {
+            for rel in files {
+                let full = names::validate(&format!("{}/{}", name.as_str(), rel.as_str()));
+                let opened = match full {
+                    Ok(full) => open_blocking(&state.root, full).await,
+                    Err(e) => Err(io::Error::new(io::ErrorKind::InvalidInput, e)),
+                };
+                send_one(t, opened, format!("{top}/{}", rel.as_str())).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Opens a file for a download off the async workers.
+async fn open_blocking(root: &Root, name: RelName) -> io::Result<File> {
+    let root = root.clone();
+    tokio::task::spawn_blocking(move || root.open_file(&name))
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
+}
+
+/// Offers one opened file to the client as `rel` and sends it if accepted.
+async fn send_one<S: AsyncRead + AsyncWrite + Unpin>(
+    t: &mut Link<S>,
+    opened: io::Result<File>,
+    rel: String,
+) -> Result<(), FrameError> {
+    let header = opened.and_then(|f| send::header_for(&f, rel.clone()).map(|h| (f, h)));
+    let (file, header) = match header {
+        Ok(fh) => fh,
         Err(e) => {
-            let message = format!("{name}: {}", on_server(&e));
+            // The name as the client knows it, not the server's own path.
+            let message = format!("{}: {}", escape(&rel), on_server(&e));
             return t.send_control(&Msg::Error { message }).await;
         }
     };
-    for (path, rel) in files {
-        let header = match send::header_for(&path, rel.clone()) {
-            Ok(h) => h,
-            Err(e) => {
-                // The name as the client knows it, not the server's own path.
-                let message = format!("{}: {}", escape(&rel), on_server(&e));
-                t.send_control(&Msg::Error { message }).await?;
-                continue;
-            }
-        };
-        t.send_control(&Msg::File {
-            header: header.clone(),
-        })
-        .await?;
-        match send::send(t, &path, &header, &ProgressBar::hidden()).await {
-            Ok(Sent::Verified { sent, .. }) => {
-                info!(name = %escape(&header.name), sent, "download verified")
-            }
-            Ok(Sent::Refused(m) | Sent::Failed(m)) => {
-                info!(name = %escape(&header.name), reason = %m, "download not taken")
-            }
-            Ok(Sent::NoSpace(full)) => {
-                info!(name = %escape(&header.name), detail = %full.detail, kept = full.kept, "download not taken: the client has no space left")
-            }
-            Err(e) => return Err(FrameError::Unexpected(e.to_string())),
+    t.send_control(&Msg::File {
+        header: header.clone(),
+    })
+    .await?;
+    match send::send(t, file, &header, &ProgressBar::hidden()).await {
+        Ok(Sent::Verified { sent, .. }) => {
+            info!(name = %escape(&header.name), sent, "download verified")
         }
+        Ok(Sent::Refused(m) | Sent::Failed(m)) => {
+            info!(name = %escape(&header.name), reason = %m, "download not taken")
+        }
+        Ok(Sent::NoSpace(full)) => {
+            info!(name = %escape(&header.name), detail = %full.detail, kept = full.kept, "download not taken: the client has no space left")
+        }
+        Err(e) => return Err(FrameError::Unexpected(e.to_string())),
     }
     Ok(())
-}
-
-/// The regular files at `path` (itself, or under it), each with the name the client gets:
-/// `top` and the path below it. Symbolic links inside a tree are skipped, not followed.
-pub fn collect(path: &Path, top: &str) -> io::Result<Vec<(PathBuf, String)>> {
-    let md = std::fs::metadata(path)?;
-    if md.is_file() {
-        return Ok(vec![(path.to_path_buf(), top.to_string())]);
-    }
-    if !md.is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a file or directory",
-        ));
-    }
-    let mut out = Vec::new();
-    let mut stack = vec![(path.to_path_buf(), top.to_string())];
-    while let Some((dir, rel)) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let Some(n) = e.file_name().to_str().map(str::to_owned) else {
-                continue; // not UTF-8: cannot be named on the wire
-            };
-            if n.ends_with(PART_SUFFIX) || n.ends_with(STATE_SUFFIX) {
-                continue;
-            }
-            let ft = e.file_type()?;
-            let child = format!("{rel}/{n}");
-            if ft.is_dir() {
-                stack.push((e.path(), child));
-            } else if ft.is_file() {
-                out.push((e.path(), child));
-            }
-        }
-    }
-    Ok(out)
 }
 
 async fn serve_ls<S: AsyncRead + AsyncWrite + Unpin>(
@@ -325,12 +326,16 @@ async fn serve_ls<S: AsyncRead + AsyncWrite + Unpin>(
     state: &State,
     dir: &str,
 ) -> Result<(), FrameError> {
-    let listed = names::validate_dir(dir)
-        .map_err(|e| e.to_string())
-        .and_then(|d: Option<RelName>| {
-            names::existing(&state.root, d.as_ref()).map_err(|e| on_server(&e))
-        })
-        .and_then(|p| list(&p).map_err(|e| on_server(&e)));
+    let listed = match names::validate_dir(dir) {
+        Err(e) => Err(e.to_string()),
+        Ok(d) => {
+            let root = state.root.clone();
+            tokio::task::spawn_blocking(move || root.list(d.as_ref()))
+                .await
+                .unwrap_or_else(|e| Err(io::Error::other(e)))
+                .map_err(|e| on_server(&e))
+        }
+    };
     let entries = match listed {
         Ok(e) => e,
         Err(e) => {
@@ -342,7 +347,12 @@ async fn serve_ls<S: AsyncRead + AsyncWrite + Unpin>(
     let mut bytes = 0;
     for e in entries {
         bytes += e.name.len() + 64;
-        batch.push(e);
+        batch.push(Entry {
+            name: e.name,
+            kind: e.kind.as_str().into(),
+            size: e.size,
+            mtime: e.mtime_ns.div_euclid(1_000_000_000),
+        });
         if bytes > LIST_BATCH_BYTES {
             let entries = std::mem::take(&mut batch);
             t.send_control(&Msg::Entries { entries }).await?;
@@ -353,34 +363,4 @@ async fn serve_ls<S: AsyncRead + AsyncWrite + Unpin>(
         t.send_control(&Msg::Entries { entries: batch }).await?;
     }
     t.send_control(&Msg::End).await
-}
-
-fn list(dir: &Path) -> io::Result<Vec<Entry>> {
-    use std::os::unix::fs::MetadataExt;
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir)? {
-        let e = e?;
-        let Some(name) = e.file_name().to_str().map(str::to_owned) else {
-            continue;
-        };
-        if name.ends_with(PART_SUFFIX) || name.ends_with(STATE_SUFFIX) {
-            continue;
-        }
-        let md = e.metadata()?;
-        let kind = if md.is_file() {
-            "file"
-        } else if md.is_dir() {
-            "dir"
-        } else {
-            "other"
-        };
-        out.push(Entry {
-            name,
-            kind: kind.into(),
-            size: if md.is_file() { md.len() } else { 0 },
-            mtime: md.mtime(),
-        });
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
 }

@@ -1,11 +1,12 @@
-//! What every files connection handler shares, native or classic: the canonical root, the key
-//! and the read/upload-only switches, checked once from the flags before anything listens.
+//! What every files connection handler shares, native or classic: the root (opened once, see
+//! [`store`](super::store)), the key and the read/upload-only switches, checked once from the
+//! flags before anything listens.
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use super::ServeArgs;
+use super::store::Root;
 use super::uploads::Uploads;
 use crate::auth;
 use crate::secure::ServerAuth;
@@ -13,8 +14,8 @@ use crate::server::PreAuth;
 
 /// Everything a connection handler needs.
 pub struct State {
-    /// The root, canonical.
-    pub root: PathBuf,
+    /// The root: every name is resolved beneath it.
+    pub root: Root,
     /// What the handshakes accept (the classic listener's HMAC uses `auth.psk`).
     pub auth: ServerAuth,
     /// Refuse uploads.
@@ -30,7 +31,7 @@ pub struct State {
 impl State {
     /// The state `args` asks for, serving on `addr` (and `classic`, if set): loads the key,
     /// or allows none only when every address is loopback, and makes sure the root (by
-    /// default taojie's data directory) is a directory.
+    /// default taojie's data directory) is a directory, and opens it.
     pub fn from_args(
         args: &ServeArgs,
         addr: SocketAddr,
@@ -56,12 +57,7 @@ impl State {
                 dir
             }
         };
-        let root = root
-            .canonicalize()
-            .with_context(|| format!("root {}", root.display()))?;
-        if !root.is_dir() {
-            bail!("root {} is not a directory", root.display());
-        }
+        let root = Root::open(&root).with_context(|| format!("root {}", root.display()))?;
         Ok(State {
             root,
             auth,

@@ -1,21 +1,6 @@
 //! Hostile names in both directions, escaping, wrong keys and the server's modes.
+use super::wire::{self, Wire};
 use super::*;
-
-/// A hand-made client: real handshake, then raw requests.
-async fn raw_client(
-    addr: &str,
-    key: &Path,
-) -> taojie::framing::Transport<taojie::secure::SecureStream<tokio::net::TcpStream>> {
-    let key = taojie::auth::Key::load(key).unwrap();
-    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let auth = taojie::secure::ClientAuth::Psk(key);
-    let (s, _) = taojie::secure::client(s, &auth).await.unwrap();
-    let mut t = taojie::framing::Transport::new(s);
-    taojie::framing::hello::client(&mut t, "files")
-        .await
-        .unwrap();
-    t
-}
 
 #[tokio::test]
 async fn hostile_names_are_refused_and_nothing_lands_outside_the_root() {
@@ -25,7 +10,7 @@ async fn hostile_names_are_refused_and_nothing_lands_outside_the_root() {
     std::fs::create_dir(&outside).unwrap();
     std::os::unix::fs::symlink(&outside, fx.p("root/evil")).unwrap();
     std::fs::write(outside.join("secret"), b"s").unwrap();
-    let mut t = raw_client(&srv.addr("files", "tcp"), &fx.p("key")).await;
+    let mut t = wire::client(&srv.addr("files", "tcp"), &fx.p("key")).await;
     for name in [
         "../x",
         "/etc/x",
@@ -246,12 +231,100 @@ fn control_characters_in_names_never_reach_the_terminal_raw() {
     assert!(ok, "{err}");
     assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
     assert!(out.contains("\\u{1b}"), "{out:?}");
-    // The same name offered by get, refused locally because it exists: the message is escaped.
-    std::fs::write(fx.p("out").join(evil), b"y").unwrap();
+    // Such a name is never stored nor sent: asked for, it is refused, and the refusal that
+    // names it is escaped too.
     let (ok, _, err) = fx.run(&["get", &addr, evil, "-o", &fx.s("out")]);
     assert!(!ok);
     assert!(
-        !err.contains('\x1b') && err.contains("already exists"),
+        !err.contains('\x1b') && err.contains("control character"),
         "{err:?}"
     );
+    assert_eq!(std::fs::read_dir(fx.p("out")).unwrap().count(), 0);
+}
+
+/// A server's listing can carry any bytes in any field: `ls` escapes them all, the kind as
+/// much as the name, so no server can clear the screen or fake the listing.
+#[tokio::test(flavor = "multi_thread")]
+async fn ls_escapes_every_field_a_server_sends() {
+    let fx = Fixture::new();
+    let (addr, server) = wire::server(&fx.p("key"), |mut t: Wire| async move {
+        let Ok(Msg::Ls { .. }) = t.recv_control::<Msg>().await else {
+            return;
+        };
+        let entries = vec![taojie::files::protocol::Entry {
+            name: "a\x1b[2Jname".into(),
+            kind: "\x1b[2J\x1b[Hfile\u{202e}".into(),
+            size: 1,
+            mtime: 0,
+        }];
+        let _ = t.send_control(&Msg::Entries { entries }).await;
+        let _ = t.send_control(&Msg::End).await;
+    })
+    .await;
+    let key = fx.s("key");
+    let (st, out, err) = tokio::task::spawn_blocking(move || {
+        run_with_input(&["ls", &addr, "--key", &key], b"", LIMIT)
+    })
+    .await
+    .unwrap();
+    let _ = server.await;
+    let out = String::from_utf8_lossy(&out).into_owned();
+    assert!(st.success(), "{err}");
+    assert!(
+        !out.contains('\x1b') && !out.contains('\u{202e}'),
+        "{out:?}"
+    );
+    assert!(out.contains("\\u{1b}[2J\\u{1b}[Hfile"), "{out:?}");
+}
+
+/// Names a server stores may not hold control characters (newline, ESC, DEL, C1) nor
+/// bidirectional overrides (U+202A-U+202E, U+2066-U+2069): refused with a clear error, and a
+/// refused upload creates none of the directories its name leads through.
+#[tokio::test]
+async fn unprintable_names_are_refused_and_refusals_create_no_directories() {
+    let fx = Fixture::new();
+    let srv = fx.serve(&[]);
+    let mut t = wire::client(&srv.addr("files", "tcp"), &fx.p("key")).await;
+    for name in [
+        "new/a\nb",
+        "new/a\x1b[31mb",
+        "new/a\x7fb",
+        "new/a\u{85}b",
+        "new/invoice\u{202e}fdp.exe",
+        "new/a\u{2066}b",
+        "new\u{2069}/b",
+        "new/\u{202a}",
+    ] {
+        let offer = Msg::PutFile {
+            header: wire::header(name, b"x", 0o644),
+            overwrite: false,
+            fresh: false,
+        };
+        t.send_control(&offer).await.unwrap();
+        match t.recv_control::<Msg>().await.unwrap() {
+            Msg::Refuse { message } => assert!(
+                message.contains("control character") || message.contains("bidirectional"),
+                "{name:?}: {message}"
+            ),
+            other => panic!("{name:?} accepted: {other:?}"),
+        }
+    }
+    // Refused for its size after the name passed: still nothing made on the way.
+    let deep = format!("{}/huge", vec!["d"; 200].join("/"));
+    for name in [deep.as_str(), "new/sub/huge"] {
+        let header = FileHeader {
+            size: 1 << 62,
+            ..wire::header(name, b"", 0o644)
+        };
+        let offer = Msg::PutFile {
+            header,
+            overwrite: false,
+            fresh: false,
+        };
+        t.send_control(&offer).await.unwrap();
+        let answer = t.recv_control::<Msg>().await.unwrap();
+        assert!(matches!(answer, Msg::NoSpace { .. }), "{answer:?}");
+    }
+    let left: Vec<_> = std::fs::read_dir(fx.p("root")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
 }

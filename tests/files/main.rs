@@ -3,13 +3,17 @@
 //! This file holds the shared fixture, the counting proxy and the plain round trips;
 //! `resume.rs` the interrupted transfers and corruption in transit; `hostile.rs` hostile names,
 //! wrong keys and server modes; `classic.rs` the seed-style Python uploader; `disk_full.rs`
-//! uploads into a small tmpfs that fills.
+//! uploads into a small tmpfs that fills; `malicious.rs` a hostile server against `get`;
+//! `race.rs` a local user swapping directories under the root; `wire.rs` the hand-made peers.
 mod classic;
 #[path = "../common/mod.rs"]
 mod common;
 mod disk_full;
 mod hostile;
+mod malicious;
+mod race;
 mod resume;
+mod wire;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

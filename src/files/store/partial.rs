@@ -10,15 +10,20 @@
 //! and the state is used only if the new header's size and mtime (to the nanosecond) equal
 //! the stamp — rsync's quick check. A source rewritten in place with both unchanged would
 //! keep stale segments; anything else starts over from byte 0, without asking.
-use std::fs::{File, OpenOptions};
+//!
+//! All three files live in one directory held open (see [`Dir`]): they are created, renamed
+//! and removed by name relative to it, never by path.
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
 
-use super::names::{PART_SUFFIX, STATE_SUFFIX, escape};
-use super::progress::human;
-use super::protocol::FileHeader;
-use super::tree::{SEGMENT, TreeHasher};
+pub use super::journal::Journal;
+pub use super::space::NoSpace;
+use super::space::no_space;
+use super::{Dir, Root};
+use crate::files::names::{PART_SUFFIX, RelName, STATE_SUFFIX, escape};
+use crate::files::protocol::FileHeader;
+use crate::files::tree::{SEGMENT, TreeHasher};
 
 /// A file being received, at `offset` bytes verified.
 pub struct Partial {
@@ -37,9 +42,10 @@ pub struct Partial {
     pub fresh: bool,
     /// The final name, for messages.
     pub display: String,
-    final_path: PathBuf,
-    part_path: PathBuf,
-    state_path: PathBuf,
+    dir: Dir,
+    final_name: String,
+    part_name: String,
+    state_name: String,
 }
 
 /// The end of the refusal a file gets while another connection still receives it: after a
@@ -51,87 +57,68 @@ fn refuse(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::AlreadyExists, msg)
 }
 
-fn open_nofollow(path: &Path, truncate: bool) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(truncate)
-        .custom_flags(libc::O_NOFOLLOW)
-        .mode(0o600)
-        .open(path)
-}
-
-/// The receiver's disk cannot hold a file: the error inside an [`io::ErrorKind::StorageFull`]
-/// from [`Partial::open`] and from a write that ran out of room, with what is kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NoSpace {
-    /// What did not fit, for a person: sizes and free space, no paths.
-    pub detail: String,
-    /// Verified bytes kept beside the target for a later resume (0: nothing kept).
-    pub kept: u64,
-}
-
-impl std::fmt::Display for NoSpace {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "no space left ({})", self.detail)
-    }
-}
-
-impl std::error::Error for NoSpace {}
-
-impl NoSpace {
-    /// The [`NoSpace`] inside `e`, if `e` is one.
-    pub fn of(e: &io::Error) -> Option<&NoSpace> {
-        e.get_ref().and_then(|i| i.downcast_ref::<NoSpace>())
-    }
-
-    /// Whether `e` is the disk (or the user's quota) running out.
-    pub fn is_full(e: &io::Error) -> bool {
-        e.kind() == io::ErrorKind::StorageFull
-            || e.kind() == io::ErrorKind::QuotaExceeded
-            || matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
-    }
-
-    /// `self` as the error [`NoSpace::of`] finds again.
-    pub fn into_error(self) -> io::Error {
-        io::Error::new(io::ErrorKind::StorageFull, self)
-    }
-}
-
 impl Partial {
-    /// Prepares to receive `header` as `dir/name` (`dir` already checked to be under the
-    /// root): refuses an existing file unless `overwrite`, and a size the disk cannot hold;
-    /// picks up an earlier attempt's partial file when its state matches the header.
-    pub fn open(dir: &Path, name: &str, header: &FileHeader, overwrite: bool) -> io::Result<Self> {
-        Self::open_with(dir, name, header, overwrite, false)
+    /// Prepares to receive `header` as `name` under `root`: refuses an existing file unless
+    /// `overwrite`, and a size the disk cannot hold; picks up an earlier attempt's partial
+    /// file when its state matches the header. Directories on the way are made only once
+    /// the file is accepted, so a refusal leaves none behind.
+    pub fn open(
+        root: &Root,
+        name: &RelName,
+        header: &FileHeader,
+        overwrite: bool,
+    ) -> io::Result<Self> {
+        Self::open_with(root, name, header, overwrite, false)
     }
 
     /// [`Partial::open`], or with `fresh` one that ignores (and on refusal removes) an earlier
     /// attempt's partial file and whose own bytes are not kept if the disk fills.
     pub fn open_with(
-        dir: &Path,
+        root: &Root,
+        name: &RelName,
+        header: &FileHeader,
+        overwrite: bool,
+        fresh: bool,
+    ) -> io::Result<Self> {
+        let mut place = root.place(name)?;
+        if !place.exists() {
+            // Nothing of the file exists yet: it must fit before anything is made for it.
+            let free = place.dir().free_space()?;
+            if header.size > free {
+                return Err(no_space(header.size, free, 0, 0));
+            }
+            place.make()?;
+        }
+        let dir = place.dir().clone();
+        let opened = Self::open_in(dir, place.file_name(), header, overwrite, fresh);
+        if opened.is_err() {
+            place.undo();
+        }
+        opened
+    }
+
+    fn open_in(
+        dir: Dir,
         name: &str,
         header: &FileHeader,
         overwrite: bool,
         fresh: bool,
     ) -> io::Result<Self> {
-        let final_path = dir.join(name);
         let display = escape(&header.name);
-        match std::fs::symlink_metadata(&final_path) {
-            Ok(md) if md.is_dir() => {
+        match dir.kind_of(name)? {
+            Some(rustix::fs::FileType::Directory) => {
                 return Err(refuse(format!("{display} exists and is a directory")));
             }
-            Ok(_) if !overwrite => {
+            Some(_) if !overwrite => {
                 return Err(refuse(format!(
                     "{display} already exists; not replaced (use --overwrite to replace it)"
                 )));
             }
             _ => {}
         }
-        let part_path = dir.join(format!(".{name}{PART_SUFFIX}"));
-        let state_path = dir.join(format!(".{name}{STATE_SUFFIX}"));
-        let mut file = open_nofollow(&part_path, false)?;
+        let part_name = format!(".{name}{PART_SUFFIX}");
+        let state_name = format!(".{name}{STATE_SUFFIX}");
+        let mut file = dir.open_rw(&part_name, false)?;
         // A connection that just broke may still be recording its progress: give it a moment
         // before calling the file busy.
         let mut tries = 0;
@@ -144,7 +131,7 @@ impl Partial {
         }
         let (cvs, held) = match fresh {
             true => (Vec::new(), 0),
-            false => resume_point(&read_state(&state_path), header),
+            false => resume_point(&read_state(&dir, &state_name), header),
         };
         let len = file.metadata()?.len();
         let (cvs, offset) = if held > 0 && len >= held {
@@ -153,32 +140,22 @@ impl Partial {
             (Vec::new(), 0)
         };
         // Bytes past the offset are about to be cut off: they count as free.
-        let free = crate::sys::free_space(dir)?.saturating_add(len - offset.min(len));
+        let free = dir.free_space()?.saturating_add(len - offset.min(len));
         let need = header.size - offset;
         if need > free {
             // Nothing worth keeping, or the client asked to keep nothing: the space goes back.
             let kept = if offset == 0 || fresh {
-                let _ = std::fs::remove_file(&part_path);
-                let _ = std::fs::remove_file(&state_path);
+                let _ = dir.remove(&part_name);
+                let _ = dir.remove(&state_name);
                 0
             } else {
                 offset
             };
-            let more = if offset > 0 { " more" } else { "" };
-            let (mut need_s, mut free_s) = (human(need), human(free));
-            if need_s == free_s {
-                // Rounded alike: the difference is in the bytes.
-                (need_s, free_s) = (format!("{need} bytes"), format!("{free} bytes"));
-            }
-            return Err(NoSpace {
-                detail: format!("needs {need_s}{more}, {free_s} free"),
-                kept,
-            }
-            .into_error());
+            return Err(no_space(need, free, offset, kept));
         }
         file.set_len(offset)?;
         file.seek(SeekFrom::Start(offset))?;
-        let mut state = open_nofollow(&state_path, offset == 0)?;
+        let mut state = dir.open_rw(&state_name, offset == 0)?;
         if offset == 0 {
             state.write_all(&state_bytes(header, &[]))?;
         } else {
@@ -195,9 +172,10 @@ impl Partial {
             overwrite,
             fresh,
             display,
-            final_path,
-            part_path,
-            state_path,
+            dir,
+            final_name: name.to_string(),
+            part_name,
+            state_name,
         })
     }
 
@@ -206,7 +184,7 @@ impl Partial {
     /// again, or removes both when none are recorded or the sender asked for `fresh`.
     /// Returns the bytes kept.
     pub fn keep_verified(self) -> u64 {
-        let (_, kept) = resume_point(&read_state(&self.state_path), &self.header);
+        let (_, kept) = resume_point(&read_state(&self.dir, &self.state_name), &self.header);
         if kept == 0 || self.fresh || self.file.set_len(kept).is_err() {
             self.discard();
             return 0;
@@ -218,30 +196,25 @@ impl Partial {
     /// segments they hold, while the writer goes on writing.
     pub fn journal(&mut self) -> io::Result<Journal> {
         let data = self.file.try_clone()?;
-        let mut state = self
+        let state = self
             .state
             .take()
             .ok_or_else(|| io::Error::other("journal already started"))?;
-        // Two batches in flight at most: a disk slower than the network slows the sender.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<[u8; 32]>>(2);
-        let handle = std::thread::spawn(move || -> io::Result<()> {
-            for batch in rx {
-                data.sync_data()?;
-                for cv in &batch {
-                    state.write_all(cv)?;
-                }
-            }
-            Ok(())
-        });
-        Ok(Journal {
-            tx: Some(tx),
-            handle,
-        })
+        Journal::start(data, state)
     }
 
-    /// Syncs the verified file, applies mode and mtime, and moves it to its final name
-    /// (never over an existing file unless `overwrite`).
+    /// Syncs the verified file, applies mode (permission bits only: never set-id or sticky)
+    /// and mtime, and moves it to its final name (never over an existing file unless
+    /// `overwrite`), then syncs the directory. On failure nothing of it is kept.
     pub fn commit(self) -> io::Result<()> {
+        let done = self.put_in_place();
+        if done.is_err() {
+            self.remove_files();
+        }
+        done
+    }
+
+    fn put_in_place(&self) -> io::Result<()> {
         let mode = self.header.mode & 0o777;
         self.file
             .set_permissions(std::fs::Permissions::from_mode(mode))?;
@@ -252,42 +225,31 @@ impl Partial {
             self.file.set_modified(t)?;
         }
         self.file.sync_all()?;
+        let (part, last) = (self.part_name.as_str(), self.final_name.as_str());
         if self.overwrite {
-            std::fs::rename(&self.part_path, &self.final_path)?;
+            self.dir.rename(part, last)?;
         } else {
-            // link(2) fails if the name exists: no window where a file that appeared since
-            // the check gets replaced.
-            match std::fs::hard_link(&self.part_path, &self.final_path) {
-                Ok(()) => std::fs::remove_file(&self.part_path)?,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    return Err(refuse(format!(
-                        "{} appeared meanwhile; not replaced",
-                        self.display
-                    )));
-                }
-                // A filesystem without hard links: check, then rename (a small window).
-                Err(_) if std::fs::symlink_metadata(&self.final_path).is_err() => {
-                    std::fs::rename(&self.part_path, &self.final_path)?
-                }
-                Err(e) => return Err(e),
-            }
+            self.dir
+                .rename_new(part, last)
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::AlreadyExists => {
+                        refuse(format!("{} appeared meanwhile; not replaced", self.display))
+                    }
+                    _ => e,
+                })?;
         }
-        let _ = std::fs::remove_file(&self.state_path);
-        if let Some(dir) = self.final_path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    }
-
-    /// The partial file's and the state file's paths.
-    pub fn paths(&self) -> (PathBuf, PathBuf) {
-        (self.part_path.clone(), self.state_path.clone())
+        let _ = self.dir.remove(&self.state_name);
+        self.dir.sync()
     }
 
     /// Removes the partial file and its state: the transfer was rejected.
     pub fn discard(self) {
-        let _ = std::fs::remove_file(&self.part_path);
-        let _ = std::fs::remove_file(&self.state_path);
+        self.remove_files();
+    }
+
+    fn remove_files(&self) {
+        let _ = self.dir.remove(&self.part_name);
+        let _ = self.dir.remove(&self.state_name);
     }
 }
 
@@ -297,12 +259,8 @@ fn stamp(header: &FileHeader) -> String {
 }
 
 /// A state file's bytes (empty when it is missing or unreadable).
-fn read_state(path: &Path) -> Vec<u8> {
-    let Ok(mut f) = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-    else {
+fn read_state(dir: &Dir, name: &str) -> Vec<u8> {
+    let Ok(mut f) = dir.open_read(name) else {
         return Vec::new();
     };
     let mut buf = Vec::new();
@@ -344,38 +302,13 @@ pub fn state_bytes(header: &FileHeader, cvs: &[[u8; 32]]) -> Vec<u8> {
     out
 }
 
-/// Records verified segments once their bytes are on disk (see [`Partial::journal`]).
-pub struct Journal {
-    tx: Option<std::sync::mpsc::SyncSender<Vec<[u8; 32]>>>,
-    handle: std::thread::JoinHandle<io::Result<()>>,
-}
-
-impl Journal {
-    /// Queues segments whose bytes were all written.
-    pub fn record(&self, cvs: Vec<[u8; 32]>) -> io::Result<()> {
-        if cvs.is_empty() {
-            return Ok(());
-        }
-        match &self.tx {
-            Some(tx) => tx
-                .send(cvs)
-                .map_err(|_| io::Error::other("the journal thread stopped")),
-            None => Ok(()),
-        }
-    }
-
-    /// Waits until everything queued is durable and recorded.
-    pub fn close(mut self) -> io::Result<()> {
-        drop(self.tx.take());
-        self.handle
-            .join()
-            .map_err(|_| io::Error::other("the journal thread panicked"))?
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn f() -> RelName {
+        crate::files::names::validate("f").unwrap()
+    }
 
     fn header(size: u64, mtime_ns: i64) -> FileHeader {
         FileHeader {
@@ -388,8 +321,8 @@ mod tests {
 
     /// Writes `segs` whole segments into a fresh partial and records them, as a transfer
     /// cut after them would.
-    fn interrupted(dir: &Path, h: &FileHeader, segs: usize) {
-        let mut p = Partial::open(dir, "f", h, false).unwrap();
+    fn interrupted(root: &Root, h: &FileHeader, segs: usize) {
+        let mut p = Partial::open(root, &f(), h, false).unwrap();
         assert_eq!(p.offset, 0);
         let journal = p.journal().unwrap();
         let chunk = vec![7u8; SEGMENT as usize];
@@ -406,8 +339,9 @@ mod tests {
     #[test]
     fn a_matching_header_resumes_and_a_changed_source_starts_over() {
         let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
         let h = header(3 * SEGMENT + 10, 42);
-        interrupted(dir.path(), &h, 2);
+        interrupted(&root, &h, 2);
         // Bytes written past the last recorded segment are not trusted.
         let part = dir.path().join(".f.taojie-part");
         std::fs::OpenOptions::new()
@@ -416,11 +350,11 @@ mod tests {
             .unwrap()
             .write_all(b"unrecorded")
             .unwrap();
-        let p = Partial::open(dir.path(), "f", &h, false).unwrap();
+        let p = Partial::open(&root, &f(), &h, false).unwrap();
         assert_eq!(p.offset, 2 * SEGMENT);
         assert_eq!(std::fs::metadata(&part).unwrap().len(), 2 * SEGMENT);
         drop(p);
-        let p = Partial::open(dir.path(), "f", &header(3 * SEGMENT + 10, 43), false).unwrap();
+        let p = Partial::open(&root, &f(), &header(3 * SEGMENT + 10, 43), false).unwrap();
         assert_eq!(p.offset, 0, "a source with another mtime must start over");
         p.discard();
         assert!(!part.exists() && !dir.path().join(".f.taojie-state").exists());
@@ -441,14 +375,16 @@ mod tests {
     #[test]
     fn commit_never_replaces_an_existing_file_without_overwrite() {
         let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
         let h = header(0, 0);
-        let p = Partial::open(dir.path(), "f", &h, false).unwrap();
+        let p = Partial::open(&root, &f(), &h, false).unwrap();
         std::fs::write(dir.path().join("f"), b"appeared").unwrap();
         assert!(p.commit().is_err());
         assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"appeared");
-        let err = Partial::open(dir.path(), "f", &h, false).err().unwrap();
+        assert!(!dir.path().join(".f.taojie-part").exists());
+        let err = Partial::open(&root, &f(), &h, false).err().unwrap();
         assert!(err.to_string().contains("--overwrite"));
-        Partial::open(dir.path(), "f", &h, true)
+        Partial::open(&root, &f(), &h, true)
             .unwrap()
             .commit()
             .unwrap();

@@ -1,0 +1,176 @@
+//! Reading directories beneath the root: one directory's listing (`ls`), and every regular
+//! file under a directory (`get` of a tree, `put` of a local one). Entries are read from a
+//! descriptor and looked at with `fstatat(AT_SYMLINK_NOFOLLOW)` relative to it; a tree is
+//! walked through subdirectory descriptors, links skipped, never followed.
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::fs::{AtFlags, FileType, OFlags};
+
+use super::{Dir, Root};
+use crate::files::names::{self, PART_SUFFIX, RelName, STATE_SUFFIX};
+
+/// What a name is, as a listing says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// Anything else (a link, a FIFO, a device).
+    Other,
+}
+
+impl Kind {
+    /// `file`, `dir` or `other`, as the protocol spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Dir => "dir",
+            Kind::Other => "other",
+        }
+    }
+
+    fn of(t: FileType) -> Kind {
+        match t {
+            FileType::RegularFile => Kind::File,
+            FileType::Directory => Kind::Dir,
+            _ => Kind::Other,
+        }
+    }
+}
+
+/// One name in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The name within the listed directory (UTF-8; other names are left out).
+    pub name: String,
+    /// What it is.
+    pub kind: Kind,
+    /// Size in bytes (0 unless a file).
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+}
+
+/// What a name for a download is.
+pub enum Found {
+    /// A regular file, open: the bytes sent are this descriptor's.
+    File(File),
+    /// A directory: the regular files under it, relative to it.
+    Tree(Vec<RelName>),
+}
+
+impl Root {
+    /// The entries of the directory `dir` (the root for `None`), sorted by name; taojie's own
+    /// partial files are left out.
+    pub fn list(&self, dir: Option<&RelName>) -> io::Result<Vec<Entry>> {
+        let dir = self.dir(dir)?;
+        let mut out = Vec::new();
+        for name in names_in(&dir)? {
+            let st = match rustix::fs::statat(
+                dir.fd().as_fd(),
+                name.as_str(),
+                AtFlags::SYMLINK_NOFOLLOW,
+            ) {
+                Ok(st) => st,
+                Err(rustix::io::Errno::NOENT) => continue, // gone meanwhile
+                Err(e) => return Err(e.into()),
+            };
+            let kind = Kind::of(FileType::from_raw_mode(st.st_mode));
+            out.push(Entry {
+                name,
+                kind,
+                size: if kind == Kind::File {
+                    st.st_size as u64
+                } else {
+                    0
+                },
+                mtime_ns: (st.st_mtime as i64)
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(st.st_mtime_nsec as i64),
+            });
+        }
+        Ok(out)
+    }
+
+    /// `name` opened for a download: the file itself, or the files of the tree it heads.
+    pub fn find(&self, name: &RelName) -> io::Result<Found> {
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY;
+        let fd: OwnedFd = self.beneath(name.as_str(), flags, 0)?;
+        let file = File::from(fd);
+        let md = file.metadata()?;
+        if md.is_file() {
+            Ok(Found::File(file))
+        } else if md.is_dir() {
+            Ok(Found::Tree(files_under(Dir::from_fd(file.into()))?))
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a file or directory",
+            ))
+        }
+    }
+
+    /// The regular files under the directory `dir` (the root for `None`), relative to it.
+    pub fn files_under(&self, dir: Option<&RelName>) -> io::Result<Vec<RelName>> {
+        files_under(self.dir(dir)?)
+    }
+}
+
+/// The names in `dir` that can cross the wire (UTF-8, valid as names, not taojie's partial
+/// files), sorted.
+fn names_in(dir: &Dir) -> io::Result<Vec<String>> {
+    // A descriptor of its own: reading entries moves its position, and `dir`'s is shared.
+    let entries = rustix::fs::Dir::read_from(dir.fd())?;
+    let mut out = Vec::new();
+    for e in entries {
+        let e = e?;
+        let Ok(name) = e.file_name().to_str() else {
+            continue; // not UTF-8: cannot be named on the wire
+        };
+        if matches!(name, "." | "..") || name.ends_with(PART_SUFFIX) || name.ends_with(STATE_SUFFIX)
+        {
+            continue;
+        }
+        out.push(name.to_string());
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Every regular file under `top`, relative to it; links and names that cannot be sent
+/// (see [`names::validate`]) are skipped.
+fn files_under(top: Dir) -> io::Result<Vec<RelName>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(top, String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        for name in names_in(&dir)? {
+            let Ok(rel) = names::validate(&format!("{prefix}{name}")) else {
+                continue;
+            };
+            let kind = match rustix::fs::statat(
+                dir.fd().as_fd(),
+                name.as_str(),
+                AtFlags::SYMLINK_NOFOLLOW,
+            ) {
+                Ok(st) => Kind::of(FileType::from_raw_mode(st.st_mode)),
+                Err(rustix::io::Errno::NOENT) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            match kind {
+                Kind::File => out.push(rel),
+                // A directory swapped for a link since the stat is refused here: skipped.
+                Kind::Dir => match dir.subdir(&name) {
+                    Ok(sub) => stack.push((sub, format!("{}/", rel.as_str()))),
+                    Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                },
+                Kind::Other => {}
+            }
+        }
+    }
+    Ok(out)
+}
