@@ -86,13 +86,23 @@ fn link_or(e: Errno, at: BorrowedFd<'_>, part: &str) -> io::Error {
     }
 }
 
-/// The refusal for a symbolic link on the way, in words; other errors as they are.
+/// Why a name was not opened: a symbolic link on its way, or a way out of the directory.
+#[derive(Debug, thiserror::Error)]
+#[error("the name leads through a symbolic link or out of the root (never followed)")]
+pub struct NotBeneath;
+
+impl NotBeneath {
+    /// Whether `e` is this refusal (not, say, a directory the process may not read).
+    pub fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<NotBeneath>())
+    }
+}
+
+/// The refusal for a symbolic link on the way, as [`NotBeneath`] (of kind `PermissionDenied`);
+/// other errors as they are.
 pub fn explain(e: Errno) -> io::Error {
     match e {
-        Errno::LOOP | Errno::XDEV => io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            "the name leads through a symbolic link or out of the root (never followed)",
-        ),
+        Errno::LOOP | Errno::XDEV => io::Error::new(io::ErrorKind::PermissionDenied, NotBeneath),
         e => e.into(),
     }
 }
@@ -124,7 +134,7 @@ mod tests {
             assert!(opener(fd.as_fd(), "d/f", read, Mode::empty()).is_ok());
             for name in ["up/out", "inside/f", "d/g", "up"] {
                 let e = opener(fd.as_fd(), name, read, Mode::empty()).unwrap_err();
-                assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{name}: {e}");
+                assert!(NotBeneath::is(&e), "{name}: {e}");
             }
         }
         for name in ["../out", "d/../../out", "/etc/passwd", "d//f"] {

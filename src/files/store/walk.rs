@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::fs::{AtFlags, FileType, OFlags};
 
+use super::resolve::NotBeneath;
 use super::{Dir, Root};
 use crate::files::names::{self, PART_SUFFIX, RelName, STATE_SUFFIX};
 
@@ -161,11 +162,10 @@ fn files_under(top: Dir) -> io::Result<Vec<RelName>> {
             };
             match kind {
                 Kind::File => out.push(rel),
-                // A directory swapped for a link since the stat is refused here: skipped.
+                // A directory swapped for a link (or removed) since the stat: skipped.
                 Kind::Dir => match dir.subdir(&name) {
                     Ok(sub) => stack.push((sub, format!("{}/", rel.as_str()))),
-                    Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) if NotBeneath::is(&e) || e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => return Err(e),
                 },
                 Kind::Other => {}
