@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 
-/// Records verified segments once their bytes are on disk (see [`Partial::journal`]).
+/// Records verified segments once their bytes are on disk (see [`Partial::journal`](super::partial::Partial::journal)).
 pub struct Journal {
     tx: Option<std::sync::mpsc::SyncSender<Vec<[u8; 32]>>>,
     handle: std::thread::JoinHandle<io::Result<()>>,

@@ -4,7 +4,7 @@ use std::io;
 use crate::files::progress::human;
 
 /// The receiver's disk cannot hold a file: the error inside an [`io::ErrorKind::StorageFull`]
-/// from [`Partial::open`] and from a write that ran out of room, with what is kept.
+/// from [`Partial::open`](super::partial::Partial::open) and from a write that ran out of room, with what is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoSpace {
     /// What did not fit, for a person: sizes and free space, no paths.
