@@ -402,11 +402,6 @@ fn default_comment() -> String {
     format!("{user}@{host}")
 }
 
-/// Parses a number of seconds above zero (and below 10^9), so that no later conversion to a
-/// `Duration` meets NaN, infinity or a negative number.
-pub fn positive_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() && v < 1e9 => Ok(v),
-        _ => Err(format!("`{s}` is not a number of seconds above 0")),
-    }
-}
+/// The seconds parser every flag shares; kept under this name for the modules that still
+/// name it here (the parsers live in [`crate::flags`]).
+pub use crate::flags::positive_secs;

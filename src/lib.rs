@@ -69,6 +69,7 @@
 //! service at once with no configuration), [`config`] (`serve --config`: the services a TOML
 //! file names, and its reload on SIGHUP), [`docs`] (shell completions and man pages from the
 //! command line's definitions) and [`sys`] (the few system calls std does not wrap).
+//! [`flags`] holds the value parsers every flag and configuration key shares.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -82,6 +83,7 @@ pub mod docs;
 pub mod echo;
 pub mod exec;
 pub mod files;
+pub mod flags;
 pub mod framing;
 #[doc(hidden)]
 pub mod fuzzing;

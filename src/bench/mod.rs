@@ -42,7 +42,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64)]
     pub size: usize,
     /// How long to send requests
-    #[arg(long, value_name = "S", default_value_t = 5.0)]
+    #[arg(long, value_name = "S", default_value_t = 5.0, value_parser = crate::flags::positive_secs)]
     pub seconds: f64,
     /// Use UDP datagrams instead of TCP
     #[arg(long)]

@@ -88,14 +88,14 @@ pub struct ServeArgs {
     pub queue: usize,
     /// Drop a member whose oldest queued line is older than this: it stopped reading. One slow
     /// member slows its room by at most this long
-    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_MAX_LAG)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_MAX_LAG, value_parser = crate::flags::positive_secs)]
     pub max_lag: f64,
     /// Drop a member with more than this many bytes queued, however fresh
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_QUEUE_BYTES)]
     pub max_queue_bytes: usize,
     /// Limit each sender to this many lines a second (bursts of twice that allowed); a sender
     /// past it is read more slowly, never dropped. 0: no limit
-    #[arg(long, value_name = "LINES_PER_S", default_value_t = 0.0)]
+    #[arg(long, value_name = "LINES_PER_S", default_value_t = 0.0, value_parser = crate::flags::rate)]
     pub rate: f64,
     /// Rooms with more members than this leave join, leave and rename notices out
     #[arg(long, value_name = "MEMBERS", default_value_t = DEFAULT_ANNOUNCE_MAX)]
@@ -104,10 +104,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNS)]
     pub max_conns: usize,
     /// Close a connection silent for this many seconds (0: never, the default for chat)
-    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 0.0, value_parser = crate::flags::secs)]
     pub idle_timeout: f64,
     /// On SIGINT/SIGTERM, let open connections finish for this many seconds
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = crate::flags::secs)]
     pub grace: f64,
     /// Writers sending posts to members (0: one per CPU); more get a line to a big room sooner
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -122,7 +122,7 @@ pub struct ServeArgs {
     pub web: Option<String>,
     /// Ping a quiet page's WebSocket this often, in seconds (keeps proxies from closing it);
     /// a page that answers nothing for 2.5 times this long has gone and leaves its room
-    #[arg(long, value_name = "SECS", default_value_t = web::DEFAULT_PING_SECS, value_parser = positive_secs)]
+    #[arg(long, value_name = "SECS", default_value_t = web::DEFAULT_PING_SECS, value_parser = crate::flags::positive_secs)]
     pub web_ping: f64,
     /// Limits on connections that have not proven their key yet (with --key or --identity)
     #[command(flatten)]
@@ -146,14 +146,6 @@ pub struct ServeArgs {
     /// --config`, which changes them on SIGHUP); not a flag.
     #[arg(skip)]
     pub live_limits: Option<LiveLimits>,
-}
-
-/// A number of seconds above zero.
-fn positive_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() && v < 1e9 => Ok(v),
-        _ => Err(format!("`{s}` is not a number of seconds above 0")),
-    }
 }
 
 impl Default for ServeArgs {

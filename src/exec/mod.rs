@@ -54,7 +54,7 @@ pub struct ServeArgs {
     pub allow: Vec<String>,
     /// Kill a command (its whole process group) after this many seconds; the client gets
     /// exit status 124, as from timeout(1)
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = crate::flags::positive_secs)]
     pub timeout: Option<f64>,
     /// Commands running at once; one more is refused with an error
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PROCS)]
@@ -124,7 +124,7 @@ pub struct ClientArgs {
     #[arg(long, conflicts_with_all = ["key", "identity"])]
     pub insecure_no_auth: bool,
     /// Seconds to wait for the connection
-    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = crate::cli::positive_secs)]
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = crate::flags::positive_secs)]
     pub connect_timeout: f64,
     /// The command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "CMD")]

@@ -40,7 +40,7 @@ pub struct HttpArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_redirs: usize,
     /// Seconds to wait for a connection, and for each read, before giving up
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = crate::flags::positive_secs)]
     pub timeout: f64,
     /// The seed's way: send `GET PATH HTTP/1.1`, Host and `Connection: close` on a plain
     /// socket; the request goes to stderr as sent, the reply to stdout as it came

@@ -48,7 +48,7 @@ pub struct SendArgs {
     #[arg(long)]
     pub force: bool,
     /// Seconds to keep attached files on offer
-    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = crate::flags::secs)]
     pub wait: f64,
 }
 
@@ -59,7 +59,7 @@ pub struct WhoArgs {
     #[allow(missing_docs)]
     pub common: Common,
     /// Seconds to wait for answers (peers wait up to a second before answering)
-    #[arg(long, value_name = "SECS", default_value_t = ANSWER_DELAY.as_secs_f64())]
+    #[arg(long, value_name = "SECS", default_value_t = ANSWER_DELAY.as_secs_f64(), value_parser = crate::flags::secs)]
     pub wait: f64,
     /// One JSON object per member
     #[arg(long)]

@@ -48,10 +48,10 @@ pub struct ConnectArgs {
     #[arg(long, short = 'U')]
     pub unix: bool,
     /// Give up connecting to each address after SECS seconds (0: wait as long as it takes)
-    #[arg(long, short = 'w', value_name = "SECS", default_value_t = 10.0)]
+    #[arg(long, short = 'w', value_name = "SECS", default_value_t = 10.0, value_parser = crate::flags::secs)]
     pub wait: f64,
     /// With --udp: after stdin ends, exit once no datagram has come for SECS seconds
-    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = crate::flags::secs)]
     pub linger: f64,
     /// Say on stderr where it connected and when the peer closed
     #[arg(long, short = 'v')]
@@ -89,7 +89,7 @@ pub struct ListenArgs {
     #[arg(long, short = 'k')]
     pub keep_open: bool,
     /// With --udp: after stdin ends, exit once no datagram has come for SECS seconds
-    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = crate::flags::secs)]
     pub linger: f64,
     /// Say on stderr who connected and when they left
     #[arg(long, short = 'v')]

@@ -62,10 +62,10 @@ pub struct LimitArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNS)]
     pub max_conns: usize,
     /// Close a connection that moves no byte for this many seconds (0: never)
-    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = crate::flags::secs)]
     pub idle_timeout: f64,
     /// On SIGINT/SIGTERM, let open connections finish for this many seconds
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = crate::flags::secs)]
     pub grace: f64,
     /// Limits that replace these flags' when set (by `taojie serve --config`, which changes
     /// them on SIGHUP); not a flag.

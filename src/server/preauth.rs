@@ -52,7 +52,7 @@ pub struct PreAuthArgs {
     pub max_handshakes_per_addr: usize,
     /// Seconds a connection has to prove its key before it is closed (two round trips take
     /// far less even on a slow link; the deadline bounds what a slowloris client holds)
-    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HANDSHAKE_TIMEOUT)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HANDSHAKE_TIMEOUT, value_parser = crate::flags::positive_secs)]
     pub handshake_timeout: f64,
     /// Caps that replace these flags' when set (by `taojie serve --config`, which changes
     /// them on SIGHUP); not a flag.

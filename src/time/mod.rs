@@ -69,7 +69,7 @@ pub struct ClientArgs {
     #[arg(long, requires = "sntp")]
     pub json: bool,
     /// Seconds to wait for an answer (per try; over TCP, for the connect and for the line)
-    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, value_parser = crate::flags::positive_secs)]
     pub timeout: f64,
     /// Requests to send again after a timeout (UDP)
     #[arg(long, value_name = "N", default_value_t = 2)]

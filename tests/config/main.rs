@@ -7,6 +7,7 @@
 mod common;
 mod errors;
 mod example;
+mod floats;
 mod reload;
 mod start;
 
