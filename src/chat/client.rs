@@ -16,6 +16,7 @@ use tokio::net::{TcpStream, UdpSocket};
 
 use super::ClientArgs;
 use super::console::{Keyboard, Screen, terminated};
+use super::hub::cookie;
 use super::line::{Piece, Splitter, valid_name};
 use crate::framing::{hello, native::Transport};
 use crate::secure::ClientAuth;
@@ -285,13 +286,17 @@ async fn udp(addr: SocketAddr, name: &str) -> Result<ExitCode> {
     };
     let socket = UdpSocket::bind(local).await?;
     socket.connect(addr).await?;
-    // An empty datagram puts us on the hub's list before we say anything.
-    socket.send(&[]).await?;
+    // A hello asks for a cookie; echoing it proves our address, which puts us on the hub's
+    // list before we say anything, with no limit on what it sends us (see `hub::cookie`).
+    socket.send(&cookie::hello()).await?;
     let screen = Screen::new();
     screen.prompt();
     let mut keyboard = Keyboard::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut keepalive = tokio::time::interval(KEEPALIVE);
+    // Until a welcome comes (the hub may not be up yet), a hello a second, ten at most.
+    let mut retry = tokio::time::interval(Duration::from_secs(1));
+    let (mut welcomed, mut hellos) = (false, 0);
     let stop = terminated();
     tokio::pin!(stop);
     loop {
@@ -300,7 +305,14 @@ async fn udp(addr: SocketAddr, name: &str) -> Result<ExitCode> {
             r = socket.recv(&mut buf) => match r {
                 Ok(n) => {
                     let msg = &buf[..n];
-                    screen.show(msg.strip_suffix(b"\n").unwrap_or(msg));
+                    match cookie::parse(msg) {
+                        Some(cookie::Control::Welcome(c)) => {
+                            welcomed = true;
+                            let _ = socket.send(&cookie::proof(&c)).await;
+                        }
+                        Some(_) => {}
+                        None => screen.show(msg.strip_suffix(b"\n").unwrap_or(msg)),
+                    }
                 }
                 // An ICMP "port unreachable" from a hub that is not up yet: keep listening.
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
@@ -318,8 +330,13 @@ async fn udp(addr: SocketAddr, name: &str) -> Result<ExitCode> {
                     socket.send(msg.as_bytes()).await.context("send to the hub")?;
                 }
             }
+            _ = retry.tick(), if !welcomed && hellos < 10 => {
+                hellos += 1;
+                let _ = socket.send(&cookie::hello()).await;
+            }
+            // A fresh cookie and proof now and then: a proof lasts five minutes.
             _ = keepalive.tick() => {
-                let _ = socket.send(&[]).await;
+                let _ = socket.send(&cookie::hello()).await;
             }
         }
     }

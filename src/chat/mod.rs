@@ -66,7 +66,9 @@ pub struct ServeArgs {
     /// TCP address of the line broker, e.g. `127.0.0.1:9006` or `[::1]:0`
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// UDP address of the hub (datagrams `NAME: text` relayed to every recent peer)
+    /// UDP address of the hub (datagrams `NAME: text` relayed to every recent peer). taojie's
+    /// client proves its address and gets everything; peers that cannot (seed clients, forged
+    /// addresses) share about one byte out per byte the hub receives, so it amplifies nothing
     #[arg(long, value_name = "ADDR")]
     pub udp: Option<String>,
     /// Let only taojie clients with this shared key join the TCP broker, encrypted (nc can

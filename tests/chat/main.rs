@@ -6,6 +6,7 @@
 //! seed-style Python clients; `hostile.rs` hostile input; `slow.rs` a silent client and the
 //! broker's memory; `key.rs` authentication; `nats.rs` brokers joined through NATS; `terminal.rs` the client's line editor on
 //! a pseudo-terminal, its colours, and its plain output on a pipe.
+mod amplify;
 #[path = "../common/mod.rs"]
 mod common;
 mod hostile;
