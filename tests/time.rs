@@ -124,6 +124,68 @@ fn bad_requests_get_an_error_line_and_the_server_keeps_serving() {
     }
 }
 
+/// A forged source address makes every answer a packet to a victim: the answer may be at
+/// most twice the request's datagram (headers of 28 bytes included), however wide the format.
+#[test]
+fn answers_are_at_most_twice_the_request_on_the_wire() {
+    let server = start();
+    let addr = server.addr("time", "udp");
+    let u = udp_client();
+    let requests: Vec<Vec<u8>> = vec![
+        "%c".repeat(230).into_bytes(), // 460 bytes asking for 5.5 KB
+        "%+%+%+%+".into(),
+        "%A, %d %B %Y %H:%M:%S".into(),
+        b"%Q".to_vec(),
+        b"%".to_vec(),
+        b"\xff".to_vec(),
+        Vec::new(),
+        vec![b'%'; 3000],
+    ];
+    for request in &requests {
+        let answer = ask(&u, &addr, request);
+        assert!(
+            28 + answer.len() <= 2 * (28 + request.len()),
+            "{} bytes answered a request of {}",
+            answer.len(),
+            request.len()
+        );
+    }
+    assert_eq!(ask(&u, &addr, b"%Y").len(), 4);
+}
+
+/// One address sending as fast as it can gets its burst and then its rate; another address
+/// is answered meanwhile.
+#[test]
+fn one_address_gets_a_few_answers_a_second() {
+    let server = start();
+    let addr = server.addr("time", "udp");
+    let flood = udp_client();
+    flood
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..400 {
+        flood.send_to(b"%Y", &addr).unwrap();
+    }
+    let sending = started.elapsed().as_secs_f64();
+    let mut answers = 0;
+    let mut buf = [0u8; 64];
+    while flood.recv(&mut buf).is_ok() {
+        answers += 1;
+    }
+    // 40 at once, then 20 a second while the requests kept coming.
+    let allowed = 40.0 + 20.0 * (sending + 0.1);
+    assert!(
+        answers >= 40 && f64::from(answers) <= allowed,
+        "{answers} answers to 400 requests sent in {sending:.3} s"
+    );
+    let other = UdpSocket::bind("127.0.0.2:0").unwrap();
+    other
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(ask(&other, &addr, b"%Y").len(), 4);
+}
+
 #[test]
 fn the_time_client_prints_answers_and_reports_errors_on_stderr() {
     let server = start();

@@ -54,6 +54,10 @@ pub fn strftime(data: &[u8]) {
     if let Ok(text) = strftime::answer(request, &now) {
         assert!(text.len() <= strftime::MAX_ANSWER);
     }
+    let cap = strftime::answer_cap(request.len());
+    if let Ok(text) = strftime::answer_within(request, &now, cap) {
+        assert!(text.len() <= cap);
+    }
 }
 
 /// Parses an IP Messenger datagram and takes it in the way the messenger does: the member

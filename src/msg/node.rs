@@ -18,7 +18,7 @@ use super::attach::{self, Attachment};
 use super::members::{Member, Members};
 use super::packet::{self, Numbers, PORT, Packet, cmd, opt};
 use super::text::Encoding;
-use crate::server::Datagrams;
+use crate::server::{Datagrams, PerSource};
 
 /// Tries a message is sent before it counts as not delivered, a second apart (as IP
 /// Messenger and iptux do).
@@ -28,6 +28,15 @@ pub const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// Answers to entries per second at most: a flood of forged entries must not turn this
 /// member into a reflector.
 const ANSWERS_PER_SEC: u32 = 200;
+/// Answers (to entries, information requests and messages) a second to one address, after a
+/// burst of [`ANSWER_BURST`]: a source address can be forged, and each answer would go to it.
+const ANSWERS_PER_SOURCE: f64 = 10.0;
+/// Answers one address may have at once.
+const ANSWER_BURST: f64 = 20.0;
+/// An information answer or an acknowledgement is at most this many bytes larger than what
+/// it answers (our names may be longer than the asker's), so a forged request reflects about
+/// its own size: a bare 11-byte request gets nothing.
+const ANSWER_SLACK: usize = 16;
 
 /// Who this member says it is.
 #[derive(Debug, Clone)]
@@ -79,6 +88,7 @@ pub struct Node {
     pending: Mutex<HashMap<u64, (IpAddr, oneshot::Sender<()>)>>,
     broadcast: Vec<SocketAddr>,
     answers: Mutex<(Instant, u32)>,
+    per_source: Mutex<PerSource>,
 }
 
 /// Binds a UDP socket without SO_REUSEADDR (so a second member on the same port is an error,
@@ -109,6 +119,7 @@ impl Node {
             pending: Mutex::new(HashMap::new()),
             broadcast,
             answers: Mutex::new((Instant::now(), 0)),
+            per_source: Mutex::new(PerSource::new(ANSWERS_PER_SOURCE, ANSWER_BURST)),
         });
         let (tx, rx) = mpsc::channel(256);
         let looping = node.clone();
@@ -252,7 +263,7 @@ impl Node {
         match p.kind() {
             cmd::BR_ENTRY => {
                 let (m, _) = self.lock_members().entry(from, &p);
-                if self.may_answer() {
+                if self.may_answer() && self.may_answer_to(from) {
                     let pkt = self.entry_packet(cmd::ANSENTRY);
                     self.send_raw(&pkt, from).await;
                 }
@@ -272,20 +283,21 @@ impl Node {
                 .map(Event::Exit)
                 .into_iter()
                 .collect(),
-            cmd::SENDMSG => self.on_message(&p, from).await,
+            cmd::SENDMSG => self.on_message(&p, data.len(), from).await,
             cmd::RECVMSG => {
                 self.on_ack(&p, from);
                 Vec::new()
             }
             cmd::GETINFO => {
                 let text = format!("taojie {}\0", env!("CARGO_PKG_VERSION"));
-                let pkt = self.build(cmd::SENDINFO, Encoding::Utf8, text.as_bytes());
-                self.send_raw(&pkt, from).await;
+                self.answer_info(cmd::SENDINFO, text.as_bytes(), data.len(), from)
+                    .await;
                 Vec::new()
             }
             cmd::GETABSENCEINFO => {
-                let pkt = self.build(cmd::SENDABSENCEINFO, Encoding::Utf8, b"Not absence mode\0");
-                self.send_raw(&pkt, from).await;
+                let text = b"Not absence mode\0";
+                self.answer_info(cmd::SENDABSENCEINFO, text, data.len(), from)
+                    .await;
                 Vec::new()
             }
             other => {
@@ -295,7 +307,23 @@ impl Node {
         }
     }
 
-    async fn on_message(&self, p: &Packet<'_>, from: SocketAddr) -> Vec<Event> {
+    /// Answers an information request of `asked` bytes with `text`, cut short (or left out)
+    /// so the answer is at most [`ANSWER_SLACK`] bytes larger than the request.
+    async fn answer_info(&self, command: u32, text: &[u8], asked: usize, from: SocketAddr) {
+        if !self.may_answer_to(from) {
+            return;
+        }
+        let fits = |pkt: &Vec<u8>| pkt.len() <= asked + ANSWER_SLACK;
+        let pkt = Some(self.build(command, Encoding::Utf8, text))
+            .filter(fits)
+            .or_else(|| Some(self.build(command, Encoding::Utf8, b"\0")).filter(fits));
+        match pkt {
+            Some(pkt) => self.send_raw(&pkt, from).await,
+            None => debug!(%from, asked, "an information request too small to answer"),
+        }
+    }
+
+    async fn on_message(&self, p: &Packet<'_>, len: usize, from: SocketAddr) -> Vec<Event> {
         let (member, fresh) = self.lock_members().message(from, p);
         if p.has(opt::SENDCHECK) {
             let ack = self.build(
@@ -303,10 +331,14 @@ impl Node {
                 member.send_encoding(),
                 format!("{}\0", p.number).as_bytes(),
             );
-            self.send_raw(&ack, from).await;
-            // iptux answers and listens on port 2425 only, whatever port it sent from.
-            if from.port() != PORT && member.on_port {
-                self.send_raw(&ack, SocketAddr::new(from.ip(), PORT)).await;
+            if ack.len() > len + ANSWER_SLACK {
+                debug!(%from, len, "a message too small to acknowledge (forged?)");
+            } else if self.may_answer_to(from) {
+                self.send_raw(&ack, from).await;
+                // iptux answers and listens on port 2425 only, whatever port it sent from.
+                if from.port() != PORT && member.on_port {
+                    self.send_raw(&ack, SocketAddr::new(from.ip(), PORT)).await;
+                }
             }
         }
         if !fresh {
@@ -352,6 +384,16 @@ impl Node {
         }
         a.1 += 1;
         a.1 <= ANSWERS_PER_SEC
+    }
+
+    /// Whether `from`'s address may have one more answer now.
+    fn may_answer_to(&self, from: SocketAddr) -> bool {
+        let mut limit = self.per_source.lock().unwrap_or_else(|e| e.into_inner());
+        let ok = limit.allow(from.ip(), Instant::now());
+        if !ok {
+            debug!(%from, "over the answers a second for one address; not answered");
+        }
+        ok
     }
 
     /// An entry or an answer to one: `nick\0group\0icon\0encoding\0`, in our own encoding

@@ -7,13 +7,15 @@
 //! refused ones at once, backs off on accept errors such as EMFILE, drops idle connections, and
 //! on shutdown stops accepting and lets open connections finish up to a grace deadline.
 //! Keyed services run each connection's handshake through a [`PreAuth`] guard, which caps
-//! handshakes in flight and gives each a deadline.
+//! handshakes in flight and gives each a deadline. UDP services that answer limit each source
+//! address with [`PerSource`], since a source address can be forged.
 use std::io::Write;
 
 pub mod bind;
 mod conn;
 mod datagram;
 mod limits;
+pub mod per_source;
 pub mod preauth;
 pub mod shutdown;
 mod stream;
@@ -22,6 +24,7 @@ pub use bind::{Listener, bind_tcp, bind_udp, bind_unix, listen_tcp, listen_udp};
 pub use conn::{Conn, Peer};
 pub use datagram::{DatagramService, Datagrams, serve_datagram};
 pub use limits::{DEFAULT_MAX_CONNS, LimitArgs, Limits, LiveLimits};
+pub use per_source::PerSource;
 pub use preauth::{Caps, PreAuth, PreAuthArgs};
 pub use stream::{serve_stream, span_every_connection};
 

@@ -107,7 +107,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             &mut tasks,
             "time",
             socket,
-            strftime::StrftimeService,
+            strftime::StrftimeService::default(),
             &shutdown,
         );
     }

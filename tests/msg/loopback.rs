@@ -337,3 +337,91 @@ fn names_come_from_the_contact_book_and_a_bad_book_is_one_clear_error() {
         "{err}"
     );
 }
+
+/// Information requests and messages from a forged source make every answer a packet to a
+/// victim: a bare request gets nothing (the answer would be larger), and one address gets a
+/// burst of answers and then a few a second, never more than about the request's size.
+#[test]
+fn information_requests_and_acknowledgements_reflect_little_and_seldom() {
+    let mut ann = Member::listen(&[
+        "--name",
+        "ann",
+        "--bind",
+        "127.77.10.1",
+        "--broadcast",
+        "127.77.10.9",
+    ]);
+    let target = "127.77.10.1:2425";
+    let evil = UdpSocket::bind("127.77.10.2:0").unwrap();
+    evil.set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    // Returns the sizes of the answers to `requests`, sent as fast as they go.
+    let flood = |requests: &[Vec<u8>]| -> (Vec<usize>, f64) {
+        let started = std::time::Instant::now();
+        for r in requests {
+            evil.send_to(r, target).unwrap();
+        }
+        let sending = started.elapsed().as_secs_f64();
+        let mut sizes = Vec::new();
+        let mut buf = [0u8; 9000];
+        while let Ok(n) = evil.recv(&mut buf) {
+            sizes.push(n);
+        }
+        (sizes, sending)
+    };
+    // GETINFO, GETABSENCEINFO and SENDMSG|SENDCHECK, bare: 11 to 14 bytes each.
+    let bare: Vec<Vec<u8>> = (0..300u32)
+        .map(|i| format!("1:{i}:u:h:{}:", [0x40, 0x50, 0x120][i as usize % 3]).into_bytes())
+        .collect();
+    let (sizes, _) = flood(&bare);
+    assert!(
+        sizes.is_empty(),
+        "{} of 300 bare requests answered, sizes from {:?}",
+        sizes.len(),
+        sizes.iter().min()
+    );
+
+    // The same with names as long as a real client's: answered, within the request's size
+    // and 16 bytes, 20 at once and then 10 a second.
+    let padded: Vec<Vec<u8>> = (0..300u32)
+        .map(|i| {
+            let kind = [0x40, 0x50, 0x120][i as usize % 3];
+            format!(
+                "1_iptux 0.9.4:{}:mallory-the-long:workstation-42:{kind}:hi",
+                1000 + i
+            )
+            .into_bytes()
+        })
+        .collect();
+    let (sizes, sending) = flood(&padded);
+    let smallest = padded.iter().map(Vec::len).min().unwrap();
+    assert!(
+        sizes.iter().all(|&n| n <= smallest + 16),
+        "answers {sizes:?} to requests of {smallest}+ bytes"
+    );
+    let allowed = 20.0 + 10.0 * (sending + 0.1);
+    assert!(
+        !sizes.is_empty() && sizes.len() as f64 <= allowed,
+        "{} answers to 300 requests sent in {sending:.3} s",
+        sizes.len()
+    );
+    // A real message from elsewhere is still acknowledged and shown.
+    let (status, _, err) = run_with_input(
+        &[
+            "msg",
+            "send",
+            "--name",
+            "bob",
+            "--bind",
+            "127.77.10.3",
+            "--broadcast",
+            "127.77.10.9",
+            "127.77.10.1",
+            "hi",
+        ],
+        b"",
+        WAIT,
+    );
+    assert!(status.success(), "{err}");
+    ann.wait_message("hi");
+}

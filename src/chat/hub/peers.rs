@@ -8,10 +8,12 @@
 //! peers: about one byte out per byte received, plus a trickle, so forged registrations turn
 //! the hub into no amplifier. Proven peers (taojie's client) get every message.
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::server::per_source::source_key as source;
 
 /// A peer heard from more than once, or proven, gets nothing after this long without news.
 pub const PEER_TTL: Duration = Duration::from_secs(600);
@@ -42,17 +44,6 @@ pub fn wire_len(payload: usize, addr: SocketAddr) -> usize {
             IpAddr::V4(_) => 28,
             IpAddr::V6(_) => 48,
         }
-}
-
-/// The address peers are counted by: the IPv4 address, or the IPv6 /64.
-fn source(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(Ipv6Addr::from(bits))
-        }
-        v4 => v4,
-    }
 }
 
 struct Peer {
