@@ -1,14 +1,19 @@
 //! `taojie msg listen`: joins the LAN, prints each message once (and who comes and goes),
-//! fetches attachments when asked, and says BR_EXIT on Ctrl-C or SIGTERM.
+//! fetches the attachments the user accepts ([`super::inbox`] decides what and how much), and
+//! says BR_EXIT on Ctrl-C or SIGTERM.
 use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use serde_json::json;
+use tokio::sync::mpsc;
 
 use super::attach::{self, Attachment, Request};
+use super::inbox::{Caps, Inbox, Offer};
 use super::members::Member;
 use super::node::{Event, Message, Node};
 use super::text::{neutralise, neutralise_name};
@@ -23,39 +28,122 @@ pub struct ListenArgs {
     /// One JSON object per event (message, entry, exit, file) on standard output
     #[arg(long)]
     pub json: bool,
-    /// Fetch attached files into DIR (never replacing a file: name.1, name.2, … instead)
+    /// Fetch the attached files you accept into DIR (never replacing a file: name.1, name.2,
+    /// … instead): each offer is shown with a number N; type `accept N` (or `accept all`) on
+    /// standard input. Nothing is fetched unasked but from --accept-from senders
     #[arg(long, value_name = "DIR")]
     pub accept_files: Option<PathBuf>,
+    /// Fetch without asking what this sender offers, from its own address only: IP or
+    /// IP:PORT (port 2425 if not given), a name in the contacts file, or `contacts` for
+    /// everyone in it (repeatable). A packet's source address can be forged, so name only
+    /// senders on a LAN you trust
+    #[arg(long, value_name = "SENDER", requires = "accept_files")]
+    pub accept_from: Vec<String>,
+    /// Largest file fetched, as the sender declares it (K, M, G suffixes)
+    #[arg(long, value_name = "BYTES", default_value = "1G", value_parser = crate::flags::bytes)]
+    pub max_file_size: u64,
+    /// Files offered from one message; the rest of its list is ignored
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub max_files: usize,
+    /// Bytes fetched in all while listening
+    #[arg(long, value_name = "BYTES", default_value = "4G", value_parser = crate::flags::bytes)]
+    pub max_total: u64,
+    /// Files fetched at once; more wait their turn
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub max_fetches: usize,
+    /// Free space to leave on DIR's filesystem: a file that would eat into it is refused
+    #[arg(long, value_name = "BYTES", default_value = "1G", value_parser = crate::flags::bytes)]
+    pub min_free: u64,
 }
 
-/// Runs the listener until SIGINT or SIGTERM.
-pub async fn run(args: ListenArgs) -> Result<ExitCode> {
-    if let Some(dir) = &args.accept_files {
+impl ListenArgs {
+    /// The inbox `--accept-files` asks for, with its caps and trusted senders.
+    fn inbox(&self) -> Result<Option<Arc<Inbox>>> {
+        let Some(dir) = &self.accept_files else {
+            return Ok(None);
+        };
         anyhow::ensure!(
             dir.is_dir(),
             "--accept-files {}: not a directory",
             dir.display()
         );
+        let caps = Caps {
+            max_file_size: self.max_file_size,
+            max_files: self.max_files,
+            max_total: self.max_total,
+            max_fetches: self.max_fetches.max(1),
+            min_free: self.min_free,
+        };
+        Ok(Some(Arc::new(Inbox::new(
+            dir.clone(),
+            caps,
+            trusted(&self.accept_from)?,
+        ))))
     }
+}
+
+/// The addresses `--accept-from` names.
+fn trusted(senders: &[String]) -> Result<Vec<SocketAddr>> {
+    let needs_book = senders
+        .iter()
+        .any(|s| super::targets::parse_addr(s).is_none());
+    let book = if needs_book {
+        super::targets::contacts()?
+    } else {
+        Default::default()
+    };
+    let mut out = Vec::new();
+    for s in senders {
+        if let Some(addr) = super::targets::parse_addr(s) {
+            out.push(addr);
+        } else if s == "contacts" {
+            out.extend(book.values().copied());
+        } else if let Some(addr) = book.get(s) {
+            out.push(*addr);
+        } else {
+            let path = super::targets::contacts_path().unwrap_or_default();
+            bail!(
+                "--accept-from {s:?}: not an IP address, and no contact of that name in {}",
+                path.display()
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the listener until SIGINT or SIGTERM.
+pub async fn run(args: ListenArgs) -> Result<ExitCode> {
+    let inbox = args.inbox()?;
     let signal = crate::server::shutdown::on_signal()?;
     let mut started = args.common.start(PortUse::Required).await?;
     let node = started.node.clone();
     eprintln!("msg udp {}", node.local_addr()?);
     node.announce(&[]).await;
     let out = Output::new(args.json);
+    let mut commands = inbox.is_some().then(read_commands);
     loop {
         tokio::select! {
             _ = signal.cancelled() => break,
             event = started.events.recv() => {
                 let Some(event) = event else { break };
                 out.event(&event);
-                if let (Event::Message(m), Some(dir)) = (&event, &args.accept_files)
+                if let (Event::Message(m), Some(inbox)) = (&event, &inbox)
                     && !m.files.is_empty()
                 {
-                    let (node, m, dir, out) = (node.clone(), m.clone(), dir.clone(), out);
-                    tokio::spawn(async move { fetch_all(&node, &m, &dir, &out).await });
+                    let (offers, ignored) = inbox.offer(m);
+                    let from = inbox.trusted_source(m);
+                    out.offers(m, &offers, ignored, from.is_some());
+                    if let Some(from) = from {
+                        for offer in offers {
+                            spawn_fetch(&node, inbox, offer, from, out);
+                        }
+                    }
                 }
             }
+            line = recv(&mut commands) => match (line, &inbox) {
+                (Some(line), Some(inbox)) => accept(&line, &node, inbox, out),
+                _ => commands = None,
+            },
         }
     }
     node.leave().await;
@@ -63,8 +151,64 @@ pub async fn run(args: ListenArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Fetches every regular file of `m` into `dir`, one after the other.
-async fn fetch_all(node: &Node, m: &Message, dir: &std::path::Path, out: &Output) {
+/// Lines typed on standard input, read on a thread of their own (a blocked read must not
+/// hold up the exit).
+fn read_commands() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The next typed line; never, once standard input has ended.
+async fn recv(commands: &mut Option<mpsc::Receiver<String>>) -> Option<String> {
+    match commands {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `accept N` or `accept all`: fetches those offers from the address they came from.
+fn accept(line: &str, node: &Arc<Node>, inbox: &Arc<Inbox>, out: Output) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let which = match words[..] {
+        [] => return,
+        ["accept", "all"] => None,
+        ["accept", n] => match n.trim_start_matches('#').parse() {
+            Ok(n) => Some(n),
+            Err(_) => return eprintln!("taojie: `accept N`: N is an offer's number"),
+        },
+        _ => return eprintln!("taojie: type `accept N` (an offer's number) or `accept all`"),
+    };
+    let offers = inbox.take(which);
+    if offers.is_empty() {
+        eprintln!("taojie: no such offer waiting (offers are kept 10 minutes)");
+    }
+    for offer in offers {
+        let from = offer.message.addr;
+        spawn_fetch(node, inbox, offer, from, out);
+    }
+}
+
+/// Fetches one offer from `from` within the inbox's caps, and prints how it went.
+fn spawn_fetch(node: &Arc<Node>, inbox: &Arc<Inbox>, offer: Offer, from: SocketAddr, out: Output) {
+    let (node, inbox) = (node.clone(), inbox.clone());
+    tokio::spawn(async move {
+        let result = fetch(&node, &inbox, &offer, from).await;
+        out.file(&offer.message, &offer.file, result);
+    });
+}
+
+async fn fetch(node: &Node, inbox: &Inbox, offer: &Offer, from: SocketAddr) -> Result<PathBuf> {
+    let reserved = inbox.reserve(&offer.file)?;
+    let _turn = inbox.turn().await;
+    let m = &offer.message;
     let enc = m.from.send_encoding();
     let (user, host) = (
         enc.encode(&node.identity().name),
@@ -73,18 +217,17 @@ async fn fetch_all(node: &Node, m: &Message, dir: &std::path::Path, out: &Output
     let local = node
         .local_addr()
         .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.ip());
-    for file in &m.files {
-        let req = Request {
-            peer: m.addr,
-            number: m.number,
-            own_number: node.next_number(),
-            user: &user,
-            host: &host,
-            local,
-        };
-        let result = attach::fetch(&req, file, dir).await;
-        out.file(m, file, result);
-    }
+    let req = Request {
+        peer: from,
+        number: m.number,
+        own_number: node.next_number(),
+        user: &user,
+        host: &host,
+        local,
+    };
+    let result = attach::fetch(&req, &offer.file, inbox.dir()).await;
+    inbox.release(reserved, result.is_ok());
+    result
 }
 
 /// Where events are printed: human lines (coloured names on a terminal) or JSON lines.
@@ -110,6 +253,54 @@ impl Output {
         } else {
             human_event(event, self.colour)
         });
+    }
+
+    /// Prints the offers of one message: numbered for `accept N`, or being fetched.
+    fn offers(&self, m: &Message, offers: &[Offer], ignored: usize, fetching: bool) {
+        for o in offers {
+            self.print(&if self.json {
+                json!({
+                    "event": "offer",
+                    "addr": m.addr.to_string(),
+                    "packet": m.number,
+                    "offer": o.number,
+                    "name": o.file.name,
+                    "size": o.file.size,
+                    "fetching": fetching,
+                    "time": now(),
+                })
+                .to_string()
+            } else {
+                let what = if fetching {
+                    "fetching (a sender named by --accept-from)".to_string()
+                } else {
+                    format!("type `accept {}` to fetch it", o.number)
+                };
+                format!(
+                    "    offer {}: {} ({} bytes): {what}",
+                    o.number,
+                    neutralise_name(&o.file.name),
+                    o.file.size
+                )
+            });
+        }
+        if ignored > 0 {
+            self.print(&if self.json {
+                json!({
+                    "event": "ignored",
+                    "addr": m.addr.to_string(),
+                    "packet": m.number,
+                    "files": ignored,
+                    "time": now(),
+                })
+                .to_string()
+            } else {
+                format!(
+                    "    {ignored} more files ignored (--max-files: at most {} from one message)",
+                    offers.len()
+                )
+            });
+        }
     }
 
     fn file(&self, m: &Message, file: &Attachment, result: Result<PathBuf>) {

@@ -4,7 +4,8 @@
 //! The tree follows a packet: [`packet`] parses and builds the wire format, [`text`] decodes
 //! and neutralises names and texts (UTF-8 or GBK, per peer), [`members`] is the table of who is
 //! on the LAN, [`node`] is the socket with its receive loop (answers, acknowledgements,
-//! sending with retries), [`attach`] carries files over TCP, [`targets`] finds broadcast
+//! sending with retries), [`attach`] carries files over TCP, [`inbox`] decides which offered
+//! files `listen` fetches and how much, [`targets`] finds broadcast
 //! addresses, contacts and subnets; [`listen`], [`send`] and [`chat`] are the subcommands.
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod attach;
 pub mod chat;
+pub mod inbox;
 pub mod listen;
 pub mod members;
 pub mod node;
@@ -42,7 +44,9 @@ pub enum MsgCommand {
 Examples:
   taojie msg listen --name ann                 on port 2425, announced to every broadcast address
   taojie msg listen --json                     one JSON object per event
-  taojie msg listen --accept-files ~/Inbox     fetch attachments (never overwriting a file)
+  taojie msg listen --accept-files ~/Inbox     offers numbered; type `accept N` to fetch one
+  taojie msg listen --accept-files ~/Inbox --accept-from contacts
+                                               fetch unasked from the contacts file's senders
 
 Prints `msg udp ADDR` on standard error once bound; messages go to standard output.")]
     Listen(listen::ListenArgs),

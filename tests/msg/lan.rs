@@ -25,6 +25,8 @@ fn three_members_find_each_other_talk_in_utf8_and_gbk_share_a_file_and_leave() {
     let inbox = dir.path().join("inbox");
     std::fs::create_dir(&inbox).unwrap();
     let mut ann = lab.listen(0, &["--name", "ann", "--group", "dev"]);
+    // bob fetches what cat offers without asking (cat sends from port 2425).
+    let cat_ip = lab.ip(2);
     let mut bob = lab.listen(
         1,
         &[
@@ -34,6 +36,8 @@ fn three_members_find_each_other_talk_in_utf8_and_gbk_share_a_file_and_leave() {
             "gbk",
             "--accept-files",
             inbox.to_str().unwrap(),
+            "--accept-from",
+            &cat_ip,
         ],
     );
     assert_eq!(ann.addr, "0.0.0.0:2425");

@@ -143,31 +143,44 @@ fn attachments_are_fetched_whole_and_never_overwrite() {
         "--accept-files",
         inbox_arg,
     ]);
-    let (status, _, err) = run_with_input(
-        &[
-            "msg",
-            "send",
-            "--name",
-            "bob",
-            "--bind",
-            "127.77.4.2",
-            "--broadcast",
-            "127.77.4.9",
-            "127.77.4.1",
-            "the notes",
-            "--file",
-            src.to_str().unwrap(),
-            "--wait",
-            "10",
-        ],
-        b"",
-        WAIT,
-    );
-    assert!(status.success(), "{err}");
+    let src_arg = src.to_str().unwrap().to_string();
+    // The sender keeps the file on offer until it is fetched.
+    let sender = std::thread::spawn(move || {
+        run_with_input(
+            &[
+                "msg",
+                "send",
+                "--name",
+                "bob",
+                "--bind",
+                "127.77.4.2",
+                "--broadcast",
+                "127.77.4.9",
+                "127.77.4.1",
+                "the notes",
+                "--file",
+                &src_arg,
+                "--wait",
+                "10",
+            ],
+            b"",
+            WAIT,
+        )
+    });
     let m = ann.wait_message("the notes");
     assert_eq!(m["files"][0]["name"], "notes.txt");
     assert_eq!(m["files"][0]["size"], 300_000);
+    // Offered, numbered, and fetched only once accepted.
+    let offer = ann.wait_event("the offer", |e| e["event"] == "offer");
+    assert_eq!(
+        (&offer["name"], &offer["fetching"]),
+        (&"notes.txt".into(), &false.into())
+    );
+    ann.proc
+        .feed(format!("accept {}\n", offer["offer"]).into_bytes());
     let saved = ann.wait_event("the file", |e| e["event"] == "file");
+    let (status, _, err) = sender.join().unwrap();
+    assert!(status.success(), "{err}");
     assert_eq!(saved["path"], inbox.join("notes.txt.1").to_str().unwrap());
     assert_eq!(
         std::fs::read(inbox.join("notes.txt")).unwrap(),

@@ -14,6 +14,7 @@ mod common;
 mod iptux;
 mod lan;
 mod loopback;
+mod offers;
 mod terminal;
 
 use std::process::Command;
