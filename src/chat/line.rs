@@ -123,9 +123,11 @@ fn is_unsafe(c: char) -> bool {
 /// in any script stay welcome. Two names clash when any of their keys are equal.
 pub fn name_keys(name: &str) -> Vec<String> {
     use unicode_security::confusable_detection::skeleton;
-    let folded_first: String = skeleton(&name.to_lowercase()).collect();
-    let skeleton_first: String = skeleton(name).collect::<String>().to_lowercase();
-    let skeleton_first: String = skeleton(&skeleton_first).collect();
+    // `İ` folds to `i` and a combining dot, which looks like `i` alone.
+    let undot = |s: String| s.replace("i\u{307}", "i").replace("j\u{307}", "j");
+    let folded_first: String = undot(skeleton(&undot(name.to_lowercase())).collect());
+    let skeleton_first = undot(skeleton(name).collect::<String>().to_lowercase());
+    let skeleton_first: String = undot(skeleton(&skeleton_first).collect());
     if folded_first == skeleton_first {
         vec![folded_first]
     } else {
@@ -134,18 +136,27 @@ pub fn name_keys(name: &str) -> Vec<String> {
 }
 
 /// Checks a nickname or room name: 1 to [`MAX_NAME`] letters, digits or `_-.`, so names can
-/// never pose as another line's `<name>` or `***` notice.
+/// never pose as another line's `<name>` or `***` notice. Letters and digits must be ones
+/// Unicode recommends for identifiers (UTS #39's General Security Profile): no invisible
+/// ones (U+3164 HANGUL FILLER), none that are another letter with a mark (`ŀ`, `l·` in
+/// disguise), no small capitals (`ʟ`), no historic or technical ones.
 pub fn valid_name(name: &str) -> Result<(), String> {
+    use unicode_security::GeneralSecurityProfile;
     let n = name.chars().count();
     if n == 0 || n > MAX_NAME {
         return Err(format!("names are 1 to {MAX_NAME} characters"));
     }
     if let Some(c) = name
         .chars()
-        .find(|&c| !(c.is_alphanumeric() || "_-.".contains(c)))
+        .find(|&c| !("_-.".contains(c) || (c.is_alphanumeric() && c.identifier_allowed())))
     {
+        let shown = if c.is_ascii_graphic() {
+            format!("{c:?}")
+        } else {
+            format!("U+{:04X}", u32::from(c))
+        };
         return Err(format!(
-            "{c:?} is not allowed in names (letters, digits, _ - .)"
+            "{shown} is not allowed in names (letters and digits fit for names, _ - .)"
         ));
     }
     Ok(())
@@ -215,6 +226,38 @@ mod tests {
         assert!(valid_name("").is_err());
         assert!(valid_name("<bob>").is_err());
         assert!(valid_name(&"x".repeat(33)).is_err());
+        for ok in [
+            "金老板",
+            "аlice",
+            "José",
+            "Ærø",
+            "ŁódźBob",
+            "İstanbul",
+            "Σωκράτης",
+            "علي",
+        ] {
+            assert!(valid_name(ok).is_ok(), "{ok}");
+        }
+        // Invisible letters, small capitals, an l with a middle dot.
+        for bad in [
+            "\u{3164}",
+            "a\u{3164}",
+            "\u{115f}bob",
+            "\u{ffa0}",
+            "aʟice",
+            "aŀice",
+        ] {
+            let e = valid_name(bad).unwrap_err();
+            assert!(e.contains("U+"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_dotted_capital_i_looks_like_an_i() {
+        let clash = |a: &str, b: &str| name_keys(a).iter().any(|k| name_keys(b).contains(k));
+        assert!(clash("alice", "alİce"));
+        assert!(clash("ALICE", "alİce"));
+        assert!(!clash("alice", "alce"));
     }
 
     proptest! {

@@ -168,11 +168,19 @@ fn look_alike_names_are_refused_and_a_rename_is_confirmed_before_the_next_reply(
     alice.wait_for("who", |l| l.contains("in lobby") && l.contains("alice"));
     let mut mallory = Client::nc(&addr);
     mallory.wait_for("welcome", |l| l.starts_with("*** welcome"));
-    // Cyrillic а, capitals, a capital I for an l: each looks like alice.
-    for fake in ["\u{430}lice", "ALICE", "aIice"] {
+    // Cyrillic а, capitals, a capital I for an l, a dotted capital I for an i: each looks
+    // like alice.
+    for fake in ["\u{430}lice", "ALICE", "aIice", "al\u{130}ce"] {
         mallory.send(&format!("/nick {fake}"));
         let reply = mallory.wait_for("a refusal", |l| l.contains("is taken"));
         assert!(reply.contains(fake), "{reply}");
+    }
+    // Invisible letters (HANGUL FILLER), a small capital L, an l with a middle dot: no
+    // names at all.
+    for bad in ["\u{3164}", "al\u{3164}ice", "a\u{29f}ice", "a\u{140}ice"] {
+        mallory.send(&format!("/nick {bad}"));
+        let reply = mallory.wait_for("a refusal", |l| l.contains("not allowed in names"));
+        assert!(reply.contains("U+"), "{bad:?}: {reply}");
     }
     // Other scripts stay welcome.
     mallory.send("/nick 小明");
