@@ -2,7 +2,7 @@
 //! with `--raw`, seed 000's own way: a request written by hand on a plain socket and the reply
 //! shown exactly as it came.
 //!
-//! [`tls`] builds the trust roots, [`save`] puts a body on stdout or into a file that appears
+//! [`tls`] builds the trust roots, [`body`] decodes a compressed body, [`save`] puts a body on stdout or into a file that appears
 //! only when complete, [`raw`] is the seed's socket.
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use reqwest::{Url, redirect};
 
+pub mod body;
 pub mod raw;
 pub mod save;
 pub mod tls;
@@ -39,6 +40,11 @@ pub struct HttpArgs {
     /// Redirects followed at most (0: none); https to http is always refused
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_redirs: usize,
+    /// Largest body written, after decoding (K, M, G suffixes); a larger one is an error and
+    /// leaves no -o file. Default: no limit for a body sent as it is, 100M for a compressed
+    /// (gzip, br) one, which a server can make inflate a thousandfold
+    #[arg(long, value_name = "BYTES", value_parser = crate::flags::bytes)]
+    pub max_filesize: Option<u64>,
     /// Seconds to wait for a connection, and for each read, before giving up
     #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = crate::flags::positive_secs)]
     pub timeout: f64,
@@ -68,10 +74,12 @@ pub async fn run(args: HttpArgs) -> Result<ExitCode> {
     } else {
         client.get(url.clone())
     };
+    request = request.header(reqwest::header::ACCEPT_ENCODING, body::ACCEPT_ENCODING);
     if let Some((user, password)) = &auth {
         request = request.basic_auth(user, password.as_ref());
     }
     let response = request.send().await.map_err(describe)?;
+    refuse_unfollowed_redirect(&response)?;
     if args.include || args.head {
         print_head(&response);
     }
@@ -87,21 +95,27 @@ pub async fn run(args: HttpArgs) -> Result<ExitCode> {
     if args.head {
         return Ok(ExitCode::SUCCESS);
     }
-    // A decoded (gzip, br) body has no Content-Length of its own left to check against.
-    let expected = if response
+    // A compressed (gzip, br) body's Content-Length counts the compressed bytes, not the ones
+    // written.
+    let encoded = response
         .headers()
-        .contains_key(reqwest::header::CONTENT_ENCODING)
-    {
+        .get(reqwest::header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    let expected = if encoded {
         None
     } else {
         response.content_length()
     };
+    let cap = save::Cap::new(args.max_filesize, encoded);
+    if let (Some(len), Some(cap)) = (expected, &cap) {
+        cap.check(len)?;
+    }
     match &args.output {
         Some(path) => {
-            save::to_file(response, path, expected, args.overwrite).await?;
+            save::to_file(response, path, expected, args.overwrite, cap).await?;
         }
         None => {
-            save::to_stdout(response).await?;
+            save::to_stdout(response, cap).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -181,6 +195,29 @@ fn policy(max: usize) -> redirect::Policy {
         }
         attempt.follow()
     })
+}
+
+/// A redirect that came back as the final answer was not followed: its Location is not an
+/// http or https URL (`file:`, `data:`) or not a URL at all. Refused, rather than taking the
+/// redirect's own (usually empty) body for the document.
+fn refuse_unfollowed_redirect(response: &reqwest::Response) -> Result<()> {
+    if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+        return Ok(());
+    }
+    let Some(location) = response.headers().get(reqwest::header::LOCATION) else {
+        return Ok(());
+    };
+    let target = std::str::from_utf8(location.as_bytes())
+        .ok()
+        .and_then(|l| response.url().join(l).ok());
+    match target {
+        // Only the scheme is shown: the rest is the server's to choose, escapes and all.
+        Some(url) => bail!(
+            "refused a redirect to a {}: URL (http and https only)",
+            url.scheme()
+        ),
+        None => bail!("refused a redirect to a Location that is not a URL"),
+    }
 }
 
 /// The status line and headers, as the server sent them (less what decoding removed).

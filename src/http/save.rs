@@ -1,25 +1,68 @@
 //! Where a response body goes: standard output as it arrives, or a file that appears only
 //! when the body is complete — written to a temporary file beside it, checked against
 //! Content-Length, synced, then renamed into place. On any error the temporary file is
-//! removed, so no partial file is ever left under the name asked for.
+//! removed, so no partial file is ever left under the name asked for. A [`Cap`] bounds the
+//! body's size after decoding (`--max-filesize`; 100 MiB for a compressed body by default).
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::AsyncWriteExt;
 
+use super::body::Body;
+
 /// Asks the kernel to start writing back every this many bytes, so the final sync is short.
 const WRITEBACK_EVERY: u64 = 8 << 20;
+/// The most a compressed body may inflate to unless `--max-filesize` says otherwise.
+pub const DEFAULT_DECODED_CAP: u64 = 100 << 20;
+
+/// The largest body written, and why it is that.
+#[derive(Debug, Clone, Copy)]
+pub struct Cap {
+    max: u64,
+    /// Set by --max-filesize, rather than the default for a compressed body.
+    asked: bool,
+}
+
+impl Cap {
+    /// The cap `--max-filesize` (`max`) sets, or the default for a compressed body.
+    pub fn new(max: Option<u64>, encoded: bool) -> Option<Cap> {
+        match (max, encoded) {
+            (Some(max), _) => Some(Cap { max, asked: true }),
+            (None, true) => Some(Cap {
+                max: DEFAULT_DECODED_CAP,
+                asked: false,
+            }),
+            (None, false) => None,
+        }
+    }
+
+    /// An error when `len` bytes would pass the cap.
+    pub fn check(&self, len: u64) -> Result<()> {
+        if len <= self.max {
+            return Ok(());
+        }
+        if self.asked {
+            bail!("the body is over --max-filesize {} bytes", self.max);
+        }
+        bail!(
+            "the compressed body inflates past {} MiB (--max-filesize BYTES allows more)",
+            self.max >> 20
+        )
+    }
+}
 
 /// Streams `response`'s body to standard output; returns the bytes written. A reader that
 /// stops reading (`| head`) ends the transfer quietly, as it does for cat and curl.
-pub async fn to_stdout(response: reqwest::Response) -> Result<u64> {
+pub async fn to_stdout(response: reqwest::Response, cap: Option<Cap>) -> Result<u64> {
     use std::io::Write;
     let mut total = 0u64;
-    let mut body = response.bytes_stream();
+    let mut body = Body::of(response)?;
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(super::describe)?;
+        let chunk = chunk?;
+        if let Some(cap) = &cap {
+            cap.check(total + chunk.len() as u64)?;
+        }
         // Straight to the file descriptor: `taojie http` runs on a single-threaded runtime
         // (see main.rs), where waiting here is what curl does too, while tokio's stdout would
         // hand each write to another thread and wake this one when it is done.
@@ -43,6 +86,7 @@ pub async fn to_file(
     path: &Path,
     expected: Option<u64>,
     overwrite: bool,
+    cap: Option<Cap>,
 ) -> Result<u64> {
     if !overwrite && path.exists() {
         bail!(
@@ -51,7 +95,7 @@ pub async fn to_file(
         );
     }
     let tmp = temp_beside(path)?;
-    let result = write_body(response, &tmp, expected).await;
+    let result = write_body(response, &tmp, expected, cap).await;
     let finish = result.and_then(|n| {
         if !overwrite {
             // A hard link fails when the name was taken meanwhile: still never replaced.
@@ -82,7 +126,12 @@ fn temp_beside(path: &Path) -> Result<PathBuf> {
     Ok(path.with_file_name(format!(".{name}.{hex}.taojie-part")))
 }
 
-async fn write_body(response: reqwest::Response, tmp: &Path, expected: Option<u64>) -> Result<u64> {
+async fn write_body(
+    response: reqwest::Response,
+    tmp: &Path,
+    expected: Option<u64>,
+    cap: Option<Cap>,
+) -> Result<u64> {
     let file = tokio::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -94,9 +143,12 @@ async fn write_body(response: reqwest::Response, tmp: &Path, expected: Option<u6
     let bar = progress(expected);
     let mut total = 0u64;
     let mut flushed = 0u64;
-    let mut body = response.bytes_stream();
+    let mut body = Body::of(response)?;
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(super::describe)?;
+        let chunk = chunk?;
+        if let Some(cap) = &cap {
+            cap.check(total + chunk.len() as u64)?;
+        }
         file.write_all(&chunk).await.context("write the file")?;
         total += chunk.len() as u64;
         bar.set_position(total);

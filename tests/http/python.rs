@@ -188,3 +188,49 @@ fn basic_auth_from_the_url_reaches_the_server_and_is_never_shown() {
         }
     }
 }
+
+/// A server that redirects to `file:` or `data:`: one error line, a failure, and no -o file
+/// (before, taojie took the redirect's empty body for the document and exited 0).
+#[test]
+fn a_redirect_to_file_or_data_is_refused_and_writes_nothing() {
+    let py = quirks("u", "p");
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("passwd");
+    for (path, scheme) in [("/to-file", "file"), ("/to-data", "data")] {
+        let url = format!("{}{path}", py.base);
+        let run = http(&["-o", dest.to_str().unwrap(), &url]);
+        run.assert_error(&format!("refused a redirect to a {scheme}: URL"));
+        assert!(names(out.path()).is_empty(), "{:?}", names(out.path()));
+        let run = http(&[&url]);
+        run.assert_error("refused a redirect");
+        assert!(run.stdout.is_empty(), "{:?}", run.out());
+    }
+}
+
+/// 204 KB of gzip that inflates to 200 MiB: stopped at the default cap for a compressed body
+/// (100 MiB) with one error line and no -o file; `--max-filesize` caps a plain body before
+/// any byte is written.
+#[test]
+fn a_gzip_bomb_is_capped_and_leaves_no_file() {
+    let py = quirks("u", "p");
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("bomb.bin");
+    let bomb = format!("{}/bomb", py.base);
+    let run = http(&["-o", dest.to_str().unwrap(), &bomb]);
+    run.assert_error("inflates past 100 MiB");
+    assert!(names(out.path()).is_empty(), "{:?}", names(out.path()));
+    let run = http(&["--max-filesize", "10M", &bomb]);
+    run.assert_error("over --max-filesize 10485760 bytes");
+    assert!(
+        run.stdout.len() <= 10 << 20,
+        "{} bytes out",
+        run.stdout.len()
+    );
+
+    let big = format!("{}/big", py.base);
+    let run = http(&["--max-filesize", "1M", "-o", dest.to_str().unwrap(), &big]);
+    run.assert_error("over --max-filesize 1048576 bytes");
+    assert!(names(out.path()).is_empty(), "{:?}", names(out.path()));
+    http(&["--max-filesize", "3M", "-o", dest.to_str().unwrap(), &big]).assert_ok();
+    assert_eq!(std::fs::metadata(&dest).unwrap().len(), 3_000_000);
+}

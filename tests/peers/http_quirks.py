@@ -4,15 +4,31 @@ Binds 127.0.0.1 port 0 and prints `http_quirks tcp 127.0.0.1:PORT`, then serves:
   /stall  Content-Length: 1000000, the first 1000 bytes, then nothing for 30 s
   /auth   200 "hello USER" when the Authorization header is `Basic base64(USER:PASSWORD)`
           for the USER and PASSWORD given as arguments, else 401
+  /to-file, /to-data  302 to file:///etc/passwd, to data:text/plain,hello
+  /bomb   gzip (Content-Encoding) of 200 MiB of zeros: about 200 KiB on the wire
+  /big    Content-Length: 3000000 of plain bytes
 Usage: http_quirks.py USER PASSWORD
 """
 import base64
 import sys
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 USER, PASSWORD = sys.argv[1], sys.argv[2]
 EXPECTED = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+BOMB = []
+
+
+def bomb():
+    """200 MiB of zeros, gzip-compressed a MiB at a time (made once, on first use)."""
+    if not BOMB:
+        z = zlib.compressobj(9, zlib.DEFLATED, 31)
+        zeros = bytes(1 << 20)
+        parts = [z.compress(zeros) for _ in range(200)]
+        parts.append(z.flush())
+        BOMB.append(b"".join(parts))
+    return BOMB[0]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -36,6 +52,26 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+        elif self.path in ("/to-file", "/to-data"):
+            to = "file:///etc/passwd" if self.path == "/to-file" else "data:text/plain,hello"
+            self.send_response(302)
+            self.send_header("Location", to)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/bomb":
+            body = bomb()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif self.path == "/big":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", "3000000")
+            self.end_headers()
+            self.wfile.write(b"b" * 3000000)
         else:
             self.send_error(404)
 
