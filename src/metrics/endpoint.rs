@@ -1,9 +1,15 @@
 //! The metrics endpoint: `GET /metrics` over HTTP/1.1 on its own listener, served by the
 //! same framework as the services (so it has a connection cap and idle timeout of its own),
 //! with a bounded request head and a deadline for it. Everything else is a 404.
+//!
+//! Its [`MAX_CONNS`] slots go to scrapes first: when they are all taken, a newcomer takes the
+//! slot of the connection that has waited longest without asking anything (or, failing that,
+//! the one idle longest since its last scrape), so idle sockets reopened as fast as they time
+//! out cannot lock Prometheus out.
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -15,6 +21,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::server::{self, Conn, Limits, Listener};
@@ -22,10 +30,13 @@ use crate::server::{self, Conn, Limits, Listener};
 /// The content type of the text format the registry writes (Prometheus asks for it).
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// How long a scraper may take to send its request's head.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Scrapers served at once: Prometheus uses one connection per target; a few more leave
 /// room for a person with curl, and no more are needed.
-const MAX_CONNS: usize = 16;
+pub const MAX_CONNS: usize = 16;
+/// A connection that scraped less than this long ago is not taken over (its answer may
+/// still be on its way).
+const JUST_SERVED: Duration = Duration::from_secs(1);
 
 /// The `--metrics` flag of `taojie serve`.
 #[derive(Args, Debug, Clone, Default)]
@@ -61,37 +72,126 @@ pub async fn serve(
     if !local.ip().is_loopback() {
         warn!(%local, "metrics served beyond loopback, to anyone who can reach it");
     }
+    // The framework lets a few more in than there are slots: a newcomer must be accepted
+    // to take an idle connection's slot.
     let limits = Limits {
-        max_conns: MAX_CONNS,
+        max_conns: 4 * MAX_CONNS,
         idle_timeout: Some(Duration::from_secs(60)),
         grace: Duration::from_secs(1),
     };
+    let slots = Arc::new(Slots::default());
     Ok(server::serve_stream(
         "metrics",
         Listener::Tcp(listener),
         limits,
-        connection,
+        move |conn| connection(conn, slots.clone()),
         shutdown,
     ))
 }
 
-/// Serves one scraper's connection: requests until it closes.
-async fn connection(conn: Conn) -> io::Result<()> {
+/// Serves one scraper's connection: requests until it closes, or until a newcomer takes its
+/// slot.
+async fn connection(conn: Conn, slots: Arc<Slots>) -> io::Result<()> {
+    let Some(slot) = Slots::join(&slots) else {
+        debug!("metrics endpoint busy with scrapes; a newcomer closed");
+        return Ok(());
+    };
     let served = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEAD_TIMEOUT)
         .max_buf_size(8192)
         .serve_connection(
             TokioIo::new(conn),
-            service_fn(|req: Request<hyper::body::Incoming>| async move {
-                Ok::<_, Infallible>(route(&req))
+            service_fn(|req: Request<hyper::body::Incoming>| {
+                slot.served();
+                async move { Ok::<_, Infallible>(route(&req)) }
             }),
-        )
-        .await;
-    if let Err(e) = served {
-        debug!(error = %e, "metrics connection ended");
+        );
+    tokio::select! {
+        served = served => if let Err(e) = served {
+            debug!(error = %e, "metrics connection ended");
+        },
+        _ = slot.taken.cancelled() => debug!("metrics connection closed for a newcomer"),
     }
     Ok(())
+}
+
+/// The endpoint's slots, and when each last asked for something.
+#[derive(Default)]
+struct Slots {
+    open: Mutex<Vec<SlotState>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+struct SlotState {
+    id: u64,
+    /// When it last had a scrape answered (`None`: never yet).
+    served: Option<Instant>,
+    opened: Instant,
+    taken: CancellationToken,
+}
+
+/// One connection's slot; dropping it frees the slot.
+struct Slot {
+    slots: Arc<Slots>,
+    id: u64,
+    taken: CancellationToken,
+}
+
+impl Slots {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SlotState>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A slot for a new connection: a free one, else the one of the connection that has
+    /// waited longest without a request, else of the one idle longest since its last scrape
+    /// (but not within [`JUST_SERVED`] of it); `None` when every slot is busy with scrapes.
+    fn join(slots: &Arc<Slots>) -> Option<Slot> {
+        let now = Instant::now();
+        let mut open = slots.lock();
+        if open.len() >= MAX_CONNS {
+            let victim = open
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| {
+                    s.served
+                        .is_none_or(|t| now.duration_since(t) >= JUST_SERVED)
+                })
+                .min_by_key(|(_, s)| (s.served.is_some(), s.served.unwrap_or(s.opened)))
+                .map(|(i, _)| i)?;
+            open.swap_remove(victim).taken.cancel();
+        }
+        let id = slots
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let taken = CancellationToken::new();
+        open.push(SlotState {
+            id,
+            served: None,
+            opened: now,
+            taken: taken.clone(),
+        });
+        Some(Slot {
+            slots: slots.clone(),
+            id,
+            taken,
+        })
+    }
+}
+
+impl Slot {
+    /// A request came and is being answered.
+    fn served(&self) {
+        if let Some(s) = self.slots.lock().iter_mut().find(|s| s.id == self.id) {
+            s.served = Some(Instant::now());
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.slots.lock().retain(|s| s.id != self.id);
+    }
 }
 
 fn route(req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {

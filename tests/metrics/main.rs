@@ -345,6 +345,71 @@ fn only_get_metrics_is_served_and_a_port_alone_means_loopback() {
     assert!(again.starts_with("HTTP/1.1 200"), "{again}");
 }
 
+/// 16 idle sockets, opened again and again as an attacker would every time they time out,
+/// held every slot of the endpoint, and each scrape was closed unanswered; a scrape takes
+/// the slot of the connection idle longest instead.
+#[test]
+fn idle_connections_do_not_starve_scrapes() {
+    let server = Server::start(
+        &["serve", "echo", "--listen", "127.0.0.1:0", "--metrics", "0"],
+        2,
+    );
+    let addr = server.addr("metrics", "tcp");
+    let scrape_once = |when: &str| {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut reply = String::new();
+        let _ = s.read_to_string(&mut reply);
+        assert!(
+            reply.starts_with("HTTP/1.1 200") && reply.ends_with("# EOF\n"),
+            "{when}: scrape answered {reply:?}"
+        );
+    };
+    let mut idle = Vec::new();
+    for round in 0..3 {
+        // Sixteen more that send nothing; the ones before stay open (or were closed for a
+        // scrape).
+        for _ in 0..16 {
+            idle.push(TcpStream::connect(&addr).unwrap());
+        }
+        scrape_once(&format!("round {round}"));
+    }
+    // A keep-alive scraper that just scraped keeps its slot against a wave of newcomers.
+    let mut keeper = TcpStream::connect(&addr).unwrap();
+    keeper.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut reader = BufReader::new(keeper.try_clone().unwrap());
+    let mut scrape_again = |when: &str| {
+        keeper
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.starts_with("HTTP/1.1 200"), "{when}: {line:?}");
+        let mut length = 0;
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body).unwrap();
+    };
+    scrape_again("first scrape");
+    for _ in 0..32 {
+        idle.push(TcpStream::connect(&addr).unwrap());
+    }
+    scrape_once("after 32 idle newcomers");
+    scrape_again("after 32 idle newcomers");
+    drop(idle);
+}
+
 #[test]
 fn a_bad_metrics_address_is_one_clear_error() {
     let (status, out, err) = run_with_input(
