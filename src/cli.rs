@@ -209,7 +209,8 @@ pub enum Service {
   taojie serve exec --classic 127.0.0.1:8080 --key exec.key     the seed's client works
 
 A command runs in a process group of its own; the whole group is killed when its client
-disconnects, at --timeout, and 5 s after SIGINT/SIGTERM stops the server. Its stdout is a Unix
+disconnects, at --timeout, and 5 s after SIGINT/SIGTERM stops the server. What it started that
+left the group (setsid -f, a double fork) is killed too: the server is its subreaper. Its stdout is a Unix
 socket (as under sshd: it buffers more than a pipe), its stdin and stderr are pipes.")]
     Exec(exec::ServeArgs),
     /// Files: uploads, downloads and listings under --root, verified and resumable

@@ -1,6 +1,6 @@
 //! The few operating-system calls std does not wrap: the open-file limit, CPU usage,
-//! killing a whole process group, free disk space, early writeback, the terminal's width and
-//! TCP keepalive.
+//! killing a whole process group, being a subreaper and finding its children, free disk
+//! space, early writeback, the terminal's width and TCP keepalive.
 #![allow(unsafe_code)]
 
 use std::time::Duration;
@@ -72,6 +72,78 @@ pub fn kill_process_group(pgid: u32) {
     unsafe {
         libc::kill(-pgid, libc::SIGKILL);
     }
+}
+
+/// Makes this process a child subreaper (`PR_SET_CHILD_SUBREAPER`): a process whose parent
+/// dies is given to it rather than to init, so what a command leaves running (`setsid -f`, a
+/// double fork) stays within its reach.
+pub fn become_subreaper() -> std::io::Result<()> {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integers.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Makes the process `cmd` starts a child subreaper too (the setting survives `execve`):
+/// while it runs, what its own children leave behind is given to it, and when it dies, to
+/// us (see [`become_subreaper`]).
+pub fn subreaper_on_spawn(cmd: &mut tokio::process::Command) {
+    // SAFETY: the closure runs in the forked child before exec and makes one system call,
+    // which is async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The processes whose parent is this process, read from `/proc/*/stat`.
+pub fn children() -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // `pid (comm) state ppid ...`: comm may hold spaces and parentheses.
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let rest = &stat[stat.rfind(')')? + 1..];
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(me)
+        })
+        .collect()
+}
+
+/// Sends SIGKILL to process `pid` (never to 0 or 1, or to this process).
+pub fn kill_process(pid: u32) {
+    let Ok(pid) = i32::try_from(pid) else {
+        return;
+    };
+    if pid <= 1 || pid as u32 == std::process::id() {
+        return;
+    }
+    // SAFETY: kill(2) takes plain integers.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+}
+
+/// Reaps child `pid` if it has ended; whether it is gone (reaped now, or not our child).
+pub fn try_reap(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return true;
+    };
+    let mut status = 0;
+    // SAFETY: waitpid writes the status into the integer we own.
+    let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    rc != 0
 }
 
 /// Bytes an unprivileged user may still write on the filesystem holding `path`.

@@ -1,6 +1,8 @@
 //! `taojie serve exec` and `taojie exec` against the real binary: the seed's classic client,
 //! the native client's streams and statuses, and hostile or unauthenticated peers.
 mod common;
+#[path = "exec/escape.rs"]
+mod escape;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -60,6 +62,14 @@ impl Fixture {
         ];
         args.extend_from_slice(extra);
         Server::start(&args, 2)
+    }
+
+    /// `serve exec` with this key on a native port only (no `--classic`), plus `extra`.
+    fn server_native(&self, extra: &[&str]) -> Server {
+        let key = self.key();
+        let mut args = vec!["serve", "exec", "--listen", "127.0.0.1:0", "--key", &key];
+        args.extend_from_slice(extra);
+        Server::start(&args, 1)
     }
 
     /// Runs the raw Python client in `mode`; returns its JSON report.
@@ -492,6 +502,85 @@ fn allow_list_shell_policy_timeout_and_process_cap() {
     let status = wait_timeout(&mut first, Duration::from_secs(20)).expect("timeout applied");
     assert_eq!(status.code(), Some(124));
     assert!(!running(&format!("^sleep {secs}")));
+}
+
+/// `--allow find` allows `find -exec sh -c ...` (arguments are not restricted, as --help
+/// says); `--allow-exact` allows one command line and refuses the same program with any
+/// other arguments.
+#[test]
+fn allow_exact_runs_that_command_line_and_nothing_else() {
+    let fx = Fixture::new();
+    let key = fx.key();
+    let k = ["--key", key.as_str()];
+    let dir = fx.path("");
+    let server = fx.server_native(&[
+        "--allow-exact",
+        "echo 'exactly this'",
+        "--allow-exact",
+        &format!("find {dir} -maxdepth 0 -name nothing"),
+    ]);
+    let addr = server.addr("exec", "tcp");
+    let (code, out, err) = exec(&addr, &k, &["echo", "exactly this"], b"");
+    assert_eq!((code, out.as_slice()), (0, &b"exactly this\n"[..]), "{err}");
+    let (code, _, err) = exec(&addr, &k, &["echo", "exactly", "this"], b"");
+    assert_eq!(code, 255);
+    assert!(err.contains("not an allowed command line"), "{err}");
+    let marker = fx.path("escaped");
+    let touch = format!("touch {marker}");
+    let escape = [
+        "find",
+        &dir,
+        "-maxdepth",
+        "0",
+        "-exec",
+        "sh",
+        "-c",
+        &touch,
+        ";",
+    ];
+    let (code, _, err) = exec(&addr, &k, &escape, b"");
+    assert_eq!(code, 255, "{err}");
+    assert!(err.contains("not an allowed command line"), "{err}");
+    assert!(!Path::new(&marker).exists(), "find -exec ran");
+    let (code, _, err) = exec(
+        &addr,
+        &k,
+        &["find", &dir, "-maxdepth", "0", "-name", "nothing"],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = exec(&addr, &k, &["sh", "-c", "true"], b"");
+    assert_eq!(code, 255);
+    assert!(err.contains("not an allowed program"), "{err}");
+
+    // The help says what --allow does not restrict.
+    let (_, help, _) = run_with_input(&["serve", "exec", "--help"], b"", LIMIT);
+    let help = String::from_utf8_lossy(&help)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(help.contains("Its arguments are not restricted"), "{help}");
+    assert!(help.contains("--allow-exact"), "{help}");
+    // A line that does not split is one error at start.
+    let (status, _, err) = run_with_input(
+        &[
+            "serve",
+            "exec",
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+            &key,
+            "--allow-exact",
+            "echo 'open",
+        ],
+        b"",
+        LIMIT,
+    );
+    assert!(!status.success());
+    assert!(
+        err.starts_with("taojie: error: --allow-exact") && err.lines().count() == 1,
+        "{err}"
+    );
 }
 
 #[test]

@@ -92,7 +92,7 @@ async fn answer(
         let mut watching = true;
         loop {
             tokio::select! {
-                g = &mut run => break g,
+                g = &mut run => break Some(g),
                 // The client's next bytes: either it left (kill the command) or it sent its
                 // next command early, which waits in `pending`.
                 r = conn.read(&mut peek), if watching => match r {
@@ -103,21 +103,26 @@ async fn answer(
                     _ => {
                         crate::metrics::service("exec-classic").command("lost");
                         info!("client gone; killing the command");
-                        return None;
+                        break None;
                     }
                 },
             }
         }
     };
+    // The client left: no answer.
+    let Some(gathered) = gathered else {
+        process::finish(&mut spawned.child, &mut spawned.group).await;
+        return None;
+    };
     let body = match gathered {
         None => {
             crate::metrics::service("exec-classic").command("timeout");
-            spawned.group.kill();
+            process::finish(&mut spawned.child, &mut spawned.group).await;
             let secs = cfg.timeout.unwrap_or_default().as_secs_f64();
             format!("taojie: command timed out after {secs} s and was killed\n").into_bytes()
         }
         Some(Err(e)) => {
-            spawned.group.kill();
+            process::finish(&mut spawned.child, &mut spawned.group).await;
             format!("taojie: {e}\n").into_bytes()
         }
         Some(Ok((out, err))) if err.is_empty() => out,

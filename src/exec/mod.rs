@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
@@ -49,9 +49,16 @@ pub struct ServeArgs {
     #[arg(long, conflicts_with = "allow")]
     pub shell: bool,
     /// Only this program may run (repeatable). Matched exactly against the program name the
-    /// client sends: `--allow ls` allows `ls` (found on the server's PATH), not `/bin/ls`
+    /// client sends: `--allow ls` allows `ls` (found on the server's PATH), not `/bin/ls`.
+    /// Its arguments are not restricted: `--allow find` also allows `find / -exec sh -c ...`;
+    /// for fixed command lines use --allow-exact
     #[arg(long, value_name = "PROGRAM")]
     pub allow: Vec<String>,
+    /// Only this exact command line may run (repeatable): the program and every argument,
+    /// split as a shell would (`--allow-exact 'df -h /srv'`); the same program with other
+    /// arguments is refused. With --allow, a request runs if either allows it
+    #[arg(long, value_name = "CMD ARGS", conflicts_with_all = ["shell", "classic"])]
+    pub allow_exact: Vec<String>,
     /// Kill a command (its whole process group) after this many seconds; the client gets
     /// exit status 124, as from timeout(1)
     #[arg(long, value_name = "SECS", value_parser = crate::flags::positive_secs)]
@@ -82,6 +89,7 @@ impl Default for ServeArgs {
             authorized: None,
             shell: false,
             allow: Vec::new(),
+            allow_exact: Vec::new(),
             timeout: None,
             max_procs: DEFAULT_MAX_PROCS,
             classic: None,
@@ -163,10 +171,26 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
     if let Some(addr) = classic {
         crate::secure::flags::check_classic("exec", &auth, addr)?;
     }
+    // What a command leaves running outside its process group comes back to us, to be killed.
+    process::adopt_orphans();
+    let allow_exact = args
+        .allow_exact
+        .iter()
+        .map(|line| {
+            shlex::split(line)
+                .filter(|words| !words.is_empty())
+                .with_context(|| {
+                    format!(
+                        "--allow-exact {line:?}: not a command line (empty, or a quote left open)"
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let cfg = Arc::new(server::Config {
         auth,
         shell: args.shell,
         allow: args.allow.clone(),
+        allow_exact,
         timeout: args.timeout.map(|s| Duration::from_secs_f64(s.max(0.0))),
         procs: process::ProcLimit::new(args.max_procs),
         preauth: args.preauth.to_guard().for_service("exec"),

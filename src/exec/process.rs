@@ -1,17 +1,88 @@
 //! Spawning commands and making sure they end: each command leads a process group of its
 //! own, and a [`Group`] guard kills the whole group (children and grandchildren too) when the
 //! connection that asked for it goes away, however it goes.
+//!
+//! A process can leave its group (`setsid -f`, `setpgid`) and outlive it, so the server is a
+//! subreaper ([`adopt_orphans`]) and so is each command's first process: whatever a command
+//! leaves behind ends up a child of the server once the command's first process has died,
+//! and [`sweep`] kills every such child that is not a running command's leader.
+use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::net::UnixStream;
 use tokio::process::{Child, ChildStderr, ChildStdin, Command};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::{info, warn};
+
+/// The leaders of the commands running now: the server's children that are not leftovers.
+static LEADERS: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+/// This process is a subreaper ([`adopt_orphans`]), so leftovers come to it.
+static ADOPTING: AtomicBool = AtomicBool::new(false);
+
+fn leaders() -> MutexGuard<'static, BTreeSet<u32>> {
+    LEADERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Makes this process the subreaper of every command it runs, so that [`sweep`] can kill
+/// what they leave running; a server calls it once at start.
+pub fn adopt_orphans() {
+    match crate::sys::become_subreaper() {
+        Ok(()) => ADOPTING.store(true, Ordering::Relaxed),
+        Err(e) => warn!(
+            error = %e,
+            "cannot become a subreaper: a command that leaves its process group (setsid) may outlive it"
+        ),
+    }
+}
+
+/// Kills and reaps what commands left behind: every child of this process that is not the
+/// leader of a running command (killing one may give us its own children: again, until none
+/// is left). Nothing when this process is no subreaper.
+pub async fn sweep() {
+    if ADOPTING.load(Ordering::Relaxed) {
+        let _ = tokio::task::spawn_blocking(sweep_now).await;
+    }
+}
+
+fn sweep_now() {
+    for _ in 0..32 {
+        let orphans: Vec<u32> = {
+            // Held while killing: no command is spawned between the look and the kill.
+            let leaders = leaders();
+            let orphans: Vec<u32> = crate::sys::children()
+                .into_iter()
+                .filter(|pid| !leaders.contains(pid))
+                .collect();
+            orphans
+                .iter()
+                .for_each(|&pid| crate::sys::kill_process(pid));
+            orphans
+        };
+        if orphans.is_empty() {
+            return;
+        }
+        info!(
+            processes = orphans.len(),
+            "killed what a command left running"
+        );
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut left = orphans;
+        while !left.is_empty() && Instant::now() < deadline {
+            left.retain(|&pid| !crate::sys::try_reap(pid));
+            if !left.is_empty() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+}
 
 /// A running command's process group; dropping the guard kills the group.
 #[derive(Debug)]
@@ -27,11 +98,27 @@ impl Group {
             crate::sys::kill_process_group(self.pgid);
         }
     }
+
+    /// The leader is reaped (its pid may be reused): never signal that group again.
+    fn disarm(&mut self) {
+        self.armed = false;
+        leaders().remove(&self.pgid);
+    }
 }
 
 impl Drop for Group {
     fn drop(&mut self) {
-        self.kill();
+        if self.armed {
+            self.kill();
+            self.disarm();
+            // The leader dies a moment after the signal; what it leaves comes to us then.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    sweep().await;
+                });
+            }
+        }
     }
 }
 
@@ -75,7 +162,18 @@ pub fn spawn<S: AsRef<OsStr>>(argv: &[S], stdin: bool) -> io::Result<Spawned> {
         .stdout(Stdio::from(OwnedFd::from(theirs)))
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let spawned = cmd.spawn();
+    if ADOPTING.load(Ordering::Relaxed) {
+        crate::sys::subreaper_on_spawn(&mut cmd);
+    }
+    let spawned = {
+        // Listed before a sweep can see it: held from the fork to the entry.
+        let mut leaders = leaders();
+        let spawned = cmd.spawn();
+        if let Some(pid) = spawned.as_ref().ok().and_then(Child::id) {
+            leaders.insert(pid);
+        }
+        spawned
+    };
     // Our copy of the command's end closes here, so its exit is our end of file.
     drop(cmd);
     let mut child = spawned?;
@@ -93,13 +191,23 @@ pub fn spawn<S: AsRef<OsStr>>(argv: &[S], stdin: bool) -> io::Result<Spawned> {
 }
 
 /// Waits for the group leader to exit, then kills what is left of its group (a background
-/// job would otherwise hold its output open and outlive the connection).
+/// job would otherwise hold its output open and outlive the connection), and what left it.
 pub async fn reap(child: &mut Child, group: &mut Group) -> io::Result<ExitStatus> {
     let status = child.wait().await?;
     group.kill();
-    // The leader is reaped, so its pid may be reused: never signal that group again.
-    group.armed = false;
+    group.disarm();
+    sweep().await;
     Ok(status)
+}
+
+/// Ends a command that is still running (timed out, or its client left): kills its group,
+/// waits for the leader (5 s at most: left to tokio, a killed command would stay a zombie
+/// until some other child's exit woke its reaper), and kills what left the group.
+pub async fn finish(child: &mut Child, group: &mut Group) {
+    group.kill();
+    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    group.disarm();
+    sweep().await;
 }
 
 /// The status as a shell reports it (the code, or 128+N after signal N) and the signal.

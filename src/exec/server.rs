@@ -77,8 +77,10 @@ pub struct Config {
     pub auth: ServerAuth,
     /// Clients may ask for `sh -c`.
     pub shell: bool,
-    /// When not empty, the only programs (`argv[0]`, exactly) that may run.
+    /// Programs (`argv[0]`, exactly) that may run, with any arguments.
     pub allow: Vec<String>,
+    /// Whole command lines that may run, exactly. With `allow` empty as well, anything runs.
+    pub allow_exact: Vec<Vec<String>>,
     /// Longest a command may run.
     pub timeout: Option<Duration>,
     /// Cap on commands running at once.
@@ -101,13 +103,22 @@ impl Config {
             }
             return Ok(vec!["sh".into(), "-c".into(), argv.join(" ")]);
         }
-        if !self.allow.is_empty() && !self.allow.contains(&argv[0]) {
+        if self.allow.is_empty() && self.allow_exact.is_empty()
+            || self.allow.contains(&argv[0])
+            || self.allow_exact.contains(&argv)
+        {
+            return Ok(argv);
+        }
+        if self.allow_exact.iter().any(|line| line[0] == argv[0]) {
             return Err(format!(
-                "{:?} is not an allowed program on this server",
+                "{:?} with these arguments is not an allowed command line on this server",
                 argv[0]
             ));
         }
-        Ok(argv)
+        Err(format!(
+            "{:?} is not an allowed program on this server",
+            argv[0]
+        ))
     }
 }
 
@@ -220,8 +231,7 @@ async fn run(
         }
         End::TimedOut => {
             crate::metrics::service("exec").command("timeout");
-            group.kill();
-            let _ = child.wait().await;
+            process::finish(&mut child, &mut group).await;
             let secs = limit.unwrap_or_default().as_secs_f64();
             let message = format!("command timed out after {secs} s and was killed");
             warn!(%message);
@@ -238,10 +248,7 @@ async fn run(
             crate::metrics::service("exec").command("lost");
             // The guard kills the group as `group` drops; say why in the log.
             info!(error = %e, "client gone; killing the command");
-            group.kill();
-            // Reaped here: left to tokio, a killed command stays a zombie until some other
-            // child's exit wakes its reaper, which on a quiet server may be never.
-            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            process::finish(&mut child, &mut group).await;
         }
     }
     Ok(())
@@ -348,6 +355,7 @@ mod tests {
             auth: ServerAuth::default(),
             shell,
             allow: allow.iter().map(|s| s.to_string()).collect(),
+            allow_exact: Vec::new(),
             timeout: None,
             procs: ProcLimit::new(1),
             preauth: crate::server::PreAuthArgs::default().to_guard(),
@@ -385,5 +393,19 @@ mod tests {
             let err = allow.command_for(argv(&[refused]), false).unwrap_err();
             assert!(err.contains("not an allowed program"), "{refused}: {err}");
         }
+
+        let exact = Config {
+            allow_exact: vec![argv(&["find", "/srv", "-name", "*.log"])],
+            ..config(false, &["uptime"])
+        };
+        assert!(exact.command_for(argv(&["uptime", "-p"]), false).is_ok());
+        assert!(
+            exact
+                .command_for(argv(&["find", "/srv", "-name", "*.log"]), false)
+                .is_ok()
+        );
+        let escape = argv(&["find", "/srv", "-exec", "sh", "-c", "id", ";"]);
+        let err = exact.command_for(escape, false).unwrap_err();
+        assert!(err.contains("not an allowed command line"), "{err}");
     }
 }
