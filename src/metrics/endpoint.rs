@@ -3,9 +3,9 @@
 //! with a bounded request head and a deadline for it. Everything else is a 404.
 //!
 //! Its [`MAX_CONNS`] slots go to scrapes first: when they are all taken, a newcomer takes the
-//! slot of the connection that has waited longest without asking anything (or, failing that,
-//! the one idle longest since its last scrape), so idle sockets reopened as fast as they time
-//! out cannot lock Prometheus out.
+//! slot of the connection that has waited longest without asking anything (no request served
+//! and none waiting in its socket), or, failing that, the one idle longest since its last
+//! scrape, so idle sockets reopened as fast as they time out cannot lock Prometheus out.
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -92,7 +92,9 @@ pub async fn serve(
 /// Serves one scraper's connection: requests until it closes, or until a newcomer takes its
 /// slot.
 async fn connection(conn: Conn, slots: Arc<Slots>) -> io::Result<()> {
-    let Some(slot) = Slots::join(&slots) else {
+    use std::os::fd::AsFd;
+    let socket = conn.as_fd().try_clone_to_owned().ok();
+    let Some(slot) = Slots::join(&slots, socket) else {
         debug!("metrics endpoint busy with scrapes; a newcomer closed");
         return Ok(());
     };
@@ -129,6 +131,23 @@ struct SlotState {
     served: Option<Instant>,
     opened: Instant,
     taken: CancellationToken,
+    /// Its socket, to see whether a request is waiting in it.
+    socket: Option<std::os::fd::OwnedFd>,
+}
+
+impl SlotState {
+    /// Whether it has asked nothing: no scrape served, no byte waiting (or its peer gone).
+    fn silent(&self) -> bool {
+        if self.served.is_some() {
+            return false;
+        }
+        let Some(socket) = &self.socket else {
+            return true;
+        };
+        let mut byte = [std::mem::MaybeUninit::uninit()];
+        // The socket is non-blocking (tokio's): nothing waiting is an error, not a wait.
+        !matches!(socket2::SockRef::from(socket).peek(&mut byte), Ok(n) if n > 0)
+    }
 }
 
 /// One connection's slot; dropping it frees the slot.
@@ -144,21 +163,28 @@ impl Slots {
     }
 
     /// A slot for a new connection: a free one, else the one of the connection that has
-    /// waited longest without a request, else of the one idle longest since its last scrape
-    /// (but not within [`JUST_SERVED`] of it); `None` when every slot is busy with scrapes.
-    fn join(slots: &Arc<Slots>) -> Option<Slot> {
+    /// waited longest without asking anything, else of the one idle longest since its last
+    /// scrape (but not within [`JUST_SERVED`] of it); `None` when every slot is busy with
+    /// scrapes.
+    fn join(slots: &Arc<Slots>, socket: Option<std::os::fd::OwnedFd>) -> Option<Slot> {
         let now = Instant::now();
         let mut open = slots.lock();
         if open.len() >= MAX_CONNS {
-            let victim = open
+            let silent = open
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| {
-                    s.served
-                        .is_none_or(|t| now.duration_since(t) >= JUST_SERVED)
-                })
-                .min_by_key(|(_, s)| (s.served.is_some(), s.served.unwrap_or(s.opened)))
-                .map(|(i, _)| i)?;
+                .filter(|(_, s)| s.silent())
+                .min_by_key(|(_, s)| s.opened)
+                .map(|(i, _)| i);
+            let idle = || {
+                open.iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| Some((i, s.served?)))
+                    .filter(|(_, t)| now.duration_since(*t) >= JUST_SERVED)
+                    .min_by_key(|(_, t)| *t)
+                    .map(|(i, _)| i)
+            };
+            let victim = silent.or_else(idle)?;
             open.swap_remove(victim).taken.cancel();
         }
         let id = slots
@@ -170,6 +196,7 @@ impl Slots {
             served: None,
             opened: now,
             taken: taken.clone(),
+            socket,
         });
         Some(Slot {
             slots: slots.clone(),

@@ -31,11 +31,11 @@ pub const PER_SOURCE: usize = 64;
 pub const PER_SOURCE_UNPROVEN: usize = 16;
 
 /// Credit, in bytes on the wire, for each byte on the wire received.
-const BUDGET_RATIO: f64 = 1.0;
+pub const BUDGET_RATIO: f64 = 1.0;
 /// Credit earned each second however little arrives: a room of seed clients talking.
-const BUDGET_REFILL: f64 = 8192.0;
+pub const BUDGET_REFILL: f64 = 8192.0;
 /// Most credit saved up.
-const BUDGET_BURST: f64 = 32768.0;
+pub const BUDGET_BURST: f64 = 32768.0;
 
 /// A datagram of `payload` bytes to or from `addr`, with its IP and UDP headers.
 pub fn wire_len(payload: usize, addr: SocketAddr) -> usize {
