@@ -5,7 +5,8 @@ Run as root inside a network namespace the test made. Sends, to HUB_IP:HUB_PORT:
     addresses in 10.217.0.0/16 (addresses nobody in the test owns: replies to them die in
     the attacker's namespace, which does not forward);
   - MSGS datagrams `mallory: N xxx...` of SIZE bytes from one more forged source.
-Paced in bursts of 64 with a millisecond between, so the hub's socket is not simply overrun.
+Paced in bursts of 16 with a millisecond between, and a pause before the messages, so the
+hub's socket is not simply overrun (a flood it drops would prove nothing).
 Prints `sent BYTES` (UDP payload bytes) when done.
 Usage: udp_spoof.py HUB_IP HUB_PORT REGS MSGS SIZE
 """
@@ -34,7 +35,7 @@ def send(src_ip, src_port, payload):
     raw.sendto(ip + udp, (hub_ip, 0))
     sent += len(payload)
     count += 1
-    if count % 64 == 0:
+    if count % 16 == 0:
         time.sleep(0.001)
 
 
@@ -44,6 +45,7 @@ def forged(i):
 
 for i in range(regs):
     send(forged(i // 16), 40000 + i % 16, b"")
+time.sleep(0.5)
 for n in range(msgs):
     text = ("mallory: %d " % n).encode()
     send("10.217.250.1", 50000, text + b"x" * max(0, size - len(text)))
