@@ -310,15 +310,13 @@ impl Node {
     /// Answers an information request of `asked` bytes with `text`, cut short (or left out)
     /// so the answer is at most [`ANSWER_SLACK`] bytes larger than the request.
     async fn answer_info(&self, command: u32, text: &[u8], asked: usize, from: SocketAddr) {
-        if !self.may_answer_to(from) {
-            return;
-        }
         let fits = |pkt: &Vec<u8>| pkt.len() <= asked + ANSWER_SLACK;
         let pkt = Some(self.build(command, Encoding::Utf8, text))
             .filter(fits)
             .or_else(|| Some(self.build(command, Encoding::Utf8, b"\0")).filter(fits));
         match pkt {
-            Some(pkt) => self.send_raw(&pkt, from).await,
+            Some(pkt) if self.may_answer_to(from) => self.send_raw(&pkt, from).await,
+            Some(_) => {}
             None => debug!(%from, asked, "an information request too small to answer"),
         }
     }

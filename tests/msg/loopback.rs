@@ -368,19 +368,19 @@ fn information_requests_and_acknowledgements_reflect_little_and_seldom() {
     let evil = UdpSocket::bind("127.77.10.2:0").unwrap();
     evil.set_read_timeout(Some(Duration::from_millis(700)))
         .unwrap();
-    // Returns the sizes of the answers to `requests`, sent as fast as they go.
+    // Returns the sizes of the answers to `requests`, sent as fast as they go, and the time
+    // from the first request to the last answer.
     let flood = |requests: &[Vec<u8>]| -> (Vec<usize>, f64) {
         let started = std::time::Instant::now();
         for r in requests {
             evil.send_to(r, target).unwrap();
         }
-        let sending = started.elapsed().as_secs_f64();
         let mut sizes = Vec::new();
         let mut buf = [0u8; 9000];
         while let Ok(n) = evil.recv(&mut buf) {
             sizes.push(n);
         }
-        (sizes, sending)
+        (sizes, started.elapsed().as_secs_f64())
     };
     // GETINFO, GETABSENCEINFO and SENDMSG|SENDCHECK, bare: 11 to 14 bytes each.
     let bare: Vec<Vec<u8>> = (0..300u32)
@@ -406,16 +406,17 @@ fn information_requests_and_acknowledgements_reflect_little_and_seldom() {
             .into_bytes()
         })
         .collect();
-    let (sizes, sending) = flood(&padded);
+    let (sizes, took) = flood(&padded);
     let smallest = padded.iter().map(Vec::len).min().unwrap();
     assert!(
         sizes.iter().all(|&n| n <= smallest + 16),
         "answers {sizes:?} to requests of {smallest}+ bytes"
     );
-    let allowed = 20.0 + 10.0 * (sending + 0.1);
+    // From the first request to the last answer.
+    let allowed = 20.0 + 10.0 * took;
     assert!(
-        !sizes.is_empty() && sizes.len() as f64 <= allowed,
-        "{} answers to 300 requests sent in {sending:.3} s",
+        sizes.len() >= 20 && sizes.len() as f64 <= allowed,
+        "{} answers to 300 requests within {took:.3} s",
         sizes.len()
     );
     // A real message from elsewhere is still acknowledged and shown.
