@@ -98,3 +98,4 @@ pub mod serve;
 pub mod server;
 pub mod sys;
 pub mod time;
+pub mod wormhole;

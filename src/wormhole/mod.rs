@@ -1,0 +1,17 @@
+//! Magic Wormhole, written here from the protocol's public documents: a file or a text to
+//! another person with a short code (`7-crossover-clockwork`), end-to-end encrypted with a
+//! key both sides derive from the code (SPAKE2), and interoperable with every wormhole client.
+//!
+//! The layers, bottom up: [`words`] and [`code`] (the codes), [`keys`] (SPAKE2, HKDF, secretbox),
+//! [`messages`] (the mailbox server's JSON messages, shared with `crate::relay`).
+pub mod code;
+pub mod keys;
+pub mod messages;
+mod words;
+
+/// The application id of the file-transfer tool every wormhole client speaks.
+pub const APPID: &str = "lothar.com/wormhole/text-or-file-xfer";
+/// The public mailbox server every wormhole client uses by default.
+pub const DEFAULT_RELAY_URL: &str = "ws://relay.magic-wormhole.io:4000/v1";
+/// The public transit relay every wormhole client uses by default.
+pub const DEFAULT_TRANSIT_HELPER: &str = "tcp:transit.magic-wormhole.io:4001";
