@@ -36,11 +36,7 @@ pub enum CodeError {
 impl Code {
     /// Parses what a user typed: surrounding space trimmed, inner spaces read as dashes.
     pub fn parse(typed: &str) -> Result<Code, CodeError> {
-        let whole = typed
-            .trim()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join("-");
+        let whole = typed.split_whitespace().collect::<Vec<_>>().join("-");
         if whole.len() > 300
             || !whole
                 .chars()

@@ -3,10 +3,15 @@
 //! key both sides derive from the code (SPAKE2), and interoperable with every wormhole client.
 //!
 //! The layers, bottom up: [`words`] and [`code`] (the codes), [`keys`] (SPAKE2, HKDF, secretbox),
-//! [`messages`] (the mailbox server's JSON messages, shared with `crate::relay`).
+//! [`messages`] (the mailbox server's JSON messages, shared with `crate::relay`), [`mailbox`]
+//! (the server's client), [`session`] (one wormhole: key exchange, ordered encrypted
+//! messages), [`transit`] (the bulk connection, direct or relayed, and its records).
 pub mod code;
 pub mod keys;
+pub mod mailbox;
 pub mod messages;
+pub mod session;
+pub mod transit;
 mod words;
 
 /// The application id of the file-transfer tool every wormhole client speaks.
