@@ -1,6 +1,7 @@
 //! The few operating-system calls std does not wrap: the open-file limit, CPU usage,
 //! killing a whole process group, being a subreaper and finding its children, free disk
-//! space, early writeback, the terminal's width and TCP keepalive.
+//! space, early writeback, the terminal's width, TCP keepalive, and renaming without
+//! replacing.
 #![allow(unsafe_code)]
 
 use std::time::Duration;
@@ -190,4 +191,30 @@ pub fn terminal_columns() -> Option<usize> {
     // SAFETY: TIOCGWINSZ writes one winsize into the struct we pass, or fails with ENOTTY.
     let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
     (rc == 0 && ws.ws_col > 0).then_some(usize::from(ws.ws_col))
+}
+
+/// Renames `from` to `to` (both absolute or relative to the working directory) unless `to`
+/// exists: renameat2 with RENAME_NOREPLACE, so nothing that appeared under the final name in
+/// the meantime is replaced. `AlreadyExists` when `to` exists.
+pub fn rename_noreplace(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let cstr = |p: &std::path::Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))
+    };
+    let (f, t) = (cstr(from)?, cstr(to)?);
+    // SAFETY: renameat2 reads the two NUL-terminated paths we own.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }

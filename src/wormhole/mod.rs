@@ -11,6 +11,7 @@ pub mod keys;
 pub mod mailbox;
 pub mod messages;
 pub mod session;
+pub mod transfer;
 pub mod transit;
 mod words;
 
