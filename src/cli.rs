@@ -7,6 +7,8 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::server::{LimitArgs, shutdown};
+
+mod wormhole_args;
 use crate::{bench, chat, docs, echo, exec, files, http, ipcalc, msg, netcat, serve, time};
 
 /// taojie (套接字): one socket toolkit — netcat, echo, time, exec, files and chat, a load generator.
@@ -88,6 +90,10 @@ Examples:
   taojie msg send 192.168.1.20 '你好' --file notes.txt
   taojie msg chat --to bob                    talk on a terminal")]
     Msg(msg::MsgArgs),
+    /// Send files, folders or a text to another person with a short code (Magic Wormhole)
+    Send(wormhole_args::SendArgs),
+    /// Receive what `taojie send` or any Magic Wormhole client sends, given its code
+    Receive(wormhole_args::ReceiveArgs),
     /// HTTP/1.1 and HTTPS client: the body to stdout or -o FILE (complete or not at all)
     Http(http::HttpArgs),
     /// Addresses, masks and subnets: network, broadcast, hosts, kind; same subnet?; split
@@ -356,6 +362,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ls(args) => files::ls(args).await,
         Command::Chat(args) => chat::client(args).await,
         Command::Msg(args) => msg::run(args).await,
+        Command::Send(args) => wormhole_args::send(args).await,
+        Command::Receive(args) => wormhole_args::receive(args).await,
         Command::Http(args) => http::run(args).await,
         Command::Ipcalc(args) => ipcalc::run(args),
         Command::Completions(args) => {

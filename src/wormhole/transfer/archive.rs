@@ -147,21 +147,13 @@ pub struct Packed {
     pub files: u64,
 }
 
-/// Packs the files and directories beneath each of `roots` (each under its own name) into
-/// `out`, deflated; symlinks and special files are skipped with a note on stderr.
-pub fn zip_dir(roots: &[PathBuf], out: File) -> Result<(File, Packed)> {
+/// Packs each of `roots` (a path and the name it has in the archive; `.` puts a directory's
+/// contents at the top) into `out`, deflated; symlinks and special files are skipped with a
+/// note on stderr.
+pub fn zip_dir(roots: &[(PathBuf, String)], out: File) -> Result<(File, Packed)> {
     let mut zip = zip::ZipWriter::new(out);
     let mut packed = Packed::default();
-    let mut stack: Vec<(PathBuf, String)> = roots
-        .iter()
-        .map(|r| {
-            let name = r
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| ".".into());
-            (r.clone(), name)
-        })
-        .collect();
+    let mut stack: Vec<(PathBuf, String)> = roots.to_vec();
     while let Some((path, name)) = stack.pop() {
         let meta = std::fs::symlink_metadata(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -233,7 +225,7 @@ mod tests {
         std::fs::write(d.join("a/b/c.txt"), b"hello").unwrap();
         std::fs::write(d.join("top"), vec![7u8; 100_000]).unwrap();
         std::fs::create_dir(d.join("empty")).unwrap();
-        let (f, p) = zip_dir(&[PathBuf::from(&d)], tempfile::tempfile().unwrap()).unwrap();
+        let (f, p) = zip_dir(&[(d.clone(), "tree".into())], tempfile::tempfile().unwrap()).unwrap();
         assert_eq!((p.files, p.bytes), (2, 100_005));
         let out = tempfile::tempdir().unwrap();
         let (t, u) = unpack(f, out.path(), "got", p.bytes).unwrap();

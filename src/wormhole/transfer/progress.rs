@@ -30,9 +30,14 @@ impl Progress {
         Progress(ProgressBar::hidden())
     }
 
-    /// Bytes done so far.
+    /// Bytes done so far (bytes already held, when resuming).
     pub fn set(&self, done: u64) {
         self.0.set_position(done);
+    }
+
+    /// `n` more bytes done.
+    pub fn inc(&self, n: u64) {
+        self.0.inc(n);
     }
 
     /// Removes the bar.
