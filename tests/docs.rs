@@ -62,7 +62,7 @@ fn bash_completes_subcommands_flags_and_values() {
     ] {
         assert!(all.iter().any(|c| c == sub), "{sub} not in {all:?}");
     }
-    assert_eq!(complete(&path, &["taojie", "se"]), ["serve"]);
+    assert_eq!(complete(&path, &["taojie", "ser"]), ["serve"]);
     assert_eq!(complete(&path, &["taojie", "serve", "ex"]), ["exec"]);
 
     let flags = complete(&path, &["taojie", "serve", "exec", "--"]);

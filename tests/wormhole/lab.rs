@@ -1,0 +1,306 @@
+//! A private network namespace with only `lo`, named for this test alone, holding a mailbox
+//! server and a transit relay — the real ones (the Python mailbox server from PyPI and
+//! Debian's transit relay, as ../shared/wormhole-lab.sh runs them) or `taojie serve relay` —
+//! and the programs the test runs there. Everything started is stopped by its PID and the
+//! namespace deleted on drop.
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::common::{Server, bin, wait_timeout};
+
+/// The mailbox and relay ports inside every lab (each lab is its own namespace).
+const MAILBOX_PORT: u16 = 4000;
+const RELAY_PORT: u16 = 4001;
+
+/// One test's namespace and servers.
+pub struct Lab {
+    pub ns: String,
+    pub dir: tempfile::TempDir,
+    pub relay_url: String,
+    pub transit: String,
+    servers: Vec<Child>,
+    taojie_relay: Option<Server>,
+}
+
+/// Says why the lab cannot run: a failure under CI (where .ci/run installs everything), a
+/// skip elsewhere.
+fn cannot(why: &str) -> Option<Lab> {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "wormhole lab cannot run in CI: {why}"
+    );
+    eprintln!("skipped: {why}");
+    None
+}
+
+fn have(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn new_ns() -> Option<String> {
+    static N: AtomicU32 = AtomicU32::new(0);
+    #[allow(unsafe_code)]
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        cannot("network namespaces need root");
+        return None;
+    }
+    let ns = format!(
+        "tjwh{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    if !have("ip", &["netns", "add", &ns]) {
+        cannot("ip netns add failed");
+        return None;
+    }
+    assert!(have("ip", &["-n", &ns, "link", "set", "lo", "up"]));
+    Some(ns)
+}
+
+impl Lab {
+    /// The real mailbox server and transit relay.
+    pub fn python() -> Option<Lab> {
+        if !have("wormhole", &["--version"]) || !have("twist3", &["--help"]) {
+            return cannot(
+                "no wormhole / twist3 (apt-get install magic-wormhole magic-wormhole-transit-relay)",
+            );
+        }
+        if !have("python3", &["-c", "import wormhole_mailbox_server"]) {
+            return cannot(
+                "no wormhole_mailbox_server (pip install magic-wormhole-mailbox-server)",
+            );
+        }
+        let ns = new_ns()?;
+        let dir = tempfile::tempdir().unwrap();
+        let db = |n: &str| dir.path().join(n).display().to_string();
+        let mailbox = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "python3",
+                "-m",
+                "twisted",
+                "wormhole-mailbox",
+            ])
+            .arg(format!("--port=tcp:{MAILBOX_PORT}:interface=127.0.0.1"))
+            .arg(format!("--channel-db={}", db("channel.sqlite")))
+            .arg(format!("--usage-db={}", db("usage.sqlite")))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let relay = Command::new("ip")
+            .args(["netns", "exec", &ns, "twist3", "transitrelay"])
+            .arg(format!("--port=tcp:{RELAY_PORT}:interface=127.0.0.1"))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lab = Lab {
+            relay_url: format!("ws://127.0.0.1:{MAILBOX_PORT}/v1"),
+            transit: format!("tcp:127.0.0.1:{RELAY_PORT}"),
+            ns,
+            dir,
+            servers: vec![mailbox, relay],
+            taojie_relay: None,
+        };
+        lab.wait_listening(&[MAILBOX_PORT, RELAY_PORT]);
+        Some(lab)
+    }
+
+    /// `taojie serve relay` in place of both, with `extra` flags.
+    #[allow(dead_code)] // the relay's tests come with the relay
+    pub fn taojie(extra: &[&str]) -> Option<Lab> {
+        if !have("wormhole", &["--version"]) {
+            return cannot("no wormhole client (apt-get install magic-wormhole)");
+        }
+        let ns = new_ns()?;
+        let mut args = vec!["netns", "exec", &ns, bin(), "serve", "relay"];
+        args.extend(["--listen", "127.0.0.1:0", "--transit", "127.0.0.1:0"]);
+        args.extend(extra);
+        let server = Server::start_program("ip", &args, 2, &[]);
+        let relay_url = format!("ws://{}/v1", server.addr("relay", "tcp"));
+        let transit = format!("tcp:{}", server.addr("relay-transit", "tcp"));
+        Some(Lab {
+            ns,
+            dir: tempfile::tempdir().unwrap(),
+            relay_url,
+            transit,
+            servers: Vec::new(),
+            taojie_relay: Some(server),
+        })
+    }
+
+    /// The taojie relay server, when this lab runs one.
+    #[allow(dead_code)]
+    pub fn relay_server(&mut self) -> &mut Server {
+        self.taojie_relay.as_mut().expect("a taojie relay lab")
+    }
+
+    /// Waits (10 s at most) until `ports` listen on 127.0.0.1 in the namespace.
+    fn wait_listening(&self, ports: &[u16]) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = Command::new("ip")
+                .args(["netns", "exec", &self.ns, "ss", "-Hltn"])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            if ports
+                .iter()
+                .all(|p| text.contains(&format!("127.0.0.1:{p} ")))
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "servers did not listen: {text}");
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts `program ARGS` in the namespace, in `cwd`, with `input` on stdin.
+    pub fn spawn(&self, program: &str, args: &[&str], cwd: &Path, input: &[u8]) -> Running {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns, program])
+            .args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&input);
+        });
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        Running {
+            what: format!("{program} {args:?}"),
+            child,
+            out: thread::spawn(move || {
+                let mut v = Vec::new();
+                let _ = out.read_to_end(&mut v);
+                v
+            }),
+            err: thread::spawn(move || {
+                let mut s = String::new();
+                let _ = err.read_to_string(&mut s);
+                s
+            }),
+        }
+    }
+
+    /// `taojie ARGS --relay-url ... --transit-helper ...` in the namespace.
+    pub fn taojie_cmd(&self, args: &[&str], cwd: &Path, input: &[u8]) -> Running {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend([
+            "--relay-url",
+            &self.relay_url,
+            "--transit-helper",
+            &self.transit,
+        ]);
+        self.spawn(bin(), &all, cwd, input)
+    }
+
+    /// `wormhole --relay-url ... --transit-helper ... ARGS` in the namespace.
+    pub fn wormhole(&self, args: &[&str], cwd: &Path, input: &[u8]) -> Running {
+        let mut all = vec![
+            "--relay-url",
+            &self.relay_url,
+            "--transit-helper",
+            &self.transit,
+        ];
+        all.extend(args);
+        self.spawn("wormhole", &all, cwd, input)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for c in &mut self.servers {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        drop(self.taojie_relay.take());
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+/// A program running in a lab.
+pub struct Running {
+    what: String,
+    pub child: Child,
+    out: thread::JoinHandle<Vec<u8>>,
+    err: thread::JoinHandle<String>,
+}
+
+/// How a program ended.
+#[derive(Debug)]
+pub struct Done {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Running {
+    /// Waits up to `limit` for the end; a program still running then is killed and the
+    /// test fails with its stderr.
+    pub fn finish(mut self, limit: Duration) -> Done {
+        match wait_timeout(&mut self.child, limit) {
+            Some(status) => Done {
+                status,
+                stdout: self.out.join().unwrap(),
+                stderr: self.err.join().unwrap(),
+            },
+            None => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "{} did not finish in {limit:?}; stderr: {}",
+                    self.what,
+                    self.err.join().unwrap()
+                );
+            }
+        }
+    }
+
+    /// Kills it now.
+    #[allow(dead_code)]
+    pub fn kill(mut self) -> Done {
+        let _ = self.child.kill();
+        let status = self.child.wait().unwrap();
+        Done {
+            status,
+            stdout: self.out.join().unwrap(),
+            stderr: self.err.join().unwrap(),
+        }
+    }
+}
+
+/// Both succeeded, or the test fails showing both stderrs.
+pub fn both_ok(a: &Done, b: &Done) {
+    assert!(
+        a.status.success() && b.status.success(),
+        "first: {:?}\n{}\nsecond: {:?}\n{}",
+        a.status,
+        a.stderr,
+        b.status,
+        b.stderr
+    );
+}
