@@ -10,6 +10,7 @@ use crate::server::{LimitArgs, shutdown};
 
 mod wormhole_args;
 use crate::{bench, chat, docs, echo, exec, files, http, ipcalc, msg, netcat, serve, time};
+pub use wormhole_args::serve_relay;
 
 /// taojie (套接字): one socket toolkit — netcat, echo, time, exec, files and chat, a load generator.
 #[derive(Parser, Debug)]
@@ -239,6 +240,9 @@ Examples:
   taojie serve chat --listen 127.0.0.1:9106 --nats nats://127.0.0.1:4222
       two brokers, one chat: rooms, unique names, /who and the last 20 lines span both")]
     Chat(chat::ServeArgs),
+    /// A Magic Wormhole mailbox server and transit relay, for `taojie send` and any wormhole
+    /// client
+    Relay(wormhole_args::RelayArgs),
 }
 
 /// Sends logs to standard error, `info` and up unless `RUST_LOG` says otherwise, in `format`.
@@ -325,6 +329,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Some(Service::Exec(a)) => exec::serve(a, token).await?,
                 Some(Service::Files(a)) => files::run(a, token).await?,
                 Some(Service::Chat(a)) => chat::run(a, token).await?,
+                Some(Service::Relay(a)) => wormhole_args::serve_relay(a, token).await?,
             }
             if let Some(m) = metrics {
                 // The services are done; the endpoint stopped with them (same token).

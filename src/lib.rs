@@ -63,6 +63,8 @@
 //! - [`msg`]: a member of an IP Messenger / Feiq / iptux LAN on UDP 2425.
 //! - [`http`]: an HTTP/1.1 and HTTPS client, and the seeds' request on a raw socket.
 //! - [`ipcalc`]: addresses, masks and subnets, with the answers of Python's `ipaddress`.
+//! - [`wormhole`]: `taojie send` and `taojie receive`, speaking Magic Wormhole.
+//! - [`relay`]: a Magic Wormhole mailbox server and transit relay.
 //! - [`bench`](mod@bench): an echo load generator that verifies every byte coming back.
 //!
 //! The binary's own parts: [`cli`] (the command line and its dispatch), [`serve`] (every
@@ -93,6 +95,7 @@ pub mod log;
 pub mod metrics;
 pub mod msg;
 pub mod netcat;
+pub mod relay;
 pub mod secure;
 pub mod serve;
 pub mod server;

@@ -72,7 +72,7 @@ pub fn limits_of(service: &Service) -> Option<Limits> {
         Service::Time(a) => Some(a.limits.to_limits()),
         Service::Files(a) => Some(a.limits.to_limits()),
         Service::Chat(a) => Some(chat::flag_limits(a)),
-        Service::Exec(_) => None,
+        Service::Exec(_) | Service::Relay(_) => None,
     }
 }
 
@@ -82,7 +82,7 @@ pub fn caps_of(service: &Service) -> Option<Caps> {
         Service::Exec(a) => Some(a.preauth.caps()),
         Service::Files(a) => Some(a.preauth.caps()),
         Service::Chat(a) => Some(a.preauth.caps()),
-        Service::Echo(_) | Service::Time(_) => None,
+        Service::Echo(_) | Service::Time(_) | Service::Relay(_) => None,
     }
 }
 
@@ -97,7 +97,7 @@ fn with_live_limits(mut service: Service) -> (Service, super::reload::Live) {
             Service::Time(a) => a.limits.live = Some(live),
             Service::Files(a) => a.limits.live = Some(live),
             Service::Chat(a) => a.live_limits = Some(live),
-            Service::Exec(_) => {}
+            Service::Exec(_) | Service::Relay(_) => {}
         }
     }
     if let Some(caps) = caps_of(&service) {
@@ -107,7 +107,7 @@ fn with_live_limits(mut service: Service) -> (Service, super::reload::Live) {
             Service::Exec(a) => a.preauth.live = Some(live),
             Service::Files(a) => a.preauth.live = Some(live),
             Service::Chat(a) => a.preauth.live = Some(live),
-            Service::Echo(_) | Service::Time(_) => {}
+            Service::Echo(_) | Service::Time(_) | Service::Relay(_) => {}
         }
     }
     (service, senders)
@@ -120,5 +120,6 @@ fn start(service: Service, token: CancellationToken) -> Running {
         Service::Exec(a) => Box::pin(exec::serve(a, token)),
         Service::Files(a) => Box::pin(files::run(a, token)),
         Service::Chat(a) => Box::pin(chat::run(a, token)),
+        Service::Relay(a) => Box::pin(crate::cli::serve_relay(a, token)),
     }
 }

@@ -4,13 +4,14 @@
 //! and the programs the test runs there. Everything started is stopped by its PID and the
 //! namespace deleted on drop.
 use std::io::Read;
+
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::common::{Server, bin, wait_timeout};
+use crate::common::{Server, bin, line_channel, wait_timeout};
 
 /// The mailbox and relay ports inside every lab (each lab is its own namespace).
 const MAILBOX_PORT: u16 = 4000;
@@ -123,7 +124,6 @@ impl Lab {
     }
 
     /// `taojie serve relay` in place of both, with `extra` flags.
-    #[allow(dead_code)] // the relay's tests come with the relay
     pub fn taojie(extra: &[&str]) -> Option<Lab> {
         if !have("wormhole", &["--version"]) {
             return cannot("no wormhole client (apt-get install magic-wormhole)");
@@ -189,7 +189,7 @@ impl Lab {
             let _ = stdin.write_all(&input);
         });
         let mut out = child.stdout.take().unwrap();
-        let mut err = child.stderr.take().unwrap();
+        let err = line_channel(child.stderr.take().unwrap());
         Running {
             what: format!("{program} {args:?}"),
             child,
@@ -198,11 +198,8 @@ impl Lab {
                 let _ = out.read_to_end(&mut v);
                 v
             }),
-            err: thread::spawn(move || {
-                let mut s = String::new();
-                let _ = err.read_to_string(&mut s);
-                s
-            }),
+            err,
+            lines: Vec::new(),
         }
     }
 
@@ -247,7 +244,8 @@ pub struct Running {
     what: String,
     pub child: Child,
     out: thread::JoinHandle<Vec<u8>>,
-    err: thread::JoinHandle<String>,
+    err: std::sync::mpsc::Receiver<String>,
+    lines: Vec<String>,
 }
 
 /// How a program ended.
@@ -259,37 +257,69 @@ pub struct Done {
 }
 
 impl Running {
+    /// Stderr: the lines read so far and, once the program has ended, the rest.
+    fn stderr(&mut self) -> String {
+        self.lines.extend(self.err.iter());
+        self.lines.iter().map(|l| format!("{l}\n")).collect()
+    }
+
     /// Waits up to `limit` for the end; a program still running then is killed and the
     /// test fails with its stderr.
     pub fn finish(mut self, limit: Duration) -> Done {
         match wait_timeout(&mut self.child, limit) {
             Some(status) => Done {
                 status,
+                stderr: self.stderr(),
                 stdout: self.out.join().unwrap(),
-                stderr: self.err.join().unwrap(),
             },
             None => {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!(
-                    "{} did not finish in {limit:?}; stderr: {}",
-                    self.what,
-                    self.err.join().unwrap()
-                );
+                let err = self.stderr();
+                panic!("{} did not finish in {limit:?}; stderr: {err}", self.what);
             }
         }
     }
 
     /// Kills it now.
-    #[allow(dead_code)]
+    #[allow(dead_code)] // the resume tests use it
     pub fn kill(mut self) -> Done {
         let _ = self.child.kill();
         let status = self.child.wait().unwrap();
         Done {
             status,
+            stderr: self.stderr(),
             stdout: self.out.join().unwrap(),
-            stderr: self.err.join().unwrap(),
         }
+    }
+
+    /// Waits (up to `limit`) for a stderr line containing `text`; returns it.
+    pub fn wait_line(&mut self, text: &str, limit: Duration) -> String {
+        if let Some(l) = self.lines.iter().find(|l| l.contains(text)) {
+            return l.clone();
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.err.recv_timeout(left) {
+                Ok(line) => {
+                    self.lines.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "{}: no line {text:?} in {limit:?}: {:?}",
+                    self.what, self.lines
+                ),
+            }
+        }
+    }
+
+    /// The code a sender prints (`Wormhole code is: CODE`, taojie's and wormhole's alike).
+    pub fn wait_code(&mut self, limit: Duration) -> String {
+        let line = self.wait_line("Wormhole code is: ", limit);
+        line.rsplit(' ').next().unwrap().trim().to_string()
     }
 }
 

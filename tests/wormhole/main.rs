@@ -7,6 +7,7 @@
 mod common;
 mod interop;
 mod lab;
+mod relay;
 
 use std::path::Path;
 use std::time::Duration;
