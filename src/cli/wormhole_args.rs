@@ -171,7 +171,8 @@ pub async fn receive(args: ReceiveArgs) -> Result<ExitCode> {
   wormhole --relay-url ws://HOST:4000/v1 --transit-helper tcp:HOST:4001 receive CODE
 
 Prints `relay tcp ADDR` and `relay-transit tcp ADDR` once listening. Channels live in memory;
-one nobody has used for --channel-expiry seconds goes.")]
+one nobody has used for --channel-expiry seconds goes. In `taojie serve --config FILE`, a
+[relay] section runs it, its keys these flags (listen = \"127.0.0.1:4000\", channel-expiry = 600).")]
 pub struct RelayArgs {
     /// Where the mailbox server listens (clients use ws://ADDR/v1)
     #[arg(long, value_name = "ADDR")]

@@ -14,7 +14,7 @@ use super::file::{Item, Raw, Table};
 use crate::cli::{Cli, Service};
 
 /// The services a file may have a section for, in the order they start.
-pub const SERVICES: [&str; 5] = ["echo", "time", "exec", "files", "chat"];
+pub const SERVICES: [&str; 6] = ["echo", "time", "exec", "files", "chat", "relay"];
 
 /// What a key sets: a switch, or the values of a flag that takes some.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +157,7 @@ pub fn service(path: &Path, name: &str, section_line: usize, keys: &Keys) -> Res
         "exec" => Service::Exec(FromArgMatches::from_arg_matches(&matches)?),
         "files" => Service::Files(FromArgMatches::from_arg_matches(&matches)?),
         "chat" => Service::Chat(FromArgMatches::from_arg_matches(&matches)?),
+        "relay" => Service::Relay(FromArgMatches::from_arg_matches(&matches)?),
         other => bail!("no service `{other}`"),
     };
     Ok(service)
