@@ -282,7 +282,6 @@ impl Running {
     }
 
     /// Kills it now.
-    #[allow(dead_code)] // the resume tests use it
     pub fn kill(mut self) -> Done {
         let _ = self.child.kill();
         let status = self.child.wait().unwrap();

@@ -8,6 +8,7 @@ mod common;
 mod interop;
 mod lab;
 mod relay;
+mod resume;
 
 use std::path::Path;
 use std::time::Duration;
