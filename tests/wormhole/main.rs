@@ -5,6 +5,7 @@
 //! fail under CI and say so and pass elsewhere.
 #[path = "../common/mod.rs"]
 mod common;
+mod hostile;
 mod interop;
 mod lab;
 mod relay;

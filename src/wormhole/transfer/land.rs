@@ -43,13 +43,50 @@ pub async fn receive_entries(
     names: &[String],
     offered: u64,
 ) -> Result<()> {
+    let mut made = Vec::new();
+    let res = receive_stream(&mut conn, opts, names, offered, &mut made).await;
+    match res {
+        Ok(tally) => {
+            let ack = json!({"ack": "ok", "files": tally.files, "bytes": tally.bytes});
+            send_json(&mut conn, &ack).await?;
+            let _ = conn.writer.shutdown().await;
+            eprintln!(
+                "Received {} files ({}) into {}: {} on the wire, {} already held",
+                tally.files,
+                human(tally.bytes),
+                opts.out_dir.display(),
+                human(conn.reader.wire_bytes),
+                human(tally.held)
+            );
+            Ok(())
+        }
+        Err(e) => {
+            // A broken connection keeps the staging for the next run to resume; a refused
+            // stream removes what this run made (our own directories: no symlink inside).
+            if format!("{e:#}").contains("refused") {
+                for dir in made {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn receive_stream(
+    conn: &mut Connection,
+    opts: &ReceiveOptions,
+    names: &[String],
+    offered: u64,
+    made: &mut Vec<PathBuf>,
+) -> Result<Tally> {
     let out = opts.out_dir.clone();
     let progress = Progress::new(offered, "receiving", opts.progress);
     let mut current: Option<Top> = None;
     let mut seen: HashSet<String> = HashSet::new();
     let mut tally = Tally::default();
     loop {
-        let v = recv_json(&mut conn).await?;
+        let v = recv_json(conn).await?;
         if v["done"] == Value::Bool(true) {
             finish(current.take(), &out)?;
             break;
@@ -75,7 +112,7 @@ pub async fn receive_entries(
                 bail!("refused: the sender sent {path:?} before its directory");
             }
             let staging = if is_dir {
-                Some(staging_dir(&out, top)?)
+                Some(staging_dir(&out, top, made)?)
             } else {
                 None
             };
@@ -123,7 +160,7 @@ pub async fn receive_entries(
             mtime: mtime_from(&e["mtime"]),
         };
         let held = receive_one(
-            &mut conn,
+            conn,
             &spec,
             top_level && opts.overwrite,
             top_level,
@@ -135,29 +172,21 @@ pub async fn receive_entries(
         tally.files += 1;
     }
     progress.finish();
-    let ack = json!({"ack": "ok", "files": tally.files, "bytes": tally.bytes});
-    send_json(&mut conn, &ack).await?;
-    let _ = conn.writer.shutdown().await;
-    eprintln!(
-        "Received {} files ({}) into {}: {} on the wire, {} already held",
-        tally.files,
-        human(tally.bytes),
-        out.display(),
-        human(conn.reader.wire_bytes),
-        human(tally.held)
-    );
-    Ok(())
+    Ok(tally)
 }
 
-/// The hidden staging directory of top-level directory `name`, made or (from an earlier,
-/// broken run) reused; it must be a real directory.
-fn staging_dir(out: &Path, name: &str) -> Result<PathBuf> {
+/// The hidden staging directory of top-level directory `name`, made (and noted in `made`)
+/// or, from an earlier broken run, reused; it must be a real directory.
+fn staging_dir(out: &Path, name: &str, made: &mut Vec<PathBuf>) -> Result<PathBuf> {
     let staging = part_path(out, name);
     match std::fs::symlink_metadata(&staging) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => bail!("{} is in the way (not a directory)", staging.display()),
-        Err(_) => std::fs::create_dir(&staging)
-            .with_context(|| format!("cannot create {}", staging.display()))?,
+        Err(_) => {
+            std::fs::create_dir(&staging)
+                .with_context(|| format!("cannot create {}", staging.display()))?;
+            made.push(staging.clone());
+        }
     }
     Ok(staging)
 }
