@@ -144,10 +144,7 @@ pub async fn receive(args: ReceiveArgs) -> Result<ExitCode> {
             if !std::io::stdin().is_terminal() {
                 bail!("no code given: taojie receive CODE");
             }
-            eprint!("Enter the wormhole code: ");
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            line
+            tokio::task::spawn_blocking(|| crate::wormhole::prompt::ask_code(2)).await??
         }
     };
     transfer::receive(ReceiveOptions {

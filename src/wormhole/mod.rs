@@ -10,6 +10,7 @@ pub mod code;
 pub mod keys;
 pub mod mailbox;
 pub mod messages;
+pub mod prompt;
 pub mod session;
 pub mod transfer;
 pub mod transit;

@@ -245,3 +245,44 @@ async fn out_of_order_and_junk_commands_get_errors_and_the_connection_goes_on() 
     r.send(json!({"type": "allocate"})).await;
     assert_eq!(r.next().await["type"], "allocated");
 }
+
+#[test]
+fn receive_asks_for_the_code_on_a_terminal_and_tab_completes_words() {
+    let Some(lab) = Lab::taojie(&[]) else { return };
+    let dir = lab.dir.path();
+    let code = "7-crossover-clockwork";
+    let s = lab.taojie_cmd(
+        &["send", "--text", "typed with tabs", "--code", code],
+        dir,
+        b"",
+    );
+    let driver = crate::common::peer_script("pty_type.py");
+    let r = lab.spawn(
+        "python3",
+        &[
+            &driver,
+            "7-cros",
+            "\\t",
+            "clo",
+            "\\t",
+            "\\r",
+            "--",
+            crate::common::bin(),
+            "receive",
+            "--relay-url",
+            &lab.relay_url,
+            "--transit-helper",
+            &lab.transit,
+        ],
+        dir,
+        b"",
+    );
+    let (r, s) = (r.finish(LIMIT), s.finish(LIMIT));
+    both_ok(&s, &r);
+    let screen = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        screen.contains("Tab completes words): 7-crossover-clockwork"),
+        "{screen}"
+    );
+    assert!(screen.contains("typed with tabs"), "{screen}");
+}
