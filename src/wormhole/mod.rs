@@ -2,10 +2,12 @@
 //! another person with a short code (`7-crossover-clockwork`), end-to-end encrypted with a
 //! key both sides derive from the code (SPAKE2), and interoperable with every wormhole client.
 //!
-//! The layers, bottom up: [`words`] and [`code`] (the codes), [`keys`] (SPAKE2, HKDF, secretbox),
-//! [`messages`] (the mailbox server's JSON messages, shared with `crate::relay`), [`mailbox`]
-//! (the server's client), [`session`] (one wormhole: key exchange, ordered encrypted
-//! messages), [`transit`] (the bulk connection, direct or relayed, and its records).
+//! The layers, bottom up: [`code`] (the codes, from the PGP word list; [`prompt`] asks for
+//! one with Tab completion), [`keys`] (SPAKE2, HKDF, secretbox), [`messages`] (the mailbox
+//! server's JSON messages, shared with `crate::relay`), [`mailbox`] (the server's client),
+//! [`session`] (one wormhole: key exchange, ordered encrypted messages), [`transit`] (the bulk
+//! connection, direct or relayed, and its records), and [`transfer`] (file-transfer v1, taojie's
+//! extensions between taojie peers, and safe landing on disk).
 pub mod code;
 pub mod keys;
 pub mod mailbox;
