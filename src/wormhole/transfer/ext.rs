@@ -3,7 +3,8 @@
 //! and directories under one code, streamed entry by entry through transit (no zip, constant
 //! memory, modes and times kept), and resume — for each file the receiver says how much it
 //! already holds and the SHA-256 of that prefix, and the sender sends only the rest when its
-//! own prefix matches.
+//! own prefix matches. Its records are sealed with ChaCha20-Poly1305 (see
+//! [`Suite`](super::super::transit::Suite)).
 //!
 //! Over transit, after the sender's `go`, as sealed records (JSON unless noted):
 //! sender `{"entry": {path, kind: "dir"|"file", size, mode, mtime}}`; for a file the receiver

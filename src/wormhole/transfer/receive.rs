@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::super::messages::hex;
 use super::super::session::{CodeChoice, Wormhole};
-use super::super::transit::{Connection, PeerHints, Role, Transit, parse_hints};
+use super::super::transit::{Connection, PeerHints, Role, Suite, Transit, parse_hints};
 use super::offer::{Offer, human};
 use super::output::{PartFile, check_name};
 use super::progress::Progress;
@@ -85,7 +85,12 @@ pub async fn receive(opts: ReceiveOptions) -> Result<()> {
     w.send_json(&json!({"answer": {"file_ack": "ok"}})).await?;
     let key = w.derive_key(&format!("{}/transit-key", super::super::APPID));
     w.close("happy").await;
-    let conn = transit.connect(&key, &hints).await?;
+    let suite = if matches!(offer, Offer::Entries { .. }) {
+        Suite::ChaCha
+    } else {
+        Suite::SecretBox
+    };
+    let conn = transit.connect(&key, &hints, suite).await?;
     eprintln!("Receiving ({})...", conn.description);
     match offer {
         Offer::File { size, .. } => {

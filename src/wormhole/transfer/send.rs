@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::super::messages::hex;
 use super::super::session::{CodeChoice, Wormhole};
-use super::super::transit::{Role, Transit, parse_hints};
+use super::super::transit::{Role, Suite, Transit, parse_hints};
 use super::offer::{Offer, human};
 use super::progress::Progress;
 use super::{SendOptions, What, archive, ext, stream};
@@ -198,7 +198,13 @@ async fn send_on(mut w: Wormhole, source: Source, opts: &SendOptions) -> Result<
     if answer.get("file_ack").and_then(Value::as_str) != Some("ok") {
         bail!("the receiver did not accept the offer: {answer}");
     }
-    let mut conn = transit.connect(&key, &peer_hints).await?;
+    // Entries go to a taojie peer: its records in ChaCha20-Poly1305.
+    let suite = if matches!(source, Source::Entries(_)) {
+        Suite::ChaCha
+    } else {
+        Suite::SecretBox
+    };
+    let mut conn = transit.connect(&key, &peer_hints, suite).await?;
     eprintln!("Sending ({})...", conn.description);
     let (file, size) = match source {
         Source::File { file, size, .. } => (file, size),

@@ -138,14 +138,15 @@ where
 mod tests {
     use super::*;
     use crate::wormhole::keys::Key;
+    use crate::wormhole::transit::Suite;
 
     #[tokio::test]
     async fn a_file_goes_through_with_its_hash() {
         let data: Vec<u8> = (0..1_000_003u32).map(|i| (i % 251) as u8).collect();
         let key = Key([5; 32]);
         let (a, b) = tokio::io::duplex(1 << 16);
-        let mut w = RecordWriter::new(a, &key);
-        let mut r = RecordReader::new(b, &key);
+        let mut w = RecordWriter::new(a, &key, Suite::ChaCha);
+        let mut r = RecordReader::new(b, &key, Suite::ChaCha);
         let len = data.len() as u64;
         let src = std::io::Cursor::new(data.clone());
         let p = Progress::hidden();
@@ -167,15 +168,15 @@ mod tests {
     async fn more_than_offered_or_less_is_refused() {
         let key = Key([5; 32]);
         let mut wire = Vec::new();
-        let mut w = RecordWriter::new(&mut wire, &key);
+        let mut w = RecordWriter::new(&mut wire, &key, Suite::SecretBox);
         w.send(&[1u8; 10]).await.unwrap();
         let p = Progress::hidden();
-        let mut r = RecordReader::new(&wire[..], &key);
+        let mut r = RecordReader::new(&wire[..], &key, Suite::SecretBox);
         let e = recv_file(Vec::new(), 5, &mut r, &p, Sha256::new())
             .await
             .unwrap_err();
         assert!(e.to_string().contains("more than"), "{e}");
-        let mut r = RecordReader::new(&wire[..], &key);
+        let mut r = RecordReader::new(&wire[..], &key, Suite::SecretBox);
         let e = recv_file(Vec::new(), 20, &mut r, &p, Sha256::new())
             .await
             .unwrap_err();

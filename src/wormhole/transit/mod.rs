@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use super::keys::{Key, hkdf};
 use super::messages::hex;
 pub use hints::{PeerHints, TcpHint, parse_hints};
-pub use records::{RecordReader, RecordWriter};
+pub use records::{RecordReader, RecordWriter, Suite};
 
 /// How long the relay waits behind a direct way that might work (the Python client's delay).
 pub const RELAY_DELAY: Duration = Duration::from_secs(2);
@@ -144,8 +144,9 @@ impl Transit {
     }
 
     /// Finds the connection: every direct hint at once, the relays after [`RELAY_DELAY`]
-    /// (at once when no direct way exists), the first to complete the handshake wins.
-    pub async fn connect(self, key: &Key, peer: &PeerHints) -> Result<Connection> {
+    /// (at once when no direct way exists), the first to complete the handshake wins. Its
+    /// records are sealed in `suite`.
+    pub async fn connect(self, key: &Key, peer: &PeerHints, suite: Suite) -> Result<Connection> {
         let ours = handshake(key, self.role);
         let theirs = handshake(
             key,
@@ -220,8 +221,8 @@ impl Transit {
                         let (r, w) = s.into_split();
                         let peer_role = if is_sender { Role::Receiver } else { Role::Sender };
                         return Ok(Connection {
-                            reader: RecordReader::new(r, &record_key(key, peer_role)),
-                            writer: RecordWriter::new(w, &record_key(key, self.role)),
+                            reader: RecordReader::new(r, &record_key(key, peer_role), suite),
+                            writer: RecordWriter::new(w, &record_key(key, self.role), suite),
                             description,
                         });
                     }
@@ -295,8 +296,11 @@ mod tests {
             relays: vec![],
         };
         let k2 = key.clone();
-        let rt = tokio::spawn(async move { r.connect(&k2, &peer).await });
-        let mut sc = s.connect(&key, &PeerHints::default()).await.unwrap();
+        let rt = tokio::spawn(async move { r.connect(&k2, &peer, Suite::SecretBox).await });
+        let mut sc = s
+            .connect(&key, &PeerHints::default(), Suite::SecretBox)
+            .await
+            .unwrap();
         let mut rc = rt.await.unwrap().unwrap();
         sc.writer.send(b"ping").await.unwrap();
         assert_eq!(rc.reader.recv().await.unwrap(), b"ping");
