@@ -54,15 +54,20 @@ pub async fn serve(conn: Conn, hub: Arc<Hub>, motd: Option<Arc<str>>) -> std::io
         Peer::Tcp(a) => a.ip(),
         _ => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
     };
-    // Small buffers: thousands of clients sit idle waiting for their peer.
+    // Small buffers: thousands of clients sit idle waiting for their peer (tungstenite
+    // allocates the read buffer up front; a longer message grows it while it is read).
     let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE));
+    // Boxed: the handshake's state is gone once it is done, not kept in the task's future.
     let ws = match tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
-        tokio_tungstenite::accept_async_with_config(conn, Some(config)),
+        Box::pin(tokio_tungstenite::accept_async_with_config(
+            conn,
+            Some(config),
+        )),
     )
     .await
     {
