@@ -9,7 +9,8 @@
 #   t->w      taojie send  -> wormhole receive        (direct)
 #   put       taojie put   -> taojie serve files      (the same file, keyed channel)
 #   relay     taojie send  -> taojie receive, --no-listen on both: the Python transit relay
-#   t-relay   the same through `taojie serve relay` (mailbox and transit)
+#   t-mbox    taojie send  -> taojie receive, direct, with `taojie serve relay` as the mailbox
+#   t-relay   the same through `taojie serve relay` (mailbox and transit), --no-listen on both
 #
 # then one resume: a taojie transfer killed at half and run again, with the TCP bytes the
 # second run moved (nftables counter on the namespace's lo).
@@ -88,7 +89,7 @@ cmp_out() { cmp -s "$SRC/data.bin" "$1" || { echo "output differs: $1" >&2; exit
 
 declare -A TIMES
 for round in $(seq "$ROUNDS"); do
-    for case in taojie wormhole t-w put relay t-relay; do
+    for case in taojie wormhole t-w put relay t-mbox t-relay; do
         fresh
         c=$(code)
         case $case in
@@ -102,6 +103,8 @@ for round in $(seq "$ROUNDS"); do
              t=$(echo "$(now) - $t0" | bc -l); cmp_out "$W/root/data.bin" ;;
         relay) t=$(run_pair "$T" send --no-listen --code "$c" data.bin "${PYR[@]}" -- \
                     "$T" receive "$c" --no-listen --accept "${PYR[@]}"); cmp_out "$W/out/data.bin" ;;
+        t-mbox) t=$(run_pair "$T" send --code "$c" data.bin "${TJR[@]}" -- \
+                    "$T" receive "$c" --accept "${TJR[@]}"); cmp_out "$W/out/data.bin" ;;
         t-relay) t=$(run_pair "$T" send --no-listen --code "$c" data.bin "${TJR[@]}" -- \
                     "$T" receive "$c" --no-listen --accept "${TJR[@]}"); cmp_out "$W/out/data.bin" ;;
         esac
@@ -113,13 +116,13 @@ done
 med() { tr ' ' '\n' <<<"${TIMES[$1]}" | grep . | median; }
 echo
 printf '%-9s %8s %10s\n' case "median s" "MB/s"
-for case in taojie wormhole t-w put relay t-relay; do
+for case in taojie wormhole t-w put relay t-mbox t-relay; do
     m=$(med "$case")
     printf '%-9s %8.2f %10.1f\n' "$case" "$m" "$(echo "$SIZE_MB * 1.048576 / $m" | bc -l)"
 done
 r() { echo "$(med "$1") / $(med "$2")" | bc -l; }
-printf '\ntaojie vs wormhole: %.2fx   taojie vs put: %.2fx   t->w vs wormhole: %.2fx   relay vs direct: %.2fx   taojie relay vs direct: %.2fx\n' \
-    "$(r wormhole taojie)" "$(r put taojie)" "$(r wormhole t-w)" "$(r taojie relay)" "$(r taojie t-relay)"
+printf '\ntaojie vs wormhole: %.2fx   taojie vs put: %.2fx (with taojie'"'"'s mailbox %.2fx)   t->w vs wormhole: %.2fx   relay vs direct: %.2fx (taojie'"'"'s: %.2fx)\n' \
+    "$(r wormhole taojie)" "$(r put taojie)" "$(r put t-mbox)" "$(r wormhole t-w)" "$(r taojie relay)" "$(r t-mbox t-relay)"
 
 # Resume: kill the receiver at about half, run again, count what the second run moved.
 fresh

@@ -57,7 +57,7 @@ pub async fn serve(conn: Conn, hub: Arc<Hub>, motd: Option<Arc<str>>) -> std::io
     // Small buffers: thousands of clients sit idle waiting for their peer (tungstenite
     // allocates the read buffer up front; a longer message grows it while it is read).
     let config = WebSocketConfig::default()
-        .read_buffer_size(1024)
+        .read_buffer_size(256)
         .write_buffer_size(0)
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE));
