@@ -112,3 +112,54 @@ fn a_part_file_that_differs_from_the_source_is_sent_again_whole() {
         std::fs::read(dst.join("f.bin")).unwrap()
     );
 }
+
+#[test]
+fn a_killed_folder_transfer_resumes_from_its_staging_directory() {
+    let Some(lab) = Lab::taojie(&[]) else { return };
+    let dir = lab.dir.path();
+    let dst = dir.join("dst");
+    std::fs::create_dir_all(&dst).unwrap();
+    crate::make_tree(&dir.join("album"));
+    fill_file(&dir.join("album/a/big.bin"), 64 << 20);
+    let d = dst.display().to_string();
+    let staging = dst.join(".album.taojie-part");
+    let part = staging.join("a/.big.bin.taojie-part");
+
+    let mut s = lab.taojie_cmd(&["send", "album"], dir, b"");
+    let code = s.wait_code(Duration::from_secs(30));
+    let r = lab.taojie_cmd(&["receive", &code, "--accept", "-o", &d], dir, b"");
+    let deadline = Instant::now() + LIMIT;
+    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 32 << 20 {
+        assert!(
+            Instant::now() < deadline,
+            "the transfer did not reach half of big.bin"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    r.kill();
+    let _ = s.finish(LIMIT);
+    assert!(
+        !dst.join("album").exists(),
+        "the folder has no final name before it is whole"
+    );
+    assert!(staging.is_dir());
+
+    let mut s = lab.taojie_cmd(&["send", "album"], dir, b"");
+    let code = s.wait_code(Duration::from_secs(30));
+    let r = lab.taojie_cmd(&["receive", &code, "--accept", "-o", &d], dir, b"");
+    let (r, s) = (r.finish(LIMIT), s.finish(LIMIT));
+    both_ok(&s, &r);
+    // Files completed in the first run and the big file's prefix were not sent again.
+    let held: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("already held"))
+        .collect();
+    assert!(
+        held.len() == 1 && !held[0].ends_with(" 0 bytes already held"),
+        "{}",
+        r.stderr
+    );
+    crate::same_tree(&dir.join("album"), &dst.join("album"));
+    assert!(!staging.exists());
+}
