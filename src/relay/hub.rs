@@ -8,12 +8,56 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use super::HubLimits;
 
-/// A listener's queue of outgoing frames (serialized JSON).
-pub type Outbox = mpsc::Sender<Arc<str>>;
+/// The most frames queued for one connection; a listener that lets more pile up is dropped.
+const OUTBOX_MAX: usize = 256;
+
+/// A connection's queue of outgoing frames (serialized JSON): the hub pushes, the connection
+/// pops. An empty queue holds no allocation (ten thousand idle clients each have one).
+#[derive(Default)]
+pub struct Outbox {
+    queue: Mutex<std::collections::VecDeque<Arc<str>>>,
+    ready: Notify,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Outbox {
+    /// Queues `frame`; false, and the queue closed, when it is full.
+    pub fn push(&self, frame: Arc<str>) -> bool {
+        use std::sync::atomic::Ordering;
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let ok = q.len() < OUTBOX_MAX && !self.closed.load(Ordering::Relaxed);
+        if ok {
+            q.push_back(frame);
+        } else {
+            self.closed.store(true, Ordering::Relaxed);
+        }
+        drop(q);
+        self.ready.notify_one();
+        ok
+    }
+
+    /// The next frame; `None` once the queue was closed (and emptied).
+    pub async fn pop(&self) -> Option<Arc<str>> {
+        loop {
+            {
+                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(f) = q.pop_front() {
+                    return Some(f);
+                }
+                if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+                    return None;
+                }
+            }
+            // notify_one keeps a permit when nobody waits, so a push between the check above
+            // and this wait is not missed.
+            self.ready.notified().await;
+        }
+    }
+}
 
 /// Why a command is refused; the text goes to the client in an `error` message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -49,7 +93,7 @@ struct Mailbox {
     sides: Vec<(String, bool)>,
     messages: Vec<Arc<str>>,
     bytes: usize,
-    listeners: Vec<(u64, Outbox)>,
+    listeners: Vec<(u64, Arc<Outbox>)>,
     updated: Instant,
     owner: IpAddr,
 }
@@ -269,7 +313,7 @@ impl Hub {
         mailbox: &str,
         side: &str,
         ip: IpAddr,
-        listener: (u64, Outbox),
+        listener: (u64, Arc<Outbox>),
     ) -> Result<Vec<Arc<str>>, Refused> {
         let mut g = self.lock();
         if !g
@@ -324,8 +368,7 @@ impl Hub {
         m.updated = Instant::now();
         // A listener whose queue is full is too slow to keep: it is dropped from the mailbox
         // (its connection notices its queue closed and ends).
-        m.listeners
-            .retain(|(_, out)| out.try_send(frame.clone()).is_ok());
+        m.listeners.retain(|(_, out)| out.push(frame.clone()));
         Ok(())
     }
 
@@ -424,11 +467,16 @@ mod tests {
     fn messages_reach_listeners_and_late_openers() {
         let h = hub();
         let m = h.claim("a", "7", "s1", IP).unwrap();
-        let (tx, mut rx) = mpsc::channel(8);
-        assert!(h.open("a", &m, "s1", IP, (1, tx)).unwrap().is_empty());
+        let out = Arc::new(Outbox::default());
+        assert!(
+            h.open("a", &m, "s1", IP, (1, out.clone()))
+                .unwrap()
+                .is_empty()
+        );
         h.add("a", &m, "s1", "pake", "00", &json!("x")).unwrap();
-        assert!(rx.try_recv().unwrap().contains("\"phase\":\"pake\""));
-        let (tx2, _rx2) = mpsc::channel(8);
+        let got = out.queue.lock().unwrap().pop_front().unwrap();
+        assert!(got.contains("\"phase\":\"pake\""));
+        let tx2 = Arc::new(Outbox::default());
         assert_eq!(h.open("a", &m, "s2", IP, (2, tx2)).unwrap().len(), 1);
         for _ in 0..3 {
             h.add("a", &m, "s2", "0", "11", &json!(null)).unwrap();

@@ -9,18 +9,15 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::hub::Hub;
+use super::hub::{Hub, Outbox};
 use crate::server::{Conn, Peer};
 use crate::wormhole::messages::{ClientMsg, MAX_MESSAGE};
 
 /// How long the WebSocket handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Frames queued for one connection (its mailbox's messages and replies).
-const OUTBOX: usize = 256;
 
 /// What one connection has done so far.
 #[derive(Default)]
@@ -86,7 +83,7 @@ pub async fn serve(conn: Conn, hub: Arc<Hub>, motd: Option<Arc<str>>) -> std::io
     {
         return Ok(());
     }
-    let (tx, mut rx) = mpsc::channel::<Arc<str>>(OUTBOX);
+    let outbox = Arc::new(Outbox::default());
     let mut s = Session::default();
     loop {
         tokio::select! {
@@ -97,7 +94,7 @@ pub async fn serve(conn: Conn, hub: Arc<Hub>, motd: Option<Arc<str>>) -> std::io
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => continue,
                 };
-                let replies = handle(&data, &mut s, &hub, ip, (id, &tx));
+                let replies = handle(&data, &mut s, &hub, ip, (id, &outbox));
                 let mut failed = false;
                 for r in replies {
                     if sink.feed(frame(r)).await.is_err() {
@@ -109,7 +106,7 @@ pub async fn serve(conn: Conn, hub: Arc<Hub>, motd: Option<Arc<str>>) -> std::io
                     break;
                 }
             }
-            out = rx.recv() => {
+            out = outbox.pop() => {
                 let Some(out) = out else { break };
                 if sink.send(Message::text(out.to_string())).await.is_err() {
                     break;
@@ -135,7 +132,7 @@ fn handle(
     s: &mut Session,
     hub: &Hub,
     ip: IpAddr,
-    (id, tx): (u64, &mpsc::Sender<Arc<str>>),
+    (id, tx): (u64, &Arc<Outbox>),
 ) -> Vec<Value> {
     let Ok(v) = serde_json::from_slice::<Value>(data) else {
         return vec![error("message is not JSON", None)];
@@ -167,7 +164,7 @@ fn command(
     hub: &Hub,
     ip: IpAddr,
     id: u64,
-    tx: &mpsc::Sender<Arc<str>>,
+    tx: &Arc<Outbox>,
 ) -> Result<Option<Value>, String> {
     if let ClientMsg::Ping { ping } = &cmd {
         return Ok(Some(json!({"type": "pong", "pong": ping})));
@@ -241,7 +238,7 @@ fn command(
             s.mailbox = Some(mailbox);
             for m in old {
                 // Room for all of them: a mailbox holds fewer messages than the queue.
-                let _ = tx.try_send(m);
+                let _ = tx.push(m);
             }
             Ok(None)
         }
