@@ -1,11 +1,12 @@
 //! The command line: every subcommand's flags (the doc comments are the help text) and the
 //! dispatch to the module that does the work.
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
+use crate::log::LogFormat;
 use crate::server::{LimitArgs, shutdown};
 
 mod wormhole_args;
@@ -37,16 +38,6 @@ Examples:
   nc 127.0.0.1 9006                            join the chat; or: taojie chat 127.0.0.1:9006 --name ann
   taojie bench 127.0.0.1:9007 --conns 50 --depth 16
   taojie msg listen --name ann                 join the IP Messenger / Feiq / iptux LAN";
-
-/// How log lines are written on standard error.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One line of text per event, coloured on a terminal
-    #[default]
-    Human,
-    /// One JSON object per line, for log collectors
-    Json,
-}
 
 /// The subcommands.
 // Parsed once per run and never moved in a loop: the size of its biggest variant costs nothing.
@@ -245,50 +236,6 @@ Examples:
     Relay(wormhole_args::RelayArgs),
 }
 
-/// Sends logs to standard error, `info` and up unless `RUST_LOG` says otherwise, in `format`.
-pub fn init_logging(format: LogFormat) {
-    install_logging(format, std::io::stderr);
-}
-
-/// Installs the global subscriber, writing to `writer` (standard error, or a writer that
-/// wraps it): `info` and up unless `RUST_LOG` says otherwise, as text coloured only on a
-/// terminal, or as one JSON object per line.
-pub fn install_logging<W>(format: LogFormat, writer: W)
-where
-    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
-{
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_target(false);
-    // In both formats the filter can be swapped later (`serve --config` sets the file's level,
-    // SIGHUP changes it); callsites' interest stays cached between swaps.
-    match format {
-        LogFormat::Human => {
-            let logs = logs
-                .with_ansi(std::io::stderr().is_terminal())
-                .with_filter_reloading();
-            crate::log::level::keep(logs.reload_handle());
-            logs.init()
-        }
-        LogFormat::Json => {
-            // `{"timestamp", "level", "message", ...fields, "span": {"service", "peer",
-            // "conn", "name"}}`: the event's fields at the top, the connection's in `span`.
-            crate::server::span_every_connection(true);
-            let logs = logs
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(false)
-                .with_filter_reloading();
-            crate::log::level::keep(logs.reload_handle());
-            logs.init()
-        }
-    }
-}
-
 /// Runs the parsed command; the exit code is the command's own (a remote status, say).
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -415,7 +362,3 @@ fn default_comment() -> String {
         .unwrap_or_default();
     format!("{user}@{host}")
 }
-
-/// The seconds parser every flag shares; kept under this name for the modules that still
-/// name it here (the parsers live in [`crate::flags`]).
-pub use crate::flags::positive_secs;

@@ -187,7 +187,7 @@ pub struct RelayArgs {
     #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = non_negative)]
     pub transit_idle_timeout: f64,
     /// Remove a channel nobody is connected to after this many idle seconds
-    #[arg(long, value_name = "SECS", default_value_t = 3600.0, value_parser = crate::cli::positive_secs)]
+    #[arg(long, value_name = "SECS", default_value_t = 3600.0, value_parser = crate::flags::positive_secs)]
     pub channel_expiry: f64,
     /// Channels one client address may hold at once
     #[arg(long, value_name = "N", default_value_t = 100)]

@@ -135,7 +135,7 @@ pub async fn handle(conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
     };
     let mut t = Transport::new(stream);
     if let Err(e) = hello::server(&mut t, SERVICE).await {
-        crate::log::refused("exec", "bad hello", &peer, &e);
+        crate::server::refused("exec", "bad hello", &peer, &e);
         return Ok(());
     }
     let request = match tokio::time::timeout(hello::TIMEOUT, t.recv_control::<Control>()).await {

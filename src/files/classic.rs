@@ -56,7 +56,7 @@ pub async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
     }
     if state.read_only {
         let why = "the server is read-only";
-        crate::log::refused("files-classic", "classic upload refused", &peer, &why);
+        crate::server::refused("files-classic", "classic upload refused", &peer, &why);
         return Ok(());
     }
     let mut framed = FramedRead::new(conn, classic::codec(MAX_HEADER));
@@ -64,7 +64,7 @@ pub async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
         let head = match framed.next().await {
             None => return Ok(()),
             Some(Err(e)) => {
-                crate::log::refused("files-classic", "bad classic header", &peer, &e);
+                crate::server::refused("files-classic", "bad classic header", &peer, &e);
                 return Ok(());
             }
             Some(Ok(h)) => h,
@@ -72,7 +72,7 @@ pub async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
         let header: ClassicHeader = match serde_json::from_slice(&head) {
             Ok(h) => h,
             Err(e) => {
-                crate::log::refused(
+                crate::server::refused(
                     "files-classic",
                     "classic header is not the JSON expected",
                     &peer,

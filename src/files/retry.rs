@@ -34,7 +34,7 @@ pub struct RetryOpts {
     pub retries: u32,
     /// Count a connection as broken (and retry) once no byte has moved on it for SECS: a link
     /// that went down, a dead peer; also bounds connecting
-    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = crate::cli::positive_secs)]
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = crate::flags::positive_secs)]
     pub timeout: f64,
 }
 

@@ -80,7 +80,7 @@ async fn handle(conn: Conn, state: Arc<State>) -> io::Result<()> {
     };
     let mut t = Transport::new(stream);
     if let Err(e) = hello::server(&mut t, SERVICE).await {
-        crate::log::refused("files", "hello failed", &peer, &e);
+        crate::server::refused("files", "hello failed", &peer, &e);
         return Ok(());
     }
     let mut t = Link::new(t);

@@ -1,7 +1,7 @@
 //! Logging that never stops serving: servers write their logs through a bounded, lossy
-//! writer on a thread of its own ([`init`]), which counts the lines it had to drop and says so,
-//! and the per-connection warnings a flood would multiply go through [`refused`], which shows
-//! the first few per kind and peer address and then one summary line per window.
+//! writer on a thread of its own ([`init`]), which counts the lines it had to drop and says
+//! so. [`format`] holds what lines look like, [`level`] the level in force. (The per-connection
+//! warnings a flood would multiply are summarised by the server framework's refusals.)
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -9,11 +9,10 @@ use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuar
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::EitherWriter;
 
+pub mod format;
 pub mod level;
-mod refusals;
 
-pub use refusals::{MAX_SUMMARIES, Refusals, SHOWN, Source, Summary, WINDOW, refused, refused_any};
-
+pub use format::{LogFormat, span_every_connection, spans_every_connection};
 /// Log lines the writer holds while standard error is not taking them; past this, lines are
 /// dropped (and counted) rather than stopping the thread that logs. 1,024 lines (about 200
 /// KiB) ride out a reader that is slow for a moment; a reader gone for good costs no more.
@@ -64,12 +63,12 @@ pub struct Guard {
     _worker: Option<WorkerGuard>,
 }
 
-/// Sets up the global `tracing` subscriber in `format` (see [`crate::cli::install_logging`]:
-/// `RUST_LOG` filters, info by default), writing to standard error the way `writer` says.
-pub fn init(format: crate::cli::LogFormat, writer: Writer) -> Guard {
+/// Sets up the global `tracing` subscriber in `format` (`RUST_LOG` filters, info by
+/// default), writing to standard error the way `writer` says.
+pub fn init(format: LogFormat, writer: Writer) -> Guard {
     match writer {
         Writer::Blocking => {
-            crate::cli::install_logging(format, std::io::stderr);
+            format::install(format, std::io::stderr);
             Guard { _worker: None }
         }
         Writer::NonBlocking => {
@@ -79,7 +78,7 @@ pub fn init(format: crate::cli::LogFormat, writer: Writer) -> Guard {
                 .thread_name("taojie-log")
                 .finish(std::io::stderr());
             let dropped = nb.error_counter();
-            crate::cli::install_logging(format, Switch(nb));
+            format::install(format, Switch(nb));
             // A thread, not a task: it must report even when the runtime is the thing stuck.
             let _ = std::thread::Builder::new()
                 .name("taojie-log-drops".into())

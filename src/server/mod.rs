@@ -8,7 +8,9 @@
 //! on shutdown stops accepting and lets open connections finish up to a grace deadline.
 //! Keyed services run each connection's handshake through a [`PreAuth`] guard, which caps
 //! handshakes in flight and gives each a deadline. UDP services that answer limit each source
-//! address with [`PerSource`], since a source address can be forged.
+//! address with [`PerSource`], since a source address can be forged. Refused connections are
+//! logged through [`refused`], which shows the first few per kind and peer address and then
+//! one summary line per window.
 use std::io::Write;
 
 pub mod bind;
@@ -17,6 +19,7 @@ mod datagram;
 mod limits;
 pub mod per_source;
 pub mod preauth;
+mod refusals;
 pub mod shutdown;
 mod stream;
 
@@ -26,7 +29,8 @@ pub use datagram::{DatagramService, Datagrams, serve_datagram};
 pub use limits::{DEFAULT_MAX_CONNS, LimitArgs, Limits, LiveLimits};
 pub use per_source::PerSource;
 pub use preauth::{Caps, PreAuth, PreAuthArgs};
-pub use stream::{serve_stream, span_every_connection};
+pub use refusals::{MAX_SUMMARIES, Refusals, SHOWN, Source, Summary, WINDOW, refused, refused_any};
+pub use stream::serve_stream;
 
 /// Prints the `SERVICE PROTO ADDRESS` line on standard output (flushed at once), the line
 /// scripts and tests wait for to learn where a server listens. The service's metrics exist

@@ -269,7 +269,7 @@ impl PreAuth {
     }
 
     /// [`run`](Self::run) for a handshake that may fail, with every failure logged through
-    /// [`crate::log::refused`] (so floods are summarised): `kind` names a failure of the
+    /// [`super::refused`] (so floods are summarised): `kind` names a failure of the
     /// handshake itself ("handshake refused"). Resolves to the handshake's result when it
     /// succeeded. Await it where it is made: the handshake's state (a few KiB for Noise) is
     /// then kept once, in the connection's task.
@@ -344,7 +344,7 @@ impl<T, E: Display, F: Future<Output = Result<T, E>>> Future for Guarded<'_, F> 
                 Ok(t) => Some(t),
                 Err(e) => {
                     crate::metrics::service(this.service).auth_failures.inc();
-                    crate::log::refused(this.service, this.kind, peer, &e);
+                    super::refused(this.service, this.kind, peer, &e);
                     None
                 }
             });
@@ -359,16 +359,13 @@ impl<T, E: Display, F: Future<Output = Result<T, E>>> Future for Guarded<'_, F> 
         let service: &'static str = this.service;
         match cut {
             // The server's state, not this peer's doing: one tally for all addresses.
-            Cut::Evicted(_) => crate::log::refused_any(
-                service,
-                "handshake dropped: too many in flight",
-                peer,
-                &cut,
-            ),
-            Cut::PerAddress(_) => {
-                crate::log::refused(service, "too many handshakes from one address", peer, &cut)
+            Cut::Evicted(_) => {
+                super::refused_any(service, "handshake dropped: too many in flight", peer, &cut)
             }
-            Cut::Timeout(_) => crate::log::refused(service, "handshake timed out", peer, &cut),
+            Cut::PerAddress(_) => {
+                super::refused(service, "too many handshakes from one address", peer, &cut)
+            }
+            Cut::Timeout(_) => super::refused(service, "handshake timed out", peer, &cut),
         }
         Poll::Ready(None)
     }

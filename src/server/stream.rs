@@ -2,7 +2,7 @@
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep, sleep_until};
@@ -17,19 +17,9 @@ use super::{Listener, LiveLimits};
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// Whether each connection's span is enabled at any level; see [`span_every_connection`].
-static SPAN_EVERY_CONNECTION: AtomicBool = AtomicBool::new(false);
-
 /// The next connection's id: unique in the process, across every listener, so a log reader
 /// can follow one connection through lines of several services.
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
-
-/// Makes every connection's span (`service`, `peer`, `conn` id) enabled whatever the level
-/// filter, instead of at debug only, so that every line a connection logs carries who it is.
-/// For machine-read logs: an enabled span costs a little on every poll of the connection.
-pub fn span_every_connection(on: bool) {
-    SPAN_EVERY_CONNECTION.store(on, Ordering::Relaxed);
-}
 
 /// Serves `listener` until `shutdown` resolves: each accepted connection runs `handler` in a
 /// task of its own, within `limits` (read again for each new connection, so live limits that
@@ -94,7 +84,7 @@ pub async fn serve_stream<H, F>(
         // A debug-level span unless asked otherwise: at the default level it is disabled and
         // costs nothing per poll; with RUST_LOG=debug every line of the connection carries it.
         let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
-        let span = if SPAN_EVERY_CONNECTION.load(Ordering::Relaxed) {
+        let span = if crate::log::spans_every_connection() {
             // A span's level only decides when it is enabled; no filter short of `off`
             // drops the error level, so the span is there for warnings at RUST_LOG=warn too.
             error_span!("conn", service, peer = %conn.peer(), conn = id)

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::{LazyLock, Mutex, Once};
 use std::time::{Duration, Instant};
 
-use crate::server::Peer;
+use super::Peer;
 
 /// Refusals of one kind from one address shown on their own in a window; the rest are counted.
 pub const SHOWN: u32 = 3;
