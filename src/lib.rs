@@ -80,8 +80,6 @@ pub mod auth;
 pub mod bench;
 pub mod chat;
 pub mod cli;
-pub mod config;
-pub mod docs;
 pub mod echo;
 pub mod exec;
 pub mod files;

@@ -2,10 +2,8 @@
 //! error into one line on standard error and a non-zero exit status.
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = taojie::cli::Cli::parse();
+    let (cli, matches) = taojie::cli::parse();
     // Servers must not stall on a standard error nobody reads; clients keep their few lines
     // in order with the error line printed below.
     let writer = match cli.command {
@@ -32,7 +30,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(taojie::cli::run(cli)) {
+    match runtime.block_on(taojie::cli::run(cli, &matches)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("taojie: error: {e:#}");

@@ -1,7 +1,7 @@
 //! Prometheus metrics: what every service counts (connections, refusals, bytes, failed
 //! authentications) and what some count of their own (commands run, files stored, chat
-//! members and lines), labelled by service, and the `--metrics ADDR` endpoint that serves
-//! them in the text format ([`endpoint`]).
+//! members and lines), labelled by service, and [`encode`] for the `--metrics ADDR` endpoint
+//! (`crate::serve::metrics`) that serves them in the text format.
 //!
 //! The counters live in one process-wide registry and are always kept, whether or not an
 //! endpoint serves them: each is an atomic, and the hot paths hold a handle fetched once
@@ -16,10 +16,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-
-pub mod endpoint;
-
-pub use endpoint::{MetricsArgs, serve};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServiceLabel {

@@ -11,7 +11,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use clap::{CommandFactory, parser::ValueSource};
+use clap::ArgMatches;
+use clap::parser::ValueSource;
 
 pub mod args;
 pub mod file;
@@ -45,16 +46,9 @@ pub struct Overrides {
 }
 
 impl Overrides {
-    /// The flags given on this process's command line (parsed again here for clap's record of
-    /// which flags were given rather than defaulted).
-    pub fn from_command_line() -> Overrides {
-        let Ok(matches) = crate::cli::Cli::command().try_get_matches_from(std::env::args_os())
-        else {
-            return Overrides::default();
-        };
-        let Some(serve) = matches.subcommand_matches("serve") else {
-            return Overrides::default();
-        };
+    /// The flags given to `taojie serve` (and to its SERVICE) on the command line, from clap's
+    /// matches for `serve`, which record which flags were given rather than defaulted.
+    pub fn from_matches(serve: &ArgMatches) -> Overrides {
         let mut all = Keys::new();
         for (id, long) in [
             ("max_conns", "max-conns"),
@@ -83,11 +77,11 @@ impl Overrides {
     }
 }
 
-/// `taojie serve --check-config FILE`: reads and checks `path` as `--config` would, binding
-/// and writing nothing; prints `FILE: ok (SERVICES)` on standard output and notes (a key
-/// still to be created) on standard error.
-pub fn check(path: &Path) -> Result<()> {
-    let config = Config::load(path, &Overrides::from_command_line())?;
+/// `taojie serve --check-config FILE`: reads and checks `path` as `--config` would (with the
+/// command line's `overrides`), binding and writing nothing; prints `FILE: ok (SERVICES)` on
+/// standard output and notes (a key still to be created) on standard error.
+pub fn check(path: &Path, overrides: &Overrides) -> Result<()> {
+    let config = Config::load(path, overrides)?;
     for note in config.check_files()? {
         eprintln!("taojie: {note}");
     }
@@ -109,7 +103,7 @@ pub struct Section {
 
 impl Section {
     /// The service these keys configure.
-    pub fn service(&self, path: &Path) -> Result<crate::cli::Service> {
+    pub fn service(&self, path: &Path) -> Result<super::Service> {
         args::service(path, self.name, self.line, &self.keys)
     }
 

@@ -234,7 +234,7 @@ fn route(req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return r;
     }
-    let mut r = Response::new(Full::new(Bytes::from(super::encode())));
+    let mut r = Response::new(Full::new(Bytes::from(crate::metrics::encode())));
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     r

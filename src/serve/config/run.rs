@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{Config, Section};
-use crate::cli::Service;
+use crate::serve::Service;
 use crate::server::{Caps, Limits, LiveLimits};
 use crate::{chat, echo, exec, files, time};
 
@@ -120,6 +120,6 @@ fn start(service: Service, token: CancellationToken) -> Running {
         Service::Exec(a) => Box::pin(exec::serve(a, token)),
         Service::Files(a) => Box::pin(files::run(a, token)),
         Service::Chat(a) => Box::pin(chat::run(a, token)),
-        Service::Relay(a) => Box::pin(crate::cli::serve_relay(a, token)),
+        Service::Relay(a) => Box::pin(crate::serve::relay::serve_relay(a, token)),
     }
 }

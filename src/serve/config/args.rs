@@ -8,10 +8,10 @@ use std::path::Path;
 use anyhow::{Result, anyhow, bail};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
-use clap::{ArgAction, ArgMatches, Command, CommandFactory, FromArgMatches};
+use clap::{ArgAction, ArgMatches, Command, FromArgMatches, Subcommand};
 
 use super::file::{Item, Raw, Table};
-use crate::cli::{Cli, Service};
+use crate::serve::Service;
 
 /// The services a file may have a section for, in the order they start.
 pub const SERVICES: [&str; 6] = ["echo", "time", "exec", "files", "chat", "relay"];
@@ -39,9 +39,8 @@ pub type Keys = BTreeMap<String, Entry>;
 
 /// `taojie serve SERVICE`'s command, whose flags a section's keys are.
 pub fn command(service: &str) -> Command {
-    Cli::command()
-        .find_subcommand("serve")
-        .and_then(|serve| serve.find_subcommand(service))
+    Service::augment_subcommands(Command::new("serve"))
+        .find_subcommand(service)
         .cloned()
         .unwrap_or_else(|| Command::new("unknown"))
 }

@@ -1,25 +1,16 @@
-//! What the command line says about itself outside `--help`: shell completion scripts
-//! (clap_complete) and man pages (clap_mangen), both generated from the clap definitions in
+//! `taojie man`: the man pages (clap_mangen), generated from the clap definitions in
 //! [`crate::cli`], so they never drift from the flags.
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::CommandFactory;
-use clap_complete::Shell;
 use clap_mangen::Man;
 
-use crate::cli::Cli;
+use super::Cli;
 
-/// The name the scripts complete and the pages are named after.
-const BIN: &str = "taojie";
-
-/// Writes `shell`'s completion script for taojie to `out`.
-pub fn completions(shell: Shell, out: &mut dyn Write) -> Result<()> {
-    let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), BIN, &mut script);
-    quiet_pipe(out.write_all(&script)).context("cannot write the completion script")
-}
+/// The name the pages are named after and the completion scripts complete.
+pub(super) const BIN: &str = "taojie";
 
 /// Writes taojie(1), the page for the command itself, to `out`.
 pub fn man_page(out: &mut dyn Write) -> Result<()> {
@@ -73,7 +64,7 @@ fn render(cmd: &clap::Command) -> io::Result<Vec<u8>> {
 }
 
 /// A reader that stopped reading (`taojie man | head`) is not an error worth a message.
-fn quiet_pipe(res: io::Result<()>) -> io::Result<()> {
+pub(super) fn quiet_pipe(res: io::Result<()>) -> io::Result<()> {
     match res {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         res => res,

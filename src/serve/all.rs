@@ -9,7 +9,7 @@ use crate::{auth, chat, echo, exec, files, time};
 
 /// Runs every service on 127.0.0.1 at its default ports (or, with `any_port`, on ports the
 /// kernel picks) until `shutdown` is cancelled.
-pub async fn all(limits: LimitArgs, any_port: bool, shutdown: CancellationToken) -> Result<()> {
+pub async fn serve(limits: LimitArgs, any_port: bool, shutdown: CancellationToken) -> Result<()> {
     let port = |default: u16| Some(format!("127.0.0.1:{}", if any_port { 0 } else { default }));
     let key_path = auth::default_path()?;
     let (_, created) = auth::load_or_create(&key_path)?;

@@ -1,0 +1,172 @@
+//! `taojie serve`: which services run and how. With no SERVICE, [`all`] of them on
+//! 127.0.0.1; with one, that one ([`Service`]); with `--config FILE`, those the file names
+//! ([`config`], which also reloads it on SIGHUP); and beside them, with `--metrics`, the
+//! Prometheus endpoint ([`metrics`]).
+//!
+//! This floor sits between the command line and the services: it takes the clap definitions
+//! of `taojie serve` (the config file is checked with the same ones) and hands each service
+//! its plain options.
+use anyhow::Result;
+use clap::{ArgMatches, Args, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::server::{LimitArgs, shutdown};
+use crate::{chat, echo, exec, files, time};
+
+pub mod all;
+pub mod config;
+pub mod metrics;
+pub mod relay;
+
+/// `taojie serve [SERVICE]`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "With no SERVICE, serves every service on 127.0.0.1 and prints one \
+`SERVICE PROTO ADDRESS` line per socket: echo 9007 (tcp, udp), time 9013 (udp) and daytime 9013 \
+(tcp), sntp 9123 (udp), chat 9006 (tcp, udp; no key) with its page on chat-web 9080 (tcp; \
+http://127.0.0.1:9080/), exec 9512 and files 9021 (tcp). exec and \
+files use a key created on first start in $XDG_DATA_HOME/taojie/key (else \
+~/.local/share/taojie/key); files live beside it in taojie/files. \
+With --metrics PORT (before or after SERVICE), also `metrics tcp 127.0.0.1:PORT`: Prometheus \
+metrics at http://127.0.0.1:PORT/metrics, labelled by service.
+
+With --config FILE, the services FILE has a section for (see config/taojie.toml: every key \
+is a flag of `taojie serve SERVICE`, kebab-case):
+  taojie serve --check-config /etc/taojie/taojie.toml     check it; binds nothing
+  taojie serve --config /etc/taojie/taojie.toml           run it; SIGHUP re-reads it
+  taojie serve --config taojie.toml exec --max-procs 4    exec alone, the flag over the file"
+)]
+pub struct ServeArgs {
+    /// The one service to run (default: all of them on 127.0.0.1)
+    #[command(subcommand)]
+    pub service: Option<Service>,
+    /// Connection limits for echo and daytime when started with no SERVICE (exec, files and
+    /// chat keep their own defaults); with --config, for every section that takes them
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// With no SERVICE: every socket on 127.0.0.1 port 0, so the kernel picks free ports (the
+    /// printed lines say which); for tests and runs beside another taojie
+    #[arg(long, conflicts_with = "config")]
+    pub any_port: bool,
+    /// The metrics endpoint
+    #[command(flatten)]
+    pub metrics: metrics::MetricsArgs,
+    /// Run the services FILE (TOML) has a `[SERVICE]` section for, each with the section's keys
+    /// as its flags (same names: max-conns = 50); flags given here override the file, and with
+    /// a SERVICE only that one runs. SIGHUP re-reads FILE: connection and handshake limits and
+    /// log-level apply to new connections, the rest is reported as needing a restart
+    #[arg(long, value_name = "FILE", conflicts_with = "check_config")]
+    pub config: Option<std::path::PathBuf>,
+    /// Check FILE as --config would read it (keys, values, key files) and exit, binding
+    /// nothing: `FILE: ok (SERVICES)` and status 0, or the error naming the line
+    #[arg(long, value_name = "FILE")]
+    pub check_config: Option<std::path::PathBuf>,
+}
+
+/// The services `taojie serve` can run one at a time.
+#[derive(Subcommand, Debug)]
+pub enum Service {
+    /// Echo (RFC 862) over TCP, UDP and Unix sockets, plain or --upper
+    #[command(
+        after_help = "Example: taojie serve echo --listen 127.0.0.1:0 --udp 127.0.0.1:0 --upper"
+    )]
+    Echo(echo::EchoArgs),
+    /// Time: the seed's UDP strftime service, daytime over TCP (RFC 867), SNTP (RFC 4330)
+    #[command(
+        after_help = "Example: taojie serve time --listen 127.0.0.1:0 --tcp 127.0.0.1:0 --sntp 127.0.0.1:0"
+    )]
+    Time(time::ServeArgs),
+    /// Remote command execution, authenticated, output streamed; --classic for the seed's protocol
+    #[command(after_help = "Examples:
+  taojie keygen exec.key
+  taojie serve exec --listen 127.0.0.1:9512 --key exec.key --allow uname --allow ls
+  taojie serve exec --listen 127.0.0.1:0 --key exec.key --shell --timeout 60
+  taojie serve exec --classic 127.0.0.1:8080 --key exec.key     the seed's client works
+
+A command runs in a process group of its own; the whole group is killed when its client
+disconnects, at --timeout, and 5 s after SIGINT/SIGTERM stops the server. What it started that
+left the group (setsid -f, a double fork) is killed too: the server is its subreaper. Its stdout is a Unix
+socket (as under sshd: it buffers more than a pipe), its stdin and stderr are pipes.")]
+    Exec(exec::ServeArgs),
+    /// Files: uploads, downloads and listings under --root, verified and resumable
+    #[command(
+        after_help = "Example: taojie serve files --listen 127.0.0.1:0 --root /srv/files --key key --classic 127.0.0.1:0"
+    )]
+    Files(files::ServeArgs),
+    /// Chat: a TCP line broker (nc works as a client) with names and rooms, a UDP hub, and
+    /// a page for browsers
+    #[command(after_help = "\
+Examples:
+  taojie serve chat --listen 127.0.0.1:0 --udp 127.0.0.1:0
+  nc 127.0.0.1 9006                      any line client joins; lines arrive as `<name> text`
+  taojie serve chat --listen 0.0.0.0:9006 --key chat.key   taojie clients with the key only
+  taojie serve chat --listen 127.0.0.1:9006 --web 127.0.0.1:9080
+      then open http://127.0.0.1:9080/?name=ann&room=dev   (an invitation link: joins #dev)
+      with --key, the page needs the token in the `chat-web login URL` printed at start
+  nats-server -js -a 127.0.0.1 -p 4222 -sd /var/lib/nats &
+  taojie serve chat --listen 127.0.0.1:9006 --nats nats://127.0.0.1:4222
+  taojie serve chat --listen 127.0.0.1:9106 --nats nats://127.0.0.1:4222
+      two brokers, one chat: rooms, unique names, /who and the last 20 lines span both")]
+    Chat(chat::ServeArgs),
+    /// A Magic Wormhole mailbox server and transit relay, for `taojie send` and any wormhole
+    /// client
+    Relay(relay::RelayArgs),
+}
+
+/// Runs `taojie serve` until SIGINT or SIGTERM; `matches` are clap's for `serve` (which flags
+/// were given rather than defaulted: with `--config` they override the file's keys).
+pub async fn run(args: ServeArgs, matches: Option<&ArgMatches>) -> Result<()> {
+    let overrides = || {
+        matches
+            .map(config::Overrides::from_matches)
+            .unwrap_or_default()
+    };
+    if let Some(path) = &args.check_config {
+        return config::check(path, &overrides());
+    }
+    if let Some(path) = &args.config {
+        // Read before anything binds: a bad file is one line and exit status 1.
+        let config = config::Config::load(path, &overrides())?;
+        let token = shutdown::on_signal()?;
+        // `--metrics` on the command line wins over the file's `metrics`.
+        let metrics = metrics::MetricsArgs {
+            metrics: args.metrics.metrics.or_else(|| config.metrics.clone()),
+        };
+        let metrics = start_metrics(&metrics, &token).await?;
+        config::serve(config, token).await?;
+        if let Some(m) = metrics {
+            let _ = m.await;
+        }
+        return Ok(());
+    }
+    let token = shutdown::on_signal()?;
+    let metrics = start_metrics(&args.metrics, &token).await?;
+    match args.service {
+        None => all::serve(args.limits, args.any_port, token).await?,
+        Some(Service::Echo(a)) => echo::run(a, token).await?,
+        Some(Service::Time(a)) => time::serve(a, token).await?,
+        Some(Service::Exec(a)) => exec::serve(a, token).await?,
+        Some(Service::Files(a)) => files::run(a, token).await?,
+        Some(Service::Chat(a)) => chat::run(a, token).await?,
+        Some(Service::Relay(a)) => relay::serve_relay(a, token).await?,
+    }
+    if let Some(m) = metrics {
+        // The services are done; the endpoint stopped with them (same token).
+        let _ = m.await;
+    }
+    Ok(())
+}
+
+/// Binds the metrics endpoint `--metrics` asks for, if any (before the services, so a bad
+/// address is an error before anything serves), and runs it until `token` is cancelled.
+async fn start_metrics(
+    args: &metrics::MetricsArgs,
+    token: &CancellationToken,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    Ok(match &args.metrics {
+        Some(spec) => Some(tokio::spawn(
+            metrics::serve(spec, token.clone().cancelled_owned()).await?,
+        )),
+        None => None,
+    })
+}
