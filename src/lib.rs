@@ -99,4 +99,5 @@ pub mod serve;
 pub mod server;
 pub mod sys;
 pub mod time;
+pub mod tty;
 pub mod wormhole;

@@ -19,13 +19,15 @@ use tracing::debug;
 
 use super::fanout::{Fanout, MemberId, Post, Reservation};
 use super::gate::Gate;
-use super::line::{Piece, Splitter, sanitize, valid_name};
+use super::line::valid_name;
 use super::queue::{Flushed, Member};
 use super::room::{LOBBY, Rooms};
 use crate::framing::hello;
+use crate::framing::lines::{Piece, Splitter};
 use crate::framing::native::Transport;
 use crate::secure::{self, ServerAuth};
 use crate::server::{Conn, PreAuth};
+use crate::tty::sanitize;
 
 const SCRATCH_LEN: usize = 64 * 1024;
 /// How long a leaving client gets to take what is still queued for it.

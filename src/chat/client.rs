@@ -15,12 +15,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use super::ClientArgs;
-use super::console::{Keyboard, Screen, terminated};
 use super::hub::cookie;
-use super::line::{Piece, Splitter, valid_name};
+use super::line::valid_name;
+use crate::framing::lines::{Piece, Splitter};
 use crate::framing::{hello, native::Transport};
 use crate::secure::ClientAuth;
 use crate::secure::flags::NoKey;
+use crate::tty::console::{Keyboard, Screen, terminated};
 
 /// Longest line shown from the server (longer ones are cut into pieces by the splitter).
 const MAX_SHOWN: usize = 64 * 1024;

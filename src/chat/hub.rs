@@ -12,8 +12,9 @@ use tokio::net::UdpSocket;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use super::line::{sanitize, valid_name};
+use super::line::valid_name;
 use crate::server::Datagrams;
+use crate::tty::sanitize;
 
 pub mod cookie;
 pub mod peers;

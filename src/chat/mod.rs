@@ -2,7 +2,8 @@
 //! `taojie chat` client. Grown from the seeds' chat programs: the thread-per-client TCP chat,
 //! the chat that ends with `byebye`, and the UDP "QQ" chat with a colour per name.
 //!
-//! The tree follows a line's path: [`line`](mod@line) splits and sanitises what clients send,
+//! The tree follows a line's path: [`crate::framing::lines`] splits what clients send,
+//! [`crate::tty::sanitize`] makes it safe to show, [`line`](mod@line) says what names may be,
 //! [`broker`] runs one TCP connection, [`post`] is what a line becomes on its way to a room
 //! (whole lines and the member who wrote them), [`room`] knows members, names, rooms and
 //! history (its files: `room/state`, `room/members`, `room/history`, `room/lanes`),
@@ -11,7 +12,7 @@
 //! socket and the bounded queue of what it has not taken yet, [`hub`] is the UDP side,
 //! [`web`] the page for browsers (its WebSockets are members relayed like encrypted ones),
 //! [`nats`] the fan-out that joins brokers through NATS (`--nats`), and
-//! [`client`](mod@client) with [`colour`], [`console`] and [`term`] the client. Dependencies
+//! [`client`](mod@client) the client (on the terminal screen of [`crate::tty`]). Dependencies
 //! run one way: `fanout` → `room` → `queue` → `post`.
 //!
 //! The TCP protocol, one line each way:
@@ -32,8 +33,6 @@ use crate::server::{self, Limits, Listener, LiveLimits};
 
 pub mod broker;
 pub mod client;
-pub mod colour;
-pub mod console;
 pub mod fanout;
 pub mod gate;
 pub mod hub;
@@ -42,7 +41,6 @@ pub mod nats;
 pub mod post;
 pub mod queue;
 pub mod room;
-pub mod term;
 pub mod web;
 
 pub use client::run as client;

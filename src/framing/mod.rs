@@ -5,9 +5,11 @@
 //! little-endian length, then the bytes. [`native`] is taojie's own: each frame says whether it
 //! is a control message (small, JSON, typed by the service) or a chunk of data on a numbered
 //! channel (larger, raw bytes; an empty chunk ends its channel), and [`hello`] is the first
-//! exchange on every native connection, so a mismatched peer gets a clear error.
+//! exchange on every native connection, so a mismatched peer gets a clear error. [`lines`]
+//! is the third, for line protocols: a stream cut into lines no longer than a limit.
 pub mod classic;
 pub mod hello;
+pub mod lines;
 pub mod native;
 
 pub use native::{Frame, FrameError, NativeCodec, Transport};

@@ -1,11 +1,12 @@
 //! Line and text decoders: chat lines, the files receiver's resume state, the HTTP client's
 //! URL and the chat page's request checks, and `taojie ipcalc -` input.
 use super::split_first;
-use crate::chat::line::{self, Piece, Splitter};
+use crate::chat::line;
 use crate::chat::web::access;
 use crate::files::partial::{resume_point, state_bytes};
 use crate::files::protocol::FileHeader;
 use crate::files::tree::{SEGMENT, TreeHasher};
+use crate::framing::lines::{Piece, Splitter};
 use crate::ipcalc::{self, IpcalcArgs, parse};
 
 /// Splits a chat stream into lines (the first byte chooses the limit, 1–64, and the size of
@@ -23,7 +24,7 @@ pub fn chat_lines(data: &[u8]) {
     );
     for p in whole.iter().flatten() {
         assert!(p.len() <= max, "a line longer than the limit");
-        let shown = line::sanitize(p);
+        let shown = crate::tty::sanitize(p);
         assert!(
             !shown.chars().any(|c| c.is_control() && c != '\t'),
             "a control character reaches the terminal"

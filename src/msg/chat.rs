@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use super::node::{Event, Node};
 use super::text::{neutralise, neutralise_name};
 use super::{Common, PortUse, targets};
-use crate::chat::console::{Keyboard, Screen, terminated};
+use crate::tty::console::{Keyboard, Screen, terminated};
 
 /// Flags of `taojie msg chat`.
 #[derive(Args, Debug, Clone)]

@@ -374,7 +374,7 @@ pub fn human_event(event: &Event, colour: bool) -> String {
     let who = |m: &Member| {
         let name = neutralise_name(m.name());
         let name = if colour {
-            format!("\x1b[{}m{name}\x1b[0m", crate::chat::colour::of(m.name()))
+            format!("\x1b[{}m{name}\x1b[0m", crate::tty::colour::of(m.name()))
         } else {
             name
         };

@@ -66,14 +66,14 @@ impl Encoding {
 pub fn neutralise(text: &str) -> String {
     text.replace("\r\n", "\n")
         .split('\n')
-        .map(|line| crate::chat::line::sanitize(line.as_bytes()).into_owned())
+        .map(|line| crate::tty::sanitize(line.as_bytes()).into_owned())
         .collect::<Vec<_>>()
         .join("\n")
 }
 
 /// A name from the network on one line: controls shown as `^X`, line breaks too.
 pub fn neutralise_name(name: &str) -> String {
-    crate::chat::line::sanitize(name.as_bytes()).into_owned()
+    crate::tty::sanitize(name.as_bytes()).into_owned()
 }
 
 #[cfg(test)]

@@ -481,7 +481,7 @@ fn in_chromium_pages_and_nc_chat_markup_stays_text_and_pages_reconnect() {
     }
     let mut args = vec!["chat".to_string(), bin().to_string(), artifacts()];
     for name in ["ann", "ben", "nora"] {
-        args.push(format!("{name}={}", taojie::chat::colour::of(name)));
+        args.push(format!("{name}={}", taojie::tty::colour::of(name)));
     }
     let script = peer_script("web_chat.py");
     let mut argv: Vec<&str> = vec![&script];

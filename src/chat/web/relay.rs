@@ -24,6 +24,7 @@ use tracing::debug;
 
 use super::Web;
 use crate::chat::broker;
+use crate::framing::lines::{Piece, Splitter};
 use crate::server::Conn;
 
 /// The longest a browser may go without taking a message we are sending it.
@@ -45,13 +46,18 @@ thread_local! {
 /// so a line somewhat too long is refused by the broker with a notice as over TCP, while a
 /// huge one closes the socket before it is held.
 pub(super) fn config(max_line: usize) -> WebSocketConfig {
-    let max_message = max_line.saturating_mul(4).max(16 * 1024);
+    let max_message = max_message(max_line);
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .max_write_buffer_size(max_message.saturating_mul(4))
         .max_message_size(Some(max_message))
         .max_frame_size(Some(max_message))
+}
+
+/// The longest message either way for a broker whose lines are at most `max_line` bytes.
+fn max_message(max_line: usize) -> usize {
+    max_line.saturating_mul(4).max(16 * 1024)
 }
 
 /// Runs an upgraded connection as a member of `web`'s broker until either side ends it.
@@ -62,7 +68,8 @@ where
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config(web.max_line))).await;
     let (inside, outside) = UnixStream::pair()?;
     let session = broker::session(Conn::relayed(inside), web.broker.clone());
-    let (left, relayed) = tokio::join!(session, pump(ws, outside, web.ping));
+    let lines = Splitter::new(max_message(web.max_line));
+    let (left, relayed) = tokio::join!(session, pump(ws, outside, lines, web.ping));
     if let Err(e) = relayed {
         debug!(error = %e, "web member's connection ended");
     }
@@ -71,7 +78,12 @@ where
 
 /// Carries lines both ways until the page or the broker is done; then closes the pair's end,
 /// so the other side sees it.
-async fn pump<S>(mut ws: WebSocketStream<S>, pair: UnixStream, ping: Duration) -> io::Result<()>
+async fn pump<S>(
+    mut ws: WebSocketStream<S>,
+    pair: UnixStream,
+    mut lines: Splitter,
+    ping: Duration,
+) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -82,8 +94,6 @@ where
     // What the page said that the pair has not taken yet; while it holds anything the page
     // is not read, so a page that outpaces the broker is slowed as a TCP client is.
     let mut inbound: Vec<u8> = Vec::new();
-    // The unfinished last line read from the pair.
-    let mut partial: Vec<u8> = Vec::new();
     loop {
         tokio::select! {
             msg = ws.next(), if inbound.is_empty() => {
@@ -128,13 +138,13 @@ where
             }
             r = pair.readable() => {
                 r?;
-                let Some(lines) = read_lines(&pair, &mut partial)? else {
+                let Some(out) = read_lines(&pair, &mut lines)? else {
                     // The broker closed the member (it quit, or was dropped).
                     let _ = tokio::time::timeout(STALL, ws.close(Some(close(CloseCode::Normal, "")))).await;
                     return Ok(());
                 };
                 let send = async {
-                    for line in lines {
+                    for line in out {
                         ws.feed(Message::text(line)).await?;
                     }
                     ws.flush().await
@@ -162,9 +172,9 @@ fn write_some(pair: &UnixStream, buf: &mut Vec<u8>) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads what the pair holds and returns its whole lines (without newlines), keeping an
-/// unfinished one in `partial`; `None` at end of stream.
-fn read_lines(pair: &UnixStream, partial: &mut Vec<u8>) -> io::Result<Option<Vec<String>>> {
+/// Reads what the pair holds and returns its whole lines (without newlines), `lines` keeping
+/// an unfinished one; `None` at end of stream.
+fn read_lines(pair: &UnixStream, lines: &mut Splitter) -> io::Result<Option<Vec<String>>> {
     SCRATCH.with_borrow_mut(|buf| {
         let n = match pair.try_read(buf) {
             Ok(0) => return Ok(None),
@@ -172,23 +182,13 @@ fn read_lines(pair: &UnixStream, partial: &mut Vec<u8>) -> io::Result<Option<Vec
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Some(Vec::new())),
             Err(e) => return Err(e),
         };
-        let mut lines = Vec::new();
-        let mut chunk = &buf[..n];
-        while let Some(nl) = chunk.iter().position(|&b| b == b'\n') {
-            let head = &chunk[..nl];
-            let line = if partial.is_empty() {
-                String::from_utf8_lossy(head).into_owned()
-            } else {
-                partial.extend_from_slice(head);
-                let line = String::from_utf8_lossy(partial).into_owned();
-                *partial = Vec::new();
-                line
-            };
-            lines.push(line);
-            chunk = &chunk[nl + 1..];
-        }
-        partial.extend_from_slice(chunk);
-        Ok(Some(lines))
+        let mut out = Vec::new();
+        lines.feed(&buf[..n], |piece| match piece {
+            Piece::Line(line) => out.push(String::from_utf8_lossy(line).into_owned()),
+            // The broker's lines are its members' lines, bounded, and a notice or a name.
+            Piece::TooLong => debug!("a line from the broker longer than a message; left out"),
+        });
+        Ok(Some(out))
     })
 }
 

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use tokio::sync::mpsc;
 
 use super::colour::paint;
-use super::line::sanitize;
+use super::sanitize;
 use super::term::{self, Edit, Editor, RawMode};
 
 /// Where incoming lines go: coloured above the line being typed on a terminal, plain

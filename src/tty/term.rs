@@ -1,4 +1,4 @@
-//! The terminal side of `taojie chat`: the terminal in non-canonical mode with no echo, and a
+//! The terminal side of `taojie chat` and `taojie msg chat`: the terminal in non-canonical mode with no echo, and a
 //! one-line editor of our own, so an incoming line is printed above the line being typed and
 //! that line is drawn again, whole, under it.
 //!
