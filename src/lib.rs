@@ -94,6 +94,7 @@ pub mod metrics;
 pub mod msg;
 pub mod netcat;
 pub mod relay;
+pub mod retry;
 pub mod secure;
 pub mod serve;
 pub mod server;

@@ -19,6 +19,7 @@ use super::hub::cookie;
 use super::line::valid_name;
 use crate::framing::lines::{Piece, Splitter};
 use crate::framing::{hello, native::Transport};
+use crate::retry::Backoff;
 use crate::secure::ClientAuth;
 use crate::secure::flags::NoKey;
 use crate::tty::console::{Keyboard, Screen, terminated};
@@ -207,6 +208,7 @@ async fn next(
     auth: Option<&ClientAuth>,
 ) -> Result<(Reader, Writer, BytesMut)> {
     let deadline = tokio::time::Instant::now() + FAILOVER;
+    let mut backoff = Backoff::reconnect();
     *at = (*at + 1) % addrs.len();
     loop {
         match first(addrs, at, auth).await {
@@ -214,7 +216,10 @@ async fn next(
             Err(e) if tokio::time::Instant::now() >= deadline => {
                 return Err(e.context("no broker of the list answered"));
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            Err(_) => {
+                let pause = backoff.next_wait();
+                tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + pause)).await
+            }
         }
     }
 }

@@ -111,7 +111,7 @@ async fn exec(args: ClientArgs) -> Result<u8> {
             Some(Err(e)) => {
                 // Said once, with where: the output above may be cut short.
                 let e = anyhow::Error::new(e);
-                let what = crate::files::retry::broken(&e).unwrap_or_else(|| format!("{e:#}"));
+                let what = crate::retry::broken(&e).unwrap_or_else(|| format!("{e:#}"));
                 bail!(
                     "connection to {addr} {what} before the command's exit status; \
                      its output may be cut short"

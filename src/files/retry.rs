@@ -1,5 +1,6 @@
-//! `--retries` and `--timeout` of `put` and `get`: which failures are worth another
-//! connection, how long to wait before it, and the one line that says so.
+//! `--retries` and `--timeout` of `put` and `get`: counting the attempts, and the one line
+//! that says what broke; which failures are worth another connection, and how long to wait
+//! before it, is [`crate::retry`]'s policy.
 //!
 //! A broken connection (reset, cut, timed out, unreachable) is retried; an answer from the
 //! server (wrong key, no such file, no space, refused) is not, because asking again gets the
@@ -7,20 +8,13 @@
 //! server (a timeout, no route) is retried: a refusal or a reset then means a wrong address
 //! or a server that will not talk to us, and is said at once. Each retry resumes from what the receiver already verified (see
 //! [`partial`](super::partial)), so a retry costs at most one checkpoint of bytes again.
-use std::io;
 use std::time::Duration;
 
 use clap::Args;
 
 use super::progress::human;
 use super::stall::secs;
-use crate::framing::FrameError;
-use crate::secure::HandshakeError;
-
-/// Longest wait between two attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
-/// Wait before the first retry; each later one waits twice as long (plus jitter).
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+use crate::retry::{Backoff, broken, unreachable};
 
 /// Flags for surviving a bad network.
 #[derive(Args, Debug, Clone)]
@@ -54,83 +48,6 @@ impl RetryOpts {
     }
 }
 
-/// What broke, in a few words ("reset", "timed out: no byte moved for 2 s"), if `e` is a
-/// broken connection rather than an answer; `None` for anything not worth a retry.
-pub fn broken(e: &anyhow::Error) -> Option<String> {
-    for cause in e.chain() {
-        if let Some(io) = cause.downcast_ref::<io::Error>() {
-            return io_broken(io);
-        }
-        match cause.downcast_ref::<FrameError>() {
-            Some(FrameError::Io(io)) => return io_broken(io),
-            Some(FrameError::Closed) | Some(FrameError::Truncated) => {
-                return Some("closed by the server".into());
-            }
-            Some(_) => return None,
-            None => {}
-        }
-        match cause.downcast_ref::<HandshakeError>() {
-            Some(HandshakeError::Io(io)) => return io_broken(io),
-            Some(HandshakeError::Timeout(_)) => return Some("timed out in the handshake".into()),
-            Some(HandshakeError::Silent) => return Some("closed by the server at once".into()),
-            Some(_) => return None,
-            None => {}
-        }
-    }
-    None
-}
-
-/// Whether `e` is the network not reaching the server at all (a timeout, no route): worth
-/// retrying even before a first connection, for a link that is down at the start.
-fn unreachable(e: &anyhow::Error) -> bool {
-    use io::ErrorKind::*;
-    let kind_of = |io: &io::Error| {
-        matches!(
-            io.kind(),
-            TimedOut | NetworkUnreachable | HostUnreachable | NetworkDown
-        )
-    };
-    e.chain().any(|c| {
-        c.downcast_ref::<io::Error>().is_some_and(kind_of)
-            || matches!(c.downcast_ref::<FrameError>(), Some(FrameError::Io(io)) if kind_of(io))
-            || matches!(
-                c.downcast_ref::<HandshakeError>(),
-                Some(HandshakeError::Io(io)) if kind_of(io)
-            )
-    })
-}
-
-fn io_broken(e: &io::Error) -> Option<String> {
-    use io::ErrorKind::*;
-    let what = match e.kind() {
-        ConnectionReset => "reset".to_string(),
-        ConnectionAborted => "aborted".to_string(),
-        BrokenPipe => "closed by the server".to_string(),
-        UnexpectedEof => "cut".to_string(),
-        TimedOut => e.to_string(),
-        ConnectionRefused => "refused".to_string(),
-        NetworkUnreachable => "failed: network unreachable".to_string(),
-        HostUnreachable => "failed: host unreachable".to_string(),
-        NetworkDown => "failed: network down".to_string(),
-        NotConnected => "lost: not connected".to_string(),
-        _ => return None,
-    };
-    Some(what)
-}
-
-/// The wait before retry number `n` (from 1): doubling from 0.5 s up to 10 s, then a random
-/// 0.75-1.25 of that so that many clients cut at once do not come back at once.
-pub fn backoff(n: u32) -> Duration {
-    let base = FIRST_BACKOFF.saturating_mul(1 << n.saturating_sub(1).min(8));
-    let base = base.min(MAX_BACKOFF);
-    let mut r = [0u8; 2];
-    let jitter = match getrandom::fill(&mut r) {
-        Ok(()) => 0.75 + f64::from(u16::from_le_bytes(r)) / f64::from(u16::MAX) / 2.0,
-        Err(_) => 1.0,
-    };
-    base.mul_f64(jitter)
-}
-
 /// "connection to ADDR reset during NAME at 7.50 MiB of 16.00 MiB": what broke and where,
 /// with the file under way and how far it had got (position, size), if any.
 pub fn describe(addr: &str, what: &str, file: Option<(&str, u64, u64)>) -> String {
@@ -160,6 +77,7 @@ pub struct Retrier<'a> {
     used: u32,
     total: u32,
     connected: bool,
+    backoff: Backoff,
 }
 
 impl<'a> Retrier<'a> {
@@ -171,6 +89,7 @@ impl<'a> Retrier<'a> {
             used: 0,
             total: 0,
             connected: false,
+            backoff: Backoff::reconnect(),
         }
     }
 
@@ -221,33 +140,9 @@ impl<'a> Retrier<'a> {
         }
         self.used += 1;
         self.total += 1;
-        let pause = backoff(self.used);
+        let pause = self.backoff.wait(self.used);
         announce(&line, self.used, self.opts.retries, pause);
         tokio::time::sleep(pause).await;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn waits_double_and_stay_bounded() {
-        for n in 1..=20 {
-            let w = backoff(n);
-            let base = (0.5 * f64::from(1u32 << (n - 1).min(8))).min(10.0);
-            assert!(w.as_secs_f64() >= base * 0.74 && w.as_secs_f64() <= base * 1.26);
-        }
-    }
-
-    #[test]
-    fn broken_connections_are_told_from_answers() {
-        let reset = anyhow::Error::new(FrameError::Io(io::ErrorKind::ConnectionReset.into()));
-        assert_eq!(broken(&reset).as_deref(), Some("reset"));
-        let closed = anyhow::Error::new(FrameError::Closed).context("put");
-        assert!(broken(&closed).is_some());
-        assert!(broken(&anyhow::anyhow!("big.iso: no such file")).is_none());
-        assert!(broken(&anyhow::Error::new(HandshakeError::WrongKey)).is_none());
     }
 }

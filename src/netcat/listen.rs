@@ -16,13 +16,12 @@ use super::encrypted::Halves;
 use super::pump::{self, MAX_DATAGRAM, Peers, STREAM_CHUNK};
 use super::stdio::{Input, Output};
 use super::{End, ListenArgs, note, secs};
+use crate::retry::Backoff;
 use crate::secure::ServerAuth;
 use crate::server::{self, Listener, Peer, PreAuth};
 
 /// How long a listener stopped by a signal waits for stdout to take what already arrived.
 const FLUSH_ON_SIGNAL: Duration = Duration::from_secs(2);
-/// Pause after a failed accept (EMFILE, say) before trying again with `--keep-open`.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What `listen` bound.
 enum Bound {
@@ -106,12 +105,14 @@ async fn streams(
     output: &Output,
 ) -> Result<End> {
     let v = args.verbose;
+    // Pauses after a failed accept (EMFILE, say) before trying again with `--keep-open`.
+    let mut backoff = Backoff::accept();
     loop {
         let (end, who) = match (listener, keyed.as_mut()) {
             (Listener::Tcp(l), Some(keyed)) => match keyed.next_peer(l, v).await {
                 Ok(((r, w), who)) => (pump::bridge(r, w, input, output).await, who),
                 Err(e) => {
-                    accept_failed(e, args.keep_open).await?;
+                    accept_failed(e, args.keep_open, &mut backoff).await?;
                     continue;
                 }
             },
@@ -124,7 +125,7 @@ async fn streams(
                     (pump::bridge(r, w, input, output).await, who)
                 }
                 Err(e) => {
-                    accept_failed(e, args.keep_open).await?;
+                    accept_failed(e, args.keep_open, &mut backoff).await?;
                     continue;
                 }
             },
@@ -136,11 +137,12 @@ async fn streams(
                     (pump::bridge(r, w, input, output).await, who)
                 }
                 Err(e) => {
-                    accept_failed(e, args.keep_open).await?;
+                    accept_failed(e, args.keep_open, &mut backoff).await?;
                     continue;
                 }
             },
         };
+        backoff.reset();
         match end {
             Ok(End::PeerClosed) if args.keep_open => {
                 note(v, format_args!("{who} left; waiting for the next peer"))
@@ -200,13 +202,13 @@ impl Keyed {
 }
 
 /// A failed accept ends a one-peer listener; with `--keep-open` it is reported and, after a
-/// pause (EMFILE does not clear at once), the listener goes on.
-async fn accept_failed(e: io::Error, keep_open: bool) -> Result<()> {
+/// pause (EMFILE does not clear at once; the framework's accept policy), the listener goes on.
+async fn accept_failed(e: io::Error, keep_open: bool, backoff: &mut Backoff) -> Result<()> {
     if !keep_open {
         return Err(e).context("accept failed");
     }
     eprintln!("taojie: warning: accept failed: {e}");
-    tokio::time::sleep(ACCEPT_BACKOFF).await;
+    tokio::time::sleep(backoff.next_wait()).await;
     Ok(())
 }
 

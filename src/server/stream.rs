@@ -12,10 +12,7 @@ use tracing::{Instrument, debug, debug_span, error_span, warn};
 
 use super::conn::{Activity, Conn};
 use super::{Listener, LiveLimits};
-
-/// First and last pause after an accept error such as EMFILE.
-const BACKOFF_MIN: Duration = Duration::from_millis(5);
-const BACKOFF_MAX: Duration = Duration::from_secs(1);
+use crate::retry::Backoff;
 
 /// The next connection's id: unique in the process, across every listener, so a log reader
 /// can follow one connection through lines of several services.
@@ -43,7 +40,8 @@ pub async fn serve_stream<H, F>(
     let open = Arc::new(AtomicUsize::new(0));
     let tracker = TaskTracker::new();
     let cut = CancellationToken::new();
-    let mut backoff = BACKOFF_MIN;
+    // Pauses after an accept error such as EMFILE.
+    let mut backoff = Backoff::accept();
     tokio::pin!(shutdown);
 
     loop {
@@ -58,17 +56,17 @@ pub async fn serve_stream<H, F>(
         let max_conns = live.now().max_conns;
         let conn = match accepted {
             Ok(conn) => {
-                backoff = BACKOFF_MIN;
+                backoff.reset();
                 conn
             }
             Err(e) if is_per_connection(&e) => continue,
             Err(e) => {
-                warn!(service, error = %e, pause_ms = backoff.as_millis() as u64, "accept failed");
+                let pause = backoff.next_wait();
+                warn!(service, error = %e, pause_ms = pause.as_millis() as u64, "accept failed");
                 tokio::select! {
                     _ = &mut shutdown => break,
-                    _ = sleep(backoff) => {}
+                    _ = sleep(pause) => {}
                 }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
                 continue;
             }
         };

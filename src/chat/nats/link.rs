@@ -13,7 +13,12 @@ use tracing::{debug, info, warn};
 
 use super::{Cluster, history, names};
 use crate::chat::fanout::Fanout;
+use crate::retry::Backoff;
 use std::sync::atomic::Ordering;
+
+/// How long a watch of the names bucket must have run to count as working (its end then
+/// starts the waits before the next one from the first).
+const WATCH_WORKED: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What members are told when the link goes down.
 pub const DOWN: &str =
@@ -75,9 +80,15 @@ fn spawn_watch(c: &Arc<Cluster>) -> JoinHandle<()> {
         }
     };
     tokio::spawn(async move {
+        let mut backoff = Backoff::reconnect();
         loop {
+            let started = tokio::time::Instant::now();
             names::watch(&store, &replica, &lost).await;
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            // A watch that ran a while worked: the next one that ends at once waits little.
+            if started.elapsed() > WATCH_WORKED {
+                backoff.reset();
+            }
+            tokio::time::sleep(backoff.next_wait()).await;
         }
     })
 }
