@@ -11,6 +11,10 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 
 /// The authentication tag of every record.
 pub const TAG: usize = 16;
+/// Largest Noise message, tag included: the largest record.
+pub const MAX_RECORD: usize = 65_535;
+/// Largest plaintext in one record.
+pub const MAX_PLAIN: usize = MAX_RECORD - TAG;
 
 /// Why a record could not be sealed or opened.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -9,8 +9,7 @@ use bytes::BufMut;
 use bytes::buf::Limit;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::cipher::{Sealer, TAG};
-use super::stream::MAX_PLAIN;
+use super::cipher::{MAX_PLAIN, Sealer, TAG};
 
 /// Bytes on the wire before a record's ciphertext (its length).
 const LEN: usize = 2;

@@ -22,14 +22,9 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 
-pub use super::cipher::TAG;
 use super::cipher::{CipherError, Opener, Sealer};
+pub use super::cipher::{MAX_PLAIN, MAX_RECORD, TAG};
 use super::records::Records;
-
-/// Largest Noise message, tag included.
-pub const MAX_RECORD: usize = 65_535;
-/// Largest plaintext in one record.
-pub const MAX_PLAIN: usize = MAX_RECORD - TAG;
 /// Ciphertext queued before a write waits for the socket to take it.
 const HIGH_WATER: usize = 256 * 1024;
 /// Ciphertext asked of the socket in one read once a stream carries bulk data (a read has
