@@ -12,12 +12,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::Args;
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::server::LimitArgs;
-use crate::server::{self, Conn, DatagramService};
+use crate::server::{self, Conn, DatagramService, LiveLimits};
 
 /// Default echo port on `taojie serve` (RFC 862's port 7, moved above 1024).
 pub const DEFAULT_PORT: u16 = 9007;
@@ -28,35 +26,31 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH_LEN]);
 }
 
-/// Flags of `taojie serve echo`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct EchoArgs {
-    /// TCP address to listen on, e.g. `127.0.0.1:9007` or `[::1]:0`
-    #[arg(long, value_name = "ADDR")]
+/// What `echo::serve` runs: the sockets to listen on and how to answer. With no address at
+/// all, TCP and UDP on 127.0.0.1:9007.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// TCP address to listen on, e.g. `127.0.0.1:9007` or `[::1]:0`.
     pub listen: Option<String>,
-    /// UDP address to listen on
-    #[arg(long, value_name = "ADDR")]
+    /// UDP address to listen on.
     pub udp: Option<String>,
-    /// Unix-domain socket path to listen on
-    #[arg(long, value_name = "PATH")]
+    /// Unix-domain socket path to listen on.
     pub unix: Option<PathBuf>,
-    /// Answer in ASCII upper case instead of echoing unchanged
-    #[arg(long)]
+    /// Answer in ASCII upper case instead of echoing unchanged.
     pub upper: bool,
-    /// Connection limits
-    #[command(flatten)]
-    pub limits: LimitArgs,
+    /// Connection limits (TCP and Unix).
+    pub limits: LiveLimits,
 }
 
 /// Runs the echo service on every socket `args` names (TCP and UDP on 127.0.0.1:9007 when it
 /// names none) until `shutdown` is cancelled.
-pub async fn run(args: EchoArgs, shutdown: CancellationToken) -> Result<()> {
+pub async fn serve(args: Options, shutdown: CancellationToken) -> Result<()> {
     let default = format!("127.0.0.1:{DEFAULT_PORT}");
     let (tcp, udp) = match (&args.listen, &args.udp, &args.unix) {
         (None, None, None) => (Some(default.clone()), Some(default)),
         (l, u, _) => (l.clone(), u.clone()),
     };
-    let limits = args.limits.live();
+    let limits = args.limits;
     let upper = args.upper;
     let mut listeners = Vec::new();
     if let Some(addr) = tcp {

@@ -63,6 +63,20 @@ pub fn bytes(s: &str) -> Result<u64, String> {
         .ok_or_else(|| SIZE.into())
 }
 
+/// For `#[command(mut_args(in_place(ID, F)))]` on a command that flattens a shared group of
+/// flags: changes the flag `id` with `f` (its help text, its default) where it stands.
+/// (`Command::mut_arg` would move the flag to the end of the command's list, and with it its
+/// place in completion scripts.)
+pub fn in_place(
+    id: &'static str,
+    f: impl Fn(clap::Arg) -> clap::Arg,
+) -> impl FnMut(clap::Arg) -> clap::Arg {
+    move |arg| match arg.get_id() == id {
+        true => f(arg),
+        false => arg,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

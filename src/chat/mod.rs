@@ -29,7 +29,8 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::server::{self, Limits, Listener, LiveLimits};
+use crate::secure::flags::ServerKeys;
+use crate::server::{self, Limits, Listener, LiveCaps, LiveLimits, PreAuth};
 
 pub mod broker;
 pub mod client;
@@ -58,122 +59,67 @@ pub const DEFAULT_ANNOUNCE_MAX: usize = 200;
 /// Default cap on connected members.
 pub const DEFAULT_MAX_CONNS: usize = 20_000;
 
-/// Flags of `taojie serve chat`.
-#[derive(Args, Debug, Clone)]
-pub struct ServeArgs {
-    /// TCP address of the line broker, e.g. `127.0.0.1:9006` or `[::1]:0`
-    #[arg(long, value_name = "ADDR")]
+/// What `chat::serve` runs: the broker, its hub and page, and their limits.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// TCP address of the line broker.
     pub listen: Option<String>,
-    /// UDP address of the hub (datagrams `NAME: text` relayed to every recent peer). taojie's
-    /// client proves its address and gets everything; peers that cannot (seed clients, forged
-    /// addresses) share about one byte out per byte the hub receives, so it amplifies nothing
-    #[arg(long, value_name = "ADDR")]
+    /// UDP address of the hub.
     pub udp: Option<String>,
-    /// Let only taojie clients with this shared key join the TCP broker, encrypted (nc can
-    /// then not)
-    #[arg(long, value_name = "FILE")]
-    pub key: Option<PathBuf>,
-    /// The broker's identity key pair, for clients with identity keys; needs --authorized
-    #[arg(long, value_name = "FILE", requires = "authorized")]
-    pub identity: Option<PathBuf>,
-    /// The client public keys let in (`taojie-x25519 BASE64 COMMENT` lines; re-read on SIGHUP)
-    #[arg(long, value_name = "FILE", requires = "identity")]
-    pub authorized: Option<PathBuf>,
-    /// Longest line accepted, in bytes; longer lines are refused with a notice
-    #[arg(long, value_name = "BYTES", default_value_t = line::DEFAULT_MAX_LINE)]
+    /// The keys taojie clients must prove to join the broker (then encrypted; nc cannot).
+    pub keys: ServerKeys,
+    /// Longest line accepted, in bytes.
     pub max_line: usize,
-    /// Lines a member may have queued before it counts as behind: its room's senders then
-    /// wait (are not read) until it drains to half of that
-    #[arg(long, value_name = "LINES", default_value_t = DEFAULT_QUEUE)]
+    /// Lines a member may have queued before its room's senders wait.
     pub queue: usize,
-    /// Drop a member whose oldest queued line is older than this: it stopped reading. One slow
-    /// member slows its room by at most this long
-    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_MAX_LAG, value_parser = crate::flags::positive_secs)]
-    pub max_lag: f64,
-    /// Drop a member with more than this many bytes queued, however fresh
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_QUEUE_BYTES)]
+    /// Drop a member whose oldest queued line is older than this.
+    pub max_lag: Duration,
+    /// Drop a member with more than this many bytes queued.
     pub max_queue_bytes: usize,
-    /// Limit each sender to this many lines a second (bursts of twice that allowed); a sender
-    /// past it is read more slowly, never dropped. 0: no limit
-    #[arg(long, value_name = "LINES_PER_S", default_value_t = 0.0, value_parser = crate::flags::rate)]
-    pub rate: f64,
-    /// Rooms with more members than this leave join, leave and rename notices out
-    #[arg(long, value_name = "MEMBERS", default_value_t = DEFAULT_ANNOUNCE_MAX)]
+    /// Lines a second each sender may send (bursts of twice that); `None`: no limit.
+    pub rate: Option<f64>,
+    /// Rooms with more members than this leave join, leave and rename notices out.
     pub announce_max: usize,
-    /// Members connected at once; more are closed as soon as they are accepted
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNS)]
-    pub max_conns: usize,
-    /// Close a connection silent for this many seconds (0: never, the default for chat)
-    #[arg(long, value_name = "SECS", default_value_t = 0.0, value_parser = crate::flags::secs)]
-    pub idle_timeout: f64,
-    /// On SIGINT/SIGTERM, let open connections finish for this many seconds
-    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = crate::flags::secs)]
-    pub grace: f64,
-    /// Writers sending posts to members (0: one per CPU); more get a line to a big room sooner
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// Connection limits of the broker and its page.
+    pub limits: LiveLimits,
+    /// Writers sending posts to members (0: one per CPU).
     pub lanes: usize,
-    /// Rooms of at least this many members are written from every lane at once; smaller ones
-    /// each by one lane
-    #[arg(long, value_name = "MEMBERS", default_value_t = room::SPLIT_AT)]
+    /// Rooms of at least this many members are written from every lane at once.
     pub split_at: usize,
-    /// TCP address of the chat page and its WebSocket (`/ws`), into the broker's rooms; with
-    /// --key the page needs the token in the login URL printed at start
-    #[arg(long, value_name = "ADDR")]
+    /// TCP address of the chat page and its WebSocket.
     pub web: Option<String>,
-    /// Ping a quiet page's WebSocket this often, in seconds (keeps proxies from closing it);
-    /// a page that answers nothing for 2.5 times this long has gone and leaves its room
-    #[arg(long, value_name = "SECS", default_value_t = web::DEFAULT_PING_SECS, value_parser = crate::flags::positive_secs)]
-    pub web_ping: f64,
-    /// Limits on connections that have not proven their key yet (with --key or --identity)
-    #[command(flatten)]
-    pub preauth: server::PreAuthArgs,
-    /// Join other brokers through this NATS server (`nats://HOST:PORT`, JetStream on): rooms,
-    /// names, /who and history span every broker given the same server
-    #[arg(long, value_name = "URL")]
-    pub nats: Option<String>,
-    /// NATS credentials file (JWT and NKey seed, a `.creds` file)
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "nats",
-        conflicts_with = "nats_token_file"
-    )]
-    pub nats_creds: Option<PathBuf>,
-    /// A file holding the token NATS wants (one trailing newline is not part of it)
-    #[arg(long, value_name = "FILE", requires = "nats")]
-    pub nats_token_file: Option<PathBuf>,
-    /// Limits that replace --max-conns, --idle-timeout and --grace when set (by `taojie serve
-    /// --config`, which changes them on SIGHUP); not a flag.
-    #[arg(skip)]
-    pub live_limits: Option<LiveLimits>,
+    /// How often a quiet page's WebSocket is pinged.
+    pub web_ping: Duration,
+    /// Caps on connections still in their handshake (with keys).
+    pub preauth: LiveCaps,
+    /// The NATS server joining this broker to others, and its credentials.
+    pub nats: Option<nats::Options>,
 }
 
-impl Default for ServeArgs {
+impl Default for ServeOptions {
     fn default() -> Self {
-        ServeArgs {
+        ServeOptions {
             listen: None,
             udp: None,
-            key: None,
-            identity: None,
-            authorized: None,
+            keys: ServerKeys::default(),
             max_line: line::DEFAULT_MAX_LINE,
             queue: DEFAULT_QUEUE,
-            max_lag: DEFAULT_MAX_LAG,
+            max_lag: Duration::from_secs_f64(DEFAULT_MAX_LAG),
             max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
-            rate: 0.0,
+            rate: None,
             announce_max: DEFAULT_ANNOUNCE_MAX,
-            max_conns: DEFAULT_MAX_CONNS,
-            idle_timeout: 0.0,
-            grace: 5.0,
+            limits: Limits {
+                max_conns: DEFAULT_MAX_CONNS,
+                idle_timeout: None,
+                grace: Duration::from_secs(5),
+            }
+            .into(),
             lanes: 0,
             split_at: room::SPLIT_AT,
             web: None,
+            web_ping: Duration::from_secs_f64(web::DEFAULT_PING_SECS),
+            preauth: LiveCaps::default(),
             nats: None,
-            nats_creds: None,
-            nats_token_file: None,
-            web_ping: web::DEFAULT_PING_SECS,
-            preauth: server::PreAuthArgs::default(),
-            live_limits: None,
         }
     }
 }
@@ -201,26 +147,17 @@ pub struct ClientArgs {
 
 /// Runs the broker and hub `args` names (the broker on 127.0.0.1:9006, and the hub there too
 /// when there is no key, if it names neither) until `shutdown` is cancelled.
-pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
+pub async fn serve(args: ServeOptions, shutdown: CancellationToken) -> Result<()> {
     let default = format!("127.0.0.1:{DEFAULT_PORT}");
     let (tcp, udp) = match (&args.listen, &args.udp) {
         // The hub cannot authenticate anyone, so a keyed default leaves it off.
-        (None, None) if args.key.is_some() || args.identity.is_some() => (Some(default), None),
+        (None, None) if args.keys.any() => (Some(default), None),
         (None, None) => (Some(default.clone()), Some(default)),
         (l, u) => (l.clone(), u.clone()),
     };
-    let auth = if args.key.is_some() || args.identity.is_some() {
-        let addrs: Vec<std::net::SocketAddr> = Vec::new();
-        Some(Arc::new(crate::secure::flags::server_auth(
-            "chat",
-            args.key.as_deref(),
-            args.identity.as_deref(),
-            args.authorized.as_deref(),
-            false,
-            &addrs,
-        )?))
-    } else {
-        None
+    let auth = match args.keys.any() {
+        true => Some(Arc::new(args.keys.auth("chat", &[])?)),
+        false => None,
     };
     let listener = match tcp {
         Some(addr) => Some(server::bind_tcp(crate::addr::resolve_one(&addr).await?)?),
@@ -252,7 +189,9 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         let rooms = room::Rooms::new(room::Config {
             queue: queue::QueueLimits {
                 high: args.queue.max(1),
-                max_lag: Duration::from_secs_f64(args.max_lag.clamp(0.1, 86_400.0)),
+                max_lag: args
+                    .max_lag
+                    .clamp(Duration::from_millis(100), Duration::from_secs(86_400)),
                 max_bytes: args.max_queue_bytes.max(64 * 1024),
             },
             announce_max: args.announce_max,
@@ -264,16 +203,11 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             None => rooms,
         });
         let max_line = args.max_line.max(1);
-        let rate = (args.rate > 0.0).then_some(args.rate);
+        let rate = args.rate.filter(|r| *r > 0.0);
         let lanes_out = fanout::Local::new(rooms.clone());
         let fanout: Arc<dyn fanout::Fanout> = match &args.nats {
-            Some(url) => {
-                let opts = nats::Options {
-                    url: url.clone(),
-                    creds: args.nats_creds.clone(),
-                    token: args.nats_token_file.clone(),
-                };
-                let c = nats::Cluster::join(&opts, me, rooms.clone(), lanes_out, (max_line, rate))
+            Some(opts) => {
+                let c = nats::Cluster::join(opts, me, rooms.clone(), lanes_out, (max_line, rate))
                     .await?;
                 cluster = Some(c.clone());
                 c
@@ -288,18 +222,24 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
             max_line,
             rate,
             auth,
-            preauth: Arc::new(args.preauth.to_guard().for_service("chat")),
+            preauth: Arc::new(PreAuth::live(args.preauth.clone()).for_service("chat")),
         });
         if let Some(web) = web {
             let shutdown = shutdown.clone().cancelled_owned();
-            let ping = Duration::from_secs_f64(args.web_ping);
-            tasks.spawn(web::start(web, &broker, ping, limits(&args), shutdown)?);
+            let ping = args.web_ping;
+            tasks.spawn(web::start(
+                web,
+                &broker,
+                ping,
+                args.limits.clone(),
+                shutdown,
+            )?);
         }
         let shutdown = shutdown.clone().cancelled_owned();
         tasks.spawn(server::serve_stream(
             "chat",
             Listener::Tcp(listener),
-            limits(&args),
+            args.limits.clone(),
             move |conn| broker::session(conn, broker.clone()),
             shutdown,
         ));
@@ -315,23 +255,4 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         c.leave().await;
     }
     Ok(())
-}
-
-/// The limits the broker and its page run with: the live ones when set (`--config`), else
-/// the flags' for good.
-fn limits(args: &ServeArgs) -> LiveLimits {
-    match &args.live_limits {
-        Some(live) => live.clone(),
-        None => flag_limits(args).into(),
-    }
-}
-
-/// The connection limits `args`' flags ask for.
-pub fn flag_limits(args: &ServeArgs) -> Limits {
-    let secs = |s: f64| Duration::from_secs_f64(s.max(0.0));
-    Limits {
-        max_conns: args.max_conns.max(1),
-        idle_timeout: (args.idle_timeout > 0.0).then(|| secs(args.idle_timeout)),
-        grace: secs(args.grace),
-    }
 }

@@ -14,7 +14,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::server::{DEFAULT_MAX_CONNS, Limits, Listener, PreAuthArgs};
+use crate::secure::flags::ServerKeys;
+use crate::server::{DEFAULT_MAX_CONNS, Limits, Listener, LiveCaps, PreAuth};
 
 pub mod classic;
 pub mod client;
@@ -27,74 +28,42 @@ pub const DEFAULT_PORT: u16 = 9512;
 /// Default cap on commands running at once.
 pub const DEFAULT_MAX_PROCS: usize = 16;
 
-/// Flags of `taojie serve exec`.
-#[derive(Args, Debug, Clone)]
-pub struct ServeArgs {
-    /// TCP address of the native exec service, e.g. 127.0.0.1:9512 [default: 127.0.0.1:9512
-    /// unless only --classic is given]
-    #[arg(long, value_name = "ADDR")]
+/// What `exec::serve` runs. With neither address, the native service on 127.0.0.1:9512.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// TCP address of the native exec service.
     pub listen: Option<String>,
-    /// Key file shared with the clients (make one with `taojie keygen FILE`)
-    #[arg(long, value_name = "FILE")]
-    pub key: Option<PathBuf>,
-    /// The server's identity key pair (`taojie keygen --identity FILE`), for clients that
-    /// come with identity keys; needs --authorized
-    #[arg(long, value_name = "FILE", requires = "authorized")]
-    pub identity: Option<PathBuf>,
-    /// The client public keys let in (`taojie-x25519 BASE64 COMMENT` lines; re-read on SIGHUP)
-    #[arg(long, value_name = "FILE", requires = "identity")]
-    pub authorized: Option<PathBuf>,
-    /// Let clients ask for a shell command line (`taojie exec --shell`), run as `sh -c`;
-    /// without it only a program and its arguments run, no shell
-    #[arg(long, conflicts_with = "allow")]
-    pub shell: bool,
-    /// Only this program may run (repeatable). Matched exactly against the program name the
-    /// client sends: `--allow ls` allows `ls` (found on the server's PATH), not `/bin/ls`.
-    /// Its arguments are not restricted: `--allow find` also allows `find / -exec sh -c ...`;
-    /// for fixed command lines use --allow-exact
-    #[arg(long, value_name = "PROGRAM")]
-    pub allow: Vec<String>,
-    /// Only this exact command line may run (repeatable): the program and every argument,
-    /// split as a shell would (`--allow-exact 'df -h /srv'`); the same program with other
-    /// arguments is refused. With --allow, a request runs if either allows it
-    #[arg(long, value_name = "CMD ARGS", conflicts_with_all = ["shell", "classic"])]
-    pub allow_exact: Vec<String>,
-    /// Kill a command (its whole process group) after this many seconds; the client gets
-    /// exit status 124, as from timeout(1)
-    #[arg(long, value_name = "SECS", value_parser = crate::flags::positive_secs)]
-    pub timeout: Option<f64>,
-    /// Commands running at once; one more is refused with an error
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PROCS)]
-    pub max_procs: usize,
-    /// Also serve the seed's protocol on this TCP address: a raw command in, run by `sh -c`;
-    /// `struct.pack('i', n)` and the output (stderr if any, else stdout) back. With --key the
-    /// seed's HMAC challenge (SHA-256) comes first
-    #[arg(long, value_name = "ADDR", conflicts_with = "allow")]
+    /// TCP address of the seed's protocol, if it is served too.
     pub classic: Option<String>,
-    /// Run without a key. Only on loopback addresses, and anyone who can connect may run
-    /// commands as you
-    #[arg(long, conflicts_with_all = ["key", "identity"])]
-    pub insecure_no_auth: bool,
-    /// Limits on connections that have not proven their key yet
-    #[command(flatten)]
-    pub preauth: PreAuthArgs,
+    /// The keys clients must prove (or none, on loopback only).
+    pub keys: ServerKeys,
+    /// Let clients ask for a shell command line, run as `sh -c`.
+    pub shell: bool,
+    /// Only these programs may run (empty: any), whatever their arguments.
+    pub allow: Vec<String>,
+    /// Only these exact command lines may run, each split as a shell would (with `allow`, a
+    /// request runs if either allows it).
+    pub allow_exact: Vec<String>,
+    /// Kill a command's process group after this long; the client gets status 124.
+    pub timeout: Option<Duration>,
+    /// Commands running at once; one more is refused.
+    pub max_procs: usize,
+    /// Caps on connections still in their handshake.
+    pub preauth: LiveCaps,
 }
 
-impl Default for ServeArgs {
+impl Default for ServeOptions {
     fn default() -> Self {
-        ServeArgs {
+        ServeOptions {
             listen: None,
-            key: None,
-            identity: None,
-            authorized: None,
+            classic: None,
+            keys: ServerKeys::default(),
             shell: false,
             allow: Vec::new(),
             allow_exact: Vec::new(),
             timeout: None,
             max_procs: DEFAULT_MAX_PROCS,
-            classic: None,
-            insecure_no_auth: false,
-            preauth: PreAuthArgs::default(),
+            preauth: LiveCaps::default(),
         }
     }
 }
@@ -146,7 +115,7 @@ pub async fn client(args: ClientArgs) -> Result<ExitCode> {
 
 /// Runs the exec service (native, and classic with `--classic`) until `shutdown` is
 /// cancelled.
-pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
+pub async fn serve(args: ServeOptions, shutdown: CancellationToken) -> Result<()> {
     let native = match (&args.listen, &args.classic) {
         (None, None) => Some(format!("127.0.0.1:{DEFAULT_PORT}")),
         (l, _) => l.clone(),
@@ -160,14 +129,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         None => None,
     };
     let addrs: Vec<SocketAddr> = native.iter().chain(classic.iter()).copied().collect();
-    let auth = crate::secure::flags::server_auth(
-        "exec",
-        args.key.as_deref(),
-        args.identity.as_deref(),
-        args.authorized.as_deref(),
-        args.insecure_no_auth,
-        &addrs,
-    )?;
+    let auth = args.keys.auth("exec", &addrs)?;
     if let Some(addr) = classic {
         crate::secure::flags::check_classic("exec", &auth, addr)?;
     }
@@ -191,9 +153,9 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         shell: args.shell,
         allow: args.allow.clone(),
         allow_exact,
-        timeout: args.timeout.map(|s| Duration::from_secs_f64(s.max(0.0))),
+        timeout: args.timeout,
         procs: process::ProcLimit::new(args.max_procs),
-        preauth: args.preauth.to_guard().for_service("exec"),
+        preauth: PreAuth::live(args.preauth).for_service("exec"),
     });
     // A command may run quietly for long; auth, hello and requests have timeouts of their own.
     let limits = Limits {

@@ -358,7 +358,7 @@ mod tests {
             allow_exact: Vec::new(),
             timeout: None,
             procs: ProcLimit::new(1),
-            preauth: crate::server::PreAuthArgs::default().to_guard(),
+            preauth: crate::server::PreAuth::live(Default::default()),
         }
     }
 

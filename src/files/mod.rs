@@ -19,7 +19,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::server::{LimitArgs, PreAuthArgs};
+use crate::secure::flags::ServerKeys;
+use crate::server::{LiveCaps, LiveLimits};
 
 pub mod classic;
 pub mod client;
@@ -40,7 +41,7 @@ pub mod uploads;
 
 pub use client::{ls, put};
 pub use download::get;
-pub use server::run;
+pub use server::serve;
 pub use store::partial;
 
 /// Default port of the files service on `taojie serve`.
@@ -48,43 +49,25 @@ pub const DEFAULT_PORT: u16 = 9021;
 /// The service name in hello and in the announce lines.
 pub const SERVICE: &str = "files";
 
-/// Flags of `taojie serve files`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct ServeArgs {
-    /// TCP address to listen on (default 127.0.0.1:9021)
-    #[arg(long, value_name = "ADDR")]
+/// What `files::serve` runs.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// TCP address to listen on (default 127.0.0.1:9021).
     pub listen: Option<String>,
-    /// Directory uploads land in and downloads come from (default: taojie's data directory)
-    #[arg(long, value_name = "DIR")]
+    /// Directory uploads land in and downloads come from (default: taojie's data directory).
     pub root: Option<PathBuf>,
-    /// Shared key file; clients must prove they hold the same key
-    #[arg(long, value_name = "FILE")]
-    pub key: Option<PathBuf>,
-    /// The server's identity key pair (`taojie keygen --identity FILE`), for clients that
-    /// come with identity keys; needs --authorized
-    #[arg(long, value_name = "FILE", requires = "authorized")]
-    pub identity: Option<PathBuf>,
-    /// The client public keys let in (`taojie-x25519 BASE64 COMMENT` lines; re-read on SIGHUP)
-    #[arg(long, value_name = "FILE", requires = "identity")]
-    pub authorized: Option<PathBuf>,
-    /// Serve downloads and listings only; refuse uploads
-    #[arg(long, conflicts_with = "upload_only")]
+    /// The keys clients must prove (or none, on loopback only).
+    pub keys: ServerKeys,
+    /// Serve downloads and listings only; refuse uploads.
     pub read_only: bool,
-    /// Accept uploads only; refuse downloads and listings
-    #[arg(long)]
+    /// Accept uploads only; refuse downloads and listings.
     pub upload_only: bool,
-    /// Also accept the seed's classic upload (length + JSON header + bytes) on this address
-    #[arg(long, value_name = "ADDR")]
+    /// Also accept the seed's classic upload on this address.
     pub classic: Option<String>,
-    /// Run without a key (loopback addresses only): anyone who can connect may read and write
-    #[arg(long, conflicts_with_all = ["key", "identity"])]
-    pub insecure_no_auth: bool,
-    /// Connection limits
-    #[command(flatten)]
-    pub limits: LimitArgs,
-    /// Limits on connections that have not proven their key yet
-    #[command(flatten)]
-    pub preauth: PreAuthArgs,
+    /// Connection limits (both listeners).
+    pub limits: LiveLimits,
+    /// Caps on connections still in their handshake (both listeners).
+    pub preauth: LiveCaps,
 }
 
 /// Flags every client shares.

@@ -20,7 +20,7 @@ use super::receive::{self, Outcome};
 use super::send::{self, Sent};
 use super::state::State;
 use super::store::{Found, Root};
-use super::{DEFAULT_PORT, SERVICE, ServeArgs};
+use super::{DEFAULT_PORT, SERVICE, ServeOptions};
 use crate::framing::{FrameError, Transport, hello};
 use crate::server::{self, Conn, Listener};
 
@@ -28,7 +28,7 @@ use crate::server::{self, Conn, Listener};
 const LIST_BATCH_BYTES: usize = 32 * 1024;
 
 /// Runs the files service until `shutdown` is cancelled.
-pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
+pub async fn serve(args: ServeOptions, shutdown: CancellationToken) -> Result<()> {
     let listen = args
         .listen
         .clone()
@@ -39,7 +39,7 @@ pub async fn run(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         None => None,
     };
     let state = Arc::new(State::from_args(&args, addr, classic_addr)?);
-    let limits = args.limits.live();
+    let limits = args.limits.clone();
     let mut tasks = tokio::task::JoinSet::new();
     let native = Listener::Tcp(server::bind_tcp(addr)?);
     server::announce(SERVICE, "tcp", &native.local_display());

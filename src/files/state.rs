@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
 
-use super::ServeArgs;
+use super::ServeOptions;
 use super::store::Root;
 use super::uploads::Uploads;
 use crate::auth;
@@ -33,19 +33,12 @@ impl State {
     /// or allows none only when every address is loopback, and makes sure the root (by
     /// default taojie's data directory) is a directory, and opens it.
     pub fn from_args(
-        args: &ServeArgs,
+        args: &ServeOptions,
         addr: SocketAddr,
         classic: Option<SocketAddr>,
     ) -> Result<State> {
         let addrs: Vec<SocketAddr> = std::iter::once(addr).chain(classic).collect();
-        let auth = crate::secure::flags::server_auth(
-            "files",
-            args.key.as_deref(),
-            args.identity.as_deref(),
-            args.authorized.as_deref(),
-            args.insecure_no_auth,
-            &addrs,
-        )?;
+        let auth = args.keys.auth("files", &addrs)?;
         if let Some(c) = classic {
             crate::secure::flags::check_classic("files", &auth, c)?;
         }
@@ -63,7 +56,7 @@ impl State {
             auth,
             read_only: args.read_only,
             upload_only: args.upload_only,
-            preauth: args.preauth.to_guard().for_service("files"),
+            preauth: PreAuth::live(args.preauth.clone()).for_service("files"),
             uploads: Uploads::default(),
         })
     }

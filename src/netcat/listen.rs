@@ -67,7 +67,9 @@ pub(super) async fn run(args: ListenArgs) -> Result<ExitCode> {
             Bound::Stream(listener) => {
                 let keyed = auth.clone().map(|a| Keyed {
                     auth: a,
-                    guard: Arc::new(args.preauth.to_guard().for_service("listen")),
+                    guard: Arc::new(
+                        PreAuth::live(args.preauth.caps().into()).for_service("listen"),
+                    ),
                     pending: JoinSet::new(),
                 });
                 streams(listener, &args, keyed, &mut input, &output).await

@@ -53,6 +53,38 @@ pub struct RelayOptions {
     pub motd: Option<String>,
 }
 
+/// What `relay::serve` runs: where the mailbox server and the transit relay listen, and the
+/// relay's limits.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Where the mailbox server listens (clients use `ws://ADDR/v1`).
+    pub listen: String,
+    /// Where the transit relay listens (none: mailbox only).
+    pub transit: Option<String>,
+    /// Limits, expiry, the message of the day.
+    pub relay: RelayOptions,
+}
+
+/// Binds the mailbox server and the transit relay `opts` names, says where they listen
+/// (`relay tcp ADDR`, `relay-transit tcp ADDR`) and serves them until `shutdown` is
+/// cancelled.
+pub async fn serve(
+    opts: ServeOptions,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<()> {
+    let mailbox = server::listen_tcp(&opts.listen).await?;
+    server::announce("relay", mailbox.proto(), &mailbox.local_display());
+    let transit = match &opts.transit {
+        Some(addr) => {
+            let l = server::listen_tcp(addr).await?;
+            server::announce("relay-transit", l.proto(), &l.local_display());
+            Some(l)
+        }
+        None => None,
+    };
+    run(mailbox, transit, opts.relay, shutdown).await
+}
+
 /// Serves the mailbox on `mailbox` and (if given) the transit relay on `transit` until
 /// `shutdown` resolves.
 pub async fn run(

@@ -1,14 +1,128 @@
-//! From command-line flags to what a client proves and what a server accepts, with the same
-//! rules and messages for every service: a shared key (`--key`) or identity keys
-//! (`--identity`, and `--authorized` on servers), and no key only when asked for on loopback.
+//! The key flags every keyed command shares, and from them to what a client proves and what
+//! a server accepts, with the same rules and messages for every service: a shared key
+//! (`--key`) or identity keys (`--identity`, and `--authorized` on servers), and no key only
+//! when asked for on loopback.
+//!
+//! [`ServerKeyArgs`] and [`ClientKeyArgs`] are the flags, flattened into each command's
+//! (one definition of their names, values and which go together; a command whose wording
+//! says more, such as "encrypt the pipe", changes the help text where it flattens them).
+//! [`ServerKeys`] and [`ClientKeys`] are the same as plain values, which services take.
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
+use clap::Args;
 use tracing::warn;
 
 use super::{Authorized, ClientAuth, Identity, KnownHosts, ServerAuth};
 use crate::auth::{self, Key};
+
+/// A server's key flags: `--key`, or `--identity` with `--authorized`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServerKeyArgs {
+    /// Shared key file; clients must prove they hold the same key
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// The server's identity key pair (`taojie keygen --identity FILE`), for clients that
+    /// come with identity keys; needs --authorized
+    #[arg(long, value_name = "FILE", requires = "authorized")]
+    pub identity: Option<PathBuf>,
+    /// The client public keys let in (`taojie-x25519 BASE64 COMMENT` lines; re-read on SIGHUP)
+    #[arg(long, value_name = "FILE", requires = "identity")]
+    pub authorized: Option<PathBuf>,
+}
+
+impl ServerKeyArgs {
+    /// The keys these flags name; `insecure_no_auth` is the command's `--insecure-no-auth`
+    /// (false where it has none).
+    pub fn keys(self, insecure_no_auth: bool) -> ServerKeys {
+        ServerKeys {
+            key: self.key,
+            identity: self.identity,
+            authorized: self.authorized,
+            insecure_no_auth,
+        }
+    }
+}
+
+/// What a server accepts, as plain values: a shared key file, or an identity key pair with
+/// the client keys let in; or no key at all, when asked for (loopback only).
+#[derive(Debug, Clone, Default)]
+pub struct ServerKeys {
+    /// The shared key file.
+    pub key: Option<PathBuf>,
+    /// The server's identity key pair.
+    pub identity: Option<PathBuf>,
+    /// The client public keys let in (with `identity`).
+    pub authorized: Option<PathBuf>,
+    /// Serve without a key (allowed on loopback addresses only).
+    pub insecure_no_auth: bool,
+}
+
+impl ServerKeys {
+    /// Whether a key or an identity is given.
+    pub fn any(&self) -> bool {
+        self.key.is_some() || self.identity.is_some()
+    }
+
+    /// What the server accepts on `addrs`, loaded and checked (see [`server_auth`]).
+    pub fn auth(&self, service: &str, addrs: &[SocketAddr]) -> Result<ServerAuth> {
+        server_auth(
+            service,
+            self.key.as_deref(),
+            self.identity.as_deref(),
+            self.authorized.as_deref(),
+            self.insecure_no_auth,
+            addrs,
+        )
+    }
+}
+
+/// A client's key flags: `--key` or `--identity`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ClientKeyArgs {
+    /// Shared key file (default: taojie's own key, if it exists)
+    #[arg(long, value_name = "FILE", conflicts_with = "identity")]
+    pub key: Option<PathBuf>,
+    /// Your identity key (`taojie keygen --identity FILE`); the server must list FILE.pub
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+}
+
+impl From<ClientKeyArgs> for ClientKeys {
+    fn from(a: ClientKeyArgs) -> Self {
+        ClientKeys {
+            key: a.key,
+            identity: a.identity,
+        }
+    }
+}
+
+/// What a client proves, as plain values: a shared key file or an identity key.
+#[derive(Debug, Clone, Default)]
+pub struct ClientKeys {
+    /// The shared key file.
+    pub key: Option<PathBuf>,
+    /// The client's identity key.
+    pub identity: Option<PathBuf>,
+}
+
+impl ClientKeys {
+    /// Whether a key or an identity is given.
+    pub fn any(&self) -> bool {
+        self.key.is_some() || self.identity.is_some()
+    }
+
+    /// What the client proves to the server at `address` (see [`client_auth`]).
+    pub fn auth(&self, no_key: NoKey, address: &str) -> Result<ClientAuth> {
+        client_auth(
+            self.key.as_deref(),
+            self.identity.as_deref(),
+            no_key,
+            address,
+        )
+    }
+}
 
 /// What a client does when given neither `--key` nor `--identity`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,12 +4,14 @@
 use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
-use crate::server::LimitArgs;
+use crate::secure::flags::ServerKeys;
+use crate::server::Limits;
 use crate::{auth, chat, echo, exec, files, time};
 
 /// Runs every service on 127.0.0.1 at its default ports (or, with `any_port`, on ports the
-/// kernel picks) until `shutdown` is cancelled.
-pub async fn serve(limits: LimitArgs, any_port: bool, shutdown: CancellationToken) -> Result<()> {
+/// kernel picks) until `shutdown` is cancelled; echo and daytime with `limits`, the others
+/// with their own defaults.
+pub async fn serve(limits: Limits, any_port: bool, shutdown: CancellationToken) -> Result<()> {
     let port = |default: u16| Some(format!("127.0.0.1:{}", if any_port { 0 } else { default }));
     let key_path = auth::default_path()?;
     let (_, created) = auth::load_or_create(&key_path)?;
@@ -21,42 +23,46 @@ pub async fn serve(limits: LimitArgs, any_port: bool, shutdown: CancellationToke
     } else {
         eprintln!("taojie: using the key at {}", key_path.display());
     }
-    let echo_args = echo::EchoArgs {
+    let echo = echo::Options {
         listen: port(echo::DEFAULT_PORT),
         udp: port(echo::DEFAULT_PORT),
-        limits: limits.clone(),
+        limits: limits.clone().into(),
         ..Default::default()
     };
-    let time_args = time::ServeArgs {
+    let time = time::ServeOptions {
         listen: port(time::DEFAULT_PORT),
         tcp: port(time::DEFAULT_PORT),
         sntp: port(time::DEFAULT_SNTP_PORT),
-        limits,
+        limits: limits.into(),
         ..Default::default()
     };
-    let exec_args = exec::ServeArgs {
-        listen: port(exec::DEFAULT_PORT),
-        key: Some(key_path.clone()),
-        ..Default::default()
-    };
-    let files_args = files::ServeArgs {
-        listen: port(files::DEFAULT_PORT),
+    let keys = ServerKeys {
         key: Some(key_path),
         ..Default::default()
     };
-    let chat_args = chat::ServeArgs {
+    let exec = exec::ServeOptions {
+        listen: port(exec::DEFAULT_PORT),
+        keys: keys.clone(),
+        ..Default::default()
+    };
+    let files = files::ServeOptions {
+        listen: port(files::DEFAULT_PORT),
+        keys,
+        ..Default::default()
+    };
+    let chat = chat::ServeOptions {
         listen: port(chat::DEFAULT_PORT),
         udp: port(chat::DEFAULT_PORT),
         web: port(chat::web::DEFAULT_PORT),
         ..Default::default()
     };
     tokio::try_join!(
-        echo::run(echo_args, shutdown.clone()),
-        time::serve(time_args, shutdown.clone()),
-        exec::serve(exec_args, shutdown.clone()),
-        files::run(files_args, shutdown.clone()),
+        echo::serve(echo, shutdown.clone()),
+        time::serve(time, shutdown.clone()),
+        exec::serve(exec, shutdown.clone()),
+        files::serve(files, shutdown.clone()),
         // A loopback chat room that nc and a browser can join, as in the seeds: no key.
-        chat::run(chat_args, shutdown),
+        chat::serve(chat, shutdown),
     )?;
     Ok(())
 }

@@ -6,17 +6,22 @@
 //! This floor sits between the command line and the services: it takes the clap definitions
 //! of `taojie serve` (the config file is checked with the same ones) and hands each service
 //! its plain options.
+use std::future::Future;
+use std::pin::Pin;
+
 use anyhow::Result;
 use clap::{ArgMatches, Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::server::{LimitArgs, shutdown};
-use crate::{chat, echo, exec, files, time};
+use crate::server::{Caps, LimitArgs, Limits, LiveCaps, LiveLimits, shutdown};
+use crate::{chat, echo, exec, files, relay, time};
 
 pub mod all;
+pub mod args;
 pub mod config;
 pub mod metrics;
-pub mod relay;
+
+use args::{ChatArgs, EchoArgs, ExecArgs, FilesArgs, RelayArgs, TimeArgs};
 
 /// `taojie serve [SERVICE]`.
 #[derive(Args, Debug)]
@@ -70,12 +75,12 @@ pub enum Service {
     #[command(
         after_help = "Example: taojie serve echo --listen 127.0.0.1:0 --udp 127.0.0.1:0 --upper"
     )]
-    Echo(echo::EchoArgs),
+    Echo(EchoArgs),
     /// Time: the seed's UDP strftime service, daytime over TCP (RFC 867), SNTP (RFC 4330)
     #[command(
         after_help = "Example: taojie serve time --listen 127.0.0.1:0 --tcp 127.0.0.1:0 --sntp 127.0.0.1:0"
     )]
-    Time(time::ServeArgs),
+    Time(TimeArgs),
     /// Remote command execution, authenticated, output streamed; --classic for the seed's protocol
     #[command(after_help = "Examples:
   taojie keygen exec.key
@@ -87,12 +92,12 @@ A command runs in a process group of its own; the whole group is killed when its
 disconnects, at --timeout, and 5 s after SIGINT/SIGTERM stops the server. What it started that
 left the group (setsid -f, a double fork) is killed too: the server is its subreaper. Its stdout is a Unix
 socket (as under sshd: it buffers more than a pipe), its stdin and stderr are pipes.")]
-    Exec(exec::ServeArgs),
+    Exec(ExecArgs),
     /// Files: uploads, downloads and listings under --root, verified and resumable
     #[command(
         after_help = "Example: taojie serve files --listen 127.0.0.1:0 --root /srv/files --key key --classic 127.0.0.1:0"
     )]
-    Files(files::ServeArgs),
+    Files(FilesArgs),
     /// Chat: a TCP line broker (nc works as a client) with names and rooms, a UDP hub, and
     /// a page for browsers
     #[command(after_help = "\
@@ -107,10 +112,82 @@ Examples:
   taojie serve chat --listen 127.0.0.1:9006 --nats nats://127.0.0.1:4222
   taojie serve chat --listen 127.0.0.1:9106 --nats nats://127.0.0.1:4222
       two brokers, one chat: rooms, unique names, /who and the last 20 lines span both")]
-    Chat(chat::ServeArgs),
+    Chat(ChatArgs),
     /// A Magic Wormhole mailbox server and transit relay, for `taojie send` and any wormhole
     /// client
-    Relay(relay::RelayArgs),
+    Relay(RelayArgs),
+}
+
+/// A service running until its shutdown token is cancelled.
+pub type Running = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
+
+/// Limits a running service follows instead of its flags' (`serve --config` changes them on
+/// SIGHUP).
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Connection limits.
+    pub limits: Option<LiveLimits>,
+    /// Handshake caps.
+    pub caps: Option<LiveCaps>,
+}
+
+impl Service {
+    /// The connection limits its flags ask for; exec has none to change.
+    pub fn limits(&self) -> Option<Limits> {
+        match self {
+            Service::Echo(a) => Some(a.limits.to_limits()),
+            Service::Time(a) => Some(a.limits.to_limits()),
+            Service::Files(a) => Some(a.limits.to_limits()),
+            Service::Chat(a) => Some(a.limits.to_limits()),
+            Service::Exec(_) | Service::Relay(_) => None,
+        }
+    }
+
+    /// The handshake caps its flags ask for; echo and time have no handshake.
+    pub fn caps(&self) -> Option<Caps> {
+        match self {
+            Service::Exec(a) => Some(a.preauth.caps()),
+            Service::Files(a) => Some(a.preauth.caps()),
+            Service::Chat(a) => Some(a.preauth.caps()),
+            Service::Echo(_) | Service::Time(_) | Service::Relay(_) => None,
+        }
+    }
+
+    /// Runs the service with the options its flags make, following `live` where it says,
+    /// until `shutdown` is cancelled.
+    pub fn serve(self, live: Live, shutdown: CancellationToken) -> Running {
+        let Live { limits, caps } = live;
+        match self {
+            Service::Echo(a) => {
+                let mut o = echo::Options::from(a);
+                o.limits = limits.unwrap_or(o.limits);
+                Box::pin(echo::serve(o, shutdown))
+            }
+            Service::Time(a) => {
+                let mut o = time::ServeOptions::from(a);
+                o.limits = limits.unwrap_or(o.limits);
+                Box::pin(time::serve(o, shutdown))
+            }
+            Service::Exec(a) => {
+                let mut o = exec::ServeOptions::from(a);
+                o.preauth = caps.unwrap_or(o.preauth);
+                Box::pin(exec::serve(o, shutdown))
+            }
+            Service::Files(a) => {
+                let mut o = files::ServeOptions::from(a);
+                o.limits = limits.unwrap_or(o.limits);
+                o.preauth = caps.unwrap_or(o.preauth);
+                Box::pin(files::serve(o, shutdown))
+            }
+            Service::Chat(a) => {
+                let mut o = chat::ServeOptions::from(a);
+                o.limits = limits.unwrap_or(o.limits);
+                o.preauth = caps.unwrap_or(o.preauth);
+                Box::pin(chat::serve(o, shutdown))
+            }
+            Service::Relay(a) => Box::pin(relay::serve(a.into(), shutdown)),
+        }
+    }
 }
 
 /// Runs `taojie serve` until SIGINT or SIGTERM; `matches` are clap's for `serve` (which flags
@@ -142,13 +219,8 @@ pub async fn run(args: ServeArgs, matches: Option<&ArgMatches>) -> Result<()> {
     let token = shutdown::on_signal()?;
     let metrics = start_metrics(&args.metrics, &token).await?;
     match args.service {
-        None => all::serve(args.limits, args.any_port, token).await?,
-        Some(Service::Echo(a)) => echo::run(a, token).await?,
-        Some(Service::Time(a)) => time::serve(a, token).await?,
-        Some(Service::Exec(a)) => exec::serve(a, token).await?,
-        Some(Service::Files(a)) => files::run(a, token).await?,
-        Some(Service::Chat(a)) => chat::run(a, token).await?,
-        Some(Service::Relay(a)) => relay::serve_relay(a, token).await?,
+        None => all::serve(args.limits.to_limits(), args.any_port, token).await?,
+        Some(service) => service.serve(Live::default(), token).await?,
     }
     if let Some(m) = metrics {
         // The services are done; the endpoint stopped with them (same token).

@@ -1,5 +1,7 @@
-//! The limits every stream listener enforces, the flags that set them, and [`LiveLimits`],
-//! limits a listener reads afresh for each new connection so that a reload can change them.
+//! The limits every stream listener enforces, the flags that set them ([`LimitArgs`], which
+//! a service's flags flatten, with defaults of its own where it needs them), and
+//! [`LiveLimits`], limits a listener reads afresh for each new connection so that a reload
+//! can change them.
 use std::time::Duration;
 
 use clap::Args;
@@ -48,6 +50,12 @@ impl LiveLimits {
     }
 }
 
+impl Default for LiveLimits {
+    fn default() -> Self {
+        Limits::default().into()
+    }
+}
+
 impl From<Limits> for LiveLimits {
     fn from(limits: Limits) -> Self {
         // With the sender gone the receiver keeps the last value for good.
@@ -67,10 +75,6 @@ pub struct LimitArgs {
     /// On SIGINT/SIGTERM, let open connections finish for this many seconds
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = crate::flags::secs)]
     pub grace: f64,
-    /// Limits that replace these flags' when set (by `taojie serve --config`, which changes
-    /// them on SIGHUP); not a flag.
-    #[arg(skip)]
-    pub live: Option<LiveLimits>,
 }
 
 impl Default for LimitArgs {
@@ -79,7 +83,6 @@ impl Default for LimitArgs {
             max_conns: DEFAULT_MAX_CONNS,
             idle_timeout: 300.0,
             grace: 5.0,
-            live: None,
         }
     }
 }
@@ -92,14 +95,6 @@ impl LimitArgs {
             max_conns: self.max_conns.max(1),
             idle_timeout: (self.idle_timeout > 0.0).then(|| secs(self.idle_timeout)),
             grace: secs(self.grace),
-        }
-    }
-
-    /// The limits a listener runs with: the live ones when set, else these flags' for good.
-    pub fn live(&self) -> LiveLimits {
-        match &self.live {
-            Some(live) => live.clone(),
-            None => self.to_limits().into(),
         }
     }
 }

@@ -28,7 +28,7 @@ pub use conn::{Conn, Peer};
 pub use datagram::{DatagramService, Datagrams, serve_datagram};
 pub use limits::{DEFAULT_MAX_CONNS, LimitArgs, Limits, LiveLimits};
 pub use per_source::PerSource;
-pub use preauth::{Caps, PreAuth, PreAuthArgs};
+pub use preauth::{Caps, LiveCaps, PreAuth, PreAuthArgs};
 pub use refusals::{MAX_SUMMARIES, Refusals, SHOWN, Source, Summary, WINDOW, refused, refused_any};
 pub use stream::serve_stream;
 

@@ -54,10 +54,6 @@ pub struct PreAuthArgs {
     /// far less even on a slow link; the deadline bounds what a slowloris client holds)
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HANDSHAKE_TIMEOUT, value_parser = crate::flags::positive_secs)]
     pub handshake_timeout: f64,
-    /// Caps that replace these flags' when set (by `taojie serve --config`, which changes
-    /// them on SIGHUP); not a flag.
-    #[arg(skip)]
-    pub live: Option<watch::Receiver<Caps>>,
 }
 
 impl Default for PreAuthArgs {
@@ -66,7 +62,6 @@ impl Default for PreAuthArgs {
             max_handshakes: DEFAULT_MAX_HANDSHAKES,
             max_handshakes_per_addr: DEFAULT_MAX_HANDSHAKES_PER_ADDR,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            live: None,
         }
     }
 }
@@ -80,17 +75,6 @@ impl PreAuthArgs {
             Duration::from_secs_f64(self.handshake_timeout.clamp(0.001, 86_400.0)),
         )
     }
-
-    /// The guard these flags ask for: with live caps when set, else the flags' for good.
-    pub fn to_guard(&self) -> PreAuth {
-        match &self.live {
-            Some(live) => PreAuth::live(live.clone()),
-            None => {
-                let c = self.caps();
-                PreAuth::new(c.max_total, c.max_per_addr, c.deadline)
-            }
-        }
-    }
 }
 
 /// A guard's caps; each handshake is admitted under the caps in force when it arrives.
@@ -102,6 +86,39 @@ pub struct Caps {
     pub max_per_addr: usize,
     /// How long each may take.
     pub deadline: Duration,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        PreAuthArgs::default().caps()
+    }
+}
+
+/// Caps a guard reads afresh for each handshake: a change (SIGHUP with `taojie serve
+/// --config`) applies to handshakes that start after it. Plain [`Caps`] convert into caps
+/// that never change.
+#[derive(Clone, Debug)]
+pub struct LiveCaps(watch::Receiver<Caps>);
+
+impl LiveCaps {
+    /// Caps starting at `caps` that change whenever the returned sender sends.
+    pub fn channel(caps: Caps) -> (watch::Sender<Caps>, LiveCaps) {
+        let (tx, rx) = watch::channel(caps);
+        (tx, LiveCaps(rx))
+    }
+}
+
+impl From<Caps> for LiveCaps {
+    fn from(caps: Caps) -> Self {
+        // With the sender gone the receiver keeps the last value for good.
+        LiveCaps::channel(caps).1
+    }
+}
+
+impl Default for LiveCaps {
+    fn default() -> Self {
+        Caps::default().into()
+    }
 }
 
 impl Caps {
@@ -194,14 +211,13 @@ impl PreAuth {
     /// A guard: at most `max_total` handshakes (at least 1) in flight, `max_per_addr` (at
     /// least 1) from one address, each given `deadline`.
     pub fn new(max_total: usize, max_per_addr: usize, deadline: Duration) -> PreAuth {
-        // With the sender gone the receiver keeps these caps for good.
-        PreAuth::live(watch::channel(Caps::new(max_total, max_per_addr, deadline)).1)
+        PreAuth::live(Caps::new(max_total, max_per_addr, deadline).into())
     }
 
     /// A guard whose caps follow `caps`: a change applies to handshakes that start after it.
-    pub fn live(caps: watch::Receiver<Caps>) -> PreAuth {
+    pub fn live(caps: LiveCaps) -> PreAuth {
         PreAuth {
-            caps,
+            caps: caps.0,
             state: Mutex::new(State::default()),
             service: "unnamed",
         }

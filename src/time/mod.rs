@@ -11,8 +11,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::server::LimitArgs;
-use crate::server::{self, DatagramService};
+use crate::server::{self, DatagramService, LiveLimits};
 
 pub mod client;
 pub mod daytime;
@@ -26,25 +25,20 @@ pub const DEFAULT_PORT: u16 = 9013;
 /// Default SNTP port on `taojie serve` (NTP's 123, moved above 1024).
 pub const DEFAULT_SNTP_PORT: u16 = 9123;
 
-/// Flags of `taojie serve time`. With no address flag, all three services run on 127.0.0.1
-/// at their default ports.
-#[derive(Args, Debug, Clone, Default)]
-pub struct ServeArgs {
-    /// UDP address of the strftime service (a datagram holds a format, the answer the time)
-    #[arg(long, value_name = "ADDR")]
+/// What `time::serve` runs. With no address at all, the three services on 127.0.0.1 at
+/// their default ports.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// UDP address of the strftime service.
     pub listen: Option<String>,
-    /// TCP address of the daytime service (RFC 867)
-    #[arg(long, value_name = "ADDR")]
+    /// TCP address of the daytime service (RFC 867).
     pub tcp: Option<String>,
-    /// UDP address of the SNTP service (RFC 4330)
-    #[arg(long, value_name = "ADDR")]
+    /// UDP address of the SNTP service (RFC 4330).
     pub sntp: Option<String>,
-    /// Stratum the SNTP service claims [default: 10, an unsynchronized local clock]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=15))]
+    /// Stratum the SNTP service claims (default [`sntp_server::DEFAULT_STRATUM`]).
     pub stratum: Option<u8>,
-    /// Connection limits (daytime)
-    #[command(flatten)]
-    pub limits: LimitArgs,
+    /// Connection limits (daytime).
+    pub limits: LiveLimits,
 }
 
 /// Flags of `taojie time`.
@@ -77,7 +71,7 @@ pub struct ClientArgs {
 }
 
 /// Runs the time services `args` names until `shutdown` is cancelled.
-pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
+pub async fn serve(args: ServeOptions, shutdown: CancellationToken) -> Result<()> {
     let (udp, tcp, sntp) = match (&args.listen, &args.tcp, &args.sntp) {
         (None, None, None) => (
             Some(format!("127.0.0.1:{DEFAULT_PORT}")),
@@ -116,7 +110,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<()> {
         tasks.spawn(server::serve_stream(
             "daytime",
             listener,
-            args.limits.live(),
+            args.limits.clone(),
             daytime::handle,
             shutdown.clone().cancelled_owned(),
         ));

@@ -13,16 +13,16 @@ use tracing::{info, warn};
 use super::{Config, LIVE_KEYS, SERVICES};
 use crate::server::{Caps, Limits};
 
-/// Where a running service reads its live limits from.
+/// What changes a running service's live limits.
 #[derive(Debug, Default)]
-pub struct Live {
+pub struct Senders {
     /// Its connection limits, if it has any (not exec).
     pub limits: Option<watch::Sender<Limits>>,
     /// Its handshake caps, if it has a handshake (not echo, time).
     pub caps: Option<watch::Sender<Caps>>,
 }
 
-impl Live {
+impl Senders {
     /// Whether `key` of [`LIVE_KEYS`] is live for this service.
     fn takes(&self, key: &str) -> bool {
         match key {
@@ -36,7 +36,7 @@ impl Live {
 }
 
 /// Each running service's live limits, by service name.
-pub type LiveSenders = BTreeMap<&'static str, Live>;
+pub type LiveSenders = BTreeMap<&'static str, Senders>;
 
 /// Re-reads `running.path` on every SIGHUP for as long as the process runs.
 pub fn on_sighup(running: Config, live: LiveSenders) -> Result<()> {
@@ -150,10 +150,10 @@ fn apply_limits(running: &mut Config, now: &super::Section, live: &LiveSenders) 
     let (Ok(service), Some(live)) = (now.service(&running.path), live.get(now.name)) else {
         return;
     };
-    if let (Some(tx), Some(limits)) = (&live.limits, super::run::limits_of(&service)) {
+    if let (Some(tx), Some(limits)) = (&live.limits, service.limits()) {
         tx.send_replace(limits);
     }
-    if let (Some(tx), Some(caps)) = (&live.caps, super::run::caps_of(&service)) {
+    if let (Some(tx), Some(caps)) = (&live.caps, service.caps()) {
         tx.send_replace(caps);
     }
     if let Some(section) = running.sections.iter_mut().find(|s| s.name == now.name) {

@@ -1,7 +1,10 @@
-//! The flags of `taojie serve relay` (a Magic Wormhole mailbox server and transit relay), and
-//! starting it.
-use anyhow::Result;
+//! The flags of `taojie serve relay`, and the relay's options they make.
+use std::time::Duration;
+
 use clap::Args;
+
+use crate::relay::{self, HubLimits, RelayOptions};
+use crate::server::Limits;
 
 /// `taojie serve relay --listen ADDR --transit ADDR`.
 #[derive(Args, Debug)]
@@ -24,10 +27,10 @@ pub struct RelayArgs {
     #[arg(long, value_name = "N", default_value_t = 20_000)]
     pub max_conns: usize,
     /// Close a mailbox connection that moves no byte for this many seconds (0: never)
-    #[arg(long, value_name = "SECS", default_value_t = 3600.0, value_parser = non_negative)]
+    #[arg(long, value_name = "SECS", default_value_t = 3600.0, value_parser = crate::flags::secs)]
     pub idle_timeout: f64,
     /// Close a transit connection (waiting or relaying) idle this many seconds (0: never)
-    #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = non_negative)]
+    #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = crate::flags::secs)]
     pub transit_idle_timeout: f64,
     /// Remove a channel nobody is connected to after this many idle seconds
     #[arg(long, value_name = "SECS", default_value_t = 3600.0, value_parser = crate::flags::positive_secs)]
@@ -43,45 +46,28 @@ pub struct RelayArgs {
     pub motd: Option<String>,
 }
 
-fn non_negative(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.0..1e9).contains(&v) => Ok(v),
-        _ => Err(format!("`{s}` is not a number of seconds from 0")),
-    }
-}
-
-/// Runs `taojie serve relay` until `token` is cancelled.
-pub async fn serve_relay(
-    args: RelayArgs,
-    token: tokio_util::sync::CancellationToken,
-) -> Result<()> {
-    use crate::server::{Limits, announce, listen_tcp};
-    let secs = |s: f64| (s > 0.0).then(|| std::time::Duration::from_secs_f64(s));
-    let mailbox = listen_tcp(&args.listen).await?;
-    announce("relay", mailbox.proto(), &mailbox.local_display());
-    let transit = match &args.transit {
-        Some(addr) => {
-            let l = listen_tcp(addr).await?;
-            announce("relay-transit", l.proto(), &l.local_display());
-            Some(l)
+impl From<RelayArgs> for relay::ServeOptions {
+    fn from(a: RelayArgs) -> Self {
+        let secs = |s: f64| (s > 0.0).then(|| Duration::from_secs_f64(s));
+        let limits = |idle: f64| Limits {
+            max_conns: a.max_conns.max(1),
+            idle_timeout: secs(idle),
+            grace: Duration::from_secs(2),
+        };
+        relay::ServeOptions {
+            listen: a.listen,
+            transit: a.transit,
+            relay: RelayOptions {
+                mailbox_limits: limits(a.idle_timeout),
+                transit_limits: limits(a.transit_idle_timeout),
+                hub: HubLimits {
+                    channels_per_client: a.max_channels_per_client.max(1),
+                    ..Default::default()
+                },
+                channel_expiry: Duration::from_secs_f64(a.channel_expiry),
+                max_transit_bytes: (a.max_transit_bytes > 0).then_some(a.max_transit_bytes),
+                motd: a.motd,
+            },
         }
-        None => None,
-    };
-    let limits = |idle: f64| Limits {
-        max_conns: args.max_conns.max(1),
-        idle_timeout: secs(idle),
-        grace: std::time::Duration::from_secs(2),
-    };
-    let opts = crate::relay::RelayOptions {
-        mailbox_limits: limits(args.idle_timeout),
-        transit_limits: limits(args.transit_idle_timeout),
-        hub: crate::relay::HubLimits {
-            channels_per_client: args.max_channels_per_client.max(1),
-            ..Default::default()
-        },
-        channel_expiry: std::time::Duration::from_secs_f64(args.channel_expiry),
-        max_transit_bytes: (args.max_transit_bytes > 0).then_some(args.max_transit_bytes),
-        motd: args.motd,
-    };
-    crate::relay::run(mailbox, transit, opts, token).await
+    }
 }
