@@ -92,6 +92,7 @@ pub mod ipcalc;
 pub mod log;
 pub mod metrics;
 pub mod msg;
+pub mod names;
 pub mod netcat;
 pub mod relay;
 pub mod retry;

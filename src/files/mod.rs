@@ -26,7 +26,6 @@ pub mod classic;
 pub mod client;
 pub mod download;
 pub mod link;
-pub mod names;
 pub mod progress;
 pub mod protocol;
 pub mod receive;
@@ -39,6 +38,8 @@ pub mod store;
 pub mod tree;
 pub mod uploads;
 
+/// The names files are stored and asked for under (shared with the messenger's attachments).
+pub use crate::names;
 pub use client::{ls, put};
 pub use download::get;
 pub use server::serve;

@@ -7,11 +7,11 @@ use tokio_util::codec::{Decoder, Encoder};
 use super::split_first;
 use crate::exec::protocol::Control;
 use crate::files::classic::{ClassicHeader, MAX_HEADER};
-use crate::files::names;
 use crate::files::protocol::Msg;
 use crate::files::tree::{TreeHasher, unhex};
 use crate::framing::hello::Hello;
 use crate::framing::{Frame, NativeCodec, classic};
+use crate::names;
 
 /// Feeds `data` to `decoder` in chunks of `chunk` bytes (1–256) as reads from a socket would
 /// bring it, then ends the stream; returns the frames in order.

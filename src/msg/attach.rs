@@ -274,7 +274,7 @@ pub async fn fetch(req: &Request<'_>, file: &Attachment, dir: &Path) -> Result<P
             file.name
         );
     }
-    let name = crate::files::names::validate(&file.name)
+    let name = crate::names::validate(&file.name)
         .ok()
         .filter(|n| n.components().count() == 1)
         .with_context(|| format!("refused the file name {:?}", file.name))?;

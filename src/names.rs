@@ -1,6 +1,7 @@
-//! Names that cross the wire: one validation used by the server (put, get, ls) and the client
-//! (get), and escaping for terminals. Resolving a name beneath a root is the
-//! [`store`](super::store)'s, never done here on paths.
+//! Names that cross the wire: one validation used by the files server (put, get, ls), its
+//! client (get) and the messenger's attachments (`msg listen --accept-files`), and escaping
+//! for terminals. Resolving a name beneath a root is the files store's, never done here on
+//! paths.
 use std::fmt;
 
 /// Longest name accepted, in bytes.
