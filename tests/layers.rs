@@ -1,0 +1,574 @@
+//! The floors of `src/`: who may import whom, kept true by reading the code.
+//!
+//! ```text
+//! main → cli → serve → services → shared machinery → ground
+//! ```
+//!
+//! A module names only modules on the floors below its own. On its own floor it may name a
+//! neighbour only where the floor says so (the shared machinery), and never in a loop; the
+//! services never name each other (what two of them share moves down a floor, into a module of
+//! its own), nor do the ground's modules. Inside one module the same holds between its parts:
+//! its children (files or folders) name one another without a loop, while a child may use its
+//! parent's items and the parent its children's.
+//!
+//! The test reads every `crate::…` and `super::…` path under `src/` (in `use` lines and in code;
+//! comments, strings and `$crate` do not count) and fails naming the file and line of each one
+//! that breaks the rule. A new top-level module fails it until it is given a floor in [`FLOORS`].
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// One floor: its modules (top-level, as `src/NAME.rs` or `src/NAME/`), and whether they may
+/// name one another (without a loop).
+struct Floor {
+    name: &'static str,
+    modules: &'static [&'static str],
+    neighbours: bool,
+}
+
+/// The floors, top first. A new module goes on the lowest floor whose modules it needs are
+/// all below it: a service among the services, a piece two services share on the machinery
+/// floor, a value parser or a counter on the ground.
+const FLOORS: &[Floor] = &[
+    Floor {
+        name: "main",
+        modules: &["main"],
+        neighbours: false,
+    },
+    Floor {
+        // The command line, and the fuzz targets' entry points (used by fuzz/ only).
+        name: "cli",
+        modules: &["cli", "fuzzing"],
+        neighbours: false,
+    },
+    Floor {
+        name: "serve",
+        modules: &["serve"],
+        neighbours: false,
+    },
+    Floor {
+        name: "services",
+        modules: &[
+            "echo", "time", "netcat", "exec", "files", "chat", "msg", "http", "ipcalc", "bench",
+        ],
+        neighbours: false,
+    },
+    Floor {
+        name: "shared machinery",
+        modules: &[
+            "server", "secure", "auth", "framing", "tty", "retry", "names",
+        ],
+        neighbours: true,
+    },
+    Floor {
+        name: "ground",
+        modules: &["log", "metrics", "flags", "addr", "sys"],
+        neighbours: false,
+    },
+];
+
+/// Where a module sits: the index of its floor in [`FLOORS`] (0 on top).
+fn floor_of(module: &str) -> Option<usize> {
+    FLOORS.iter().position(|f| f.modules.contains(&module))
+}
+
+/// A module path, `["chat", "room", "members"]`.
+type ModPath = Vec<String>;
+
+/// One path the code names, resolved: from `file` (its module `from`) at `line`, to `to`.
+#[derive(Debug, Clone)]
+struct Use {
+    file: PathBuf,
+    line: usize,
+    from: ModPath,
+    to: ModPath,
+}
+
+#[test]
+fn every_import_goes_down_a_floor_and_none_closes_a_loop() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let (modules, uses) = read_crate(&src);
+    let mut errors = Vec::new();
+    for m in modules.keys().filter(|m| m.len() == 1) {
+        if floor_of(&m[0]).is_none() {
+            errors.push(format!(
+                "src/{}: module `{}` is on no floor: add it to FLOORS in tests/layers.rs \
+                 (a service among the services, what services share on the machinery floor)",
+                modules[m].display(),
+                m[0]
+            ));
+        }
+    }
+    // Between top-level modules: down a floor, or to a neighbour where the floor allows it.
+    let mut neighbours: Vec<(String, String, &Use)> = Vec::new();
+    for u in &uses {
+        let (from, to) = (&u.from[0], &u.to[0]);
+        if from == to || !modules.contains_key(&vec![to.clone()]) {
+            continue;
+        }
+        let (Some(a), Some(b)) = (floor_of(from), floor_of(to)) else {
+            continue;
+        };
+        let at = format!("src/{}:{}", u.file.display(), u.line);
+        if b < a {
+            errors.push(format!(
+                "{at}: `{from}` ({}) names `{}` ({}), a floor above it: take it as a plain \
+                 value, or move what both need down",
+                FLOORS[a].name,
+                u.to.join("::"),
+                FLOORS[b].name
+            ));
+        } else if b == a && !FLOORS[a].neighbours {
+            errors.push(format!(
+                "{at}: `{from}` names `{}`, its neighbour on the {} floor: what they share \
+                 moves down a floor, into a module of its own",
+                u.to.join("::"),
+                FLOORS[a].name
+            ));
+        } else if b == a {
+            neighbours.push((from.clone(), to.clone(), u));
+        }
+    }
+    errors.dedup(); // one line per `use` line, however many names it imports
+    errors.extend(loops(&neighbours, "top-level modules"));
+    // Inside each module: its children name one another without a loop.
+    let mut parts: BTreeMap<ModPath, Vec<(String, String, &Use)>> = BTreeMap::new();
+    for u in uses.iter().filter(|u| u.from[0] == u.to[0]) {
+        let common = u.from.iter().zip(&u.to).take_while(|(a, b)| a == b).count();
+        if common == u.from.len() || common == u.to.len() {
+            continue; // a module and its own ancestor or descendant
+        }
+        let parent = u.from[..common].to_vec();
+        let edge = (u.from[common].clone(), u.to[common].clone(), u);
+        parts.entry(parent).or_default().push(edge);
+    }
+    for (parent, edges) in &parts {
+        errors.extend(loops(
+            edges,
+            &format!("the parts of `{}`", parent.join("::")),
+        ));
+    }
+    assert!(
+        errors.is_empty(),
+        "{} import(s) break the floors (see tests/layers.rs):\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+}
+
+/// Every loop among `edges` (from, to, where), one error each, naming the lines that close it.
+fn loops(edges: &[(String, String, &Use)], among: &str) -> Vec<String> {
+    let mut graph: BTreeMap<&str, BTreeMap<&str, &Use>> = BTreeMap::new();
+    for (a, b, u) in edges {
+        graph.entry(a).or_default().entry(b).or_insert(u);
+    }
+    let mut errors = Vec::new();
+    let mut reported = BTreeSet::new();
+    for &start in graph.keys() {
+        // Depth-first from `start`, looking for a way back to it.
+        let mut stack = vec![(start, vec![start])];
+        let mut seen = BTreeSet::new();
+        while let Some((node, path)) = stack.pop() {
+            for (&next, _) in graph.get(node).into_iter().flatten() {
+                if next == start {
+                    let mut cycle = path.clone();
+                    let key: BTreeSet<&str> = cycle.iter().copied().collect();
+                    if reported.insert(key) {
+                        cycle.push(start);
+                        let mut msg = format!("a loop among {among}: {}", cycle.join(" → "));
+                        for w in cycle.windows(2) {
+                            let u = graph[w[0]][w[1]];
+                            let _ = write!(
+                                msg,
+                                "\n    src/{}:{}: {} names {}",
+                                u.file.display(),
+                                u.line,
+                                u.from.join("::"),
+                                u.to.join("::")
+                            );
+                        }
+                        errors.push(msg);
+                    }
+                } else if seen.insert(next) {
+                    let mut p = path.clone();
+                    p.push(next);
+                    stack.push((next, p));
+                }
+            }
+        }
+    }
+    errors
+}
+
+/// Every module of the crate (path → its file, relative to `src`) and every path its code
+/// names, following `mod` declarations from `lib.rs` as rustc does.
+fn read_crate(src: &Path) -> (BTreeMap<ModPath, PathBuf>, Vec<Use>) {
+    let mut modules = BTreeMap::new();
+    let mut uses = Vec::new();
+    modules.insert(vec!["main".to_string()], PathBuf::from("main.rs"));
+    let mut todo = vec![(Vec::new(), PathBuf::from("lib.rs"))];
+    while let Some((module, file)) = todo.pop() {
+        let text = std::fs::read_to_string(src.join(&file))
+            .unwrap_or_else(|e| panic!("src/{}: {e}", file.display()));
+        let scan = scan(&text);
+        // Children of a `mod.rs` or `lib.rs` live beside it; of `x.rs`, in `x/`.
+        let dir = match file.file_name().and_then(|n| n.to_str()) {
+            Some("mod.rs" | "lib.rs") => file.parent().unwrap().to_path_buf(),
+            _ => file.with_extension(""),
+        };
+        for decl in &scan.mods {
+            let mut path = module.clone();
+            path.extend(decl.inline.iter().cloned());
+            path.push(decl.name.clone());
+            let inline_dir: PathBuf = decl.inline.iter().collect();
+            match (&decl.file, decl.body) {
+                (_, true) => {
+                    modules.insert(path, file.clone());
+                }
+                (Some(p), false) => {
+                    let base = file.parent().unwrap().join(&inline_dir);
+                    todo.push((path, base.join(p)));
+                }
+                (None, false) => {
+                    let base = dir.join(&inline_dir);
+                    let flat = base.join(format!("{}.rs", decl.name));
+                    let child = match src.join(&flat).exists() {
+                        true => flat,
+                        false => base.join(&decl.name).join("mod.rs"),
+                    };
+                    todo.push((path, child));
+                }
+            }
+        }
+        for (line, inline, segments) in scan.paths {
+            let mut here = module.clone();
+            here.extend(inline);
+            let Some(to) = resolve(&here, &segments) else {
+                continue;
+            };
+            if module.is_empty() || to.is_empty() {
+                continue; // lib.rs declares the modules; it imports nothing
+            }
+            uses.push(Use {
+                file: file.clone(),
+                line,
+                from: module.clone(),
+                to,
+            });
+        }
+        modules.insert(module, file);
+    }
+    // A path names the deepest module it goes through.
+    for u in &mut uses {
+        while u.to.len() > 1 && !modules.contains_key(&u.to) {
+            u.to.pop();
+        }
+    }
+    (modules, uses)
+}
+
+/// `crate::a::b` or `super::…::a` from module `here`, as a path from the crate root; `None` for
+/// anything else (a relative path stays inside its module; `self` too).
+fn resolve(here: &[String], segments: &[String]) -> Option<ModPath> {
+    let (first, rest) = segments.split_first()?;
+    match first.as_str() {
+        "crate" => Some(rest.to_vec()),
+        "super" => {
+            let mut base = here.to_vec();
+            let mut rest = segments;
+            while let Some(("super", tail)) = rest.split_first().map(|(h, t)| (h.as_str(), t)) {
+                base.pop()?;
+                rest = tail;
+            }
+            base.extend(rest.iter().filter(|s| *s != "self").cloned());
+            Some(base)
+        }
+        _ => None,
+    }
+}
+
+/// A `mod NAME;` or `mod NAME { … }` declaration, inside the inline modules `inline`.
+struct ModDecl {
+    inline: Vec<String>,
+    name: String,
+    body: bool,
+    /// Its `#[path = "…"]`, if any.
+    file: Option<String>,
+}
+
+/// What one file declares and names.
+struct Scan {
+    mods: Vec<ModDecl>,
+    /// (line, inline modules around it, segments) of every `crate::`/`super::` path.
+    paths: Vec<(usize, Vec<String>, Vec<String>)>,
+}
+
+/// A token: an identifier or keyword, `::`, or one punctuation character; with its line.
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Path,
+    Punct(char),
+    /// A string literal (its text kept for `#[path = "…"]`).
+    Str(String),
+}
+
+fn scan(text: &str) -> Scan {
+    let toks = tokens(text);
+    let mut mods = Vec::new();
+    let mut paths = Vec::new();
+    // Inline modules open around the current token: (name, brace depth inside it).
+    let mut inline: Vec<(String, usize)> = Vec::new();
+    let mut depth = 0;
+    let mut path_attr: Option<String> = None;
+    let mut i = 0;
+    let ident = |i: usize| match toks.get(i) {
+        Some((Tok::Ident(s), _)) => Some(s.as_str()),
+        _ => None,
+    };
+    let names = |inline: &[(String, usize)]| inline.iter().map(|(n, _)| n.clone()).collect();
+    while i < toks.len() {
+        let (tok, line) = &toks[i];
+        match tok {
+            Tok::Punct('{') => depth += 1,
+            Tok::Punct('}') => {
+                if inline.last().is_some_and(|(_, d)| *d == depth) {
+                    inline.pop();
+                }
+                depth -= 1;
+            }
+            Tok::Ident(w) if w == "path" && i > 0 && toks[i - 1].0 == Tok::Punct('[') => {
+                if let (Some((Tok::Punct('='), _)), Some((Tok::Str(p), _))) =
+                    (toks.get(i + 1), toks.get(i + 2))
+                {
+                    path_attr = Some(p.clone());
+                }
+            }
+            Tok::Ident(w) if w == "mod" => {
+                if let Some(name) = ident(i + 1) {
+                    let body = matches!(toks.get(i + 2), Some((Tok::Punct('{'), _)));
+                    mods.push(ModDecl {
+                        inline: names(&inline),
+                        name: name.to_string(),
+                        body,
+                        file: path_attr.take(),
+                    });
+                    if body {
+                        depth += 1;
+                        inline.push((name.to_string(), depth));
+                        i += 3;
+                        continue;
+                    }
+                }
+            }
+            Tok::Ident(w) if w == "use" => {
+                let end = (i..toks.len())
+                    .find(|&j| toks[j].0 == Tok::Punct(';'))
+                    .unwrap_or(toks.len());
+                for segments in expand(&toks[i + 1..end]) {
+                    paths.push((*line, names(&inline), segments));
+                }
+                i = end;
+                continue;
+            }
+            Tok::Ident(w)
+                if (w == "crate" || w == "super")
+                    && matches!(toks.get(i + 1), Some((Tok::Path, _)))
+                    && !(i > 0 && toks[i - 1].0 == Tok::Punct('$'))
+                    && !(i > 0 && toks[i - 1].0 == Tok::Path) =>
+            {
+                let mut segments = vec![w.clone()];
+                let mut j = i + 1;
+                while let (Some((Tok::Path, _)), Some(next)) = (toks.get(j), ident(j + 1)) {
+                    segments.push(next.to_string());
+                    j += 2;
+                }
+                paths.push((*line, names(&inline), segments));
+                i = j;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Scan { mods, paths }
+}
+
+/// The paths one `use` tree names: `crate::{a, b::{c, d}}` is `crate::a`, `crate::b::c`,
+/// `crate::b::d` (`self` inside braces is the path before them; `as` names are dropped).
+fn expand(toks: &[(Tok, usize)]) -> Vec<Vec<String>> {
+    fn tree(toks: &[(Tok, usize)], i: &mut usize, prefix: &[String], out: &mut Vec<Vec<String>>) {
+        let mut path = prefix.to_vec();
+        while *i < toks.len() {
+            match &toks[*i].0 {
+                Tok::Ident(w) if w == "as" => *i += 2,
+                Tok::Ident(w)
+                    if w == "self" && path.len() == prefix.len() && !prefix.is_empty() =>
+                {
+                    *i += 1
+                }
+                Tok::Ident(w) => {
+                    path.push(w.clone());
+                    *i += 1;
+                }
+                Tok::Path => *i += 1,
+                Tok::Punct('{') => {
+                    *i += 1;
+                    loop {
+                        tree(toks, i, &path, out);
+                        match toks.get(*i).map(|t| &t.0) {
+                            Some(Tok::Punct(',')) => *i += 1,
+                            Some(Tok::Punct('}')) => {
+                                *i += 1;
+                                return;
+                            }
+                            _ => return,
+                        }
+                    }
+                }
+                Tok::Punct(',' | '}') => break,
+                _ => *i += 1, // `*`, `pub(crate)` and the like
+            }
+        }
+        if path.len() > prefix.len() || !prefix.is_empty() {
+            out.push(path);
+        }
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    // Skip a leading `::`.
+    if matches!(toks.first(), Some((Tok::Path, _))) {
+        i = 1;
+    }
+    tree(toks, &mut i, &[], &mut out);
+    out
+}
+
+/// The tokens of Rust source, enough to find paths and modules: comments are dropped, string
+/// and character literals become one token, lifetimes are skipped.
+fn tokens(text: &str) -> Vec<(Tok, usize)> {
+    let c: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let (mut i, mut line) = (0, 1);
+    while i < c.len() {
+        let ch = c[i];
+        let next = c.get(i + 1).copied();
+        match ch {
+            '\n' => {
+                line += 1;
+                i += 1;
+            }
+            _ if ch.is_whitespace() => i += 1,
+            '/' if next == Some('/') => {
+                while i < c.len() && c[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '/' if next == Some('*') => {
+                let mut nest = 0;
+                while i < c.len() {
+                    if c[i] == '/' && c.get(i + 1) == Some(&'*') {
+                        nest += 1;
+                        i += 2;
+                    } else if c[i] == '*' && c.get(i + 1) == Some(&'/') {
+                        nest -= 1;
+                        i += 2;
+                        if nest == 0 {
+                            break;
+                        }
+                    } else {
+                        line += usize::from(c[i] == '\n');
+                        i += 1;
+                    }
+                }
+            }
+            // Raw strings: r"…", r#"…"#, br#"…"#.
+            'r' | 'b' if raw_string_start(&c, i).is_some() => {
+                let (hashes, body) = raw_string_start(&c, i).unwrap();
+                let start_line = line;
+                let mut j = body;
+                let close: Vec<char> = std::iter::once('"')
+                    .chain(std::iter::repeat_n('#', hashes))
+                    .collect();
+                while j < c.len() && !c[j..].starts_with(&close) {
+                    line += usize::from(c[j] == '\n');
+                    j += 1;
+                }
+                out.push((Tok::Str(c[body..j].iter().collect()), start_line));
+                i = j + close.len();
+            }
+            '"' => {
+                let start_line = line;
+                let mut j = i + 1;
+                let mut s = String::new();
+                while j < c.len() && c[j] != '"' {
+                    if c[j] == '\\' {
+                        j += 1;
+                    }
+                    if let Some(&x) = c.get(j) {
+                        line += usize::from(x == '\n');
+                        s.push(x);
+                    }
+                    j += 1;
+                }
+                out.push((Tok::Str(s), start_line));
+                i = j + 1;
+            }
+            '\'' => {
+                // A character literal ('x', '\n', '\u{1F600}') or a lifetime ('a).
+                if next == Some('\\') {
+                    let mut j = i + 3;
+                    while j < c.len() && c[j] != '\'' {
+                        j += 1;
+                    }
+                    i = j + 1;
+                } else if c.get(i + 2) == Some(&'\'') {
+                    i += 3;
+                } else {
+                    i += 1;
+                }
+            }
+            ':' if next == Some(':') => {
+                out.push((Tok::Path, line));
+                i += 2;
+            }
+            _ if ch.is_alphanumeric() || ch == '_' => {
+                let mut j = i;
+                while j < c.len() && (c[j].is_alphanumeric() || c[j] == '_') {
+                    j += 1;
+                }
+                // A byte string or byte char right after `b` is a literal, not an identifier.
+                let word: String = c[i..j].iter().collect();
+                if word == "b" && matches!(c.get(j), Some('"' | '\'')) {
+                    i = j;
+                    continue;
+                }
+                out.push((Tok::Ident(word), line));
+                i = j;
+            }
+            _ => {
+                out.push((Tok::Punct(ch), line));
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// At `i`, the start of a raw string (`r"`, `r#"`, `br#"`): its number of `#` and where its
+/// text begins.
+fn raw_string_start(c: &[char], i: usize) -> Option<(usize, usize)> {
+    if i > 0 && (c[i - 1].is_alphanumeric() || c[i - 1] == '_') {
+        return None;
+    }
+    let mut j = i;
+    if c[j] == 'b' {
+        j += 1;
+    }
+    if c.get(j) != Some(&'r') {
+        return None;
+    }
+    j += 1;
+    let hashes = c[j..].iter().take_while(|&&x| x == '#').count();
+    (c.get(j + hashes) == Some(&'"')).then_some((hashes, j + hashes + 1))
+}
