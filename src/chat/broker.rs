@@ -24,7 +24,7 @@ use super::queue::{Flushed, Member};
 use super::room::{LOBBY, Rooms};
 use crate::framing::hello;
 use crate::framing::lines::{Piece, Splitter};
-use crate::framing::native::Transport;
+use crate::framing::native::FramedStream;
 use crate::secure::{self, ServerAuth};
 use crate::server::{Conn, PreAuth};
 use crate::tty::sanitize;
@@ -194,7 +194,7 @@ async fn relay(
     else {
         return Ok(None);
     };
-    let mut t = Transport::new(secure);
+    let mut t = FramedStream::new(secure);
     if let Err(e) = hello::server(&mut t, "chat").await {
         debug!(error = %e, "bad hello");
         crate::metrics::service("chat").refused("bad hello");

@@ -18,7 +18,7 @@ use super::ClientArgs;
 use super::hub::cookie;
 use super::line::valid_name;
 use crate::framing::lines::{Piece, Splitter};
-use crate::framing::{hello, native::Transport};
+use crate::framing::{hello, native::FramedStream};
 use crate::retry::Backoff;
 use crate::secure::ClientAuth;
 use crate::secure::flags::NoKey;
@@ -81,7 +81,7 @@ async fn open(addr: SocketAddr, auth: Option<&ClientAuth>) -> Result<(Reader, Wr
     let secure = crate::secure::connect(stream, auth)
         .await
         .with_context(|| format!("{addr}"))?;
-    let mut t = Transport::new(secure);
+    let mut t = FramedStream::new(secure);
     hello::client(&mut t, "chat").await.context("hello")?;
     let parts = t.into_framed().into_parts();
     let (rd, wr) = tokio::io::split(parts.io);

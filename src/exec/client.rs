@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use super::ClientArgs;
 use super::protocol::{Control, SERVICE, STDERR, STDIN, STDOUT};
-use crate::framing::{Frame, Transport, hello};
+use crate::framing::{Frame, FramedStream, hello};
 use crate::secure::flags::NoKey;
 
 /// Exit status for failures of our own (connect, authentication, protocol), as ssh uses.
@@ -57,7 +57,7 @@ async fn exec(args: ClientArgs) -> Result<u8> {
     let stream = crate::secure::connect(stream, &auth)
         .await
         .with_context(|| format!("{addr}"))?;
-    let mut t = Transport::new(stream);
+    let mut t = FramedStream::new(stream);
     hello::client(&mut t, SERVICE).await?;
     t.send_control(&Control::Request {
         argv: args.command.clone(),

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use super::process::{self, Group, ProcLimit};
 use super::protocol::{Control, SERVICE, STDERR, STDIN, STDOUT};
 use crate::framing::native::{HEADER, put_data_header};
-use crate::framing::{Frame, FrameError, NativeCodec, Transport, hello};
+use crate::framing::{Frame, FrameError, FramedStream, NativeCodec, hello};
 use crate::secure::stream::MAX_PLAIN;
 use crate::secure::{self, Records, SecureStream, ServerAuth};
 use crate::server::{Conn, PreAuth};
@@ -133,7 +133,7 @@ pub async fn handle(conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
     else {
         return Ok(());
     };
-    let mut t = Transport::new(stream);
+    let mut t = FramedStream::new(stream);
     if let Err(e) = hello::server(&mut t, SERVICE).await {
         crate::server::refused("exec", "bad hello", &peer, &e);
         return Ok(());
@@ -176,7 +176,7 @@ pub async fn handle(conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
     run(Sink(write), stream, spawned, cfg.timeout).await
 }
 
-async fn refuse(t: &mut Transport<SecureStream<Conn>>, message: String) -> io::Result<()> {
+async fn refuse(t: &mut FramedStream<SecureStream<Conn>>, message: String) -> io::Result<()> {
     warn!(%message, "request refused");
     let _ = t.send_control(&Control::Error { message }).await;
     Ok(())

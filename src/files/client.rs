@@ -20,7 +20,7 @@ use super::send::{self, Sent};
 use super::stall::{Stall, secs};
 use super::store::Root;
 use super::{LsArgs, PutArgs, SERVICE};
-use crate::framing::{Transport, hello};
+use crate::framing::{FramedStream, hello};
 use crate::secure;
 use crate::secure::flags::NoKey;
 
@@ -51,7 +51,7 @@ pub async fn connect(
     let stream = secure::connect(Stall::new(stream, stall), &auth)
         .await
         .with_context(|| format!("{sa}"))?;
-    let mut t = Transport::new(stream);
+    let mut t = FramedStream::new(stream);
     hello::client(&mut t, SERVICE).await?;
     Ok(Link::new(t))
 }

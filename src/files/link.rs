@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::Framed;
 
 use crate::framing::native::{HEADER, put_data_header};
-use crate::framing::{Frame, FrameError, NativeCodec, Transport};
+use crate::framing::{Frame, FrameError, FramedStream, NativeCodec};
 use crate::secure::{Records, SecureStream};
 
 /// Bytes before a data frame's payload, as [`NativeCodec`] writes them.
@@ -27,7 +27,7 @@ pub struct Link<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Link<S> {
     /// Takes over a transport after hello.
-    pub fn new(t: Transport<SecureStream<S>>) -> Self {
+    pub fn new(t: FramedStream<SecureStream<S>>) -> Self {
         Link {
             framed: t.into_framed(),
         }

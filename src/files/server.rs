@@ -21,7 +21,7 @@ use super::send::{self, Sent};
 use super::state::State;
 use super::store::{Found, Root};
 use super::{DEFAULT_PORT, SERVICE, ServeOptions};
-use crate::framing::{FrameError, Transport, hello};
+use crate::framing::{FrameError, FramedStream, hello};
 use crate::server::{self, Conn, Listener};
 
 /// Entries per `entries` message stay well under the 64 KiB control limit.
@@ -78,7 +78,7 @@ async fn handle(conn: Conn, state: Arc<State>) -> io::Result<()> {
     else {
         return Ok(());
     };
-    let mut t = Transport::new(stream);
+    let mut t = FramedStream::new(stream);
     if let Err(e) = hello::server(&mut t, SERVICE).await {
         crate::server::refused("files", "hello failed", &peer, &e);
         return Ok(());

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::native::{FrameError, Transport};
+use super::native::{FrameError, FramedStream};
 
 /// The native protocol's version; a peer with another gets a clear error.
 pub const VERSION: u32 = 2;
@@ -67,7 +67,7 @@ fn check(got: Hello, service: &str) -> Result<(), String> {
 
 /// Client side: says hello for `service` and checks the server's answer.
 pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
-    t: &mut Transport<S>,
+    t: &mut FramedStream<S>,
     service: &str,
 ) -> Result<(), FrameError> {
     t.send_control(&ours(service)).await?;
@@ -80,7 +80,7 @@ pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
 /// Server side: waits for the client's hello; answers with ours, or with an error (then the
 /// caller closes the connection).
 pub async fn server<S: AsyncRead + AsyncWrite + Unpin>(
-    t: &mut Transport<S>,
+    t: &mut FramedStream<S>,
     service: &str,
 ) -> Result<(), FrameError> {
     let got = match tokio::time::timeout(TIMEOUT, t.recv_control::<Hello>()).await {
@@ -108,13 +108,13 @@ mod tests {
     #[tokio::test]
     async fn matching_peers_agree_and_mismatched_ones_get_a_clear_error() {
         let (a, b) = tokio::io::duplex(64);
-        let (mut a, mut b) = (Transport::new(a), Transport::new(b));
+        let (mut a, mut b) = (FramedStream::new(a), FramedStream::new(b));
         let (c, s) = tokio::join!(client(&mut a, "exec"), server(&mut b, "exec"));
         c.unwrap();
         s.unwrap();
 
         let (a, b) = tokio::io::duplex(64);
-        let (mut a, mut b) = (Transport::new(a), Transport::new(b));
+        let (mut a, mut b) = (FramedStream::new(a), FramedStream::new(b));
         let (c, s) = tokio::join!(client(&mut a, "files"), server(&mut b, "exec"));
         assert!(s.unwrap_err().to_string().contains("files"));
         assert!(c.unwrap_err().to_string().contains("peer refused"));

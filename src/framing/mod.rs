@@ -12,4 +12,4 @@ pub mod hello;
 pub mod lines;
 pub mod native;
 
-pub use native::{Frame, FrameError, NativeCodec, Transport};
+pub use native::{Frame, FrameError, FramedStream, NativeCodec};

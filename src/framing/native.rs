@@ -153,15 +153,15 @@ pub fn put_data_header(dst: &mut [u8], channel: u8, len: usize) {
 }
 
 /// A native connection: frames in and out, with typed control messages.
-pub struct Transport<S> {
+pub struct FramedStream<S> {
     framed: Framed<S, NativeCodec>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> FramedStream<S> {
     /// Wraps a stream. Bytes already read from it (after a raw handshake) must not exist:
     /// the handshake reads exactly what it needs.
     pub fn new(stream: S) -> Self {
-        Transport {
+        FramedStream {
             framed: Framed::new(stream, NativeCodec),
         }
     }
@@ -254,8 +254,8 @@ mod tests {
     #[tokio::test]
     async fn typed_control_messages_cross_a_tiny_pipe() {
         let (a, b) = tokio::io::duplex(3);
-        let mut a = Transport::new(a);
-        let mut b = Transport::new(b);
+        let mut a = FramedStream::new(a);
+        let mut b = FramedStream::new(b);
         let send = async {
             a.send_control(&serde_json::json!({"type": "ping", "n": 7}))
                 .await

@@ -27,7 +27,7 @@ pub struct ChatArgs {
 
 /// Whom the typed lines go to.
 #[derive(Clone)]
-struct Peer {
+struct Recipient {
     addr: SocketAddr,
     name: String,
 }
@@ -40,7 +40,7 @@ pub async fn run(args: ChatArgs) -> Result<ExitCode> {
     node.announce(&[]).await;
     let screen = Screen::new();
     let mut keyboard = Keyboard::new();
-    let mut to: Option<Peer> = None;
+    let mut to: Option<Recipient> = None;
     let mut wanted = args.to.clone();
     if let Some(name) = &wanted
         && let Some(p) = lookup(&node, name)?
@@ -65,12 +65,12 @@ pub async fn run(args: ChatArgs) -> Result<ExitCode> {
                 // its sender as whom to answer.
                 match &event {
                     Event::Entry(m) if wanted.as_deref().is_some_and(|w| w == m.name() || w == m.user) => {
-                        to = Some(Peer { addr: m.addr, name: m.name().to_string() });
+                        to = Some(Recipient { addr: m.addr, name: m.name().to_string() });
                         wanted = None;
                         screen.show(hint(&to).as_bytes());
                     }
                     Event::Message(m) if to.is_none() => {
-                        to = Some(Peer { addr: m.addr, name: m.from.name().to_string() });
+                        to = Some(Recipient { addr: m.addr, name: m.from.name().to_string() });
                         screen.show(hint(&to).as_bytes());
                     }
                     Event::Exit(m) if to.as_ref().is_some_and(|p| p.addr.ip() == m.addr.ip()) => {
@@ -132,7 +132,7 @@ pub async fn run(args: ChatArgs) -> Result<ExitCode> {
 }
 
 /// Sends in the background and reports the acknowledgement (or its absence) as a line.
-fn send(node: &Arc<Node>, peer: Peer, text: String, done: mpsc::Sender<String>) {
+fn send(node: &Arc<Node>, peer: Recipient, text: String, done: mpsc::Sender<String>) {
     let node = node.clone();
     tokio::spawn(async move {
         let enc = node
@@ -160,26 +160,26 @@ fn command(line: &str) -> Option<(&str, &str)> {
 }
 
 /// Finds `name`: an address, a contact, or a member heard from.
-fn lookup(node: &Node, name: &str) -> Result<Option<Peer>> {
+fn lookup(node: &Node, name: &str) -> Result<Option<Recipient>> {
     if let Some(addr) = targets::parse_addr(name) {
         let shown = node
             .member(addr.ip())
             .map_or(addr.to_string(), |m| m.name().to_string());
-        return Ok(Some(Peer { addr, name: shown }));
+        return Ok(Some(Recipient { addr, name: shown }));
     }
     if let Some(addr) = targets::contacts()?.get(name) {
-        return Ok(Some(Peer {
+        return Ok(Some(Recipient {
             addr: *addr,
             name: name.to_string(),
         }));
     }
-    Ok(node.named(name).first().map(|m| Peer {
+    Ok(node.named(name).first().map(|m| Recipient {
         addr: m.addr,
         name: m.name().to_string(),
     }))
 }
 
-fn hint(to: &Option<Peer>) -> String {
+fn hint(to: &Option<Recipient>) -> String {
     match to {
         Some(p) => format!(
             "*** talking to {} ({}); /to NAME, /who, /quit",

@@ -7,7 +7,7 @@ use std::io::Cursor;
 use anyhow::{Context, Result};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
-use crate::framing::{Transport, hello};
+use crate::framing::{FramedStream, hello};
 use crate::secure::{self, ClientAuth, ServerAuth};
 
 /// The service named in the hello.
@@ -26,7 +26,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let secure = secure::connect(stream, auth).await?;
-    let mut t = Transport::new(secure);
+    let mut t = FramedStream::new(secure);
     hello::client(&mut t, SERVICE).await.context("hello")?;
     Ok(halves(t))
 }
@@ -37,12 +37,14 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (secure, _peer) = secure::server(stream, auth).await?;
-    let mut t = Transport::new(secure);
+    let mut t = FramedStream::new(secure);
     hello::server(&mut t, SERVICE).await.context("hello")?;
     Ok(halves(t))
 }
 
-fn halves<S: AsyncRead + AsyncWrite + Unpin>(t: Transport<secure::SecureStream<S>>) -> Halves<S> {
+fn halves<S: AsyncRead + AsyncWrite + Unpin>(
+    t: FramedStream<secure::SecureStream<S>>,
+) -> Halves<S> {
     let parts = t.into_framed().into_parts();
     let (r, w) = tokio::io::split(parts.io);
     (Cursor::new(parts.read_buf).chain(r), w)

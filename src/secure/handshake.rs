@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::cipher::{self, Opener, Sealer};
 use super::identity::{Known, PublicKey};
 use super::stream::SecureStream;
-use super::{ClientAuth, Mode, PATTERN_NN, PATTERN_PSK, PATTERN_XX, Peer, ServerAuth};
+use super::{ClientAuth, Mode, PATTERN_NN, PATTERN_PSK, PATTERN_XX, Proven, ServerAuth};
 
 /// Length of the banner and of the client's answer.
 pub const LINE: usize = 32;
@@ -137,7 +137,7 @@ fn noise_err(e: impl std::fmt::Display) -> HandshakeError {
 pub async fn server<S>(
     mut s: S,
     auth: &ServerAuth,
-) -> Result<(SecureStream<S>, Peer), HandshakeError>
+) -> Result<(SecureStream<S>, Proven), HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -151,7 +151,7 @@ where
 async fn server_steps<S>(
     s: &mut S,
     auth: &ServerAuth,
-) -> Result<((Sealer, Opener), Peer), HandshakeError>
+) -> Result<((Sealer, Opener), Proven), HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -222,19 +222,19 @@ where
         }
     }
     let peer = match mode {
-        Mode::Psk => Peer::Psk,
-        Mode::Nn => Peer::Anonymous,
+        Mode::Psk => Proven::Psk,
+        Mode::Nn => Proven::Anonymous,
         Mode::Xx => {
             let key: [u8; 32] = hs
                 .get_remote_static()
                 .and_then(|k| k.try_into().ok())
                 .ok_or_else(|| HandshakeError::Noise("no client key".into()))?;
-            Peer::Identity(PublicKey(key))
+            Proven::Identity(PublicKey(key))
         }
     };
     let (mut sealer, opener) = cipher::split(&mut hs);
     let verdict = match &peer {
-        Peer::Identity(key) => match &auth.identity {
+        Proven::Identity(key) => match &auth.identity {
             Some((_, authorized)) if authorized.allows(key) => Ok(()),
             _ => Err(format!(
                 "your identity key {} is not in its authorized keys",
@@ -396,7 +396,7 @@ mod tests {
         s: &ServerAuth,
     ) -> (
         Result<(SecureStream<tokio::io::DuplexStream>, Option<Known>), HandshakeError>,
-        Result<(SecureStream<tokio::io::DuplexStream>, Peer), HandshakeError>,
+        Result<(SecureStream<tokio::io::DuplexStream>, Proven), HandshakeError>,
     ) {
         let (a, b) = tokio::io::duplex(64);
         tokio::join!(client(a, c), server(b, s))
@@ -410,7 +410,7 @@ mod tests {
         };
         let (c, s) = pair(&ClientAuth::Psk(key("k")), &auth).await;
         let ((mut c, _), (mut s, peer)) = (c.unwrap(), s.unwrap());
-        assert!(matches!(peer, Peer::Psk));
+        assert!(matches!(peer, Proven::Psk));
         c.write_all(b"ping").await.unwrap();
         c.flush().await.unwrap();
         let mut got = [0u8; 4];
@@ -451,7 +451,7 @@ mod tests {
         };
         let (c, s) = pair(&as_client(&ann), &auth).await;
         assert_eq!(c.unwrap().1, Some(Known::Pinned));
-        assert!(matches!(s.unwrap().1, Peer::Identity(k) if k == ann.public));
+        assert!(matches!(s.unwrap().1, Proven::Identity(k) if k == ann.public));
         let (c, _) = pair(&as_client(&ann), &auth).await;
         assert_eq!(c.unwrap().1, Some(Known::Same));
         // Someone not on the list.

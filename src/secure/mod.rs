@@ -121,9 +121,10 @@ impl ServerAuth {
     }
 }
 
-/// Who the client proved to be.
+/// What the client proved in its handshake: who it is, as far as the server can tell (the
+/// connection's address is [`crate::server::Peer`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Peer {
+pub enum Proven {
     /// Someone who has the shared key.
     Psk,
     /// The holder of this identity key (authorized).

@@ -102,7 +102,7 @@ async fn the_client_refuses_hostile_names_from_a_server() {
             ..Default::default()
         };
         let (s, _) = taojie::secure::server(s, &auth).await.unwrap();
-        let mut t = taojie::framing::Transport::new(s);
+        let mut t = taojie::framing::FramedStream::new(s);
         taojie::framing::hello::server(&mut t, "files")
             .await
             .unwrap();

@@ -1,14 +1,14 @@
 //! Hand-made peers of the native files protocol: the real handshake, then whatever messages a
 //! hostile peer chooses to send, written out frame by frame (not through taojie's own sender
 //! and receiver, whose rules are what the tests check).
-use taojie::framing::{Frame, FrameError, Transport};
+use taojie::framing::{Frame, FrameError, FramedStream};
 use taojie::secure::SecureStream;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
 
 /// A native files connection after hello, driven by hand.
-pub type Wire = Transport<SecureStream<TcpStream>>;
+pub type Wire = FramedStream<SecureStream<TcpStream>>;
 
 /// A client: real handshake with the key in `key`, then hello for the files service.
 pub async fn client(addr: &str, key: &Path) -> Wire {
@@ -16,7 +16,7 @@ pub async fn client(addr: &str, key: &Path) -> Wire {
     let s = TcpStream::connect(addr).await.unwrap();
     let auth = taojie::secure::ClientAuth::Psk(key);
     let (s, _) = taojie::secure::client(s, &auth).await.unwrap();
-    let mut t = Transport::new(s);
+    let mut t = FramedStream::new(s);
     taojie::framing::hello::client(&mut t, "files")
         .await
         .unwrap();
@@ -41,7 +41,7 @@ where
             ..Default::default()
         };
         let (s, _) = taojie::secure::server(s, &auth).await.unwrap();
-        let mut t = Transport::new(s);
+        let mut t = FramedStream::new(s);
         taojie::framing::hello::server(&mut t, "files")
             .await
             .unwrap();
