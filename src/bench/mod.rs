@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -23,39 +22,28 @@ pub use pattern::Pattern;
 pub use report::Report;
 use report::{ConnTotals, Latencies};
 
-/// Flags of `taojie bench`.
-#[derive(Args, Debug, Clone)]
-#[command(
-    after_help = "Examples:\n  taojie bench 127.0.0.1:9007 --conns 50 --depth 16\n  \
-taojie bench 127.0.0.1:9007 --udp --size 512 --json"
-)]
-pub struct BenchArgs {
-    /// Echo server address, HOST:PORT
+/// What `bench::run` measures: the server, the load and how to report it.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Echo server address, HOST:PORT.
     pub addr: String,
-    /// Connections (UDP: sockets) opened before the clock starts
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Connections (UDP: sockets) opened before the clock starts.
     pub conns: usize,
-    /// Requests in flight on each connection
-    #[arg(long, value_name = "D", default_value_t = 1)]
+    /// Requests in flight on each connection.
     pub depth: usize,
-    /// Bytes per request (UDP: at least 16, at most 65507)
-    #[arg(long, value_name = "BYTES", default_value_t = 64)]
+    /// Bytes per request (UDP: at least 16, at most 65507).
     pub size: usize,
-    /// How long to send requests
-    #[arg(long, value_name = "S", default_value_t = 5.0, value_parser = crate::flags::positive_secs)]
+    /// How long to send requests.
     pub seconds: f64,
-    /// Use UDP datagrams instead of TCP
-    #[arg(long)]
+    /// Use UDP datagrams instead of TCP.
     pub udp: bool,
-    /// Expect answers upper-cased (for servers like the seeds')
-    #[arg(long)]
+    /// Expect answers upper-cased (for servers like the seeds').
     pub upper: bool,
-    /// Print the figures as one JSON object
-    #[arg(long)]
+    /// Print the figures as one JSON object.
     pub json: bool,
 }
 
-impl BenchArgs {
+impl Options {
     fn check(&self) -> Result<()> {
         if self.conns == 0 || self.depth == 0 || self.size == 0 {
             bail!("--conns, --depth and --size must be at least 1");
@@ -74,7 +62,7 @@ impl BenchArgs {
 }
 
 /// Runs the benchmark and prints its figures; exits non-zero if any answer differed.
-pub async fn run(args: BenchArgs) -> Result<ExitCode> {
+pub async fn run(args: Options) -> Result<ExitCode> {
     args.check()?;
     let report = measure(&args).await?;
     if args.json {
@@ -91,7 +79,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
 }
 
 /// Connects, drives the load for `--seconds` and returns the report.
-pub async fn measure(args: &BenchArgs) -> Result<Report> {
+pub async fn measure(args: &Options) -> Result<Report> {
     args.check()?;
     let target = crate::addr::resolve_one(&args.addr).await?;
     let pattern = Arc::new(Pattern::new(args.size, args.upper));

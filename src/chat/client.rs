@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-use super::ClientArgs;
+use super::ClientOptions;
 use super::hub::cookie;
 use super::line::valid_name;
 use crate::framing::lines::{Piece, Splitter};
@@ -30,13 +30,13 @@ const MAX_SHOWN: usize = 64 * 1024;
 const KEEPALIVE: Duration = Duration::from_secs(120);
 
 /// Runs the chat client until stdin ends (then the server closes) or the server goes away.
-pub async fn run(args: ClientArgs) -> Result<ExitCode> {
+pub async fn run(args: ClientOptions) -> Result<ExitCode> {
     valid_name(&args.name).map_err(|e| anyhow::anyhow!("--name {:?}: {e}", args.name))?;
     let addrs: Vec<&str> = args.addr.split(',').map(str::trim).collect();
     if addrs.iter().any(|a| a.is_empty()) {
         bail!("{:?}: an empty address in the list", args.addr);
     }
-    let keyed = args.key.is_some() || args.identity.is_some();
+    let keyed = args.keys.any();
     if args.udp {
         if keyed {
             bail!(
@@ -53,12 +53,7 @@ pub async fn run(args: ClientArgs) -> Result<ExitCode> {
         resolved.push(crate::addr::resolve_one(a).await?);
     }
     let auth = if keyed {
-        Some(crate::secure::flags::client_auth(
-            args.key.as_deref(),
-            args.identity.as_deref(),
-            NoKey::DefaultOrRefuse,
-            &args.addr,
-        )?)
+        Some(args.keys.auth(NoKey::DefaultOrRefuse, &args.addr)?)
     } else {
         None
     };

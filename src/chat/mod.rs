@@ -20,16 +20,14 @@
 //!   `* name waves`; `//text` sends `/text`;
 //! - `/nick NAME`, `/who`, `/join ROOM`, `/quit` (or `byebye`) are commands;
 //! - the broker's own lines start with `*** ` (welcome, joins, leaves, renames, errors).
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::Args;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::secure::flags::ServerKeys;
+use crate::secure::flags::{ClientKeys, ServerKeys};
 use crate::server::{self, Limits, Listener, LiveCaps, LiveLimits, PreAuth};
 
 pub mod broker;
@@ -44,7 +42,7 @@ pub mod queue;
 pub mod room;
 pub mod web;
 
-pub use client::run as client;
+pub use client::run;
 
 /// Default chat port on `taojie serve` (TCP and, without a key, UDP).
 pub const DEFAULT_PORT: u16 = 9006;
@@ -124,25 +122,18 @@ impl Default for ServeOptions {
     }
 }
 
-/// Flags of `taojie chat`.
-#[derive(Args, Debug, Clone)]
-pub struct ClientArgs {
-    /// The broker (or, with --udp, the hub) to join, e.g. 127.0.0.1:9006; several brokers
-    /// joined by --nats, comma-separated: when one is gone the client joins the next, under
-    /// the same name and in the same room
+/// Whom `chat::run` joins, and as whom.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The broker (or, with `udp`, the hub) to join; several brokers joined by NATS,
+    /// comma-separated, taken in turn when one is gone.
     pub addr: String,
-    /// Your name in the chat
-    #[arg(long, value_name = "NAME")]
+    /// The name in the chat.
     pub name: String,
-    /// Use the UDP hub instead of the TCP broker
-    #[arg(long)]
+    /// Use the UDP hub instead of the TCP broker.
     pub udp: bool,
-    /// Join a broker started with --key: the shared key, and the chat encrypted
-    #[arg(long, value_name = "FILE", conflicts_with = "identity")]
-    pub key: Option<PathBuf>,
-    /// Join a broker that takes identity keys, with yours (`taojie keygen --identity FILE`)
-    #[arg(long, value_name = "FILE")]
-    pub identity: Option<PathBuf>,
+    /// The key for a broker started with one (the chat then encrypted).
+    pub keys: ClientKeys,
 }
 
 /// Runs the broker and hub `args` names (the broker on 127.0.0.1:9006, and the hub there too

@@ -12,10 +12,14 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use crate::log::LogFormat;
 use crate::serve::{self, ServeArgs};
 use crate::{bench, chat, exec, files, http, ipcalc, msg, netcat, time};
+use args::{
+    BenchArgs, ChatArgs, ConnectArgs, ExecArgs, HttpArgs, ListenArgs, ReceiveArgs, SendArgs,
+    TimeArgs,
+};
 
+pub mod args;
 pub mod completions;
 pub mod man;
-mod wormhole_args;
 
 /// taojie (套接字): one socket toolkit — netcat, echo, time, exec, files and chat, a load generator.
 #[derive(Parser, Debug)]
@@ -51,17 +55,17 @@ pub enum Command {
     /// Run servers: every service on 127.0.0.1 with no SERVICE, or one service
     Serve(ServeArgs),
     /// Netcat client: stdin to the socket, the socket to stdout
-    Connect(netcat::ConnectArgs),
+    Connect(ConnectArgs),
     /// Netcat listener: the first peer's bytes to stdout, stdin to the peer
-    Listen(netcat::ListenArgs),
+    Listen(ListenArgs),
     /// Ask a time server: the seed's UDP strftime service, daytime (--tcp) or SNTP (--sntp)
-    Time(time::ClientArgs),
+    Time(TimeArgs),
     /// Load-test any echo server and verify every byte that comes back
-    Bench(bench::BenchArgs),
+    Bench(BenchArgs),
     /// Write a new random key file (64 hex characters, mode 0600); never overwrites
     Keygen(KeygenArgs),
     /// Run a command on an exec server; exits with the command's status
-    Exec(exec::ClientArgs),
+    Exec(ExecArgs),
     /// Upload files and directory trees to a files server (verified, resumable)
     Put(files::PutArgs),
     /// Download files and directory trees from a files server (verified, resumable)
@@ -77,7 +81,7 @@ Examples:
   taojie chat 10.0.0.1:9006,10.0.0.2:9006 --name ann  brokers joined by --nats: the next one
                                                       when one is gone, same name and room
   echo hello | taojie chat 127.0.0.1:9006 --name bot  scripted: plain lines in and out")]
-    Chat(chat::ClientArgs),
+    Chat(ChatArgs),
     /// LAN messenger speaking IP Messenger, Feiq (飞秋) and iptux on UDP 2425
     #[command(after_help = "\
 Examples:
@@ -87,11 +91,11 @@ Examples:
   taojie msg chat --to bob                    talk on a terminal")]
     Msg(msg::MsgArgs),
     /// Send files, folders or a text to another person with a short code (Magic Wormhole)
-    Send(wormhole_args::SendArgs),
+    Send(SendArgs),
     /// Receive what `taojie send` or any Magic Wormhole client sends, given its code
-    Receive(wormhole_args::ReceiveArgs),
+    Receive(ReceiveArgs),
     /// HTTP/1.1 and HTTPS client: the body to stdout or -o FILE (complete or not at all)
-    Http(http::HttpArgs),
+    Http(HttpArgs),
     /// Addresses, masks and subnets: network, broadcast, hosts, kind; same subnet?; split
     Ipcalc(ipcalc::IpcalcArgs),
     /// Print a shell's completion script for taojie on standard output
@@ -165,10 +169,10 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
             serve::run(args, matches.subcommand_matches("serve")).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Connect(args) => netcat::connect(args).await,
-        Command::Listen(args) => netcat::listen(args).await,
-        Command::Time(args) => time::client(args).await,
-        Command::Bench(args) => bench::run(args).await,
+        Command::Connect(args) => netcat::connect(args.into()).await,
+        Command::Listen(args) => netcat::listen(args.into()).await,
+        Command::Time(args) => time::run(args.into()).await,
+        Command::Bench(args) => bench::run(args.into()).await,
         Command::Keygen(args) if args.identity => {
             let comment = args.comment.clone().unwrap_or_else(default_comment);
             let line = crate::secure::Identity::generate()?.save(&args.file, &comment)?;
@@ -189,15 +193,15 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Exec(args) => exec::client(args).await,
+        Command::Exec(args) => exec::run(args.into()).await,
         Command::Put(args) => files::put(args).await,
         Command::Get(args) => files::get(args).await,
         Command::Ls(args) => files::ls(args).await,
-        Command::Chat(args) => chat::client(args).await,
+        Command::Chat(args) => chat::run(args.into()).await,
         Command::Msg(args) => msg::run(args).await,
-        Command::Send(args) => wormhole_args::send(args).await,
-        Command::Receive(args) => wormhole_args::receive(args).await,
-        Command::Http(args) => http::run(args).await,
+        Command::Send(args) => args::send(args).await,
+        Command::Receive(args) => args::receive(args).await,
+        Command::Http(args) => http::run(args.into()).await,
         Command::Ipcalc(args) => ipcalc::run(args),
         Command::Completions(args) => {
             completions::write(args.shell, &mut std::io::stdout().lock())?;

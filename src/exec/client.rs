@@ -11,7 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::ClientArgs;
+use super::ClientOptions;
 use super::protocol::{Control, SERVICE, STDERR, STDIN, STDOUT};
 use crate::framing::{Frame, FramedStream, hello};
 use crate::secure::flags::NoKey;
@@ -23,7 +23,7 @@ pub const SIGPIPE_STATUS: u8 = 128 + 13;
 const STDIN_CHUNK: usize = 64 * 1024;
 
 /// Runs the client; its own failures print one line and give [`FAILURE_STATUS`].
-pub async fn run(args: ClientArgs) -> ExitCode {
+pub async fn run(args: ClientOptions) -> ExitCode {
     match exec(args).await {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -33,18 +33,13 @@ pub async fn run(args: ClientArgs) -> ExitCode {
     }
 }
 
-async fn exec(args: ClientArgs) -> Result<u8> {
+async fn exec(args: ClientOptions) -> Result<u8> {
     Control::validate_request(&args.command).map_err(anyhow::Error::msg)?;
-    let auth = crate::secure::flags::client_auth(
-        args.key.as_deref(),
-        args.identity.as_deref(),
-        if args.insecure_no_auth {
-            NoKey::Insecure
-        } else {
-            NoKey::DefaultOrRefuse
-        },
-        &args.addr,
-    )?;
+    let no_key = match args.insecure_no_auth {
+        true => NoKey::Insecure,
+        false => NoKey::DefaultOrRefuse,
+    };
+    let auth = args.keys.auth(no_key, &args.addr)?;
     let addr = crate::addr::resolve_one(&args.addr).await?;
     let wait = Duration::from_secs_f64(args.connect_timeout.max(0.1));
     let stream = tokio::time::timeout(wait, TcpStream::connect(addr))

@@ -5,16 +5,14 @@
 //! [`classic`] the seed's protocol for `--classic`, [`process`] spawning commands in process
 //! groups that die with their connection, and [`client`](mod@client) the `taojie exec` client.
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::secure::flags::ServerKeys;
+use crate::secure::flags::{ClientKeys, ServerKeys};
 use crate::server::{DEFAULT_MAX_CONNS, Limits, Listener, LiveCaps, PreAuth};
 
 pub mod classic;
@@ -68,48 +66,28 @@ impl Default for ServeOptions {
     }
 }
 
-/// Flags of `taojie exec`.
-#[derive(Args, Debug, Clone)]
-#[command(
-    after_help = "Exit status: the remote command's (128+N if signal N ended it, 124 if \
-the server's --timeout did); 126/127 if it could not start; 255 if taojie could not connect, \
-authenticate or was refused.
-
-Examples:
-  taojie exec 127.0.0.1:9512 --key exec.key -- uname -a
-  tar cf - src | taojie exec 127.0.0.1:9512 --key exec.key -- tar xf - -C /tmp/copy
-  taojie exec 127.0.0.1:9512 --key exec.key --shell -- 'ls | wc -l'"
-)]
-pub struct ClientArgs {
-    /// Server address, HOST:PORT
+/// What `exec::run` runs, where, and how.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Server address, HOST:PORT.
     pub addr: String,
-    /// Key file shared with the server [default: the key `taojie serve` created, if any]
-    #[arg(long, value_name = "FILE", conflicts_with = "identity")]
-    pub key: Option<PathBuf>,
-    /// Your identity key (`taojie keygen --identity FILE`); the server must list FILE.pub.
-    /// The server's own key is pinned in $XDG_CONFIG_HOME/taojie/known_hosts on first use
-    #[arg(long, value_name = "FILE")]
-    pub identity: Option<PathBuf>,
-    /// Run the words as one command line through the server's shell (`sh -c`); the server
-    /// must have been started with --shell
-    #[arg(long)]
+    /// The key proven to the server (default: the key `taojie serve` created, if any).
+    pub keys: ClientKeys,
+    /// Run the words as one command line through the server's shell (`sh -c`).
     pub shell: bool,
-    /// Do not forward stdin; the command reads end-of-file at once
-    #[arg(long, short = 'n')]
+    /// Do not forward stdin; the command reads end-of-file at once.
     pub no_stdin: bool,
-    /// Talk to a server started with --insecure-no-auth
-    #[arg(long, conflicts_with_all = ["key", "identity"])]
+    /// Talk to a server started with `--insecure-no-auth`.
     pub insecure_no_auth: bool,
-    /// Seconds to wait for the connection
-    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = crate::flags::positive_secs)]
+    /// Seconds to wait for the connection.
     pub connect_timeout: f64,
-    /// The command and its arguments, after `--`
-    #[arg(last = true, required = true, value_name = "CMD")]
+    /// The command and its arguments.
     pub command: Vec<String>,
 }
 
-/// `taojie exec`.
-pub async fn client(args: ClientArgs) -> Result<ExitCode> {
+/// `taojie exec`: runs the command on the server; the exit code is the command's (see
+/// [`client::FAILURE_STATUS`] for taojie's own failures).
+pub async fn run(args: ClientOptions) -> Result<ExitCode> {
     Ok(client::run(args).await)
 }
 

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
 use reqwest::{Url, redirect};
 
 pub mod body;
@@ -17,45 +16,35 @@ pub mod raw;
 pub mod save;
 pub mod tls;
 
-/// Flags of `taojie http`.
-#[derive(Args, Debug)]
-pub struct HttpArgs {
-    /// http:// or https:// URL; `user:password@` in it is sent as basic auth (never shown)
+/// What `http::run` fetches, and where the body goes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// http:// or https:// URL; `user:password@` in it is sent as basic auth (never shown).
     pub url: String,
-    /// Write the body to FILE: complete and checked against Content-Length, or not at all
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    /// Write the body to FILE: complete and checked against Content-Length, or not at all.
     pub output: Option<PathBuf>,
-    /// Replace FILE when it exists (without this an existing FILE is an error)
-    #[arg(long)]
+    /// Replace FILE when it exists (without this an existing FILE is an error).
     pub overwrite: bool,
-    /// Print the status line and the headers before the body
-    #[arg(short = 'i', long = "include")]
+    /// Print the status line and the headers before the body.
     pub include: bool,
-    /// HEAD: the status line and the headers only
-    #[arg(short = 'I', long = "head")]
+    /// HEAD: the status line and the headers only.
     pub head: bool,
-    /// Trust the PEM certificates in FILE as well as the system's
-    #[arg(long, value_name = "FILE")]
+    /// Trust the PEM certificates in FILE as well as the system's.
     pub cacert: Option<PathBuf>,
-    /// Redirects followed at most (0: none); https to http is always refused
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    /// Redirects followed at most (0: none); https to http is always refused.
     pub max_redirs: usize,
-    /// Largest body written, after decoding (K, M, G suffixes); a larger one is an error and
-    /// leaves no -o file. Default: no limit for a body sent as it is, 100M for a compressed
-    /// (gzip, br) one, which a server can make inflate a thousandfold
-    #[arg(long, value_name = "BYTES", value_parser = crate::flags::bytes)]
+    /// Largest body written, after decoding; a larger one is an error and leaves no file
+    /// (default: no limit for a body sent as it is, 100 MiB for a compressed one).
     pub max_filesize: Option<u64>,
-    /// Seconds to wait for a connection, and for each read, before giving up
-    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = crate::flags::positive_secs)]
+    /// Seconds to wait for a connection, and for each read, before giving up.
     pub timeout: f64,
     /// The seed's way: send `GET PATH HTTP/1.1`, Host and `Connection: close` on a plain
-    /// socket; the request goes to stderr as sent, the reply to stdout as it came
-    #[arg(long, conflicts_with_all = ["output", "head", "include", "cacert"])]
+    /// socket; the request goes to stderr as sent, the reply to stdout as it came.
     pub raw: bool,
 }
 
 /// Runs `taojie http`.
-pub async fn run(args: HttpArgs) -> Result<ExitCode> {
+pub async fn run(args: Options) -> Result<ExitCode> {
     let (url, auth) = parse_url(&args.url)?;
     let timeout = Duration::from_secs_f64(args.timeout.clamp(0.001, 86_400.0));
     if args.raw {

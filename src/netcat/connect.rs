@@ -13,10 +13,10 @@ use tokio::time::timeout;
 
 use super::pump::{self, MAX_DATAGRAM, Peers, STREAM_CHUNK};
 use super::stdio::{Input, Output};
-use super::{ConnectArgs, End, note, secs};
+use super::{ConnectOptions, End, note, secs};
 
 /// Runs `taojie connect`.
-pub(super) async fn run(args: ConnectArgs) -> Result<ExitCode> {
+pub(super) async fn run(args: ConnectOptions) -> Result<ExitCode> {
     let wait = secs(if args.wait > 0.0 {
         args.wait
     } else {
@@ -51,13 +51,10 @@ pub(super) async fn run(args: ConnectArgs) -> Result<ExitCode> {
         return bridge_once(r, w, input, &what, v).await;
     }
     let (stream, peer) = tcp(&args.addr, wait).await?;
-    if args.key.is_some() || args.identity.is_some() {
-        let auth = crate::secure::flags::client_auth(
-            args.key.as_deref(),
-            args.identity.as_deref(),
-            crate::secure::flags::NoKey::DefaultOrRefuse,
-            &args.addr,
-        )?;
+    if args.keys.any() {
+        let auth = args
+            .keys
+            .auth(crate::secure::flags::NoKey::DefaultOrRefuse, &args.addr)?;
         let (r, w) = super::encrypted::client(stream, &auth)
             .await
             .with_context(|| format!("tcp {peer}"))?;

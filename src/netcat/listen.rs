@@ -15,7 +15,7 @@ use super::connect::finish;
 use super::encrypted::Halves;
 use super::pump::{self, MAX_DATAGRAM, Peers, STREAM_CHUNK};
 use super::stdio::{Input, Output};
-use super::{End, ListenArgs, note, secs};
+use super::{End, ListenOptions, note, secs};
 use crate::retry::Backoff;
 use crate::secure::ServerAuth;
 use crate::server::{self, Listener, Peer, PreAuth};
@@ -30,7 +30,7 @@ enum Bound {
 }
 
 /// Runs `taojie listen`.
-pub(super) async fn run(args: ListenArgs) -> Result<ExitCode> {
+pub(super) async fn run(args: ListenOptions) -> Result<ExitCode> {
     let bound = if args.udp {
         Bound::Datagram(server::bind_udp(
             crate::addr::resolve_one(&args.addr).await?,
@@ -41,17 +41,9 @@ pub(super) async fn run(args: ListenArgs) -> Result<ExitCode> {
         let addr = crate::addr::resolve_one(&args.addr).await?;
         Bound::Stream(Listener::Tcp(server::bind_tcp(addr)?))
     };
-    let auth = if args.key.is_some() || args.identity.is_some() {
-        Some(Arc::new(crate::secure::flags::server_auth(
-            "listen",
-            args.key.as_deref(),
-            args.identity.as_deref(),
-            args.authorized.as_deref(),
-            false,
-            &[],
-        )?))
-    } else {
-        None
+    let auth = match args.keys.any() {
+        true => Some(Arc::new(args.keys.auth("listen", &[])?)),
+        false => None,
     };
     // Stderr, not stdout: stdout carries the peer's bytes (see PRODUCT.md).
     match &bound {
@@ -67,9 +59,7 @@ pub(super) async fn run(args: ListenArgs) -> Result<ExitCode> {
             Bound::Stream(listener) => {
                 let keyed = auth.clone().map(|a| Keyed {
                     auth: a,
-                    guard: Arc::new(
-                        PreAuth::live(args.preauth.caps().into()).for_service("listen"),
-                    ),
+                    guard: Arc::new(PreAuth::live(args.preauth.clone()).for_service("listen")),
                     pending: JoinSet::new(),
                 });
                 streams(listener, &args, keyed, &mut input, &output).await
@@ -101,7 +91,7 @@ pub(super) async fn run(args: ListenArgs) -> Result<ExitCode> {
 /// where a peer's error is reported and the next peer is served.
 async fn streams(
     listener: &Listener,
-    args: &ListenArgs,
+    args: &ListenOptions,
     mut keyed: Option<Keyed>,
     input: &mut Input,
     output: &Output,

@@ -13,12 +13,13 @@
 //! `listen PROTO ADDRESS` line a listener must print). `-v` adds a line per connection, in
 //! plain words rather than through `tracing`, whose default `info` level would print them for
 //! everyone, while ncat users often capture stderr along with stdout.
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::Args;
+
+use crate::secure::flags::{ClientKeys, ServerKeys};
+use crate::server::LiveCaps;
 
 mod connect;
 pub mod encrypted;
@@ -26,95 +27,54 @@ mod listen;
 mod pump;
 mod stdio;
 
-/// Flags of `taojie connect`.
-#[derive(Args, Debug, Clone)]
-#[command(
-    after_help = "At stdin EOF a TCP or Unix connection is half-closed and what the \
-peer still sends is printed; the command exits 0 when the peer closes. Over UDP it exits once \
-stdin has ended and no datagram has come for --linger seconds.
-
-Examples:
-  taojie connect 127.0.0.1:9007 < file > copy      send a file, save what comes back
-  printf 'hi' | taojie connect -u 127.0.0.1:9007   one datagram, print the reply
-  taojie connect --unix /tmp/echo.sock"
-)]
-pub struct ConnectArgs {
-    /// Where to connect: HOST:PORT, or a socket path with --unix
+/// What `taojie connect` does: where to connect and how.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Where to connect: HOST:PORT, or a socket path with `unix`.
     pub addr: String,
-    /// Use UDP: each chunk read from stdin is one datagram
-    #[arg(long, short = 'u', conflicts_with = "unix")]
+    /// Use UDP: each chunk read from stdin is one datagram.
     pub udp: bool,
-    /// Connect to a Unix-domain stream socket at the path ADDR
-    #[arg(long, short = 'U')]
+    /// Connect to a Unix-domain stream socket at the path `addr`.
     pub unix: bool,
-    /// Give up connecting to each address after SECS seconds (0: wait as long as it takes)
-    #[arg(long, short = 'w', value_name = "SECS", default_value_t = 10.0, value_parser = crate::flags::secs)]
+    /// Give up connecting to each address after this many seconds (0: wait as long as it
+    /// takes).
     pub wait: f64,
-    /// With --udp: after stdin ends, exit once no datagram has come for SECS seconds
-    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = crate::flags::secs)]
+    /// With `udp`: after stdin ends, exit once no datagram has come for this many seconds.
     pub linger: f64,
-    /// Say on stderr where it connected and when the peer closed
-    #[arg(long, short = 'v')]
+    /// Say on stderr where it connected and when the peer closed.
     pub verbose: bool,
-    /// Encrypt the pipe with this shared key (the listener must have the same one)
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["identity", "udp", "unix"])]
-    pub key: Option<PathBuf>,
-    /// Encrypt the pipe with your identity key; the listener must list FILE.pub in its
-    /// --authorized file, and its own key is pinned in known_hosts on first contact
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["udp", "unix"])]
-    pub identity: Option<PathBuf>,
+    /// Encrypt the pipe with a shared key or an identity key (TCP only).
+    pub keys: ClientKeys,
 }
 
-/// Flags of `taojie listen`.
-#[derive(Args, Debug, Clone)]
-#[command(
-    after_help = "Prints `listen PROTO ADDRESS` on stderr once bound; stdout carries \
-only the peer's bytes.
-
-Examples:
-  taojie listen 127.0.0.1:0 > received             one peer, save what it sends
-  taojie listen [::1]:8000 --keep-open < motd      greet one client after another
-  taojie listen -u 127.0.0.1:5353"
-)]
-pub struct ListenArgs {
-    /// Where to listen: HOST:PORT (port 0 picks one), or a socket path with --unix
+/// What `taojie listen` does: where to listen and how.
+#[derive(Debug, Clone)]
+pub struct ListenOptions {
+    /// Where to listen: HOST:PORT (port 0 picks one), or a socket path with `unix`.
     pub addr: String,
-    /// Use UDP: the first sender becomes the peer (the latest one with --keep-open)
-    #[arg(long, short = 'u', conflicts_with = "unix")]
+    /// Use UDP: the first sender becomes the peer (the latest one with `keep_open`).
     pub udp: bool,
-    /// Listen on a Unix-domain stream socket at the path ADDR (removed on exit)
-    #[arg(long, short = 'U')]
+    /// Listen on a Unix-domain stream socket at the path `addr` (removed on exit).
     pub unix: bool,
-    /// After a peer leaves, wait for the next one instead of exiting; stdin is shared
-    #[arg(long, short = 'k')]
+    /// After a peer leaves, wait for the next one instead of exiting; stdin is shared.
     pub keep_open: bool,
-    /// With --udp: after stdin ends, exit once no datagram has come for SECS seconds
-    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = crate::flags::secs)]
+    /// With `udp`: after stdin ends, exit once no datagram has come for this many seconds.
     pub linger: f64,
-    /// Say on stderr who connected and when they left
-    #[arg(long, short = 'v')]
+    /// Say on stderr who connected and when they left.
     pub verbose: bool,
-    /// Encrypt the pipe: only a peer with this shared key gets in
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["udp", "unix"])]
-    pub key: Option<PathBuf>,
-    /// Encrypt the pipe with identity keys: the listener's own key pair; needs --authorized
-    #[arg(long, value_name = "FILE", requires = "authorized", conflicts_with_all = ["udp", "unix"])]
-    pub identity: Option<PathBuf>,
-    /// The peers' public keys let in (re-read on SIGHUP); needs --identity
-    #[arg(long, value_name = "FILE", requires = "identity")]
-    pub authorized: Option<PathBuf>,
-    /// Limits on connections that have not proven their key yet (with --key or --identity)
-    #[command(flatten)]
-    pub preauth: crate::server::PreAuthArgs,
+    /// Encrypt the pipe: the keys a peer must prove (TCP only).
+    pub keys: ServerKeys,
+    /// Caps on connections still in their handshake (with keys).
+    pub preauth: LiveCaps,
 }
 
 /// `taojie connect`: stdin to the socket, the socket to stdout.
-pub async fn connect(args: ConnectArgs) -> Result<ExitCode> {
+pub async fn connect(args: ConnectOptions) -> Result<ExitCode> {
     connect::run(args).await
 }
 
 /// `taojie listen`: wait for a peer, then bridge it with stdin and stdout as `connect` does.
-pub async fn listen(args: ListenArgs) -> Result<ExitCode> {
+pub async fn listen(args: ListenOptions) -> Result<ExitCode> {
     listen::run(args).await
 }
 

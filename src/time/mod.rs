@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::server::{self, DatagramService, LiveLimits};
@@ -41,32 +40,22 @@ pub struct ServeOptions {
     pub limits: LiveLimits,
 }
 
-/// Flags of `taojie time`.
-#[derive(Args, Debug, Clone)]
-#[command(after_help = "Examples:
-  taojie time 127.0.0.1:9013 '%H:%M:%S'
-  taojie time 127.0.0.1:9013 --tcp
-  taojie time 127.0.0.1:9123 --sntp --json")]
-pub struct ClientArgs {
-    /// Server address, HOST:PORT
+/// What `time::run` asks, and how patiently.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Server address, HOST:PORT.
     pub addr: String,
-    /// strftime format to ask for (default: the server's, `%Y-%m-%d %X`)
-    #[arg(conflicts_with_all = ["tcp", "sntp"])]
+    /// The strftime format to ask for (default: the server's, `%Y-%m-%d %X`).
     pub format: Option<String>,
-    /// Ask a daytime server over TCP (RFC 867)
-    #[arg(long, conflicts_with = "sntp")]
+    /// Ask a daytime server over TCP (RFC 867).
     pub tcp: bool,
-    /// Ask an SNTP/NTP server; prints the time, the clock offset and the round-trip delay
-    #[arg(long)]
+    /// Ask an SNTP/NTP server: the time, the clock offset and the round-trip delay.
     pub sntp: bool,
-    /// With --sntp: print one JSON object instead of text
-    #[arg(long, requires = "sntp")]
+    /// With `sntp`: print one JSON object instead of text.
     pub json: bool,
-    /// Seconds to wait for an answer (per try; over TCP, for the connect and for the line)
-    #[arg(long, value_name = "SECS", default_value_t = 2.0, value_parser = crate::flags::positive_secs)]
+    /// Seconds to wait for an answer (per try; over TCP, for the connect and for the line).
     pub timeout: f64,
-    /// Requests to send again after a timeout (UDP)
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    /// Requests to send again after a timeout (UDP).
     pub retries: u32,
 }
 
@@ -146,7 +135,7 @@ fn spawn_datagram(
 }
 
 /// `taojie time`: asks a server and prints the answer.
-pub async fn client(args: ClientArgs) -> Result<ExitCode> {
+pub async fn run(args: ClientOptions) -> Result<ExitCode> {
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         bail!("--timeout must be a positive number of seconds");
     }

@@ -1,5 +1,6 @@
-//! The command line of `taojie send` and `taojie receive` (Magic Wormhole): the flags, and
-//! their translation into [`crate::wormhole::transfer`]'s plain options.
+//! The flags of `taojie send` and `taojie receive` (Magic Wormhole), and their translation
+//! into [`crate::wormhole::transfer`]'s plain options (the text from standard input, the code
+//! asked for on a terminal).
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;

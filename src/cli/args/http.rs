@@ -1,0 +1,60 @@
+//! The flags of `taojie http`, and the options they make.
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::http::Options;
+
+/// Flags of `taojie http`.
+#[derive(Args, Debug)]
+pub struct HttpArgs {
+    /// http:// or https:// URL; `user:password@` in it is sent as basic auth (never shown)
+    pub url: String,
+    /// Write the body to FILE: complete and checked against Content-Length, or not at all
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace FILE when it exists (without this an existing FILE is an error)
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Print the status line and the headers before the body
+    #[arg(short = 'i', long = "include")]
+    pub include: bool,
+    /// HEAD: the status line and the headers only
+    #[arg(short = 'I', long = "head")]
+    pub head: bool,
+    /// Trust the PEM certificates in FILE as well as the system's
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Redirects followed at most (0: none); https to http is always refused
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_redirs: usize,
+    /// Largest body written, after decoding (K, M, G suffixes); a larger one is an error and
+    /// leaves no -o file. Default: no limit for a body sent as it is, 100M for a compressed
+    /// (gzip, br) one, which a server can make inflate a thousandfold
+    #[arg(long, value_name = "BYTES", value_parser = crate::flags::bytes)]
+    pub max_filesize: Option<u64>,
+    /// Seconds to wait for a connection, and for each read, before giving up
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = crate::flags::positive_secs)]
+    pub timeout: f64,
+    /// The seed's way: send `GET PATH HTTP/1.1`, Host and `Connection: close` on a plain
+    /// socket; the request goes to stderr as sent, the reply to stdout as it came
+    #[arg(long, conflicts_with_all = ["output", "head", "include", "cacert"])]
+    pub raw: bool,
+}
+
+impl From<HttpArgs> for Options {
+    fn from(a: HttpArgs) -> Self {
+        Options {
+            url: a.url,
+            output: a.output,
+            overwrite: a.overwrite,
+            include: a.include,
+            head: a.head,
+            cacert: a.cacert,
+            max_redirs: a.max_redirs,
+            max_filesize: a.max_filesize,
+            timeout: a.timeout,
+            raw: a.raw,
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The flags of the client commands, one file per service (the doc comments are the help
+//! text), each with the conversion into the plain options the service's client takes.
+mod bench;
+mod chat;
+mod exec;
+mod http;
+mod netcat;
+mod time;
+mod wormhole;
+
+pub use bench::BenchArgs;
+pub use chat::ChatArgs;
+pub use exec::ExecArgs;
+pub use http::HttpArgs;
+pub use netcat::{ConnectArgs, ListenArgs};
+pub use time::TimeArgs;
+pub use wormhole::{ReceiveArgs, SendArgs, receive, send};

@@ -1,0 +1,125 @@
+//! The flags of `taojie connect` and `taojie listen`, and the netcat options they make.
+use clap::Args;
+
+use crate::flags::in_place;
+use crate::netcat::{ConnectOptions, ListenOptions};
+use crate::secure::flags::{ClientKeyArgs, ServerKeyArgs};
+use crate::server::PreAuthArgs;
+
+/// Flags of `taojie connect`.
+#[derive(Args, Debug, Clone)]
+#[command(
+    after_help = "At stdin EOF a TCP or Unix connection is half-closed and what the \
+peer still sends is printed; the command exits 0 when the peer closes. Over UDP it exits once \
+stdin has ended and no datagram has come for --linger seconds.
+
+Examples:
+  taojie connect 127.0.0.1:9007 < file > copy      send a file, save what comes back
+  printf 'hi' | taojie connect -u 127.0.0.1:9007   one datagram, print the reply
+  taojie connect --unix /tmp/echo.sock",
+    mut_args(in_place("key", |a| a
+        .help("Encrypt the pipe with this shared key (the listener must have the same one)")
+        .conflicts_with_all(["udp", "unix"]))),
+    mut_args(in_place("identity", |a| a
+        .help(
+            "Encrypt the pipe with your identity key; the listener must list FILE.pub in its \
+             --authorized file, and its own key is pinned in known_hosts on first contact"
+        )
+        .conflicts_with_all(["udp", "unix"]))),
+)]
+pub struct ConnectArgs {
+    /// Where to connect: HOST:PORT, or a socket path with --unix
+    pub addr: String,
+    /// Use UDP: each chunk read from stdin is one datagram
+    #[arg(long, short = 'u', conflicts_with = "unix")]
+    pub udp: bool,
+    /// Connect to a Unix-domain stream socket at the path ADDR
+    #[arg(long, short = 'U')]
+    pub unix: bool,
+    /// Give up connecting to each address after SECS seconds (0: wait as long as it takes)
+    #[arg(long, short = 'w', value_name = "SECS", default_value_t = 10.0, value_parser = crate::flags::secs)]
+    pub wait: f64,
+    /// With --udp: after stdin ends, exit once no datagram has come for SECS seconds
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = crate::flags::secs)]
+    pub linger: f64,
+    /// Say on stderr where it connected and when the peer closed
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Key flags
+    #[command(flatten)]
+    pub keys: ClientKeyArgs,
+}
+
+/// Flags of `taojie listen`.
+#[derive(Args, Debug, Clone)]
+#[command(
+    after_help = "Prints `listen PROTO ADDRESS` on stderr once bound; stdout carries \
+only the peer's bytes.
+
+Examples:
+  taojie listen 127.0.0.1:0 > received             one peer, save what it sends
+  taojie listen [::1]:8000 --keep-open < motd      greet one client after another
+  taojie listen -u 127.0.0.1:5353",
+    mut_args(in_place("key", |a| a
+        .help("Encrypt the pipe: only a peer with this shared key gets in")
+        .conflicts_with_all(["udp", "unix"]))),
+    mut_args(in_place("identity", |a| a
+        .help("Encrypt the pipe with identity keys: the listener's own key pair; needs --authorized")
+        .conflicts_with_all(["udp", "unix"]))),
+    mut_args(in_place("authorized", |a| a
+        .help("The peers' public keys let in (re-read on SIGHUP); needs --identity"))),
+)]
+pub struct ListenArgs {
+    /// Where to listen: HOST:PORT (port 0 picks one), or a socket path with --unix
+    pub addr: String,
+    /// Use UDP: the first sender becomes the peer (the latest one with --keep-open)
+    #[arg(long, short = 'u', conflicts_with = "unix")]
+    pub udp: bool,
+    /// Listen on a Unix-domain stream socket at the path ADDR (removed on exit)
+    #[arg(long, short = 'U')]
+    pub unix: bool,
+    /// After a peer leaves, wait for the next one instead of exiting; stdin is shared
+    #[arg(long, short = 'k')]
+    pub keep_open: bool,
+    /// With --udp: after stdin ends, exit once no datagram has come for SECS seconds
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = crate::flags::secs)]
+    pub linger: f64,
+    /// Say on stderr who connected and when they left
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Key flags
+    #[command(flatten)]
+    pub keys: ServerKeyArgs,
+    /// Limits on connections that have not proven their key yet (with --key or --identity)
+    #[command(flatten)]
+    pub preauth: PreAuthArgs,
+}
+
+impl From<ConnectArgs> for ConnectOptions {
+    fn from(a: ConnectArgs) -> Self {
+        ConnectOptions {
+            addr: a.addr,
+            udp: a.udp,
+            unix: a.unix,
+            wait: a.wait,
+            linger: a.linger,
+            verbose: a.verbose,
+            keys: a.keys.into(),
+        }
+    }
+}
+
+impl From<ListenArgs> for ListenOptions {
+    fn from(a: ListenArgs) -> Self {
+        ListenOptions {
+            addr: a.addr,
+            udp: a.udp,
+            unix: a.unix,
+            keep_open: a.keep_open,
+            linger: a.linger,
+            verbose: a.verbose,
+            keys: a.keys.keys(false),
+            preauth: a.preauth.caps().into(),
+        }
+    }
+}
