@@ -13,8 +13,8 @@ use crate::log::LogFormat;
 use crate::serve::{self, ServeArgs};
 use crate::{bench, chat, exec, files, http, ipcalc, msg, netcat, time};
 use args::{
-    BenchArgs, ChatArgs, ConnectArgs, ExecArgs, HttpArgs, ListenArgs, ReceiveArgs, SendArgs,
-    TimeArgs,
+    BenchArgs, ChatArgs, ConnectArgs, ExecArgs, GetArgs, HttpArgs, ListenArgs, LsArgs, MsgArgs,
+    PutArgs, ReceiveArgs, SendArgs, TimeArgs,
 };
 
 pub mod args;
@@ -67,11 +67,11 @@ pub enum Command {
     /// Run a command on an exec server; exits with the command's status
     Exec(ExecArgs),
     /// Upload files and directory trees to a files server (verified, resumable)
-    Put(files::PutArgs),
+    Put(PutArgs),
     /// Download files and directory trees from a files server (verified, resumable)
-    Get(files::GetArgs),
+    Get(GetArgs),
     /// List a directory on a files server
-    Ls(files::LsArgs),
+    Ls(LsArgs),
     /// Chat client: join a taojie chat broker (or, with --udp, a hub) under a name
     #[command(after_help = "\
 Examples:
@@ -89,7 +89,7 @@ Examples:
   taojie msg who                              who is on the LAN
   taojie msg send 192.168.1.20 '你好' --file notes.txt
   taojie msg chat --to bob                    talk on a terminal")]
-    Msg(msg::MsgArgs),
+    Msg(MsgArgs),
     /// Send files, folders or a text to another person with a short code (Magic Wormhole)
     Send(SendArgs),
     /// Receive what `taojie send` or any Magic Wormhole client sends, given its code
@@ -194,11 +194,11 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Exec(args) => exec::run(args.into()).await,
-        Command::Put(args) => files::put(args).await,
-        Command::Get(args) => files::get(args).await,
-        Command::Ls(args) => files::ls(args).await,
+        Command::Put(args) => files::put(args.into()).await,
+        Command::Get(args) => files::get(args.into()).await,
+        Command::Ls(args) => files::ls(args.into()).await,
         Command::Chat(args) => chat::run(args.into()).await,
-        Command::Msg(args) => msg::run(args).await,
+        Command::Msg(args) => msg::run(args.into()).await,
         Command::Send(args) => args::send(args).await,
         Command::Receive(args) => args::receive(args).await,
         Command::Http(args) => http::run(args.into()).await,

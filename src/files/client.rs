@@ -19,7 +19,7 @@ use super::retry::{Retrier, RetryOpts};
 use super::send::{self, Sent};
 use super::stall::{Stall, secs};
 use super::store::Root;
-use super::{LsArgs, PutArgs, SERVICE};
+use super::{LsOptions, PutOptions, SERVICE};
 use crate::framing::{FramedStream, hello};
 use crate::secure;
 use crate::secure::flags::NoKey;
@@ -63,7 +63,7 @@ pub(super) async fn connect_with(addr: &str, opts: &super::ClientOpts) -> Result
 }
 
 /// `taojie put`: uploads files and trees.
-pub async fn put(args: PutArgs) -> Result<ExitCode> {
+pub async fn put(args: PutOptions) -> Result<ExitCode> {
     let prefix = match args.to.as_deref().map(|d| d.trim_matches('/')) {
         None | Some("") | Some(".") => None,
         Some(d) => Some(names::validate(d).with_context(|| format!("--to {}", escape(d)))?),
@@ -244,7 +244,7 @@ pub(super) fn no_space(
 }
 
 /// `taojie ls`: one line per entry (kind, size, time, name), or JSON.
-pub async fn ls(args: LsArgs) -> Result<ExitCode> {
+pub async fn ls(args: LsOptions) -> Result<ExitCode> {
     let stall = RetryOpts::default().stall();
     let mut t = connect(
         &args.addr,

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
 
-use super::GetArgs;
+use super::GetOptions;
 use super::client::{Conn, connect_with, failed, no_space};
 use super::names::{self, RelName, escape};
 use super::partial::{NoSpace, Partial};
@@ -24,7 +24,7 @@ use super::retry::Retrier;
 use super::store::Root;
 
 /// `taojie get`: downloads files and trees into the output directory.
-pub async fn get(args: GetArgs) -> Result<ExitCode> {
+pub async fn get(args: GetOptions) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
     let out = Root::open(&args.output).with_context(|| args.output.display().to_string())?;
@@ -111,7 +111,7 @@ struct Seen {
 /// attempt finished. `under_way` holds the file being received, for the retry line.
 async fn get_all(
     t: &mut Conn,
-    args: &GetArgs,
+    args: &GetOptions,
     out: &Root,
     report: &mut Report,
     seen: &mut Seen,

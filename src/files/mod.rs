@@ -17,8 +17,6 @@
 //! them, and the `get` client's output directory, touch files only through [`store`].
 use std::path::PathBuf;
 
-use clap::Args;
-
 use crate::secure::flags::ServerKeys;
 use crate::server::{LiveCaps, LiveLimits};
 
@@ -71,100 +69,65 @@ pub struct ServeOptions {
     pub preauth: LiveCaps,
 }
 
-/// Flags every client shares.
-#[derive(Args, Debug, Clone, Default)]
+/// What every files client shares: the key, how to report, and the retries.
+#[derive(Debug, Clone, Default)]
 pub struct ClientOpts {
-    /// Shared key file (default: taojie's own key, if it exists)
-    #[arg(long, value_name = "FILE", conflicts_with = "identity")]
+    /// Shared key file (default: taojie's own key, if it exists).
     pub key: Option<PathBuf>,
-    /// Your identity key (`taojie keygen --identity FILE`); the server must list FILE.pub
-    #[arg(long, value_name = "FILE")]
+    /// The client's identity key.
     pub identity: Option<PathBuf>,
-    /// No progress bar and no summary; errors only
-    #[arg(long, short)]
+    /// No progress bar and no summary; errors only.
     pub quiet: bool,
-    /// One JSON report on standard output instead of the summary
-    #[arg(long)]
+    /// One JSON report on standard output instead of the summary.
     pub json: bool,
-    /// --retries, --timeout
-    #[command(flatten)]
+    /// Reconnecting and resuming.
     pub retry: retry::RetryOpts,
 }
 
-/// `taojie put ADDR FILE... [--to DIR]`.
-#[derive(Args, Debug, Clone)]
-#[command(after_help = "Examples:
-  taojie put 127.0.0.1:9021 report.pdf --key ~/.local/share/taojie/key
-  taojie put 127.0.0.1:9021 photos/ --to backup/2026     a whole tree
-  taojie put 127.0.0.1:9021 big.iso                       resumes by itself after a broken
-                                                          connection (--retries 5), or re-run it
-  taojie put 10.0.0.2:9021 big.iso --retries 20 --timeout 10   a flaky link: retry more, give
-                                                          up on a dead connection after 10 s
-  taojie put 127.0.0.1:9021 big.iso --no-resume           start over; on failure keep nothing")]
-pub struct PutArgs {
-    /// Server address
+/// What `files::put` uploads, where to, and how.
+#[derive(Debug, Clone)]
+pub struct PutOptions {
+    /// Server address.
     pub addr: String,
-    /// Files or directories to upload
-    #[arg(required = true)]
+    /// Files or directories to upload.
     pub files: Vec<PathBuf>,
-    /// Directory on the server to put them in (relative to its root)
-    #[arg(long, value_name = "DIR")]
+    /// Directory on the server to put them in (relative to its root).
     pub to: Option<String>,
-    /// Replace files that already exist on the server
-    #[arg(long)]
+    /// Replace files that already exist on the server.
     pub overwrite: bool,
     /// Start over instead of resuming, and have the server keep nothing of a file that does
-    /// not arrive whole (after a full disk it otherwise keeps the verified part to resume)
-    #[arg(long)]
+    /// not arrive whole (after a full disk it otherwise keeps the verified part to resume).
     pub no_resume: bool,
-    /// Key, --quiet, --json
-    #[command(flatten)]
+    /// Key, --quiet, --json.
     pub opts: ClientOpts,
 }
 
-/// `taojie get ADDR NAME... [-o DIR]`.
-#[derive(Args, Debug, Clone)]
-#[command(after_help = "Examples:
-  taojie get 127.0.0.1:9021 report.pdf
-  taojie get 127.0.0.1:9021 backup/2026 -o restore/    a whole tree
-  taojie get 127.0.0.1:9021 big.iso                     resumes by itself after a broken
-                                                        connection (--retries 5), or re-run it
-  taojie get 127.0.0.1:9021 big.iso --retries 0         fail at the first break")]
-pub struct GetArgs {
-    /// Server address
+/// What `files::get` downloads, where to, and how.
+#[derive(Debug, Clone)]
+pub struct GetOptions {
+    /// Server address.
     pub addr: String,
-    /// Names on the server (files or directories)
-    #[arg(required = true)]
+    /// Names on the server (files or directories).
     pub names: Vec<String>,
-    /// Local directory to write into (default: the current one)
-    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    /// Local directory to write into (default: the current one).
     pub output: PathBuf,
-    /// Replace local files that already exist
-    #[arg(long)]
+    /// Replace local files that already exist.
     pub overwrite: bool,
-    /// Key, --quiet, --json
-    #[command(flatten)]
+    /// Key, --quiet, --json.
     pub opts: ClientOpts,
 }
 
-/// `taojie ls ADDR [DIR]`.
-#[derive(Args, Debug, Clone)]
-#[command(after_help = "Examples:
-  taojie ls 127.0.0.1:9021
-  taojie ls 127.0.0.1:9021 backup/2026 --json")]
-pub struct LsArgs {
-    /// Server address
+/// What `files::ls` lists, and how.
+#[derive(Debug, Clone)]
+pub struct LsOptions {
+    /// Server address.
     pub addr: String,
-    /// Directory on the server (default: its root)
-    #[arg(default_value = "")]
+    /// Directory on the server (default: its root).
     pub dir: String,
-    /// Shared key file (default: taojie's own key, if it exists)
-    #[arg(long, value_name = "FILE", conflicts_with = "identity")]
+    /// Shared key file (default: taojie's own key, if it exists).
     pub key: Option<PathBuf>,
-    /// Your identity key (`taojie keygen --identity FILE`); the server must list FILE.pub
-    #[arg(long, value_name = "FILE")]
+    /// Your identity key (`taojie keygen --identity FILE`); the server must list FILE.pub.
     pub identity: Option<PathBuf>,
-    /// JSON output
-    #[arg(long)]
+    /// JSON output.
     pub json: bool,
 }

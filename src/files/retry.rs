@@ -10,25 +10,18 @@
 //! [`partial`](super::partial)), so a retry costs at most one checkpoint of bytes again.
 use std::time::Duration;
 
-use clap::Args;
-
 use super::progress::human;
 use super::stall::secs;
 use crate::retry::{Backoff, broken, unreachable};
 
-/// Flags for surviving a bad network.
-#[derive(Args, Debug, Clone)]
+/// Surviving a bad network: how many times to reconnect and resume, and when a silent
+/// connection counts as broken.
+#[derive(Debug, Clone)]
 pub struct RetryOpts {
-    /// Reconnect and resume up to N times per file when the connection breaks (reset, cut,
-    /// timed out); 0 never retries. Waits 0.5 s, 1 s, 2 s... (at most 10 s, with jitter)
-    /// between attempts: the default 5 rides out about 15 s of outage. Refusals (wrong key,
-    /// no such file, no space) are never retried, nor is a first connection that is refused
-    /// or reset (a wrong address); one that times out or finds no route is.
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    /// Reconnect and resume up to this many times per file when the connection breaks.
     pub retries: u32,
-    /// Count a connection as broken (and retry) once no byte has moved on it for SECS: a link
-    /// that went down, a dead peer; also bounds connecting
-    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = crate::flags::positive_secs)]
+    /// Seconds without a byte moving after which a connection counts as broken (also bounds
+    /// connecting).
     pub timeout: f64,
 }
 

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
-use clap::Args;
 use tokio::sync::mpsc;
 
 use super::node::{Event, Node};
@@ -14,14 +13,12 @@ use super::text::{neutralise, neutralise_name};
 use super::{Common, PortUse, targets};
 use crate::tty::console::{Keyboard, Screen, terminated};
 
-/// Flags of `taojie msg chat`.
-#[derive(Args, Debug, Clone)]
-pub struct ChatArgs {
-    #[command(flatten)]
-    #[allow(missing_docs)]
+/// Whom `taojie msg chat` talks to first.
+#[derive(Debug, Clone)]
+pub struct ChatOptions {
+    /// Who you are on the LAN, and where.
     pub common: Common,
-    /// Whom to talk to first (a name on the LAN, a contact or an address)
-    #[arg(long, value_name = "NAME|HOST")]
+    /// Whom to talk to first (a name on the LAN, a contact or an address).
     pub to: Option<String>,
 }
 
@@ -33,7 +30,7 @@ struct Recipient {
 }
 
 /// Runs the chat until /quit, Ctrl-D, Ctrl-C or SIGTERM.
-pub async fn run(args: ChatArgs) -> Result<ExitCode> {
+pub async fn run(args: ChatOptions) -> Result<ExitCode> {
     let mut started = args.common.start(PortUse::Required).await?;
     let node = started.node.clone();
     eprintln!("msg udp {}", node.local_addr()?);

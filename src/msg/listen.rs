@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use clap::Args;
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -19,44 +18,35 @@ use super::node::{Event, Message, Node};
 use super::text::{neutralise, neutralise_name};
 use super::{Common, PortUse};
 
-/// Flags of `taojie msg listen`.
-#[derive(Args, Debug, Clone)]
-pub struct ListenArgs {
-    #[command(flatten)]
-    #[allow(missing_docs)]
+/// What `taojie msg listen` does.
+#[derive(Debug, Clone)]
+pub struct ListenOptions {
+    /// Who you are on the LAN, and where.
     pub common: Common,
-    /// One JSON object per event (message, entry, exit, file) on standard output
-    #[arg(long)]
+    /// One JSON object per event (message, entry, exit, file) on standard output.
     pub json: bool,
     /// Fetch the attached files you accept into DIR (never replacing a file: name.1, name.2,
     /// … instead): each offer is shown with a number N; type `accept N` (or `accept all`) on
-    /// standard input. Nothing is fetched unasked but from --accept-from senders
-    #[arg(long, value_name = "DIR")]
+    /// standard input. Nothing is fetched unasked but from --accept-from senders.
     pub accept_files: Option<PathBuf>,
     /// Fetch without asking what this sender offers, from its own address only: IP or
     /// IP:PORT (port 2425 if not given), a name in the contacts file, or `contacts` for
     /// everyone in it (repeatable). A packet's source address can be forged, so name only
-    /// senders on a LAN you trust
-    #[arg(long, value_name = "SENDER", requires = "accept_files")]
+    /// senders on a LAN you trust.
     pub accept_from: Vec<String>,
-    /// Largest file fetched, as the sender declares it (K, M, G suffixes)
-    #[arg(long, value_name = "BYTES", default_value = "1G", value_parser = crate::flags::bytes)]
+    /// Largest file fetched, as the sender declares it (K, M, G suffixes).
     pub max_file_size: u64,
-    /// Files offered from one message; the rest of its list is ignored
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    /// Files offered from one message; the rest of its list is ignored.
     pub max_files: usize,
-    /// Bytes fetched in all while listening
-    #[arg(long, value_name = "BYTES", default_value = "4G", value_parser = crate::flags::bytes)]
+    /// Bytes fetched in all while listening.
     pub max_total: u64,
-    /// Files fetched at once; more wait their turn
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    /// Files fetched at once; more wait their turn.
     pub max_fetches: usize,
-    /// Free space to leave on DIR's filesystem: a file that would eat into it is refused
-    #[arg(long, value_name = "BYTES", default_value = "1G", value_parser = crate::flags::bytes)]
+    /// Free space to leave on DIR's filesystem: a file that would eat into it is refused.
     pub min_free: u64,
 }
 
-impl ListenArgs {
+impl ListenOptions {
     /// The inbox `--accept-files` asks for, with its caps and trusted senders.
     fn inbox(&self) -> Result<Option<Arc<Inbox>>> {
         let Some(dir) = &self.accept_files else {
@@ -112,7 +102,7 @@ fn trusted(senders: &[String]) -> Result<Vec<SocketAddr>> {
 }
 
 /// Runs the listener until SIGINT or SIGTERM.
-pub async fn run(args: ListenArgs) -> Result<ExitCode> {
+pub async fn run(args: ListenOptions) -> Result<ExitCode> {
     let inbox = args.inbox()?;
     let signal = crate::server::shutdown::on_signal()?;
     let mut started = args.common.start(PortUse::Required).await?;

@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand, ValueEnum};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
@@ -28,95 +27,44 @@ pub mod text;
 
 use node::{Identity, Node};
 
-/// `taojie msg`.
-#[derive(Args, Debug)]
-pub struct MsgArgs {
-    /// What to do on the LAN
-    #[command(subcommand)]
-    pub command: MsgCommand,
+/// A `taojie msg` subcommand and its options.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Join the LAN and print every message to you (and who comes and goes).
+    Listen(listen::ListenOptions),
+    /// Send a message (and files) and wait for its acknowledgement.
+    Send(send::SendOptions),
+    /// List who is on the LAN.
+    Who(send::WhoOptions),
+    /// Talk on a terminal.
+    Chat(chat::ChatOptions),
 }
 
-/// The `msg` subcommands.
-#[derive(Subcommand, Debug)]
-pub enum MsgCommand {
-    /// Join the LAN and print every message to you (and who comes and goes) until Ctrl-C
-    #[command(after_help = "\
-Examples:
-  taojie msg listen --name ann                 on port 2425, announced to every broadcast address
-  taojie msg listen --json                     one JSON object per event
-  taojie msg listen --accept-files ~/Inbox     offers numbered; type `accept N` to fetch one
-  taojie msg listen --accept-files ~/Inbox --accept-from contacts
-                                               fetch unasked from the contacts file's senders
-
-Prints `msg udp ADDR` on standard error once bound; messages go to standard output.")]
-    Listen(listen::ListenArgs),
-    /// Send a message (and files) to a host or a name, and wait for its acknowledgement
-    #[command(after_help = "\
-Examples:
-  taojie msg send 192.168.1.20 'lunch?'        exits 0 once acknowledged
-  taojie msg send ann 'report attached' --file report.pdf
-  taojie msg send --all 'meeting at 3'         every member that answers on the LAN
-  taojie msg send --subnet 192.168.1.0/24 hi   every host address, as seed 000's loop does
-
-A NAME is looked up in $XDG_CONFIG_HOME/taojie/contacts.toml (lines `ann = \"192.168.1.20\"`),
-then among the members that answer on the LAN.")]
-    Send(send::SendArgs),
-    /// List who is on the LAN: broadcast an entry and print the members that answer
-    Who(send::WhoArgs),
-    /// Talk on a terminal: incoming messages above the input line; /to NAME, /who, /quit
-    Chat(chat::ChatArgs),
-}
-
-/// Flags every `msg` subcommand takes.
-#[derive(Args, Debug, Clone)]
+/// What every `msg` subcommand takes: who you are on the LAN and where you listen.
+#[derive(Debug, Clone)]
 pub struct Common {
-    /// Your name on the LAN (log-in name and nickname; default $USER)
-    #[arg(long, value_name = "NAME")]
+    /// Your name on the LAN (log-in name and nickname; default $USER).
     pub name: Option<String>,
-    /// Your group, shown by other clients
-    #[arg(long, value_name = "GROUP", default_value = "")]
+    /// Your group, shown by other clients.
     pub group: String,
-    /// Local address and port (default 0.0.0.0:2425, the port every peer answers to)
-    #[arg(long, value_name = "ADDR")]
+    /// Local address and port (default 0.0.0.0:2425, the port every peer answers to).
     pub bind: Option<String>,
-    /// Where entries and exits are broadcast; repeat for several (default every interface's
-    /// broadcast address and 255.255.255.255, port 2425)
-    #[arg(long, value_name = "ADDR")]
+    /// Where entries and exits are broadcast (default every interface's broadcast address
+    /// and 255.255.255.255, port 2425).
     pub broadcast: Vec<String>,
-    /// The encoding you speak, declared in your entries (peers that follow the declaration,
-    /// iptux among them, then send you this); GBK suits a LAN of old Feiq clients
-    #[arg(long, value_enum, value_name = "ENCODING", default_value = "utf8")]
-    pub encoding: EncodingArg,
-    /// Members remembered at most (the least recently heard is forgotten first)
-    #[arg(long, value_name = "N", default_value_t = members::DEFAULT_MAX_MEMBERS)]
+    /// The encoding you speak, declared in your entries.
+    pub encoding: text::Encoding,
+    /// Members remembered at most (the least recently heard is forgotten first).
     pub max_members: usize,
 }
 
-/// A text encoding named on the command line.
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EncodingArg {
-    /// UTF-8 (iptux, newer IP Messenger)
-    Utf8,
-    /// GBK (Feiq, the seed)
-    Gbk,
-}
-
-impl From<EncodingArg> for text::Encoding {
-    fn from(e: EncodingArg) -> Self {
-        match e {
-            EncodingArg::Utf8 => text::Encoding::Utf8,
-            EncodingArg::Gbk => text::Encoding::Gbk,
-        }
-    }
-}
-
-/// Runs `taojie msg`.
-pub async fn run(args: MsgArgs) -> Result<ExitCode> {
-    match args.command {
-        MsgCommand::Listen(a) => listen::run(a).await,
-        MsgCommand::Send(a) => send::run(a).await,
-        MsgCommand::Who(a) => send::who(a).await,
-        MsgCommand::Chat(a) => chat::run(a).await,
+/// Runs a `taojie msg` subcommand.
+pub async fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Listen(a) => listen::run(a).await,
+        Command::Send(a) => send::run(a).await,
+        Command::Who(a) => send::who(a).await,
+        Command::Chat(a) => chat::run(a).await,
     }
 }
 
@@ -191,7 +139,7 @@ impl Common {
             name,
             group: self.group.clone(),
             host,
-            encoding: self.encoding.into(),
+            encoding: self.encoding,
         })
     }
 }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
 use tokio::sync::mpsc;
 
 use super::attach::{self, Offer};
@@ -19,55 +18,45 @@ use super::{Common, PortUse, Started, targets};
 
 /// How long peers take to answer a broadcast entry: up to a second by the protocol's advice,
 /// and a margin.
-const ANSWER_DELAY: Duration = Duration::from_millis(1500);
+pub const ANSWER_DELAY: Duration = Duration::from_millis(1500);
 /// How long to wait for the answer to an entry sent to one host.
 const DIRECT_ANSWER: Duration = Duration::from_millis(700);
 /// Messages in flight at once for --all and --subnet.
 const PARALLEL: usize = 256;
 
-/// Flags of `taojie msg send`.
-#[derive(Args, Debug, Clone)]
-pub struct SendArgs {
-    #[command(flatten)]
-    #[allow(missing_docs)]
+/// What `taojie msg send` sends, and to whom.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    /// Who you are on the LAN, and where.
     pub common: Common,
-    /// HOST (IP or IP:PORT) or NAME and the TEXT; only TEXT with --all or --subnet
-    #[arg(value_name = "HOST|NAME TEXT", num_args = 1..=2, required = true)]
+    /// HOST (IP or IP:PORT) or NAME and the TEXT; only TEXT with --all or --subnet.
     pub words: Vec<String>,
-    /// Attach a file (repeat for several); served over TCP until fetched or --wait passes
-    #[arg(long, value_name = "PATH")]
+    /// Attach a file (repeat for several); served over TCP until fetched or --wait passes.
     pub file: Vec<PathBuf>,
-    /// Send to every member that answers on the LAN
-    #[arg(long, conflicts_with = "subnet")]
+    /// Send to every member that answers on the LAN.
     pub all: bool,
     /// Send to every host address of an IPv4 subnet (at most a /16; private or loopback
-    /// ranges unless --force)
-    #[arg(long, value_name = "NET/PREFIX")]
+    /// ranges unless --force).
     pub subnet: Option<String>,
-    /// Allow --subnet on a public range
-    #[arg(long)]
+    /// Allow --subnet on a public range.
     pub force: bool,
-    /// Seconds to keep attached files on offer
-    #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = crate::flags::secs)]
+    /// Seconds to keep attached files on offer.
     pub wait: f64,
 }
 
-/// Flags of `taojie msg who`.
-#[derive(Args, Debug, Clone)]
-pub struct WhoArgs {
-    #[command(flatten)]
-    #[allow(missing_docs)]
+/// How `taojie msg who` asks.
+#[derive(Debug, Clone)]
+pub struct WhoOptions {
+    /// Who you are on the LAN, and where.
     pub common: Common,
-    /// Seconds to wait for answers (peers wait up to a second before answering)
-    #[arg(long, value_name = "SECS", default_value_t = ANSWER_DELAY.as_secs_f64(), value_parser = crate::flags::secs)]
+    /// Seconds to wait for answers (peers wait up to a second before answering).
     pub wait: f64,
-    /// One JSON object per member
-    #[arg(long)]
+    /// One JSON object per member.
     pub json: bool,
 }
 
 /// Runs `taojie msg who`.
-pub async fn who(args: WhoArgs) -> Result<ExitCode> {
+pub async fn who(args: WhoOptions) -> Result<ExitCode> {
     let mut started = args.common.start(PortUse::Preferred).await?;
     started.node.announce(&[]).await;
     let wait = Duration::from_secs_f64(args.wait.clamp(0.0, 60.0));
@@ -117,7 +106,7 @@ async fn gather(started: &mut Started, wait: Duration, mut done: impl FnMut(&Mem
 }
 
 /// Runs `taojie msg send`.
-pub async fn run(args: SendArgs) -> Result<ExitCode> {
+pub async fn run(args: SendOptions) -> Result<ExitCode> {
     let (target, text) = match (&args.words[..], args.all || args.subnet.is_some()) {
         ([text], true) => (None, text.clone()),
         ([target, text], false) => (Some(target.clone()), text.clone()),
