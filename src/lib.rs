@@ -37,20 +37,43 @@
 //! seed has it) and `kv` (a line-based key-value store that its clients share), each run with
 //! `cargo run --example NAME -- 127.0.0.1:0`.
 //!
-//! # The modules
+//! # Starting a service without the command line
 //!
-//! The layers beneath the services, the way the data flows:
+//! Each service takes plain options, so a program runs one as `taojie serve` does:
 //!
-//! - [`addr`] turns what a user typed (`HOST:PORT`, `[V6]:PORT`, names) into socket addresses.
-//! - [`server`] is the framework above: binding, the accept and datagram loops, limits,
-//!   shutdown.
-//! - [`framing`] turns byte streams into messages: the seeds' 4-byte length prefix and
-//!   taojie's native frames with their hello, every length bounded before allocation.
-//! - [`auth`] holds shared key files and the seeds' HMAC challenge-response.
-//! - [`secure`] is the encrypted channel of every native keyed connection: a Noise handshake
-//!   with a shared key or identity keys, then an authenticated record stream.
+//! ```no_run
+//! use taojie::{echo, server};
 //!
-//! One module per service or client:
+//! #[tokio::main]
+//! async fn main() -> anyhow::Result<()> {
+//!     let options = echo::Options {
+//!         listen: Some("127.0.0.1:0".into()), // prints `echo tcp 127.0.0.1:PORT`
+//!         upper: true,
+//!         ..Default::default()
+//!     };
+//!     echo::serve(options, server::shutdown::on_signal()?).await
+//! }
+//! ```
+//!
+//! # The modules, floor by floor
+//!
+//! The modules stand on floors, and a module names only modules on the floors below its
+//! own: `main` → [`cli`] → [`serve`] → the services → the shared machinery → the ground.
+//! The services never name each other, nor the command line: what two of them share moves
+//! down a floor, into a module of its own, and each takes plain options (`echo::Options`,
+//! `exec::ServeOptions`, ...) that the command line and `serve` build from their flags, so a
+//! program can start any of them without a command line. Nothing closes a loop, between
+//! modules or between the files of one. `tests/layers.rs` reads every import and fails on one
+//! that breaks this rule, naming its file and line.
+//!
+//! **The command line.** [`cli`]: every command's flags (the doc comments are the help), the
+//! dispatch, the man pages and completion scripts made from the same definitions.
+//!
+//! **Serving.** [`serve`]: which services `taojie serve` runs and their flags, every service
+//! at once with no configuration, `serve --config` (the TOML file's keys are the same flags,
+//! checked by the same parser; SIGHUP reloads it), and the Prometheus endpoint.
+//!
+//! **The services**, one module each, server and client:
 //!
 //! - [`echo`]: echo (RFC 862) over TCP, UDP and Unix sockets, plain or upper-casing.
 //! - [`time`]: the seeds' UDP strftime service, daytime (RFC 867), SNTP (RFC 4330), and their
@@ -67,11 +90,26 @@
 //! - [`relay`]: a Magic Wormhole mailbox server and transit relay.
 //! - [`bench`](mod@bench): an echo load generator that verifies every byte coming back.
 //!
-//! The binary's own parts: [`cli`] (the command line and its dispatch), [`serve`] (every
-//! service at once with no configuration), [`config`] (`serve --config`: the services a TOML
-//! file names, and its reload on SIGHUP), [`docs`] (shell completions and man pages from the
-//! command line's definitions) and [`sys`] (the few system calls std does not wrap).
-//! [`flags`] holds the value parsers every flag and configuration key shares.
+//! **The shared machinery**, which services are built from (these may name each other, never
+//! in a loop):
+//!
+//! - [`server`] is the framework above: binding, the accept and datagram loops, limits,
+//!   handshake caps, a rate limit per source address for UDP answers, shutdown, and the
+//!   refusals it logs.
+//! - [`framing`] turns byte streams into messages: the seeds' 4-byte length prefix, taojie's
+//!   native frames with their hello, and lines; every length bounded before allocation.
+//! - [`auth`] holds shared key files and the seeds' HMAC challenge-response.
+//! - [`secure`] is the encrypted channel of every native keyed connection: a Noise handshake
+//!   with a shared key or identity keys, then an authenticated record stream; and the key
+//!   flags every keyed command shares.
+//! - [`tty`]: the terminal screen of the chat clients, and making peers' text safe to show.
+//! - [`retry`]: the one retry policy (waits and which failures are worth another try).
+//! - [`names`]: names that cross the wire (file names), checked and escaped.
+//!
+//! **The ground**, which names nothing else of the crate: [`log`] (log formats, installing
+//! the subscriber, the level in force), [`metrics`] (the counters), [`flags`] (the value
+//! parsers every flag and configuration key shares), [`addr`] (what a user typed into socket addresses) and [`sys`] (the few
+//! system calls std does not wrap).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -1,6 +1,6 @@
 //! One retry policy for everything that tries again: how long to wait ([`Backoff`], doubling
 //! from a first wait up to a cap, reset by a success), and which failures are a broken
-//! connection worth another try rather than an answer ([`broken`], [`unreachable`]).
+//! connection worth another try rather than an answer ([`broken`], [`unreachable()`]).
 //!
 //! Two waits are in use. [`Backoff::accept`], for a listener whose `accept` failed for want of
 //! a local resource (EMFILE, ENOBUFS), starts small, since the resource usually comes back

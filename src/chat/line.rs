@@ -1,6 +1,6 @@
 //! What a chat line and a chat name may be: the default longest line, and names (valid,
 //! and unique by their look-alike keys). Lines are split by [`crate::framing::lines`] and
-//! shown through [`crate::tty::sanitize`].
+//! shown through [`crate::tty::sanitize()`].
 
 /// Default longest line a client may send, in bytes (the newline not counted).
 pub const DEFAULT_MAX_LINE: usize = 1024;

@@ -3,7 +3,7 @@
 //! the chat that ends with `byebye`, and the UDP "QQ" chat with a colour per name.
 //!
 //! The tree follows a line's path: [`crate::framing::lines`] splits what clients send,
-//! [`crate::tty::sanitize`] makes it safe to show, [`line`](mod@line) says what names may be,
+//! [`crate::tty::sanitize()`] makes it safe to show, [`line`](mod@line) says what names may be,
 //! [`broker`] runs one TCP connection, [`post`] is what a line becomes on its way to a room
 //! (whole lines and the member who wrote them), [`room`] knows members, names, rooms and
 //! history (its files: `room/state`, `room/members`, `room/history`, `room/lanes`),

@@ -1,6 +1,6 @@
 //! Lines from the wire: splitting a byte stream into lines no longer than a limit — the one
 //! splitter for every place that reads lines from a peer (the chat broker and its client, the
-//! chat page's relay). [`crate::tty::sanitize`] makes a line safe to show.
+//! chat page's relay). [`crate::tty::sanitize()`] makes a line safe to show.
 //!
 //! The splitter keeps nothing while a connection sits between lines: complete lines are
 //! handed out as slices of the caller's (per-thread) read buffer, and only the unfinished tail

@@ -1,6 +1,6 @@
 //! Logging that never stops serving: servers write their logs through a bounded, lossy
 //! writer on a thread of its own ([`init`]), which counts the lines it had to drop and says
-//! so. [`format`] holds what lines look like, [`level`] the level in force. (The per-connection
+//! so. [`format`](mod@format) holds what lines look like, [`level`] the level in force. (The per-connection
 //! warnings a flood would multiply are summarised by the server framework's refusals.)
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
