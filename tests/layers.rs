@@ -158,6 +158,79 @@ fn every_import_goes_down_a_floor_and_none_closes_a_loop() {
     );
 }
 
+#[test]
+fn the_reader_finds_every_path_and_nothing_in_comments_or_strings() {
+    let text = r##"
+        //! Docs name [`crate::cli`] freely.
+        use crate::{a, b::{c, self}, d::e as f};
+        use super::g::*;
+        // use crate::comment;
+        /* use crate::block; /* nested */ */
+        const S: &str = "crate::string";
+        const R: &str = r#"crate::raw "quoted" "#;
+        fn x<'a>(c: &'a char) -> char { let _ = '"'; crate::h::call(); *c }
+        macro_rules! m { () => { $crate::macro_path() } }
+        #[path = "elsewhere.rs"]
+        mod moved;
+        #[cfg(test)]
+        mod tests {
+            use super::inner;
+        }
+        pub(crate) fn y() { super::super::k(); }
+    "##;
+    let scan = scan(text);
+    let named: Vec<(usize, String)> = scan
+        .paths
+        .iter()
+        .map(|(line, inline, p)| {
+            let mut all = inline.clone();
+            all.push(p.join("::"));
+            (*line, all.join("/"))
+        })
+        .collect();
+    let want = [
+        (3, "crate::a"),
+        (3, "crate::b::c"),
+        (3, "crate::b"),
+        (3, "crate::d::e"),
+        (4, "super::g"),
+        (9, "crate::h::call"),
+        (15, "tests/super::inner"),
+        (17, "super::super::k"),
+    ];
+    let want: Vec<(usize, String)> = want.iter().map(|(l, p)| (*l, p.to_string())).collect();
+    assert_eq!(named, want);
+    let mods: Vec<(&str, bool, Option<&str>)> = scan
+        .mods
+        .iter()
+        .map(|m| (m.name.as_str(), m.body, m.file.as_deref()))
+        .collect();
+    assert_eq!(
+        mods,
+        [
+            ("moved", false, Some("elsewhere.rs")),
+            ("tests", true, None)
+        ]
+    );
+    // `super` from a test module inside chat/room.rs is chat::room; from the file, chat.
+    let here = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let path = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        resolve(
+            &here(&["chat", "room", "tests"]),
+            &path(&["super", "State"])
+        ),
+        Some(path(&["chat", "room", "State"]))
+    );
+    assert_eq!(
+        resolve(
+            &here(&["chat", "room"]),
+            &path(&["super", "super", "cli", "Cli"])
+        ),
+        Some(path(&["cli", "Cli"]))
+    );
+}
+
 /// Every loop among `edges` (from, to, where), one error each, naming the lines that close it.
 fn loops(edges: &[(String, String, &Use)], among: &str) -> Vec<String> {
     let mut graph: BTreeMap<&str, BTreeMap<&str, &Use>> = BTreeMap::new();
