@@ -63,7 +63,7 @@
 //! down a floor, into a module of its own, and each takes plain options (`echo::Options`,
 //! `exec::ServeOptions`, ...) that the command line and `serve` build from their flags, so a
 //! program can start any of them without a command line. Nothing closes a loop, between
-//! modules or between the files of one. `tests/layers.rs` reads every import and fails on one
+//! modules or between the files of one. `tests/layers/main.rs` reads every import and fails on one
 //! that breaks this rule, naming its file and line.
 //!
 //! **The command line.** [`cli`]: every command's flags (the doc comments are the help), the
