@@ -86,8 +86,8 @@
 //! - [`msg`]: a member of an IP Messenger / Feiq / iptux LAN on UDP 2425.
 //! - [`http`]: an HTTP/1.1 and HTTPS client, and the seeds' request on a raw socket.
 //! - [`ipcalc`]: addresses, masks and subnets, with the answers of Python's `ipaddress`.
-//! - [`wormhole`]: `taojie send` and `taojie receive`, speaking Magic Wormhole.
-//! - [`relay`]: a Magic Wormhole mailbox server and transit relay.
+//! - [`wormhole`]: `taojie send` and `taojie receive`, speaking Magic Wormhole, and
+//!   `taojie serve relay`, a mailbox server and transit relay.
 //! - [`bench`](mod@bench): an echo load generator that verifies every byte coming back.
 //!
 //! **The shared machinery**, which services are built from (these may name each other, never
@@ -132,7 +132,6 @@ pub mod metrics;
 pub mod msg;
 pub mod names;
 pub mod netcat;
-pub mod relay;
 pub mod retry;
 pub mod secure;
 pub mod serve;

@@ -14,7 +14,8 @@ use clap::{ArgMatches, Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::server::{Caps, LimitArgs, Limits, LiveCaps, LiveLimits, shutdown};
-use crate::{chat, echo, exec, files, relay, time};
+use crate::wormhole::relay;
+use crate::{chat, echo, exec, files, time};
 
 pub mod all;
 pub mod args;

@@ -1,6 +1,7 @@
 //! The mailbox server's messages, both directions: one JSON object per WebSocket message,
 //! named by its `type`. The client ([`super::mailbox`]) and taojie's own server
-//! (`crate::relay`) share these. Unknown keys are ignored; the client ignores unknown types.
+//! ([`super::relay`]) share these. Unknown keys are ignored; the client ignores unknown
+//! types.
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -4,15 +4,17 @@
 //!
 //! The layers, bottom up: [`code`] (the codes, from the PGP word list; [`prompt`] asks for
 //! one with Tab completion), [`keys`] (SPAKE2, HKDF, secretbox), [`messages`] (the mailbox
-//! server's JSON messages, shared with `crate::relay`), [`mailbox`] (the server's client),
+//! server's JSON messages, shared by both ends), [`mailbox`] (the server's client),
 //! [`session`] (one wormhole: key exchange, ordered encrypted messages), [`transit`] (the bulk
 //! connection, direct or relayed, and its records), and [`transfer`] (file-transfer v1, taojie's
-//! extensions between taojie peers, and safe landing on disk).
+//! extensions between taojie peers, and safe landing on disk). [`relay`] is the other end:
+//! `taojie serve relay`, a mailbox server and transit relay of our own.
 pub mod code;
 pub mod keys;
 pub mod mailbox;
 pub mod messages;
 pub mod prompt;
+pub mod relay;
 pub mod session;
 pub mod transfer;
 pub mod transit;

@@ -53,10 +53,10 @@ const FLOORS: &[Floor] = &[
     },
     Floor {
         name: "services",
-        // (forward, wormhole, relay and proxy are on their way.)
+        // (forward and proxy are on their way.)
         modules: &[
             "echo", "time", "netcat", "exec", "files", "chat", "msg", "http", "ipcalc", "bench",
-            "forward", "wormhole", "relay", "proxy",
+            "wormhole", "forward", "proxy",
         ],
         neighbours: false,
     },

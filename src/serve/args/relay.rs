@@ -3,8 +3,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::relay::{self, HubLimits, RelayOptions};
 use crate::server::Limits;
+use crate::wormhole::relay::{self, HubLimits, RelayOptions};
 
 /// `taojie serve relay --listen ADDR --transit ADDR`.
 #[derive(Args, Debug)]

@@ -22,14 +22,9 @@ use sha2::{Digest, Sha256};
 
 use super::super::messages::hex;
 use super::super::transit::Connection;
-use super::offer::{MAX_NAMES, Offer, human};
+use super::offer::{ABILITY, MAX_NAMES, Offer, human};
 use super::progress::Progress;
 use super::stream;
-
-pub use super::land::receive_entries;
-
-/// The ability that marks a taojie peer.
-pub const ABILITY: &str = "taojie-entries-v1";
 
 /// Our `app_versions`.
 pub fn our_versions() -> Value {

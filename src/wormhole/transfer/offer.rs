@@ -3,6 +3,10 @@
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
+/// The ability that marks a taojie peer (in `app_versions`, and the key of an entry-stream
+/// offer).
+pub const ABILITY: &str = "taojie-entries-v1";
+
 /// The largest size an offer may state (JSON numbers are exact up to 2^53).
 pub const MAX_SIZE: u64 = 1 << 53;
 /// The most top-level names a taojie offer may list.
@@ -83,7 +87,7 @@ impl Offer {
                 files: size(d, "numfiles")?,
             });
         }
-        if let Some(e) = v.get(super::ext::ABILITY) {
+        if let Some(e) = v.get(ABILITY) {
             let names: Vec<String> = e
                 .get("names")
                 .and_then(Value::as_array)
@@ -121,7 +125,7 @@ impl Offer {
                 names,
                 files,
                 bytes,
-            } => json!({ super::ext::ABILITY: {"names": names, "files": files, "bytes": bytes} }),
+            } => json!({ ABILITY: {"names": names, "files": files, "bytes": bytes} }),
         }
     }
 }

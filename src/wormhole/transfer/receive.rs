@@ -13,7 +13,7 @@ use super::super::transit::{Connection, PeerHints, Role, Suite, Transit, parse_h
 use super::offer::{Offer, human};
 use super::output::{PartFile, check_name};
 use super::progress::Progress;
-use super::{ReceiveOptions, archive, ext, stream};
+use super::{ReceiveOptions, archive, land, stream};
 
 /// Runs `taojie receive`.
 pub async fn receive(opts: ReceiveOptions) -> Result<()> {
@@ -103,7 +103,7 @@ pub async fn receive(opts: ReceiveOptions) -> Result<()> {
             ..
         } => receive_zip(conn, &name, zip_size, bytes, &opts).await,
         Offer::Entries { names, bytes, .. } => {
-            ext::receive_entries(conn, &opts, &names, bytes).await
+            land::receive_entries(conn, &opts, &names, bytes).await
         }
         Offer::Message(_) => unreachable!("answered above"),
     }
