@@ -140,3 +140,4 @@ pub mod sys;
 pub mod time;
 pub mod tty;
 pub mod wormhole;
+pub mod tls;
