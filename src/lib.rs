@@ -78,7 +78,10 @@
 //! - [`echo`]: echo (RFC 862) over TCP, UDP and Unix sockets, plain or upper-casing.
 //! - [`time`]: the seeds' UDP strftime service, daytime (RFC 867), SNTP (RFC 4330), and their
 //!   client.
-//! - [`netcat`]: `taojie connect` and `taojie listen` over TCP, UDP and Unix sockets.
+//! - [`netcat`]: `taojie connect` and `taojie listen` over TCP, UDP and Unix sockets, plain,
+//!   TLS or taojie's encrypted channel.
+//! - [`forward`]: `taojie forward`, a port relayed to another address for many clients (TCP,
+//!   UDP sessions, Unix sockets), and the encrypted tunnels (TLS, Noise) on either side.
 //! - [`exec`]: remote command execution, authenticated and streamed, and the seeds' protocol.
 //! - [`files`]: verified, resumable, atomic uploads and downloads, and the seeds' upload.
 //! - [`chat`]: a TCP line broker with names and rooms, a UDP hub, a page for browsers, and the
@@ -105,6 +108,13 @@
 //! - [`tty`]: the terminal screen of the chat clients, and making peers' text safe to show.
 //! - [`retry`]: the one retry policy (waits and which failures are worth another try).
 //! - [`names`]: names that cross the wire (file names), checked and escaped.
+//! - [`tls`]: rustls set up the way taojie's users expect: a client that verifies by default
+//!   (roots, `--cacert`, host name, `--pin`), server configurations from PEM files or made at
+//!   start, and one-line reasons for a failed handshake.
+//! - [`transport`]: plain, TLS and Noise streams behind one seam (accepting and dialling), so
+//!   a relay never knows which it got.
+//! - [`pump`]: the relay between two streams (splice(2) between plain sockets, a buffer copy
+//!   otherwise), with half-close and byte counts.
 //!
 //! **The ground**, which names nothing else of the crate: [`log`] (log formats, installing
 //! the subscriber, the level in force), [`metrics`] (the counters), [`flags`] (the value
@@ -122,6 +132,7 @@ pub mod echo;
 pub mod exec;
 pub mod files;
 pub mod flags;
+pub mod forward;
 pub mod framing;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -132,12 +143,14 @@ pub mod metrics;
 pub mod msg;
 pub mod names;
 pub mod netcat;
+pub mod pump;
 pub mod retry;
 pub mod secure;
 pub mod serve;
 pub mod server;
 pub mod sys;
 pub mod time;
+pub mod tls;
+pub mod transport;
 pub mod tty;
 pub mod wormhole;
-pub mod tls;

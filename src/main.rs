@@ -7,9 +7,9 @@ fn main() -> ExitCode {
     // Servers must not stall on a standard error nobody reads; clients keep their few lines
     // in order with the error line printed below.
     let writer = match cli.command {
-        taojie::cli::Command::Serve(_) | taojie::cli::Command::Listen(_) => {
-            taojie::log::Writer::NonBlocking
-        }
+        taojie::cli::Command::Serve(_)
+        | taojie::cli::Command::Listen(_)
+        | taojie::cli::Command::Forward(_) => taojie::log::Writer::NonBlocking,
         _ => taojie::log::Writer::Blocking,
     };
     let _log = taojie::log::init(cli.log_format, writer);

@@ -58,6 +58,8 @@ pub enum Command {
     Connect(ConnectArgs),
     /// Netcat listener: the first peer's bytes to stdout, stdin to the peer
     Listen(ListenArgs),
+    /// Relay a port to another address for many clients (TCP, UDP, Unix; TLS or Noise tunnels)
+    Forward(serve::args::ForwardArgs),
     /// Ask a time server: the seed's UDP strftime service, daytime (--tcp) or SNTP (--sntp)
     Time(TimeArgs),
     /// Load-test any echo server and verify every byte that comes back
@@ -171,6 +173,10 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
         }
         Command::Connect(args) => netcat::connect(args.into()).await,
         Command::Listen(args) => netcat::listen(args.into()).await,
+        Command::Forward(args) => {
+            serve::forward(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Time(args) => time::run(args.into()).await,
         Command::Bench(args) => bench::run(args.into()).await,
         Command::Keygen(args) if args.identity => {

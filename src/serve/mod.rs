@@ -15,14 +15,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::server::{Caps, LimitArgs, Limits, LiveCaps, LiveLimits, shutdown};
 use crate::wormhole::relay;
-use crate::{chat, echo, exec, files, time};
+use crate::{chat, echo, exec, files, forward, time};
 
 pub mod all;
 pub mod args;
 pub mod config;
 pub mod metrics;
 
-use args::{ChatArgs, EchoArgs, ExecArgs, FilesArgs, RelayArgs, TimeArgs};
+use args::{ChatArgs, EchoArgs, ExecArgs, FilesArgs, ForwardArgs, RelayArgs, TimeArgs};
 
 /// `taojie serve [SERVICE]`.
 #[derive(Args, Debug)]
@@ -225,6 +225,21 @@ pub async fn run(args: ServeArgs, matches: Option<&ArgMatches>) -> Result<()> {
     }
     if let Some(m) = metrics {
         // The services are done; the endpoint stopped with them (same token).
+        let _ = m.await;
+    }
+    Ok(())
+}
+
+/// Runs `taojie forward` until SIGINT or SIGTERM (then stops gracefully), with its metrics
+/// endpoint if `--metrics` asks for one.
+pub async fn forward(args: ForwardArgs) -> Result<()> {
+    let token = shutdown::on_signal()?;
+    let metrics = metrics::MetricsArgs {
+        metrics: args.metrics.clone(),
+    };
+    let metrics = start_metrics(&metrics, &token).await?;
+    forward::run(args.into(), token.cancelled_owned()).await?;
+    if let Some(m) = metrics {
         let _ = m.await;
     }
     Ok(())

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Instant;
 
@@ -189,6 +189,38 @@ impl Conn {
         }?;
         self.activity.touch();
         self.count_out(n);
+        Ok(n)
+    }
+}
+
+impl Conn {
+    /// Waits until the socket may be ready for `interest`, for system calls tokio does not
+    /// make itself (splice(2)); see [`Conn::try_io_counted`].
+    pub async fn ready(&self, interest: Interest) -> io::Result<()> {
+        match &self.inner {
+            Inner::Tcp(s) => s.ready(interest).await.map(drop),
+            Inner::Unix(s) => s.ready(interest).await.map(drop),
+        }
+    }
+
+    /// Runs `call`, a non-blocking system call on the socket that moves bytes one way, and
+    /// counts what it returns as bytes read (`interest` READABLE) or written (WRITABLE), as
+    /// activity too. A `WouldBlock` clears the readiness, so [`Conn::ready`] then waits.
+    pub fn try_io_counted(
+        &self,
+        interest: Interest,
+        call: impl FnOnce() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let n = match &self.inner {
+            Inner::Tcp(s) => s.try_io(interest, call),
+            Inner::Unix(s) => s.try_io(interest, call),
+        }?;
+        self.activity.touch();
+        if interest.is_readable() {
+            self.count_in(n);
+        } else {
+            self.count_out(n);
+        }
         Ok(n)
     }
 }

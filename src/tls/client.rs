@@ -151,11 +151,6 @@ enum Trust {
     },
 }
 
-/// A key that matched no pin; [`super::explain`] words it.
-#[derive(Debug, thiserror::Error)]
-#[error("the certificate's key is {0}, not the one pinned")]
-pub struct PinMismatch(pub String);
-
 #[derive(Debug)]
 struct Verifier {
     trust: Trust,
@@ -176,7 +171,7 @@ impl ServerCertVerifier for Verifier {
             Trust::Pins(pins) => match Pin::of_cert(end_entity) {
                 Some(pin) if pins.contains(&pin) => Ok(ServerCertVerified::assertion()),
                 Some(pin) => Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-                    rustls::OtherError(Arc::new(PinMismatch(pin.to_string()))),
+                    rustls::OtherError(Arc::new(super::pin::PinMismatch(pin.to_string()))),
                 ))),
                 None => Err(rustls::Error::InvalidCertificate(
                     CertificateError::BadEncoding,

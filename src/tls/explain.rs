@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use rustls::{AlertDescription, CertificateError, Error};
 
-use super::client::PinMismatch;
 use super::human_time;
+use super::pin::PinMismatch;
 
 /// Why an I/O error from a TLS stream happened, in one line.
 pub fn io(err: &io::Error) -> String {

@@ -63,7 +63,16 @@ const FLOORS: &[Floor] = &[
     Floor {
         name: "shared machinery",
         modules: &[
-            "server", "secure", "auth", "framing", "tty", "retry", "names",
+            "server",
+            "secure",
+            "auth",
+            "framing",
+            "tty",
+            "retry",
+            "names",
+            "tls",
+            "transport",
+            "pump",
         ],
         neighbours: true,
     },

@@ -5,6 +5,7 @@ mod chat;
 mod echo;
 mod exec;
 mod files;
+mod forward;
 mod relay;
 mod time;
 
@@ -12,5 +13,6 @@ pub use chat::ChatArgs;
 pub use echo::EchoArgs;
 pub use exec::ExecArgs;
 pub use files::FilesArgs;
+pub use forward::ForwardArgs;
 pub use relay::RelayArgs;
 pub use time::TimeArgs;

@@ -1,0 +1,64 @@
+//! Relaying through a buffer, for streams the kernel cannot splice: TLS and Noise ends,
+//! whose bytes are decrypted and encrypted in user space anyway.
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::{Broken, Side, Totals};
+use crate::transport::Stream;
+
+/// A direction's buffer to start with: enough for interactive traffic, and all an idle
+/// connection holds.
+const SMALL: usize = 16 * 1024;
+/// The buffer once a read has filled the small one (bulk data): room for two whole Noise
+/// records, so the Noise stream decrypts straight into it, and for several TLS records.
+const LARGE: usize = 144 * 1024;
+
+/// Relays both ways until both have ended, or the first error.
+pub(super) async fn relay(client: Stream, target: Stream, totals: &Totals) -> Result<(), Broken> {
+    let (mut client_r, mut client_w) = tokio::io::split(client);
+    let (mut target_r, mut target_w) = tokio::io::split(target);
+    let up = one_way(
+        (&mut client_r, Side::Client),
+        (&mut target_w, Side::Target),
+        &totals.up,
+    );
+    let down = one_way(
+        (&mut target_r, Side::Target),
+        (&mut client_w, Side::Client),
+        &totals.down,
+    );
+    tokio::try_join!(up, down).map(drop)
+}
+
+/// Copies from `src` to `dst` until `src` ends, then shuts `dst`'s writing side down (FIN,
+/// after close_notify or an end-of-stream record where there is a layer).
+async fn one_way<R, W>(
+    (src, from): (&mut R, Side),
+    (dst, to): (&mut W, Side),
+    count: &AtomicU64,
+) -> Result<(), Broken>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; SMALL];
+    loop {
+        let n = src
+            .read(&mut buf)
+            .await
+            .map_err(|e| Broken::read(from, e))?;
+        if n == 0 {
+            return dst.shutdown().await.map_err(|e| Broken::write(to, e));
+        }
+        dst.write_all(&buf[..n])
+            .await
+            .map_err(|e| Broken::write(to, e))?;
+        // A layer may keep what it sealed until flushed; the peer must not wait for more.
+        dst.flush().await.map_err(|e| Broken::write(to, e))?;
+        count.fetch_add(n as u64, Ordering::Relaxed);
+        if n == buf.len() && buf.len() < LARGE {
+            buf = vec![0u8; LARGE];
+        }
+    }
+}
