@@ -47,6 +47,11 @@ pub(super) async fn run(args: ConnectOptions) -> Result<ExitCode> {
             ),
         };
         let what = format!("unix {}", path.display());
+        if let Some(options) = &args.tls {
+            // No host in a path: the name to check is --sni's, else localhost.
+            let tls = super::tls::connect(options, stream, "localhost", wait, v).await?;
+            return tls_once(tls, input, &format!("{what} (TLS)"), v).await;
+        }
         let (r, w) = stream.into_split();
         return bridge_once(r, w, input, &what, v).await;
     }
@@ -59,6 +64,11 @@ pub(super) async fn run(args: ConnectOptions) -> Result<ExitCode> {
             .await
             .with_context(|| format!("tcp {peer}"))?;
         return bridge_once(r, w, input, &format!("tcp {peer} (encrypted)"), v).await;
+    }
+    if let Some(options) = &args.tls {
+        let host = crate::tls::host_of(&args.addr);
+        let tls = super::tls::connect(options, stream, host, wait, v).await?;
+        return tls_once(tls, input, &format!("tcp {peer} (TLS)"), v).await;
     }
     let (r, w) = stream.into_split();
     bridge_once(r, w, input, &format!("tcp {peer}"), v).await
@@ -80,6 +90,20 @@ where
     let output = Output::spawn().context("cannot write to stdout")?;
     let end = pump::bridge(r, w, &mut input, &output).await;
     finish(end.with_context(|| what.to_string()), output, verbose).await
+}
+
+/// Bridges a TLS connection as [`bridge_once`] does a plain one; a peer that ends without
+/// close_notify ends the stream, with a warning.
+async fn tls_once<S>(tls: S, input: Input, what: &str, verbose: bool) -> Result<ExitCode>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let cut = std::sync::Arc::default();
+    let (r, w) = tokio::io::split(tls);
+    let r = super::tls::Lenient::new(r, std::sync::Arc::clone(&cut));
+    let code = bridge_once(r, w, input, what, verbose).await;
+    super::tls::Lenient::<()>::warn(&cut);
+    code
 }
 
 /// Ends a session: prints what already arrived, then reports how it ended. A peer that

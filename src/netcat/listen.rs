@@ -19,6 +19,7 @@ use super::{End, ListenOptions, note, secs};
 use crate::retry::Backoff;
 use crate::secure::ServerAuth;
 use crate::server::{self, Listener, Peer, PreAuth};
+use crate::tls::server::ServerTls;
 
 /// How long a listener stopped by a signal waits for stdout to take what already arrived.
 const FLUSH_ON_SIGNAL: Duration = Duration::from_secs(2);
@@ -45,6 +46,7 @@ pub(super) async fn run(args: ListenOptions) -> Result<ExitCode> {
         true => Some(Arc::new(args.keys.auth("listen", &[])?)),
         false => None,
     };
+    let tls = super::tls::server(&args.tls, &args.addr)?;
     // Stderr, not stdout: stdout carries the peer's bytes (see PRODUCT.md).
     match &bound {
         Bound::Stream(l) => eprintln!("listen {} {}", l.proto(), l.local_display()),
@@ -62,7 +64,7 @@ pub(super) async fn run(args: ListenOptions) -> Result<ExitCode> {
                     guard: Arc::new(PreAuth::live(args.preauth.clone()).for_service("listen")),
                     pending: JoinSet::new(),
                 });
-                streams(listener, &args, keyed, &mut input, &output).await
+                streams(listener, &args, keyed, tls.as_ref(), &mut input, &output).await
             }
             Bound::Datagram(socket) => {
                 let peers = match args.keep_open {
@@ -93,6 +95,7 @@ async fn streams(
     listener: &Listener,
     args: &ListenOptions,
     mut keyed: Option<Keyed>,
+    tls: Option<&ServerTls>,
     input: &mut Input,
     output: &Output,
 ) -> Result<End> {
@@ -113,8 +116,12 @@ async fn streams(
                     let who = format!("tcp {peer}");
                     note(v, format_args!("connection from {who}"));
                     let _ = stream.set_nodelay(true);
-                    let (r, w) = stream.into_split();
-                    (pump::bridge(r, w, input, output).await, who)
+                    if let Some(tls) = tls {
+                        (tls_bridge(tls, stream, v, input, output).await, who)
+                    } else {
+                        let (r, w) = stream.into_split();
+                        (pump::bridge(r, w, input, output).await, who)
+                    }
                 }
                 Err(e) => {
                     accept_failed(e, args.keep_open, &mut backoff).await?;
@@ -125,8 +132,12 @@ async fn streams(
                 Ok((stream, _)) => {
                     let who = format!("unix {}", path.display());
                     note(v, format_args!("connection on {who}"));
-                    let (r, w) = stream.into_split();
-                    (pump::bridge(r, w, input, output).await, who)
+                    if let Some(tls) = tls {
+                        (tls_bridge(tls, stream, v, input, output).await, who)
+                    } else {
+                        let (r, w) = stream.into_split();
+                        (pump::bridge(r, w, input, output).await, who)
+                    }
                 }
                 Err(e) => {
                     accept_failed(e, args.keep_open, &mut backoff).await?;
@@ -144,6 +155,29 @@ async fn streams(
             Err(e) => return Err(e).context(who),
         }
     }
+}
+
+/// Runs the TLS handshake with an accepted peer, then bridges it as a plain one; a failed
+/// handshake is the peer's error (reported, and with --keep-open the next peer is served).
+async fn tls_bridge<S>(
+    tls: &ServerTls,
+    stream: S,
+    verbose: bool,
+    input: &mut Input,
+    output: &Output,
+) -> io::Result<End>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let stream = super::tls::accept(tls, stream, verbose)
+        .await
+        .map_err(|e| io::Error::other(format!("{e:#}")))?;
+    let cut = std::sync::Arc::default();
+    let (r, w) = tokio::io::split(stream);
+    let r = super::tls::Lenient::new(r, std::sync::Arc::clone(&cut));
+    let end = pump::bridge(r, w, input, output).await;
+    super::tls::Lenient::<()>::warn(&cut);
+    end
 }
 
 /// An encrypted listener's handshakes: each runs in a task of its own under the pre-auth

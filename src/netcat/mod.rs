@@ -2,7 +2,8 @@
 //!
 //! The layers: `stdio` runs standard input and output on plain threads and hands chunks over
 //! bounded channels; `pump` moves those chunks to and from one socket (a stream bridge with
-//! half-close, and the datagram loops); `connect` and `listen` find the socket.
+//! half-close, and the datagram loops); `connect` and `listen` find the socket; `tls` and
+//! `encrypted` wrap it when asked.
 //!
 //! End-of-stream rules, the ones ncat users keep asking for: at stdin EOF a stream socket is
 //! half-closed and whatever the peer still sends is printed; when the peer closes, the command
@@ -26,6 +27,7 @@ pub mod encrypted;
 mod listen;
 mod pump;
 mod stdio;
+mod tls;
 
 /// What `taojie connect` does: where to connect and how.
 #[derive(Debug, Clone)]
@@ -45,6 +47,8 @@ pub struct ConnectOptions {
     pub verbose: bool,
     /// Encrypt the pipe with a shared key or an identity key (TCP only).
     pub keys: ClientKeys,
+    /// Speak TLS (TCP and Unix), verified as these options say.
+    pub tls: Option<crate::tls::ClientOptions>,
 }
 
 /// What `taojie listen` does: where to listen and how.
@@ -66,6 +70,8 @@ pub struct ListenOptions {
     pub keys: ServerKeys,
     /// Caps on connections still in their handshake (with keys).
     pub preauth: LiveCaps,
+    /// Speak TLS with this certificate (or one made at start); none of it set: plain.
+    pub tls: crate::tls::ServerOptions,
 }
 
 /// `taojie connect`: stdin to the socket, the socket to stdout.

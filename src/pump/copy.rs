@@ -16,27 +16,33 @@ const LARGE: usize = 144 * 1024;
 
 /// Relays both ways until both have ended, or the first error.
 pub(super) async fn relay(client: Stream, target: Stream, totals: &Totals) -> Result<(), Broken> {
+    let (client_tls, target_tls) = (client.kind() == "tls", target.kind() == "tls");
     let (mut client_r, mut client_w) = tokio::io::split(client);
     let (mut target_r, mut target_w) = tokio::io::split(target);
     let up = one_way(
-        (&mut client_r, Side::Client),
+        (&mut client_r, Side::Client, client_tls),
         (&mut target_w, Side::Target),
         &totals.up,
+        totals,
     );
     let down = one_way(
-        (&mut target_r, Side::Target),
+        (&mut target_r, Side::Target, target_tls),
         (&mut client_w, Side::Client),
         &totals.down,
+        totals,
     );
     tokio::try_join!(up, down).map(drop)
 }
 
 /// Copies from `src` to `dst` until `src` ends, then shuts `dst`'s writing side down (FIN,
-/// after close_notify or an end-of-stream record where there is a layer).
+/// after close_notify or an end-of-stream record where there is a layer). A TLS source
+/// (`tls`) that ends without close_notify — ncat's way — ends too, noted in `totals`; a Noise
+/// stream cut without its end record stays an error.
 async fn one_way<R, W>(
-    (src, from): (&mut R, Side),
+    (src, from, tls): (&mut R, Side, bool),
     (dst, to): (&mut W, Side),
     count: &AtomicU64,
+    totals: &Totals,
 ) -> Result<(), Broken>
 where
     R: AsyncRead + Unpin,
@@ -44,10 +50,14 @@ where
 {
     let mut buf = vec![0u8; SMALL];
     loop {
-        let n = src
-            .read(&mut buf)
-            .await
-            .map_err(|e| Broken::read(from, e))?;
+        let n = match src.read(&mut buf).await {
+            Ok(n) => n,
+            Err(e) if tls && e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                totals.unclean.store(true, Ordering::Relaxed);
+                0
+            }
+            Err(e) => return Err(Broken::read(from, e)),
+        };
         if n == 0 {
             return dst.shutdown().await.map_err(|e| Broken::write(to, e));
         }

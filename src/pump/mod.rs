@@ -27,6 +27,8 @@ pub struct Totals {
     pub up: AtomicU64,
     /// From the target back to the client.
     pub down: AtomicU64,
+    /// A TLS side ended without close_notify (taken as its end, as ncat ends that way).
+    pub unclean: std::sync::atomic::AtomicBool,
 }
 
 impl Totals {

@@ -42,7 +42,15 @@ impl Session {
         match res {
             Ok(m) => {
                 self.method = Some(m);
-                self.end = Some(("closed".into(), false));
+                let end = match self
+                    .totals
+                    .unclean
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    true => "closed (a TLS side without close_notify)",
+                    false => "closed",
+                };
+                self.end = Some((end.into(), false));
             }
             Err(e) => self.end = Some((e.to_string(), false)),
         }

@@ -7,10 +7,11 @@ use super::pin::{Pin, fingerprint};
 
 /// Lines describing the session (two or three), for stderr.
 pub fn describe(state: &CommonState) -> Vec<String> {
-    let version = state
-        .protocol_version()
-        .and_then(|v| v.as_str())
-        .unwrap_or("TLS (version unknown)");
+    let version = match state.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2",
+        _ => "TLS (version unknown)",
+    };
     let suite = state
         .negotiated_cipher_suite()
         .and_then(|s| s.suite().as_str())

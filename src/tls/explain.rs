@@ -64,7 +64,8 @@ fn certificate(err: &CertificateError) -> String {
             let names = if presented.is_empty() {
                 "no name at all".to_string()
             } else {
-                presented.join(", ")
+                let plain: Vec<String> = presented.iter().map(|n| bare_name(n)).collect();
+                plain.join(", ")
             };
             format!(
                 "wrong host name: the certificate is for {names}, not {}",
@@ -81,10 +82,25 @@ fn certificate(err: &CertificateError) -> String {
         }
         CertificateError::Other(other) => match other.0.downcast_ref::<PinMismatch>() {
             Some(pin) => pin.to_string(),
+            // webpki's word for a self-signed certificate made the common way (CA:TRUE).
+            None if other.to_string().contains("CaUsedAsEndEntity") => {
+                "certificate issued by an unknown authority: it is self-signed (--cacert it, \
+                 or --pin its key)"
+                    .to_string()
+            }
             None => format!("certificate refused: {other}"),
         },
         other => format!("certificate refused: {other:?}"),
     }
+}
+
+/// A name as rustls lists it (`DnsName("example.com")`, `IpAddress(127.0.0.1)`), bare.
+fn bare_name(listed: &str) -> String {
+    let inner = listed
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or(listed);
+    inner.trim_matches('"').to_string()
 }
 
 /// What the peer's alert means for the user: it refused our certificate, or had none to
