@@ -21,6 +21,9 @@ pub(super) const MAX_DATAGRAM: usize = 65_507;
 /// After the peer closes, stdin that gives nothing for this long counts as paused. A time,
 /// not "no chunk queued", because a fast socket drains the queue between two reads of a file.
 const STDIN_PAUSE: Duration = Duration::from_millis(200);
+/// How long ending our side may take once the session is over (a TLS close_notify, a
+/// Noise end record): a peer that no longer reads cannot hold the command longer.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// A socket read needs at least this much room; below it the buffer is replaced.
 const MIN_READ_ROOM: usize = 16 * 1024;
 
@@ -44,10 +47,16 @@ where
 {
     // Since when `up` has been waiting for stdin (None while it writes to the peer).
     let waiting = Cell::new(None);
+    // Told once the session is over with stdin still open: `up` then ends our side too, so
+    // that a TLS or Noise peer gets its close_notify or end record rather than a bare FIN.
+    let stop = tokio::sync::Notify::new();
     let up = async {
         loop {
             waiting.set(Some(Instant::now()));
-            let chunk = input.next().await;
+            let chunk = tokio::select! {
+                chunk = input.next() => chunk,
+                _ = stop.notified() => None,
+            };
             waiting.set(None);
             match chunk {
                 Some(chunk) => writer.write_all(&chunk).await?,
@@ -84,7 +93,10 @@ where
         loop {
             let paused_at = waiting.get().unwrap_or_else(Instant::now) + STDIN_PAUSE;
             tokio::select! {
-                _ = &mut up => break,
+                _ = &mut up => {
+                    sending = false;
+                    break;
+                }
                 _ = sleep_until(paused_at) => {
                     if waiting.get().is_some_and(|since| since.elapsed() >= STDIN_PAUSE) {
                         break;
@@ -92,6 +104,11 @@ where
                 }
             }
         }
+    }
+    if sending {
+        // Our end of the stream, briefly: a peer that stopped reading must not hold us.
+        stop.notify_one();
+        let _ = tokio::time::timeout(CLOSE_WAIT, &mut up).await;
     }
     end
 }
