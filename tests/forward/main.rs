@@ -10,6 +10,7 @@
 mod certs;
 #[path = "../common/mod.rs"]
 mod common;
+mod config;
 #[allow(dead_code)]
 #[path = "../http/nginx.rs"]
 mod nginx;

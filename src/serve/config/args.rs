@@ -54,12 +54,16 @@ fn flag<'c>(cmd: &'c Command, long: &str) -> Option<&'c clap::Arg> {
 /// Checks `table` (the `[service]` section of `path`) against the service's flags: every key
 /// must be one, with a value of the right kind.
 pub fn from_table(path: &Path, service: &str, table: &Table) -> Result<Keys> {
-    let cmd = command(service);
+    flags_of(path, service, &command(service), table)
+}
+
+/// Checks `table`'s keys against the flags of `cmd` (named `service` in messages).
+pub fn flags_of(path: &Path, service: &str, cmd: &Command, table: &Table) -> Result<Keys> {
     let mut keys = Keys::new();
     for (name, item) in &table.keys {
         let at = |msg: String| anyhow!("{} line {}: {msg}", path.display(), item.line);
-        let Some(arg) = flag(&cmd, name) else {
-            let hint = match flag(&cmd, &name.replace('_', "-")) {
+        let Some(arg) = flag(cmd, name) else {
+            let hint = match flag(cmd, &name.replace('_', "-")) {
                 Some(_) => format!(
                     " (keys are spelt as the flags: `{}`)",
                     name.replace('_', "-")

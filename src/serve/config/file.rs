@@ -48,6 +48,8 @@ pub struct Parsed {
     pub top: BTreeMap<String, Item>,
     /// The sections by name.
     pub tables: BTreeMap<String, Table>,
+    /// The arrays of tables (`[[forward]]`) by name, in file order.
+    pub arrays: BTreeMap<String, Vec<Table>>,
 }
 
 /// The 1-based line holding byte `offset` of `text`.
@@ -86,6 +88,21 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed> {
                     .tables
                     .insert(key.get_ref().to_string(), Table { line, keys });
             }
+            DeValue::Array(items)
+                if !items.is_empty()
+                    && items
+                        .iter()
+                        .all(|v| matches!(v.get_ref(), DeValue::Table(_))) =>
+            {
+                let tables = items
+                    .iter()
+                    .filter_map(|v| match v.get_ref() {
+                        DeValue::Table(t) => Some(table(text, line_of(text, v.span().start), t)),
+                        _ => None,
+                    })
+                    .collect();
+                parsed.arrays.insert(key.get_ref().to_string(), tables);
+            }
             other => {
                 let item = Item {
                     raw: raw(other),
@@ -96,6 +113,21 @@ pub fn parse(path: &Path, text: &str) -> Result<Parsed> {
         }
     }
     Ok(parsed)
+}
+
+/// A table's keys with their lines; `line` is where it starts.
+fn table(text: &str, line: usize, t: &DeTable<'_>) -> Table {
+    let keys = t
+        .iter()
+        .map(|(k, v)| {
+            let item = Item {
+                raw: raw(v.get_ref()),
+                line: line_of(text, k.span().start),
+            };
+            (k.get_ref().to_string(), item)
+        })
+        .collect();
+    Table { line, keys }
 }
 
 fn raw(value: &DeValue<'_>) -> Raw {

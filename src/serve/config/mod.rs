@@ -16,6 +16,7 @@ use clap::parser::ValueSource;
 
 pub mod args;
 pub mod file;
+pub mod forward;
 pub mod reload;
 pub mod run;
 
@@ -85,7 +86,13 @@ pub fn check(path: &Path, overrides: &Overrides) -> Result<()> {
     for note in config.check_files()? {
         eprintln!("taojie: {note}");
     }
-    let names: Vec<&str> = config.sections.iter().map(|s| s.name).collect();
+    let mut names: Vec<String> = config.sections.iter().map(|s| s.name.to_string()).collect();
+    names.extend(
+        config
+            .forwards
+            .iter()
+            .map(|f| format!("forward-{}", f.name)),
+    );
     println!("{}: ok ({})", path.display(), names.join(", "));
     Ok(())
 }
@@ -145,6 +152,8 @@ pub struct Config {
     pub metrics: Option<String>,
     /// The services to run, in start order.
     pub sections: Vec<Section>,
+    /// The `[[forward]]` tables, in file order (started after the services).
+    pub forwards: Vec<forward::ForwardSection>,
     /// The command line's flags, applied again at each reload.
     pub overrides: Overrides,
 }
@@ -191,6 +200,23 @@ impl Config {
                 }
             }
         }
+        if let Some(table) = parsed.tables.get("forward") {
+            return Err(at(
+                table.line,
+                "forwards are [[forward]] tables (two brackets: one table per forward)".into(),
+            ));
+        }
+        if let Some((name, tables)) = parsed.arrays.iter().find(|(name, _)| *name != "forward") {
+            return Err(at(
+                tables[0].line,
+                format!("unknown tables [[{name}]] (the only array of tables is [[forward]])"),
+            ));
+        }
+        // `serve --config F SERVICE` runs that service alone.
+        let forwards = match (&overrides.only, parsed.arrays.get("forward")) {
+            (None, Some(tables)) => forward::from_tables(path, tables)?,
+            _ => Vec::new(),
+        };
         if let Some((name, table)) = parsed
             .tables
             .iter()
@@ -226,9 +252,9 @@ impl Config {
             section.service(path)?;
             sections.push(section);
         }
-        if sections.is_empty() {
+        if sections.is_empty() && forwards.is_empty() {
             bail!(
-                "{}: no service to run: add a section such as [echo] (services: {})",
+                "{}: no service to run: add a section such as [echo] (services: {}), or [[forward]]",
                 path.display(),
                 SERVICES.join(", ")
             );
@@ -238,6 +264,7 @@ impl Config {
             log_level,
             metrics,
             sections,
+            forwards,
             overrides: overrides.clone(),
         })
     }
@@ -294,6 +321,24 @@ impl Config {
                     "needs `key`, or `identity` with `authorized`, or `insecure-no-auth = true` \
                      on a loopback address"
                 )));
+            }
+        }
+        for f in &self.forwards {
+            let at = |e: anyhow::Error| {
+                anyhow!("{} line {}: [[forward]] {e:#}", self.path.display(), f.line)
+            };
+            for key in ["from-key", "to-key"] {
+                if let Some(k) = f.path(key) {
+                    crate::auth::Key::load(&k).map_err(at)?;
+                }
+            }
+            for id in ["from-identity", "to-identity"] {
+                if let Some(p) = f.path(id) {
+                    crate::secure::Identity::load(&p).map_err(at)?;
+                }
+            }
+            if let Some(list) = f.path("from-authorized") {
+                crate::secure::Authorized::load(&list).map_err(at)?;
             }
         }
         Ok(notes)

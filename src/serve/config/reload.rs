@@ -89,6 +89,9 @@ pub fn reload(running: &mut Config, live: &LiveSenders) -> Option<Outcome> {
     if new.metrics != running.metrics {
         out.not_applied.push("metrics".into());
     }
+    if !super::forward::same(&new.forwards, &running.forwards) {
+        out.not_applied.push("[[forward]] tables".into());
+    }
     for name in SERVICES {
         let (old, now) = (running.section(name).cloned(), new.section(name));
         let (old, now) = match (old, now) {

@@ -28,6 +28,11 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<()> {
         live.insert(section.name, senders);
         running.push(service.serve(follows, shutdown.clone()));
     }
+    for f in &config.forwards {
+        let options = f.options(&config.path)?;
+        let stop = shutdown.clone().cancelled_owned();
+        running.push(Box::pin(crate::forward::run(options, stop)));
+    }
     // Before any service is up: from now on SIGHUP re-reads instead of ending the process.
     super::reload::on_sighup(config, live)?;
     futures_util::future::try_join_all(running).await?;
