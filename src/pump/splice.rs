@@ -11,16 +11,22 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::pipe::{PipeFlags, SpliceFlags, fcntl_setpipe_size, pipe_with, splice};
+use rustix::pipe::{
+    PipeFlags, SpliceFlags, fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, splice,
+};
 use tokio::io::Interest;
 
 use super::{Broken, Side, Totals};
 use crate::transport::Plain;
 
-/// Bytes a pipe holds (and so the most one splice moves). The default 64 KiB costs a
-/// system call per 64 KiB each way; 256 KiB moves a bulk transfer in a quarter of the calls.
-/// Not granted (a user over `pipe-user-pages-soft`), the pipe keeps its default size.
+/// Bytes a pipe may grow to (and so the most one splice moves). A pipe starts at the
+/// kernel's default (64 KiB), which interactive traffic never fills; a direction whose splice
+/// fills it (bulk data) grows its pipe to this once, moving a transfer in a quarter of the
+/// system calls. Pipe pages count against a user's `pipe-user-pages-soft` (64 MiB), so idle
+/// and interactive connections keep the default; a growth not granted keeps it too.
 const PIPE_SIZE: usize = 256 * 1024;
+/// A pipe's size when the kernel does not say.
+const DEFAULT_PIPE: usize = 64 * 1024;
 
 /// A pipe: its read end and its write end.
 struct Pipe {
@@ -31,7 +37,6 @@ struct Pipe {
 impl Pipe {
     fn new() -> io::Result<Pipe> {
         let (read, write) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
-        let _ = fcntl_setpipe_size(&write, PIPE_SIZE);
         Ok(Pipe { read, write })
     }
 }
@@ -75,13 +80,15 @@ async fn one_way(
     count: &AtomicU64,
 ) -> Result<(), Broken> {
     let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
+    let mut size = fcntl_getpipe_size(&pipe.write).unwrap_or(DEFAULT_PIPE);
+    let mut grown = false;
     loop {
         let n = loop {
             src.ready(Interest::READABLE)
                 .await
                 .map_err(|e| Broken::read(from, e))?;
             let moved = src.try_io(Interest::READABLE, || {
-                Ok(splice(src, None, &pipe.write, None, PIPE_SIZE, flags)?)
+                Ok(splice(src, None, &pipe.write, None, size, flags)?)
             });
             match moved {
                 Ok(n) => break n,
@@ -109,6 +116,12 @@ async fn one_way(
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Broken::write(to, e)),
+            }
+        }
+        if n >= size && !grown {
+            grown = true;
+            if let Ok(bigger) = fcntl_setpipe_size(&pipe.write, PIPE_SIZE) {
+                size = bigger;
             }
         }
     }

@@ -11,7 +11,12 @@ use crate::tls::{ClientOptions, Pin, ServerOptions};
 
 /// Flags of `taojie forward`.
 #[derive(Args, Debug, Clone)]
-#[command(after_help = "\
+#[command(
+    mut_arg("idle_timeout", |a| a.default_value("0").help(
+        "Close a connection that moves no byte for this many seconds (0: never, as socat; \
+         a forwarded session may idle, and TCP keepalive finds vanished clients)"
+    )),
+    after_help = "\
 LISTEN and TARGET: HOST:PORT (TCP), udp:HOST:PORT, unix:PATH. A LISTEN of PORT alone is \
 127.0.0.1:PORT; listening beyond loopback is your explicit choice. Each client gets its own \
 connection to TARGET; both directions are relayed with half-close until each side has ended. \
@@ -29,7 +34,8 @@ Examples:
 
 A tunnel (the ssh -L job), with a shared key from `taojie keygen k`:
   server: taojie forward 0.0.0.0:9443 127.0.0.1:5432 --from-key k
-  laptop: taojie forward 127.0.0.1:5432 server:9443 --to-key k      then: psql -h 127.0.0.1")]
+  laptop: taojie forward 127.0.0.1:5432 server:9443 --to-key k      then: psql -h 127.0.0.1"
+)]
 pub struct ForwardArgs {
     /// Where clients come in: HOST:PORT, PORT (loopback), udp:HOST:PORT or unix:PATH
     #[arg(value_parser = Endpoint::listen)]
