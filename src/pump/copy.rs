@@ -2,6 +2,7 @@
 //! whose bytes are decrypted and encrypted in user space anyway.
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{Broken, Side, Totals};
@@ -10,9 +11,10 @@ use crate::transport::Stream;
 /// A direction's buffer to start with: enough for interactive traffic, and all an idle
 /// connection holds.
 const SMALL: usize = 16 * 1024;
-/// The buffer once a read has filled the small one (bulk data): room for two whole Noise
-/// records, so the Noise stream decrypts straight into it, and for several TLS records.
-const LARGE: usize = 144 * 1024;
+/// The buffer once a read has filled the small one (bulk data): room for several whole
+/// Noise records, so the Noise stream receives and decrypts straight into it (at least two
+/// records' worth), and for many TLS records.
+const LARGE: usize = 256 * 1024;
 
 /// Relays both ways until both have ended, or the first error.
 pub(super) async fn relay(client: Stream, target: Stream, totals: &Totals) -> Result<(), Broken> {
@@ -50,7 +52,17 @@ where
 {
     let mut buf = vec![0u8; SMALL];
     loop {
-        let n = match src.read(&mut buf).await {
+        // What is ready now is written on at once; only when the source has nothing more
+        // ready is the destination flushed (a layer's sealed records, sent in few system
+        // calls), not after every read.
+        let read = match src.read(&mut buf).now_or_never() {
+            Some(read) => read,
+            None => {
+                dst.flush().await.map_err(|e| Broken::write(to, e))?;
+                src.read(&mut buf).await
+            }
+        };
+        let n = match read {
             Ok(n) => n,
             Err(e) if tls && e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 totals.unclean.store(true, Ordering::Relaxed);
@@ -64,8 +76,6 @@ where
         dst.write_all(&buf[..n])
             .await
             .map_err(|e| Broken::write(to, e))?;
-        // A layer may keep what it sealed until flushed; the peer must not wait for more.
-        dst.flush().await.map_err(|e| Broken::write(to, e))?;
         count.fetch_add(n as u64, Ordering::Relaxed);
         if n == buf.len() && buf.len() < LARGE {
             buf = vec![0u8; LARGE];
