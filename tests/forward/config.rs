@@ -120,3 +120,39 @@ fn a_mistake_in_a_forward_table_is_one_line_naming_its_line() {
         assert!(err.contains(want), "{want:?}: {err}");
     }
 }
+
+#[test]
+fn the_forward_tables_shown_in_the_example_config_pass_the_check() {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/taojie.toml"))
+            .unwrap();
+    // The example's forwards are commented out (`#   key = value`): uncommented, they are a
+    // file of their own, its key path moved to a key made here.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("tunnel.key");
+    let made = Command::new(bin())
+        .args(["keygen", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let tables: String = example
+        .lines()
+        .filter_map(|l| l.strip_prefix("#   ").or((l == "#").then_some("")))
+        .skip_while(|l| *l != "[[forward]]")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(tables.matches("[[forward]]").count(), 2, "{tables}");
+    let tables = tables.replace("/var/lib/taojie/tunnel.key", key.to_str().unwrap());
+    let file = dir.path().join("forwards.toml");
+    std::fs::write(&file, &tables).unwrap();
+    let check = Command::new(bin())
+        .args(["serve", "--check-config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr),
+    );
+    assert!(check.status.success(), "{tables}\n{err}");
+    assert!(out.contains("ok (forward-pg, forward-docker)"), "{out}");
+}

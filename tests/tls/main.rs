@@ -92,6 +92,9 @@ fn s_server(pair: &Pair, greeting: &[u8]) -> (Peer, u16) {
             "-quiet",
             "-naccept",
             "1",
+            // Chosen only when a client offers it (`connect --alpn`).
+            "-alpn",
+            "http/1.1",
         ],
     );
     p.feed(greeting.to_vec());
@@ -139,11 +142,25 @@ fn connect_tls_talks_to_openssl_s_server_both_ways() {
     let (mut server, port) = s_server(&certs.good, b"from s_server\n");
     let addr = format!("localhost:{port}");
     let ca = certs.ca.to_str().unwrap();
-    let (ok, out, err) = connect(&[&addr, "--tls", "--cacert", ca, "-v"], b"from taojie\n");
+    let (ok, out, err) = connect(
+        &[
+            &addr,
+            "--tls",
+            "--cacert",
+            ca,
+            "--alpn",
+            "h2,http/1.1",
+            "-v",
+        ],
+        b"from taojie\n",
+    );
     assert!(ok, "{err}");
     assert_eq!(out, b"from s_server\n");
-    // -v: the version, the suite and the certificate.
-    assert!(err.contains("TLS 1.3"), "{err}");
+    // -v: the version, the suite, the protocol the server chose of those offered, and the
+    // certificate.
+    assert!(err.contains("TLS 1.3, TLS13_"), "{err}");
+    assert!(err.contains("ALPN http/1.1"), "{err}");
+    assert!(err.contains("certificate valid until: "), "{err}");
     assert!(err.contains("certificate subject: CN=good"), "{err}");
     assert!(
         err.contains("certificate issuer: CN=taojie test CA"),
