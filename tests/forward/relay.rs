@@ -106,3 +106,43 @@ fn the_metrics_count_the_forwarded_connections_and_their_bytes() {
     assert_eq!(value("taojie_received_bytes_total"), 3000.0);
     assert_eq!(value("taojie_sent_bytes_total"), 3000.0);
 }
+
+/// Sends `data` on `c`, ends its side, and reads everything back.
+fn finish(mut c: TcpStream, data: &[u8]) -> Vec<u8> {
+    c.write_all(data).unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).unwrap();
+    back
+}
+
+#[test]
+fn max_conns_closes_a_client_past_the_cap_and_a_stop_lets_open_ones_finish() {
+    let target = reverser();
+    let mut fwd = forward(&["127.0.0.1:0", &target, "--max-conns", "1"]);
+    let at = addr(&fwd);
+    // The first client takes the one place (the listener's queue keeps the order).
+    let first = TcpStream::connect(&at).unwrap();
+    let mut second = TcpStream::connect(&at).unwrap();
+    second.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = [0u8; 8];
+    match second.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the client past the cap was not closed: {other:?}"),
+    }
+    // SIGTERM: no new client, while the open one still gets its whole answer, and then the
+    // forward exits cleanly.
+    fwd.signal(libc::SIGTERM);
+    fwd.wait_stderr("shutting down");
+    assert_eq!(finish(first, b"abc"), b"cba");
+    let line = fwd.wait_stderr("relayed");
+    assert!(line.contains("up=3 down=3"), "{line}");
+    let status = crate::common::wait_timeout(&mut fwd.child, WAIT);
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    assert!(
+        TcpStream::connect(&at).is_err(),
+        "still accepting after the stop"
+    );
+}
