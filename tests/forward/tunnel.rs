@@ -1,6 +1,7 @@
 //! Two-hop tunnels: curl → forward (--to-key / --to-tls) → a capturing proxy → forward
 //! (--from-key / --from-tls-cert) → nginx. The page arrives whole, and the proxy between the
-//! tunnel's ends sees none of it in plaintext, nor the request.
+//! tunnel's ends sees none of it in plaintext, nor the request. And tunnels with identity
+//! keys, and with a certificate made at start trusted by its printed pin.
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -199,4 +200,112 @@ fn curl_through_a_tls_tunnel_and_the_middle_sees_no_plaintext() {
     assert!(!refused.status.success());
     let line = untrusted.wait_stderr("not relayed");
     assert!(line.contains("unknown authority"), "{line}");
+}
+
+/// Starts `taojie forward ARGS` with `env` set, waiting for its `forward` line.
+fn forward_with_env(args: &[&str], env: &[(&str, &std::path::Path)]) -> crate::common::Server {
+    let mut cmd = std::process::Command::new(crate::bin());
+    cmd.arg("forward").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    crate::common::Server::spawn_capturing(cmd, 1)
+}
+
+#[test]
+fn identity_keys_make_a_tunnel_and_a_key_not_authorized_gets_nothing_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let keygen = |name: &str| {
+        let path = dir.path().join(name);
+        let made = std::process::Command::new(crate::bin())
+            .args(["keygen", "--identity", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(made.status.success());
+        path
+    };
+    let (server_id, laptop_id, stranger_id) = (keygen("server"), keygen("laptop"), keygen("x"));
+    let authorized = dir.path().join("authorized");
+    std::fs::copy(laptop_id.with_extension("pub"), &authorized).unwrap();
+    // known_hosts (the server's key, pinned on first contact) in a home of the test's own.
+    let home = dir.path().join("config");
+    let env = [("XDG_CONFIG_HOME", home.as_path())];
+    let target = reverser();
+    let server = forward(&[
+        "127.0.0.1:0",
+        &target,
+        "--from-identity",
+        server_id.to_str().unwrap(),
+        "--from-authorized",
+        authorized.to_str().unwrap(),
+    ]);
+    let laptop = forward_with_env(
+        &[
+            "127.0.0.1:0",
+            &addr(&server),
+            "--to-identity",
+            laptop_id.to_str().unwrap(),
+        ],
+        &env,
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(clients_through(&addr(&laptop), 20, |i| 1 + i * 7_000));
+    let known = std::fs::read_to_string(home.join("taojie/known_hosts")).unwrap();
+    let server_pub = std::fs::read_to_string(server_id.with_extension("pub")).unwrap();
+    let server_key = server_pub.split_whitespace().nth(1).unwrap();
+    assert!(known.contains(server_key), "{known}");
+
+    // A key the server does not list is refused at the handshake: no byte of the target's.
+    let mut stranger = forward_with_env(
+        &[
+            "127.0.0.1:0",
+            &addr(&server),
+            "--to-identity",
+            stranger_id.to_str().unwrap(),
+        ],
+        &env,
+    );
+    let mut c = TcpStream::connect(addr(&stranger)).unwrap();
+    c.write_all(b"let me in").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    c.set_read_timeout(Some(crate::WAIT)).unwrap();
+    let mut back = Vec::new();
+    let _ = c.read_to_end(&mut back);
+    assert!(back.is_empty(), "bytes through an unauthorized key");
+    let line = stranger.wait_stderr("not relayed");
+    assert!(line.contains("not in its authorized keys"), "{line}");
+}
+
+#[test]
+fn a_certificate_made_at_start_is_trusted_by_its_printed_pin_and_no_other() {
+    let target = reverser();
+    let mut server = forward(&["127.0.0.1:0", &target, "--from-tls-self-signed"]);
+    let said = server.wait_stderr("TLS certificate made for this run");
+    let pin = said
+        .split_whitespace()
+        .skip_while(|w| *w != "--pin")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(pin.starts_with("sha256:"), "{said}");
+    let laptop = forward(&["127.0.0.1:0", &addr(&server), "--to-tls", "--to-pin", &pin]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(clients_through(&addr(&laptop), 20, |i| 1 + i * 7_000));
+
+    // Another pin: refused, naming the key the server has.
+    let other = format!("sha256:{}", "A".repeat(43) + "=");
+    let mut wrong = forward(&[
+        "127.0.0.1:0",
+        &addr(&server),
+        "--to-tls",
+        "--to-pin",
+        &other,
+    ]);
+    let mut c = TcpStream::connect(addr(&wrong)).unwrap();
+    c.set_read_timeout(Some(crate::WAIT)).unwrap();
+    let mut back = Vec::new();
+    let _ = c.read_to_end(&mut back);
+    assert!(back.is_empty());
+    let line = wrong.wait_stderr("not relayed");
+    assert!(line.contains(&format!("key is {pin}")), "{line}");
 }
