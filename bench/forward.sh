@@ -9,7 +9,9 @@
 #     its child processes included (socat forks one per connection; sshd's session
 #     processes are children of its master).
 #  2. 64-byte request/response latency (p50, p99 of RR round trips, one at a time) to an
-#     echo server: directly, through socat, through taojie forward.
+#     echo server: directly, through socat, through taojie forward; then again with the
+#     client, relay and echo server pinned to one CPU (each relay's own cost, without the
+#     luck of where the scheduler puts them).
 #  3. SIZE_MB from `openssl s_server` to `taojie connect --tls` and to `openssl s_client`.
 #
 # Each figure is the median of ROUNDS rounds, the cases interleaved within each round so all
@@ -20,7 +22,8 @@
 #   SIZE_MB=64 ROUNDS=1 RR=2000 bench/forward.sh   # a quick look that it works
 #   NO_SSH=1 bench/forward.sh                 # without the ssh -L case (needs no sshd)
 #
-# The payload lives in /dev/shm (removed at the end). Needs: socat, openssl, python3, bc;
+# The payload lives in /dev/shm (removed at the end). Needs: socat, openssl, python3, bc,
+# taskset (util-linux);
 # openssh-server and -client for the ssh case.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,7 +73,7 @@ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$W/key"; chmod 600 "$W/ke
 
 # The ends.
 $PEER sink > "$W/sink.port" & PIDS+=("$!")
-$PEER echo > "$W/echo.port" & PIDS+=("$!")
+$PEER echo > "$W/echo.port" & PIDS+=("$!"); ECHO_PID=$!
 wait_for test -s "$W/sink.port"; wait_for test -s "$W/echo.port"
 SINK=127.0.0.1:$(cat "$W/sink.port"); ECHO=127.0.0.1:$(cat "$W/echo.port")
 
@@ -147,12 +150,31 @@ done
 
 # 2. Latency, 64-byte requests.
 LAT=(direct socat forward)
-for c in "${LAT[@]}"; do "relay_$c" "$ECHO"; eval "LADDR_$c=\$ADDR"; : > "$W/p50.$c"; : > "$W/p99.$c"; done
+for c in "${LAT[@]}"; do
+    "relay_$c" "$ECHO"; eval "LADDR_$c=\$ADDR; LRELAY_$c=\"\${RELAY[*]:-}\""
+    : > "$W/p50.$c"; : > "$W/p99.$c"; : > "$W/p50.pinned-$c"; : > "$W/p99.pinned-$c"
+done
 for i in $(seq "$ROUNDS"); do
     for c in "${LAT[@]}"; do
         eval "addr=\$LADDR_$c"
         read -r p50 p99 < <($PEER rr "$addr" "$RR" 64)
         echo "$p50" >> "$W/p50.$c"; echo "$p99" >> "$W/p99.$c"
+    done
+done
+# The same with the client, the relay and the echo server on one CPU. On a 2-vCPU VM a
+# request/response chain split across vCPUs pays a cross-CPU wake-up per hop (tens of us),
+# and where the scheduler puts a long-lived relay is luck per connection (a Python select()
+# relay shows the same two modes), while socat's child is forked beside the client. Pinned,
+# the figures are each relay's own cost.
+for c in "${LAT[@]}"; do
+    eval "pids=(\$LRELAY_$c)"
+    for p in "$ECHO_PID" "${pids[@]}"; do taskset -a -p -c 0 "$p" > /dev/null; done
+done
+for i in $(seq "$ROUNDS"); do
+    for c in "${LAT[@]}"; do
+        eval "addr=\$LADDR_$c"
+        read -r p50 p99 < <(taskset -c 0 $PEER rr "$addr" "$RR" 64)
+        echo "$p50" >> "$W/p50.pinned-$c"; echo "$p99" >> "$W/p99.pinned-$c"
     done
 done
 
@@ -196,7 +218,7 @@ F_T=$(mbps forward)
 printf '%-34s %10s %11.2fx\n' "tunnel vs forward" "" "$(echo "$(mbps tunnel) / $F_T" | bc -l)"
 [ -n "$NO_SSH" ] || printf '%-34s %10s %11.2fx\n' "tunnel vs ssh -L" "" "$(echo "$(mbps tunnel) / $(mbps ssh)" | bc -l)"
 printf '\n64-byte request/response, %s round trips: p50 / p99 (us)\n' "$RR"
-for c in "${LAT[@]}"; do
+for c in "${LAT[@]}" $(printf 'pinned-%s ' "${LAT[@]}"); do
     printf '%-34s %8.1f %8.1f\n' "$c" "$(median < "$W/p50.$c")" "$(median < "$W/p99.$c")"
 done
 printf '\nTLS from openssl s_server, %s MiB\n' "$SIZE_MB"
