@@ -6,7 +6,7 @@
 //!
 //! Two ways to move the bytes: where both ends are plain sockets (TCP or Unix) on Linux,
 //! splice(2) through a pipe per direction, so the payload never enters user space
-//! ([`splice`]); otherwise — a TLS or Noise end — a copy through a buffer ([`copy`]).
+//! (`splice`); otherwise — a TLS or Noise end — a copy through a buffer (`copy`).
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -94,7 +94,7 @@ impl Client {
     }
 
     /// Runs the handshake over `stream` with the server at `host` (the address's host part).
-    /// An error says why in one line ([`super::explain`]).
+    /// An error says why in one line ([`mod@super::explain`]).
     pub async fn connect<S>(&self, stream: S, host: &str) -> Result<TlsStream<S>>
     where
         S: AsyncRead + AsyncWrite + Unpin,

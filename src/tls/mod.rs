@@ -5,7 +5,7 @@
 //! `--cacert`), and the host name. `--pin` trusts one key instead of the roots, `--insecure`
 //! trusts anything, loudly ([`client`]). A server uses a PEM chain and key or a certificate
 //! made at start ([`server`]). Every failure becomes one line that says why — expired, wrong
-//! name, unknown issuer — ([`explain`]), and `-v` can describe a session ([`describe`]).
+//! name, unknown issuer — ([`mod@explain`]), and `-v` can describe a session ([`describe`]).
 use std::time::{Duration, SystemTime};
 
 pub mod client;

@@ -62,7 +62,7 @@ pub fn fingerprint(cert: &[u8]) -> String {
     hex.join(":")
 }
 
-/// A key that matched no pin (the client's verifier says so; [`super::explain`] words it).
+/// A key that matched no pin (the client's verifier says so; [`mod@super::explain`] words it).
 #[derive(Debug, thiserror::Error)]
 #[error("the certificate's key is {0}, not the one pinned")]
 pub struct PinMismatch(pub String);
