@@ -69,6 +69,9 @@ fn a_server_that_does_not_upper_case_fails_upper_verification() {
 
 #[test]
 fn works_against_a_foreign_upper_case_echo_server() {
+    if !crate::common::need::tool("python3") {
+        return;
+    }
     // A thread-per-connection upper-case server in the seeds' style, on port 0.
     let script = r#"
 import socket, threading, sys

@@ -142,6 +142,9 @@ fn unique_sleep() -> String {
 
 #[test]
 fn the_seeds_client_runs_commands_back_to_back_on_one_connection() {
+    if !crate::common::need::python("noise") {
+        return;
+    }
     let fx = Fixture::new();
     let server = fx.server(&[]);
     let addr = server.addr("exec-classic", "tcp");
@@ -234,6 +237,9 @@ type Attempt<'a> = Box<dyn Fn(&str) -> (bool, String) + 'a>;
 
 #[test]
 fn wrong_missing_and_replayed_keys_run_nothing() {
+    if !crate::common::need::python("noise") {
+        return;
+    }
     let fx = Fixture::new();
     let server = fx.server(&[]);
     let (native, classic) = (
@@ -315,6 +321,9 @@ fn wrong_missing_and_replayed_keys_run_nothing() {
 
 #[test]
 fn hostile_frames_close_that_connection_and_the_server_serves_on() {
+    if !crate::common::need::python("noise") {
+        return;
+    }
     let fx = Fixture::new();
     let server = fx.server(&[]);
     let (native, classic) = (
@@ -379,6 +388,9 @@ fn killing_the_client_kills_the_remote_process_group() {
 
 #[test]
 fn a_classic_client_hanging_up_mid_command_kills_it_too() {
+    if !crate::common::need::python("noise") {
+        return;
+    }
     let fx = Fixture::new();
     let server = fx.server(&[]);
     let secs = unique_sleep();

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{bin, run_program};
+use common::{bin, need, run_program};
 
 const LIMIT: Duration = Duration::from_secs(120);
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -102,9 +102,10 @@ fn man_pages(dir: &Path) -> Vec<String> {
 #[test]
 fn debian_package_installs_binary_config_unit_docs_and_completions() {
     if !cargo_deb_installed() {
-        eprintln!(
-            "skipping the Debian package test: cargo-deb is not installed (cargo install cargo-deb --locked; .ci/run does)"
-        );
+        need::unmet("cargo-deb (cargo install cargo-deb --locked; .ci/run does)");
+        return;
+    }
+    if !need::tools(&["dpkg-deb", "systemd-analyze", "man"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

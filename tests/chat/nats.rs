@@ -132,6 +132,9 @@ fn who_until(c: &mut Client, want: &str) {
 
 #[test]
 fn three_brokers_carry_two_rooms_with_names_who_and_history_across_them() {
+    if !crate::common::need::tools(&["nats-server", "nc"]) {
+        return;
+    }
     let nats = Nats::start();
     let brokers: Vec<Server> = (0..3).map(|_| broker(&nats, &[])).collect();
     let addr = |i: usize| brokers[i].addr("chat", "tcp");
@@ -251,6 +254,9 @@ fn wait_line_until(c: &mut Client, want: &str, deadline: Instant) {
 
 #[test]
 fn a_killed_brokers_names_are_freed_and_its_clients_come_back_on_another() {
+    if !crate::common::need::tools(&["nats-server", "nc"]) {
+        return;
+    }
     let nats = Nats::start();
     let a = broker(&nats, &[]);
     let b = broker(&nats, &[]);
@@ -307,6 +313,9 @@ fn a_killed_brokers_names_are_freed_and_its_clients_come_back_on_another() {
 
 #[test]
 fn local_chat_goes_on_without_nats_and_cross_broker_chat_resumes_by_itself() {
+    if !crate::common::need::tools(&["nats-server", "nc"]) {
+        return;
+    }
     let mut nats = Nats::start();
     let a = broker(&nats, &[]);
     let b = broker(&nats, &[]);
@@ -347,6 +356,9 @@ fn local_chat_goes_on_without_nats_and_cross_broker_chat_resumes_by_itself() {
 
 #[test]
 fn lines_from_nats_are_checked_and_held_to_the_limits() {
+    if !crate::common::need::tools(&["nats-server", "nc", "python3"]) {
+        return;
+    }
     let nats = Nats::start();
     let a = broker(&nats, &["--max-line", "100", "--rate", "5"]);
     let mut ann = nc_member(&a.addr("chat", "tcp"), "ann", "lobby");
@@ -386,6 +398,9 @@ fn lines_from_nats_are_checked_and_held_to_the_limits() {
 
 #[test]
 fn a_member_that_stops_reading_lines_from_another_broker_is_dropped_and_everyone_is_told() {
+    if !crate::common::need::tools(&["nats-server", "nc"]) {
+        return;
+    }
     let nats = Nats::start();
     let a = broker(&nats, &[]);
     let b = broker(&nats, &["--queue", "100", "--max-lag", "1"]);

@@ -6,6 +6,9 @@ use super::{Client, chat_server, raw_client};
 
 #[test]
 fn nc_and_taojie_clients_chat_with_names_rooms_and_history() {
+    if !crate::common::need::tool("nc") {
+        return;
+    }
     let server = chat_server(&[]);
     let addr = server.addr("chat", "tcp");
     let mut ncs: Vec<Client> = (0..3).map(|_| Client::nc(&addr)).collect();
@@ -155,6 +158,9 @@ fn every_member_sees_one_order_when_two_talk_at_once() {
 
 #[test]
 fn look_alike_names_are_refused_and_a_rename_is_confirmed_before_the_next_reply() {
+    if !crate::common::need::tool("nc") {
+        return;
+    }
     let server = chat_server(&[]);
     let addr = server.addr("chat", "tcp");
     let mut alice = Client::nc(&addr);

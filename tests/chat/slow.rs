@@ -27,6 +27,9 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn a_client_that_never_reads_is_dropped_and_memory_stays_bounded() {
+    if !crate::common::need::tool("python3") {
+        return;
+    }
     let server = chat_server(&["--queue", "1000"]);
     let addr = server.addr("chat", "tcp");
     let pid = server.child.id();

@@ -6,6 +6,9 @@ use super::{Client, WAIT, chat_server};
 
 #[test]
 fn on_a_terminal_incoming_lines_go_above_the_line_being_typed() {
+    if !crate::common::need::python("pyte") {
+        return;
+    }
     let server = chat_server(&[]);
     let addr = server.addr("chat", "tcp");
     let (status, out, err) = run_program(
@@ -23,6 +26,9 @@ fn on_a_terminal_incoming_lines_go_above_the_line_being_typed() {
 
 #[test]
 fn on_a_pipe_lines_are_plain_text() {
+    if !crate::common::need::tool("nc") {
+        return;
+    }
     let server = chat_server(&[]);
     let addr = server.addr("chat", "tcp");
     let mut dora = Client::taojie(&addr, "dora", &[]);

@@ -4,6 +4,9 @@ use super::{Client, WAIT, chat_server, common};
 
 #[test]
 fn seed_style_udp_clients_talk_through_the_hub() {
+    if !crate::common::need::tool("python3") {
+        return;
+    }
     let server = chat_server(&["--udp", "127.0.0.1:0"]);
     let hub = server.addr("chat", "udp");
     let mut dora = Client::taojie(&hub, "dora", &["--udp"]);

@@ -5,14 +5,13 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 
 use hmac::{KeyInit, Mac};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message, WebSocket};
 
-use super::common::{self, Proc, Server, bin, peer_script, run_program};
+use super::common::{self, Proc, Server, bin, need, peer_script, run_program};
 use super::{Client, WAIT, raw_client};
 
 type Ws = WebSocket<TcpStream>;
@@ -456,27 +455,46 @@ fn with_a_key_the_websocket_needs_the_token_from_the_login_url() {
     dora.wait_line("<wes> hello from a keyed page");
     dora.send("hello wes");
     wait_msg(&mut wes, "dora's line", |m| m == "<dora> hello wes");
+}
 
-    if browser_ready() {
-        let out_dir = artifacts();
-        let (status, out, err) = run_program(
-            "python3",
-            &[&peer_script("web_chat.py"), "login", &url, "kim", &out_dir],
-            b"",
-            WAIT * 8,
-        );
-        let out = String::from_utf8_lossy(&out);
-        assert!(
-            status.success() && out.trim_end() == "ok",
-            "the login URL in Chromium (tests/peers/web_chat.py login):\n{out}{err}"
-        );
-        dora.wait_line("<kim> hello with a token from kim");
+/// The login URL a keyed server prints, opened in Chromium: the page joins with the token,
+/// and its line reaches a keyed TCP member.
+#[test]
+fn in_chromium_the_login_url_of_a_keyed_server_joins() {
+    if !need::browser() {
+        return;
     }
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("chat.key");
+    let (st, _, err) = common::run_with_input(&["keygen", key.to_str().unwrap()], b"", WAIT);
+    assert!(st.success(), "{err}");
+    let key = key.to_str().unwrap();
+    let (_server, chat, _web, url) = keyed_web_server(&["--key", key]);
+    let mut dora = Client::taojie(&chat, "dora", &["--key", key]);
+    dora.wait_for("own rename", |l| l.ends_with("is now known as dora"));
+    let (status, out, err) = run_program(
+        "python3",
+        &[
+            &peer_script("web_chat.py"),
+            "login",
+            &url,
+            "kim",
+            &artifacts(),
+        ],
+        b"",
+        WAIT * 8,
+    );
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        status.success() && out.trim_end() == "ok",
+        "the login URL in Chromium (tests/peers/web_chat.py login):\n{out}{err}"
+    );
+    dora.wait_line("<kim> hello with a token from kim");
 }
 
 #[test]
 fn in_chromium_pages_and_nc_chat_markup_stays_text_and_pages_reconnect() {
-    if !browser_ready() {
+    if !need::browser() || !need::tool("nc") {
         return;
     }
     let mut args = vec!["chat".to_string(), bin().to_string(), artifacts()];
@@ -499,30 +517,4 @@ fn artifacts() -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     std::fs::create_dir_all(&dir).unwrap();
     dir.to_str().unwrap().to_string()
-}
-
-/// Whether Chromium, its driver and selenium are here; in CI (which installs them, see
-/// .ci/run) they must be.
-fn browser_ready() -> bool {
-    let selenium = Command::new("python3")
-        .args(["-c", "import selenium"])
-        .status()
-        .is_ok_and(|s| s.success());
-    let mut missing = Vec::new();
-    for exe in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
-        if !Path::new(exe).exists() {
-            missing.push(exe);
-        }
-    }
-    if !selenium {
-        missing.push("python3 selenium");
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI installs Chromium and selenium (.ci/run); missing {missing:?}");
-    }
-    eprintln!("skipped: the browser test needs {missing:?} (see .ci/run)");
-    false
 }

@@ -2,6 +2,8 @@
 //! and stop it by its PID.
 #![allow(dead_code)]
 
+pub mod need;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc;

@@ -1,6 +1,7 @@
 //! The shipped config/taojie.toml: it passes `--check-config`, every key it shows commented
 //! out is a real key of its section, and it starts every service (its state directory moved
 //! to a temporary one), also as a user of its own with no HOME, as systemd's DynamicUser runs it.
+use super::common::need;
 use super::{run, write};
 
 fn example() -> String {
@@ -109,10 +110,7 @@ fn the_example_config_runs_as_a_user_of_its_own_with_no_home() {
     use std::os::unix::fs::PermissionsExt;
     // systemd's DynamicUser=yes: a uid of its own, no HOME, only the state directory
     // writable. Switching users needs root, as in CI.
-    #[allow(unsafe_code)]
-    // SAFETY: geteuid(2) has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: switching to another user needs root");
+    if !need::root() || !need::tool("setpriv") {
         return;
     }
     const NOBODY: u32 = 65534;

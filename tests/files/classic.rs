@@ -29,6 +29,9 @@ s.close()
 
 #[test]
 fn a_seed_style_python_uploader_works_against_classic_and_a_wrong_md5_is_rejected() {
+    if !crate::common::need::tool("python3") {
+        return;
+    }
     let fx = Fixture::new();
     let mut srv = fx.serve(&["--classic", "127.0.0.1:0"]);
     let addr = srv.addr("files-classic", "tcp");

@@ -8,12 +8,10 @@ use super::*;
 const DISK_MIB: u64 = 10;
 const MIB: u64 = 1 << 20;
 
-/// `taojie serve files` with its root on a fresh tmpfs, or `None` (said why) when not root.
+/// `taojie serve files` with its root on a fresh tmpfs, or `None` when not root (mounting a
+/// tmpfs in a private mount namespace needs it; `need` reports the skip).
 fn serve_on_tmpfs(fx: &Fixture) -> Option<Server> {
-    #[allow(unsafe_code)]
-    // SAFETY: geteuid has no arguments and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: mounting a tmpfs in a private mount namespace needs root");
+    if !need::root() || !need::tool("unshare") {
         return None;
     }
     std::fs::create_dir(fx.p("disk")).unwrap();

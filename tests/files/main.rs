@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Server, bin, run_program, run_with_input, wait_timeout};
+use common::{Server, bin, need, run_program, run_with_input, wait_timeout};
 use taojie::files::protocol::{FileHeader, Msg};
 
 const LIMIT: Duration = Duration::from_secs(120);

@@ -64,7 +64,8 @@ const RACE_SECONDS: &str = "20";
 /// held before.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_local_user_racing_uploads_never_gets_a_file_written_outside_the_root() {
-    if !wire::root_or_skip("the upload race (a root-run server, a user dropped to uid 65534)") {
+    // A root-run server, and a user dropped to uid 65534 (setpriv) running /usr/bin/python3.
+    if !need::root() || !need::tools(&["setpriv", "/usr/bin/python3"]) {
         return;
     }
     let fx = Fixture::new();

@@ -97,16 +97,3 @@ pub async fn take(t: &mut Wire, size: u64) -> Vec<u8> {
         .unwrap();
     got
 }
-
-/// Whether this process runs as root; when it does not, a test that needs root says so and
-/// passes on a developer's machine, and fails under CI (`CI` set), which runs as root.
-pub fn root_or_skip(what: &str) -> bool {
-    #[allow(unsafe_code)]
-    // SAFETY: geteuid has no arguments and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        assert!(std::env::var_os("CI").is_none(), "{what} needs root");
-        eprintln!("skipped: {what} needs root");
-    }
-    root
-}

@@ -4,6 +4,9 @@ use crate::{assert_same_file, head_of, http, names, write_pattern};
 
 #[test]
 fn files_of_0_b_1_b_1_mib_and_100_mib_arrive_byte_identical() {
+    if !crate::common::need::tool("nginx") {
+        return;
+    }
     let nginx = Nginx::start();
     let out = tempfile::tempdir().unwrap();
     for (name, len) in [
@@ -47,6 +50,9 @@ fn files_of_0_b_1_b_1_mib_and_100_mib_arrive_byte_identical() {
 
 #[test]
 fn a_gzip_response_comes_chunked_and_is_decoded() {
+    if !crate::common::need::tool("nginx") {
+        return;
+    }
     let nginx = Nginx::start();
     let text: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
     std::fs::write(nginx.www().join("text.txt"), &text).unwrap();
@@ -82,6 +88,9 @@ fn a_gzip_response_comes_chunked_and_is_decoded() {
 
 #[test]
 fn a_404_is_one_error_line_and_leaves_no_file() {
+    if !crate::common::need::tool("nginx") {
+        return;
+    }
     let nginx = Nginx::start();
     let out = tempfile::tempdir().unwrap();
     let dest = out.path().join("missing.bin");
@@ -99,6 +108,9 @@ fn a_404_is_one_error_line_and_leaves_no_file() {
 
 #[test]
 fn an_existing_file_is_replaced_only_with_overwrite() {
+    if !crate::common::need::tool("nginx") {
+        return;
+    }
     let nginx = Nginx::start();
     write_pattern(&nginx.www().join("mib.bin"), 1 << 20, 3);
     let out = tempfile::tempdir().unwrap();
@@ -118,6 +130,9 @@ fn an_existing_file_is_replaced_only_with_overwrite() {
 
 #[test]
 fn an_ipv6_literal_url_reaches_nginx_on_loopback() {
+    if !crate::common::need::tool("nginx") {
+        return;
+    }
     let nginx = Nginx::start();
     write_pattern(&nginx.www().join("mib.bin"), 1 << 20, 6);
     let out = tempfile::tempdir().unwrap();
@@ -130,6 +145,9 @@ fn an_ipv6_literal_url_reaches_nginx_on_loopback() {
 
 #[test]
 fn raw_shows_the_request_sent_and_the_reply_as_it_came() {
+    if !crate::common::need::tool("nginx") {
+        return;
+    }
     let nginx = Nginx::start();
     let body = "seed 000 asked for this\n";
     std::fs::write(nginx.www().join("page.bin"), body).unwrap();

@@ -91,6 +91,9 @@ fn quirks(user: &str, password: &str) -> Python {
 
 #[test]
 fn python_http_server_files_listings_redirects_and_404() {
+    if !crate::common::need::tool("python3") {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     write_pattern(&root.path().join("mib.bin"), 1 << 20, 21);
     std::fs::create_dir(root.path().join("sub")).unwrap();
@@ -126,6 +129,9 @@ fn python_http_server_files_listings_redirects_and_404() {
 
 #[test]
 fn a_body_that_stalls_times_out_and_leaves_no_file() {
+    if !crate::common::need::tool("python3") {
+        return;
+    }
     let py = quirks("u", "p");
     let out = tempfile::tempdir().unwrap();
     let dest = out.path().join("stall.bin");
@@ -145,6 +151,9 @@ fn a_body_that_stalls_times_out_and_leaves_no_file() {
 
 #[test]
 fn basic_auth_from_the_url_reaches_the_server_and_is_never_shown() {
+    if !crate::common::need::tool("python3") {
+        return;
+    }
     // `@` and `:` percent-encoded in the URL, as they must be; the server wants them decoded.
     let (user, password) = ("alice", "s3cr3t:p@ss");
     let py = quirks(user, password);

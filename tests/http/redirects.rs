@@ -4,6 +4,9 @@ use crate::{assert_same_file, http, names, write_pattern};
 
 #[test]
 fn a_302_301_307_chain_is_followed_to_the_file() {
+    if !crate::common::need::tool("nginx") {
+        return;
+    }
     let nginx = Nginx::start();
     write_pattern(&nginx.www().join("mib.bin"), 1 << 20, 9);
     let out = tempfile::tempdir().unwrap();
@@ -23,6 +26,9 @@ fn a_302_301_307_chain_is_followed_to_the_file() {
 
 #[test]
 fn max_redirs_bounds_the_chain() {
+    if !crate::common::need::tool("nginx") {
+        return;
+    }
     let nginx = Nginx::start();
     write_pattern(&nginx.www().join("mib.bin"), 1, 1);
     http(&["--max-redirs", "2", &nginx.url("/r302")]).assert_error("--max-redirs");
@@ -32,6 +38,9 @@ fn max_redirs_bounds_the_chain() {
 
 #[test]
 fn a_redirect_loop_is_stopped_with_one_error_line() {
+    if !crate::common::need::tool("nginx") {
+        return;
+    }
     let nginx = Nginx::start();
     let out = tempfile::tempdir().unwrap();
     let dest = out.path().join("loop.bin");

@@ -120,6 +120,9 @@ fn expired(dir: &Path) -> Cert {
 
 #[test]
 fn a_self_signed_certificate_is_trusted_with_cacert_and_refused_without() {
+    if !crate::common::need::tools(&["nginx", "openssl"]) {
+        return;
+    }
     let certs = tempfile::tempdir().unwrap();
     let stranger = self_signed(certs.path(), "stranger", true);
     for ca in [true, false] {
@@ -156,6 +159,9 @@ fn a_self_signed_certificate_is_trusted_with_cacert_and_refused_without() {
 
 #[test]
 fn an_expired_certificate_is_refused_even_with_cacert() {
+    if !crate::common::need::tools(&["nginx", "openssl"]) {
+        return;
+    }
     let certs = tempfile::tempdir().unwrap();
     let cert = expired(certs.path());
     let nginx = Nginx::start_tls(&cert);
@@ -166,6 +172,9 @@ fn an_expired_certificate_is_refused_even_with_cacert() {
 
 #[test]
 fn a_redirect_from_https_to_http_is_refused() {
+    if !crate::common::need::tools(&["nginx", "openssl"]) {
+        return;
+    }
     let certs = tempfile::tempdir().unwrap();
     let cert = self_signed(certs.path(), "server", true);
     let nginx = Nginx::start_tls(&cert);

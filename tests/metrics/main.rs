@@ -101,6 +101,9 @@ fn keygen(path: &Path) {
 
 #[test]
 fn counters_move_by_what_the_load_did() {
+    if !crate::common::need::python("prometheus_client") {
+        return;
+    }
     let data = tempfile::tempdir().unwrap();
     let server = Server::start_with_env(
         &[
@@ -436,6 +439,9 @@ fn a_bad_metrics_address_is_one_clear_error() {
 
 #[test]
 fn metrics_given_on_the_command_line_go_with_a_config_file() {
+    if !crate::common::need::python("prometheus_client") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("taojie.toml");
     std::fs::write(&config, "[echo]\nlisten = \"127.0.0.1:0\"\n").unwrap();

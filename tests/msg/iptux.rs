@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::common::{bin, peer_script, run_program};
+use super::common::{bin, need, peer_script, run_program};
 use super::{Member, WAIT};
 
 /// iptux's address in the lab.
@@ -214,15 +214,7 @@ impl IptuxLab {
         if !super::can_make_namespaces() {
             return None;
         }
-        let missing: Vec<&str> = ["iptux", "Xvfb", "dbus-run-session", "xdotool"]
-            .into_iter()
-            .filter(|p| !on_path(p))
-            .collect();
-        if !missing.is_empty() {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI installs iptux and a virtual display (.ci/run); missing {missing:?}");
-            }
-            eprintln!("skipped: the iptux test needs {missing:?} (see .ci/run)");
+        if !need::tools(&["iptux", "Xvfb", "dbus-run-session", "xdotool"]) {
             return None;
         }
         let lab = IptuxLab {
@@ -464,10 +456,4 @@ fn unescape(literal: &str) -> Vec<u8> {
         }
     }
     out
-}
-
-/// Whether `program` is in a directory of `$PATH`.
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }

@@ -9,6 +9,9 @@ use super::{Member, WAIT};
 
 #[test]
 fn the_seed_feiq_datagram_is_shown_once_and_acknowledged_twice() {
+    if !crate::common::need::tool("python3") {
+        return;
+    }
     let mut ann = Member::listen(&[
         "--name",
         "ann",

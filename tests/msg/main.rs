@@ -20,7 +20,7 @@ mod terminal;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Proc, bin};
+use common::{Proc, bin, need};
 use serde_json::Value;
 
 /// Time limit for an expected event or a process.
@@ -102,18 +102,10 @@ impl Member {
     }
 }
 
-/// Whether this process may create network namespaces (CI runs as root).
+/// Whether this process may create network namespaces (root, and `ip`); `need` reports a
+/// skip, or fails the test under CI.
 pub fn can_make_namespaces() -> bool {
-    #[allow(unsafe_code)]
-    // SAFETY: geteuid has no arguments and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root && std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI runs as root: the namespace tests must run");
-    }
-    if !root {
-        eprintln!("skipped: network namespaces need root (CI runs these)");
-    }
-    root
+    need::root() && need::tool("ip")
 }
 
 /// Network namespaces that exist only for one test: `hosts` test hosts, each with one veth

@@ -47,6 +47,9 @@ fn from_ann(e: &Value, net: &str, text: &str) -> bool {
 
 #[test]
 fn typed_lines_reach_bob_and_his_acknowledgements_show_under_them() {
+    if !crate::common::need::python("pyte") {
+        return;
+    }
     let net = "127.77.20";
     let mut bob = bob(net);
     on_a_terminal("send", net);
@@ -67,12 +70,18 @@ fn typed_lines_reach_bob_and_his_acknowledgements_show_under_them() {
 
 #[test]
 fn a_message_to_ann_goes_above_the_line_she_is_typing() {
+    if !crate::common::need::python("pyte") {
+        return;
+    }
     // No bob: cat (`taojie msg send` from .3) messages ann; her half-typed line stays whole.
     on_a_terminal("incoming", "127.77.21");
 }
 
 #[test]
 fn who_lists_bob_and_escapes_from_the_network_never_reach_the_terminal() {
+    if !crate::common::need::python("pyte") {
+        return;
+    }
     let net = "127.77.22";
     let mut bob = bob(net);
     on_a_terminal("hostile", net);
@@ -83,6 +92,9 @@ fn who_lists_bob_and_escapes_from_the_network_never_reach_the_terminal() {
 
 #[test]
 fn quit_restores_the_terminal_and_bob_sees_ann_leave() {
+    if !crate::common::need::python("pyte") {
+        return;
+    }
     let net = "127.77.23";
     let mut bob = bob(net);
     on_a_terminal("quit", net);

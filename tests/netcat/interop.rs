@@ -5,6 +5,9 @@ use super::{LIMIT, WAIT, free_port, hex, peer_line, random_bytes, start_listen, 
 
 /// `taojie connect` to `PROGRAM -l 127.0.0.1 PORT`: a mebibyte each way.
 fn connect_to_real_listener(program: &str) {
+    if !crate::common::need::tool(program) {
+        return;
+    }
     let port = free_port(false);
     let mut peer = Proc::spawn(program, &["-l", "127.0.0.1", &port.to_string()]);
     let from_peer = random_bytes(1 << 20, 17);
@@ -26,6 +29,9 @@ fn connect_to_real_listener(program: &str) {
 /// `PROGRAM ARGS 127.0.0.1 PORT` as the client of `taojie listen`: a mebibyte each way, and
 /// the client's half-close ends the listener.
 fn real_client_to_listen(program: &str, args: &[&str]) {
+    if !crate::common::need::tool(program) {
+        return;
+    }
     let (mut lis, addr) = start_listen(&["127.0.0.1:0"]);
     let (host, port) = addr.rsplit_once(':').unwrap();
     let from_taojie = random_bytes(1 << 20, 23);
@@ -66,6 +72,9 @@ fn ncat_client_to_listen() {
 
 #[test]
 fn ncat_send_only_to_listen() {
+    if !crate::common::need::tool("ncat") {
+        return;
+    }
     let (lis, addr) = start_listen(&["127.0.0.1:0"]);
     let (host, port) = addr.rsplit_once(':').unwrap();
     let data = random_bytes(1 << 20, 31);
@@ -78,6 +87,9 @@ fn ncat_send_only_to_listen() {
 
 #[test]
 fn udp_connect_to_ncat_listener() {
+    if !crate::common::need::tool("ncat") {
+        return;
+    }
     let port = free_port(true);
     let mut peer = Proc::spawn("ncat", &["-u", "-l", "127.0.0.1", &port.to_string()]);
     peer.feed(b"pong from ncat".to_vec());
@@ -92,6 +104,9 @@ fn udp_connect_to_ncat_listener() {
 
 #[test]
 fn ncat_udp_client_to_listen_udp() {
+    if !crate::common::need::tool("ncat") {
+        return;
+    }
     let (mut lis, addr) = start_listen(&["-u", "127.0.0.1:0"]);
     let (host, port) = addr.rsplit_once(':').unwrap();
     lis.feed(b"pong from taojie".to_vec());
@@ -115,6 +130,9 @@ fn seed_server(script: &str, arg: &str) -> (Proc, String) {
 
 #[test]
 fn connect_to_seed_tcp_upper_server() {
+    if !crate::common::need::tool("python3") {
+        return;
+    }
     let (server, addr) = seed_server("seed_tcp_server.py", "upper");
     let text = "你好, seed server\n".repeat(500);
     let (status, out, err) = run_with_input(&["connect", &addr], text.as_bytes(), LIMIT);
@@ -126,6 +144,9 @@ fn connect_to_seed_tcp_upper_server() {
 
 #[test]
 fn connect_gets_the_reply_sent_after_its_own_eof() {
+    if !crate::common::need::tool("python3") {
+        return;
+    }
     let (server, addr) = seed_server("seed_tcp_server.py", "after-eof");
     let data = random_bytes(300_000, 37);
     let (status, out, err) = run_with_input(&["connect", &addr], &data, LIMIT);
@@ -138,6 +159,9 @@ fn connect_gets_the_reply_sent_after_its_own_eof() {
 
 #[test]
 fn seed_tcp_client_talks_to_listen() {
+    if !crate::common::need::tool("python3") {
+        return;
+    }
     let (mut lis, addr) = start_listen(&["127.0.0.1:0"]);
     let (host, port) = addr.rsplit_once(':').unwrap();
     lis.feed("reply from taojie 套接字".as_bytes().to_vec());
@@ -154,6 +178,9 @@ fn seed_tcp_client_talks_to_listen() {
 
 #[test]
 fn connect_udp_to_seed_udp_server() {
+    if !crate::common::need::tool("python3") {
+        return;
+    }
     let (server, addr) = seed_server("seed_udp_server.py", "1");
     let args = ["connect", "-u", &addr, "--linger", "3"];
     let (status, out, err) = run_with_input(&args, b"hello udp seed", LIMIT);
@@ -165,6 +192,9 @@ fn connect_udp_to_seed_udp_server() {
 
 #[test]
 fn seed_udp_client_talks_to_listen_udp() {
+    if !crate::common::need::tool("python3") {
+        return;
+    }
     let (mut lis, addr) = start_listen(&["-u", "127.0.0.1:0"]);
     let (host, port) = addr.rsplit_once(':').unwrap();
     lis.feed(b"PONG".to_vec());

@@ -4,8 +4,8 @@
 //! `netns.rs` makes the link and its faults; `files.rs` puts and gets 16 MiB through them;
 //! `exec.rs` runs commands whose output must arrive whole or end with one clear error line;
 //! `chat.rs` keeps a conversation in order. Every test ends by checking that the server
-//! holds no connection and no child process more than before. The tests need root (CI is
-//! root); without it, or without `ip netns` and `nft`, they say so and pass.
+//! holds no connection and no child process more than before. The tests need root, `ip`,
+//! `nft` and `tc` (`common::need`: a failure under CI, a counted skip elsewhere).
 mod chat;
 #[path = "../common/mod.rs"]
 mod common;
@@ -28,7 +28,7 @@ pub struct Net {
 }
 
 impl Net {
-    /// `None` when the machine cannot make namespaces (the reason is printed).
+    /// `None` when the machine cannot make namespaces (`need` has reported why).
     pub fn new() -> Option<Net> {
         let link = Link::new()?;
         let dir = tempfile::tempdir().unwrap();

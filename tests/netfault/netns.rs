@@ -4,6 +4,8 @@
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::common::need;
+
 /// Server side's address inside its namespace.
 pub const SERVER_IP: &str = "10.231.0.1";
 /// Client side's address inside its namespace.
@@ -46,20 +48,11 @@ fn must(program: &str, args: &[&str]) {
 }
 
 impl Link {
-    /// Creates the pair, or says why it cannot (not root, no `ip netns`, no `nft` outside
-    /// CI) and returns `None`, so the test passes without running.
+    /// Creates the pair, or returns `None` when this machine cannot (not root, no `ip`, `nft`
+    /// or `tc`): a skip that `need` reports, and a failure under CI.
     pub fn new() -> Option<Link> {
         static N: AtomicU32 = AtomicU32::new(0);
-        // SAFETY: geteuid has no preconditions.
-        #[allow(unsafe_code)]
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipped: network namespaces need root");
-            return None;
-        }
-        if let Err(e) = run("nft", &["--version"]) {
-            // .ci/run installs it: in CI a missing nft is a broken setup, not a skip.
-            assert!(std::env::var_os("CI").is_none(), "no nft in CI: {e}");
-            eprintln!("skipped: no nft (apt-get install nftables): {e}");
+        if !need::root() || !need::tools(&["ip", "nft", "tc"]) {
             return None;
         }
         let tag = format!(
@@ -74,7 +67,7 @@ impl Link {
             client_dev: format!("tjc{tag}"),
         };
         if let Err(e) = run("ip", &["netns", "add", &link.server_ns]) {
-            eprintln!("skipped: ip netns unavailable: {e}");
+            need::unmet(&format!("network namespaces ({e})"));
             return None;
         }
         // From here on, drop removes whatever was made.
