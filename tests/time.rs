@@ -9,7 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Server, run_program, run_with_input};
 
-const LIMIT: Duration = Duration::from_secs(20);
+const LIMIT: Duration = Duration::from_secs(60);
+/// How long a test waits for a datagram's answer before calling it lost: a bound that only
+/// ends a hang (how fast the server answers is bench/'s question).
+const ANSWER: Duration = Duration::from_secs(30);
 
 fn start() -> Server {
     Server::start(
@@ -29,7 +32,7 @@ fn start() -> Server {
 
 fn udp_client() -> UdpSocket {
     let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-    u.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    u.set_read_timeout(Some(ANSWER)).unwrap();
     u
 }
 
@@ -51,7 +54,7 @@ host, port = sys.argv[1].rsplit(':', 1)
 ip_port = (host, int(port))
 bufsize = 1024
 tcp_client = socket(AF_INET, SOCK_DGRAM)
-tcp_client.settimeout(5)
+tcp_client.settimeout(30)
 before = [time.strftime(f) for f in ('%Y', '%Y-%m-%d', '%Y年%m月')]
 answers = {}
 for msg in ['%Y', '%H:%M:%S', '%Y-%m-%d %X', '%Y年%m月', '%Y-%m-%d', '']:
@@ -212,18 +215,24 @@ fn the_time_client_prints_answers_and_reports_errors_on_stderr() {
 
 fn daytime_line(addr: &str, send_first: &[u8]) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.set_read_timeout(Some(ANSWER)).unwrap();
     s.write_all(send_first).unwrap();
     let mut got = Vec::new();
     s.read_to_end(&mut got).unwrap();
     String::from_utf8(got).unwrap()
 }
 
-fn assert_recent_rfc2822(text: &str) {
+/// Asserts that `text` is an RFC 2822 time between `before` and now (in whole seconds, as
+/// the line has them): the server's clock, not a bound on how long it took.
+fn assert_rfc2822_since(text: &str, before: SystemTime) {
     let t = chrono::DateTime::parse_from_rfc2822(text.trim_end())
         .unwrap_or_else(|e| panic!("{text:?}: {e}"));
-    let skew = (t.timestamp() - chrono::Utc::now().timestamp()).abs();
-    assert!(skew < 60, "{text:?} is {skew} s off");
+    let secs = |at: SystemTime| at.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let (from, to) = (secs(before), secs(SystemTime::now()));
+    assert!(
+        (from..=to).contains(&t.timestamp()),
+        "{text:?} is not between {from} and {to} (Unix seconds)"
+    );
 }
 
 #[test]
@@ -232,16 +241,18 @@ fn daytime_sends_one_ascii_line_and_closes() {
     let addr = server.addr("daytime", "tcp");
     // A client that says nothing, and one that sends junk first (RFC 867: ignored).
     for first in [&b""[..], b"hello\r\n"] {
+        let before = SystemTime::now();
         let line = daytime_line(&addr, first);
         assert!(line.is_ascii() && line.ends_with("\r\n"), "{line:?}");
         assert_eq!(line.matches('\n').count(), 1, "{line:?}");
-        assert_recent_rfc2822(&line);
+        assert_rfc2822_since(&line, before);
     }
+    let before = SystemTime::now();
     let (status, out, err) = run_with_input(&["time", &addr, "--tcp"], b"", LIMIT);
     assert!(status.success(), "{err}");
     let out = String::from_utf8(out).unwrap();
     assert!(out.ends_with('\n') && !out.contains('\r'), "{out:?}");
-    assert_recent_rfc2822(&out);
+    assert_rfc2822_since(&out, before);
 }
 
 /// A client request (version 4, mode 3) whose transmit timestamp is `tag`.
@@ -295,18 +306,20 @@ fn sntp_answers_client_requests_and_ignores_everything_else() {
             tag,
             "originate after {what}"
         );
+        // The server's transmit time lies between the request and now: its clock.
         let ntp_secs = u64::from(u32::from_be_bytes(r[40..44].try_into().unwrap()));
-        let unix = before.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let unix = |at: SystemTime| at.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let (from, to) = (unix(before), unix(SystemTime::now()));
         assert!(
-            ntp_secs.abs_diff(unix + 2_208_988_800) <= 5,
-            "transmit {ntp_secs}"
+            (from..=to).contains(&(ntp_secs - 2_208_988_800)),
+            "transmit {ntp_secs} (NTP seconds) not between {from} and {to} (Unix)"
         );
     }
 }
 
 const NTPLIB_CLIENT: &str = r#"
 import json, sys, ntplib
-r = ntplib.NTPClient().request('127.0.0.1', port=int(sys.argv[1]), version=4, timeout=5)
+r = ntplib.NTPClient().request('127.0.0.1', port=int(sys.argv[1]), version=4, timeout=30)
 print(json.dumps({'offset': r.offset, 'delay': r.delay, 'stratum': r.stratum,
                   'version': r.version, 'mode': r.mode, 'leap': r.leap}))
 "#;
@@ -326,7 +339,10 @@ fn ntplib_measures_a_small_offset() {
     let (status, out, err) = run_program("python3", &["-c", NTPLIB_CLIENT, &port], b"", LIMIT);
     assert!(status.success(), "ntplib failed: {err}");
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert!(v["offset"].as_f64().unwrap().abs() < 0.05, "{v}");
+    // One clock at both ends: what the server stamped lies between the client's send and
+    // receive, so the offset is within half the round trip, however slow the machine.
+    let (offset, delay) = (v["offset"].as_f64().unwrap(), v["delay"].as_f64().unwrap());
+    assert!(delay >= 0.0 && offset.abs() <= delay / 2.0 + 1e-3, "{v}");
     assert_eq!(
         (v["stratum"].as_u64(), v["version"].as_u64()),
         (Some(10), Some(4)),
@@ -346,8 +362,12 @@ fn the_sntp_client_reports_offset_and_delay() {
     let (status, out, err) = run_with_input(&["time", &addr, "--sntp", "--json"], b"", LIMIT);
     assert!(status.success(), "{err}");
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert!(v["offset_ms"].as_f64().unwrap().abs() < 50.0, "{v}");
-    assert!(v["delay_ms"].as_f64().unwrap() >= 0.0, "{v}");
+    // As with ntplib: one clock, so the offset is within half the round trip.
+    let (offset, delay) = (
+        v["offset_ms"].as_f64().unwrap(),
+        v["delay_ms"].as_f64().unwrap(),
+    );
+    assert!(delay >= 0.0 && offset.abs() <= delay / 2.0 + 1.0, "{v}");
     assert_eq!(v["stratum"], 10);
     assert_eq!(v["ref_id"], "LOCL");
 

@@ -219,12 +219,9 @@ fn a_page_that_answers_no_pings_leaves_its_room_and_one_that_does_stays() {
     let mut live = ws_member(&web, "live");
     // `mute` reads nothing from now on, so it answers no ping; `live` keeps reading (tungstenite
     // answers each ping as it reads) and is still there after many intervals.
-    let started = std::time::Instant::now();
     wait_msg(&mut live, "mute leaving", |m| {
         m.starts_with("*** mute left lobby")
     });
-    let gone_after = started.elapsed();
-    assert!(gone_after < WAIT, "mute let go only after {gone_after:?}");
     let mut line = String::new();
     while !line.starts_with("*** mute left lobby") {
         line.clear();

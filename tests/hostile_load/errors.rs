@@ -26,6 +26,7 @@ fn resetting_server() -> SocketAddr {
 
 #[test]
 fn a_reset_in_the_handshake_is_said_once_with_the_address() {
+    let _alone = one_at_a_time();
     let keys = Keys::new();
     let key = keys.key();
     let addr = resetting_server().to_string();
@@ -51,6 +52,7 @@ fn a_reset_in_the_handshake_is_said_once_with_the_address() {
 
 #[test]
 fn a_server_too_busy_for_one_more_handshake_says_so_not_a_broken_pipe() {
+    let _alone = one_at_a_time();
     let keys = Keys::new();
     let key = keys.key();
     let server = Spawned::start(
@@ -90,6 +92,7 @@ fn a_server_too_busy_for_one_more_handshake_says_so_not_a_broken_pipe() {
 
 #[test]
 fn a_name_missing_on_the_server_is_said_to_be_missing_there() {
+    let _alone = one_at_a_time();
     let keys = Keys::new();
     let key = keys.key();
     let root = tempfile::tempdir().unwrap();

@@ -4,6 +4,12 @@
 //! error lines a client prints when the connection breaks (`errors.rs`). Every
 //! attacker here connects from a loopback address of its own (127.0.0.0/8), so per-address
 //! caps can be tested apart from the total.
+//!
+//! The floods are a test binary of their own, so that they never share the machine with the
+//! other suites' tests (cargo runs test binaries one after another), and each test takes
+//! [`one_at_a_time`], so that they never share it with each other either. No test here puts an
+//! upper bound on a time: how fast a real client gets in beside a flood is measured by
+//! `bench/halfopen.py` (BENCHMARKS.md), and the deadlines here only end a hang.
 #[path = "../common/mod.rs"]
 mod common;
 mod errors;
@@ -17,6 +23,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
+
+/// Held for the whole of each test: the tests of this binary run one after another.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static FLOOD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A test that failed while holding it poisons it; the next still runs alone.
+    FLOOD.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// A temp dir with a shared key in it.
 struct Keys {
@@ -143,7 +156,7 @@ fn raise_nofile() -> u64 {
 }
 
 /// A real client's way in: taojie's own Noise handshake with the shared key, from
-/// 127.0.0.1. Returns how long it took to be let in (bounded: 10 s, then a failure).
+/// 127.0.0.1. Returns how long it took to be let in (for the log; bounded: 60 s, a hang).
 fn real_handshake(to: SocketAddr, key: &str) -> Result<Duration, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -160,15 +173,16 @@ fn real_handshake(to: SocketAddr, key: &str) -> Result<Duration, String> {
                 .await
                 .map_err(std::io::Error::other)
         };
-        match tokio::time::timeout(Duration::from_secs(10), attempt).await {
-            Err(_) => Err("no handshake within 10 s".into()),
+        match tokio::time::timeout(Duration::from_secs(60), attempt).await {
+            Err(_) => Err("the handshake hung: not let in within 60 s".into()),
             Ok(Err(e)) => Err(format!("handshake failed: {e}")),
             Ok(Ok(_secure)) => Ok(start.elapsed()),
         }
     })
 }
 
-/// Runs `taojie exec ADDR --key KEY -- echo served`, bounded; returns the time it took.
+/// Runs `taojie exec ADDR --key KEY -- echo served`, bounded (60 s: a hang); returns the
+/// time it took, for the log.
 fn exec_echo(to: SocketAddr, key: &str) -> Duration {
     let start = Instant::now();
     let (status, out, err) = common::run_with_input(
@@ -182,7 +196,7 @@ fn exec_echo(to: SocketAddr, key: &str) -> Duration {
             "served",
         ],
         b"",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
     );
     assert!(status.success(), "exec failed: {err}");
     assert_eq!(out, b"served\n");

@@ -1,7 +1,7 @@
 """An HTTP server that misbehaves on purpose, for `taojie http`'s tests.
 
 Binds 127.0.0.1 port 0 and prints `http_quirks tcp 127.0.0.1:PORT`, then serves:
-  /stall  Content-Length: 1000000, the first 1000 bytes, then nothing for 30 s
+  /stall  Content-Length: 1000000, the first 1000 bytes, then nothing for 120 s
   /auth   200 "hello USER" when the Authorization header is `Basic base64(USER:PASSWORD)`
           for the USER and PASSWORD given as arguments, else 401
   /to-file, /to-data  302 to file:///etc/passwd, to data:text/plain,hello
@@ -42,7 +42,7 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"x" * 1000)
             self.wfile.flush()
-            time.sleep(30)
+            time.sleep(120)  # longer than the test lets the client run: only a timeout ends it
         elif self.path == "/auth":
             ok = self.headers.get("Authorization") == EXPECTED
             body = f"hello {USER}\n".encode() if ok else b"who are you?\n"
