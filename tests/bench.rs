@@ -93,6 +93,11 @@ while True:
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    common::kill_after(
+        &child,
+        std::time::Duration::from_secs(120),
+        "the Python echo server",
+    );
     let mut line = String::new();
     std::io::BufRead::read_line(
         &mut std::io::BufReader::new(child.stdout.take().unwrap()),

@@ -418,6 +418,7 @@ fn a_reader_that_leaves_stops_the_client_and_the_command() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    common::kill_after(&client, LIMIT, "taojie exec -- yes");
     let mut line = String::new();
     let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
     std::io::BufRead::read_line(&mut out, &mut line).unwrap();
@@ -623,6 +624,7 @@ fn no_key_is_refused_beyond_loopback_and_loud_on_it() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    common::kill_after(&child, LIMIT, "taojie serve exec --insecure-no-auth");
     let mut line = String::new();
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();

@@ -7,6 +7,7 @@
 //! is also run one case per process to show that the batch answers as the command line does.
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -45,6 +46,7 @@ fn run(command: &mut Command, stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    common::kill_after(&child, Duration::from_secs(120), "ipcalc or its oracle");
     let mut input = child.stdin.take().unwrap();
     let stdin = stdin.to_string();
     let writer = std::thread::spawn(move || input.write_all(stdin.as_bytes()));

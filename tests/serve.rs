@@ -8,11 +8,41 @@ use std::time::Duration;
 
 use common::Server;
 
+/// Moves the calling thread into the network namespace of process `pid`: the sockets it
+/// opens and the processes it starts from then on are there.
+fn enter_netns_of(pid: u32) {
+    use std::os::fd::AsRawFd;
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).unwrap();
+    #[allow(unsafe_code)]
+    // SAFETY: setns(2) on a namespace descriptor we hold open; it changes only this thread.
+    let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+}
+
 #[test]
 fn serves_everything_on_loopback_and_stops_on_ctrl_c() {
+    // The default ports are the machine's: a `taojie serve` someone runs here (the README's
+    // first command) holds them. This server gets a network namespace of its own (with only
+    // lo), and the test joins it from a thread of its own.
+    if !common::need::root() || !common::need::tools(&["unshare", "ip"]) {
+        return;
+    }
+    std::thread::spawn(serves_everything_in_a_namespace)
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+}
+
+fn serves_everything_in_a_namespace() {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_str().unwrap();
-    let mut server = Server::start_with_env(&["serve"], 10, &[("XDG_DATA_HOME", data_dir)]);
+    let script = "ip link set lo up && exec \"$0\" serve";
+    let mut server = Server::start_program(
+        "unshare",
+        &["--net", "sh", "-c", script, common::bin()],
+        10,
+        &[("XDG_DATA_HOME", data_dir)],
+    );
+    enter_netns_of(server.child.id());
     let want = [
         ("echo", "tcp", "127.0.0.1:9007"),
         ("echo", "udp", "127.0.0.1:9007"),

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use common::{Server, bin};
 
 /// Time limit for an expected line or a process.
-const WAIT: Duration = Duration::from_secs(15);
+const WAIT: Duration = Duration::from_secs(30);
 
 /// A line client run as a process (nc or taojie chat): lines in on stdin, lines out.
 struct Client {
@@ -40,7 +40,7 @@ struct Client {
 
 impl Client {
     fn spawn(mut cmd: Command) -> Client {
-        let mut child = cmd
+        let mut child = common::isolate(&mut cmd)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

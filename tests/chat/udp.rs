@@ -1,6 +1,35 @@
 //! The UDP hub with Python clients written like the seeds' QQ clients.
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
 use super::common::run_program;
 use super::{Client, WAIT, chat_server, common};
+
+/// Waits until the hub relays to `client` (its start-up datagram has been taken in): a probe
+/// peer sends a line every half second until the client prints it.
+fn registered(client: &mut Client, hub: &str) {
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        probe.send_to(b"probe: are you there", hub).unwrap();
+        let until = Instant::now() + Duration::from_millis(500);
+        while let Ok(line) = client
+            .rx
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+        {
+            let done = line.ends_with("probe: are you there");
+            client.seen.push(line);
+            if done {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hub never relayed to the client: {:?}",
+            client.seen
+        );
+    }
+}
 
 #[test]
 fn seed_style_udp_clients_talk_through_the_hub() {
@@ -10,6 +39,7 @@ fn seed_style_udp_clients_talk_through_the_hub() {
     let server = chat_server(&["--udp", "127.0.0.1:0"]);
     let hub = server.addr("chat", "udp");
     let mut dora = Client::taojie(&hub, "dora", &["--udp"]);
+    registered(&mut dora, &hub);
     // Written like the seeds' QQ clients: sendto `NAME: text`, recvfrom 1024.
     let script = r#"
 import socket, sys

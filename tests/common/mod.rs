@@ -5,8 +5,9 @@
 pub mod need;
 
 use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,90 @@ pub fn bin() -> &'static str {
 /// seeds', drivers for the terminal).
 pub fn peer_script(name: &str) -> String {
     format!("{}/tests/peers/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// This test binary's scratch home: `XDG_CONFIG_HOME` and `XDG_DATA_HOME` of every process a
+/// test starts through this module point into it, so no test reads or writes the user's own
+/// known_hosts, contacts or key (the README's own examples write there). Removed at exit.
+fn scratch_home() -> &'static Path {
+    static HOME: OnceLock<PathBuf> = OnceLock::new();
+    HOME.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("taojie-test-home-")
+            .tempdir()
+            .expect("a scratch home")
+            .keep();
+        for sub in ["config", "data"] {
+            std::fs::create_dir(dir.join(sub)).unwrap();
+        }
+        extern "C" fn remove() {
+            if let Some(dir) = HOME.get() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: atexit(3) with a function that takes nothing and does not unwind.
+        unsafe {
+            libc::atexit(remove);
+        }
+        dir
+    })
+}
+
+/// Gives `cmd` an environment of the test's own: `RUST_LOG` removed (a developer's
+/// `RUST_LOG=debug` must not change the lines tests read), and `XDG_CONFIG_HOME` and
+/// `XDG_DATA_HOME` in this binary's scratch home. What the test set or removed on `cmd`
+/// itself stays; a command whose `PATH` the test set (after `env_clear`) is left alone.
+pub fn isolate(cmd: &mut Command) -> &mut Command {
+    let set: Vec<String> = cmd
+        .get_envs()
+        .map(|(k, _)| k.to_string_lossy().into_owned())
+        .collect();
+    if set.iter().any(|k| k == "PATH") {
+        return cmd;
+    }
+    if !set.iter().any(|k| k == "RUST_LOG") {
+        cmd.env_remove("RUST_LOG");
+    }
+    for (var, sub) in [("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data")] {
+        if !set.iter().any(|k| k == var) {
+            cmd.env(var, scratch_home().join(sub));
+        }
+    }
+    cmd
+}
+
+/// A port number for a peer that must be told one (nc, ncat, nginx cannot bind port 0 and
+/// say which port they got): free on 127.0.0.1 and [::1] for TCP (or UDP) just now, and below
+/// the kernel's ephemeral range, so that no port-0 bind of this or another test (or engineer)
+/// takes it between this check and the peer's bind.
+pub fn unused_port(udp: bool) -> u16 {
+    use std::net::{TcpListener, UdpSocket};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let range =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let low: u32 = range
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32768);
+    let span = low.saturating_sub(10_000).max(1);
+    // Each call starts somewhere else: the PID and a counter spread the tries.
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919) + NEXT.fetch_add(4099, Ordering::Relaxed);
+    for i in 0..200u32 {
+        let port = (low - span + (start + i * 613) % span) as u16;
+        let free = if udp {
+            UdpSocket::bind(("127.0.0.1", port)).is_ok() && UdpSocket::bind(("::1", port)).is_ok()
+        } else {
+            TcpListener::bind(("127.0.0.1", port)).is_ok()
+                && TcpListener::bind(("::1", port)).is_ok()
+        };
+        if free {
+            return port;
+        }
+    }
+    panic!("no unused port below the ephemeral range {range:?}");
 }
 
 /// A running taojie server and the addresses it announced.
@@ -48,7 +133,7 @@ pub fn line_channel<R: Read + Send + 'static>(stream: R) -> mpsc::Receiver<Strin
 }
 
 impl Server {
-    /// Starts `taojie ARGS` and waits (10 s at most) for `n` address lines on stdout.
+    /// Starts `taojie ARGS` and waits (30 s at most) for `n` address lines on stdout.
     pub fn start(args: &[&str], n: usize) -> Server {
         Self::start_with_env(args, n, &[])
     }
@@ -75,9 +160,10 @@ impl Server {
         Self::spawn(cmd, n)
     }
 
-    /// Runs `cmd` with stdin closed and stdout read, and waits for `n` address lines.
+    /// Runs `cmd` ([`isolate`]d) with stdin closed and stdout read, and waits for `n`
+    /// address lines.
     fn spawn(mut cmd: Command, n: usize) -> Server {
-        let mut child = cmd
+        let mut child = isolate(&mut cmd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
@@ -86,7 +172,7 @@ impl Server {
         let stdout: ChildStdout = child.stdout.take().unwrap();
         let rx = line_channel(stdout);
         let mut lines = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while lines.len() < n {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match rx.recv_timeout(left) {
@@ -113,11 +199,11 @@ impl Server {
         }
     }
 
-    /// Waits (10 s at most) for a stderr line containing `text`; returns it. Only for a
+    /// Waits (30 s at most) for a stderr line containing `text`; returns it. Only for a
     /// server started by [`Server::spawn_capturing`].
     pub fn wait_stderr(&mut self, text: &str) -> String {
         let err = self.err.as_ref().expect("stderr captured");
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match err.recv_timeout(left) {
@@ -130,6 +216,18 @@ impl Server {
                 Err(_) => panic!("no stderr line with {text:?}; got {:?}", self.stderr),
             }
         }
+    }
+
+    /// Reads the server's stderr until it closes (the server exited) or `limit` passes;
+    /// returns every line read so far, those [`Server::wait_stderr`] read included. Only for
+    /// a server started by [`Server::spawn_capturing`].
+    pub fn stderr_until_closed(&mut self, limit: Duration) -> &[String] {
+        let err = self.err.as_ref().expect("stderr captured");
+        let deadline = Instant::now() + limit;
+        while let Ok(line) = err.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            self.stderr.push(line);
+        }
+        &self.stderr
     }
 
     /// The address announced for `service` over `proto`.
@@ -176,6 +274,41 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
         }
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Kills `child` (SIGKILL) if it is still running after `limit`, and says so on stderr: a
+/// bound on a wait that cannot take a timeout itself (a blocking read of its pipe, a
+/// `wait_with_output`), which then ends with the pipe closed. Fire and forget: the child is
+/// named by a pidfd, so once it has exited and been reaped nothing else can be hit.
+pub fn kill_after(child: &Child, limit: Duration, what: &str) {
+    #[allow(unsafe_code)]
+    // SAFETY: pidfd_open(2) on the PID of a child not yet reaped; returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
+    if fd < 0 {
+        panic!("pidfd_open: {}", std::io::Error::last_os_error());
+    }
+    let what = what.to_string();
+    thread::spawn(move || {
+        thread::sleep(limit);
+        #[allow(unsafe_code)]
+        // SAFETY: the descriptor is ours; signalling a process that has gone fails (ESRCH).
+        let killed = unsafe {
+            let rc = libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd as libc::c_int,
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            );
+            libc::close(fd as libc::c_int);
+            rc == 0
+        };
+        if killed {
+            use std::io::Write;
+            let line = format!("{what} still running after {limit:?}: killed (a hang)\n");
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+    });
 }
 
 /// Runs `taojie ARGS` with `input` on stdin; returns (status, stdout, stderr). Killed after
@@ -233,7 +366,7 @@ pub fn run_program(
 
 /// Starts `program ARGS` with stdin, stdout and stderr piped.
 fn spawn_piped(program: &str, args: &[&str]) -> Child {
-    Command::new(program)
+    isolate(&mut Command::new(program))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -28,8 +28,16 @@ fn kill_halfway(args: &[&str], watch: &Path, half: u64) {
 
 const BIG: usize = 512 << 20;
 
+/// Held by each test with a [`BIG`] file: one at a time, so that the suite never holds three
+/// of them (and their copies) on disk at once, nor moves them through the machine together.
+fn one_big_file_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static BIG_FILE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    BIG_FILE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn an_interrupted_put_resumes_sending_only_the_rest() {
+    let _big = one_big_file_at_a_time();
     let fx = Fixture::new();
     let srv = fx.serve(&[]);
     random_file(&fx.p("src/big"), BIG, 11);
@@ -66,6 +74,7 @@ fn an_interrupted_put_resumes_sending_only_the_rest() {
 
 #[test]
 fn an_interrupted_put_with_no_resume_leaves_nothing_on_the_server() {
+    let _big = one_big_file_at_a_time();
     let fx = Fixture::new();
     let srv = fx.serve(&[]);
     random_file(&fx.p("src/big"), BIG, 12);
@@ -91,6 +100,7 @@ fn an_interrupted_put_with_no_resume_leaves_nothing_on_the_server() {
 
 #[test]
 fn an_interrupted_get_resumes_fetching_only_the_rest() {
+    let _big = one_big_file_at_a_time();
     let fx = Fixture::new();
     let srv = fx.serve(&[]);
     random_file(&fx.p("root/big"), BIG, 13);

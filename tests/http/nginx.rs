@@ -1,7 +1,7 @@
 //! Debian's nginx for the tests: one process (`master_process off`) in the foreground, its
 //! configuration, logs, pid file and temporary paths in a tempdir, listening on 127.0.0.1 and
 //! [::1] at a port found free, and with TLS on a second port when asked. Stopped by its PID.
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -138,7 +138,7 @@ impl Nginx {
     /// Waits (5 s at most) for the access log to hold `n` lines; nginx writes a line once a
     /// request is done, which can be just after the client has the last byte.
     pub fn access_lines(&self, n: usize) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let lines: Vec<String> = self.access_log().lines().map(String::from).collect();
             if lines.len() >= n || Instant::now() >= deadline {
@@ -173,16 +173,10 @@ fn nginx_program() -> &'static str {
     }
 }
 
-/// A port free on both 127.0.0.1 and [::1] just now (bound, then released).
+/// A port free on both 127.0.0.1 and [::1], below the ephemeral range
+/// (`common::unused_port`); nginx is still started again on another when it lost a race.
 pub fn free_port() -> u16 {
-    for _ in 0..20 {
-        let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = v4.local_addr().unwrap().port();
-        if TcpListener::bind(("::1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no port free on both 127.0.0.1 and [::1]");
+    crate::common::unused_port(false)
 }
 
 /// The configuration: text/plain gzip-compressed (so chunked), a redirect chain and a loop on

@@ -1,6 +1,7 @@
 //! The command line around the answers: errors, exact big numbers, batches, pipes, help.
 use std::io::Read;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use super::{taojie, text};
 
@@ -121,6 +122,7 @@ fn a_reader_that_stops_early_is_not_an_error() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    crate::common::kill_after(&child, Duration::from_secs(60), "taojie ipcalc");
     let mut stdout = child.stdout.take().unwrap();
     let mut start = [0u8; 64];
     stdout.read_exact(&mut start).unwrap();
@@ -151,11 +153,9 @@ fn a_batch_for_people_reports_bad_lines_by_number() {
 
 #[test]
 fn help_has_examples() {
-    let out = Command::new(env!("CARGO_BIN_EXE_taojie"))
-        .args(["ipcalc", "--help"])
-        .output()
-        .unwrap();
-    let help = text(&out.stdout);
+    let (_, stdout, _) =
+        crate::common::run_with_input(&["ipcalc", "--help"], b"", Duration::from_secs(60));
+    let help = text(&stdout);
     assert!(
         help.contains("--split <NEWPREFIX>") && help.contains("Examples:"),
         "{help}"

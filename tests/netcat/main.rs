@@ -9,7 +9,7 @@ mod interop;
 mod listen;
 
 use std::io::Read;
-use std::net::{TcpListener, UdpSocket};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::{Proc, Server, bin, run_program, run_with_input};
@@ -38,21 +38,10 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A port nothing listens on right now: bound to 0, read, released.
+/// A port nothing listens on, for a peer that must be given one (`common::unused_port`:
+/// below the ephemeral range, so no port-0 bind takes it meanwhile).
 fn free_port(udp: bool) -> u16 {
-    if udp {
-        UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    } else {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
+    common::unused_port(udp)
 }
 
 /// Waits until a socket is bound to `port` (TCP: listening), read from /proc/net so that
@@ -188,7 +177,11 @@ fn connect_survives_a_reader_that_stops_reading() {
 
 #[test]
 fn connect_to_a_closed_port_is_one_clear_line() {
-    let addr = format!("127.0.0.1:{}", free_port(false));
+    // Bound and not listening: a connection is refused, and no one else takes the port.
+    let hold = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    hold.bind(&any.into()).unwrap();
+    let addr = hold.local_addr().unwrap().as_socket().unwrap().to_string();
     let (status, out, err) = run_with_input(&["connect", &addr], b"x", LIMIT);
     assert!(!status.success());
     assert!(out.is_empty());

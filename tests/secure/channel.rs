@@ -215,6 +215,11 @@ fn a_classic_listener_beyond_loopback_says_it_is_not_encrypted() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    super::common::kill_after(
+        &child,
+        std::time::Duration::from_secs(60),
+        "taojie serve exec",
+    );
     // Both address lines printed means start-up (and its warnings) is over.
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     for _ in 0..2 {

@@ -17,6 +17,7 @@ fn run(fx: &Fixture, args: &[&str]) -> (bool, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    super::common::kill_after(&child, LIMIT, "taojie");
     let out = child.wait_with_output().unwrap();
     (
         out.status.success(),

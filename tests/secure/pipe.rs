@@ -28,6 +28,7 @@ fn listen(fx: &Fixture, key: &str, input: &str, output: &str) -> (std::process::
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    super::common::kill_after(&child, LIMIT * 2, "taojie listen");
     let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut err, &mut line).unwrap();
