@@ -268,7 +268,8 @@ fn wrong_missing_and_replayed_keys_run_nothing() {
             Box::new(|cmd: &str| {
                 let (code, _, err) =
                     exec(&native, &["--insecure-no-auth"], &["sh", "-c", cmd], b"");
-                (code == 255, err)
+                let told = err.contains("the server takes a shared key (--key)");
+                (code == 255 && told, err)
             }),
         ),
         (

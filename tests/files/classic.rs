@@ -33,7 +33,7 @@ fn a_seed_style_python_uploader_works_against_classic_and_a_wrong_md5_is_rejecte
         return;
     }
     let fx = Fixture::new();
-    let mut srv = fx.serve(&["--classic", "127.0.0.1:0"]);
+    let mut srv = fx.serve_logged(&["--classic", "127.0.0.1:0"]);
     let addr = srv.addr("files-classic", "tcp");
     random_file(&fx.p("src/good.bin"), 300_000, 5);
     random_file(&fx.p("src/bad.bin"), 300_000, 6);
@@ -46,13 +46,16 @@ fn a_seed_style_python_uploader_works_against_classic_and_a_wrong_md5_is_rejecte
         );
         assert!(st.success(), "{err}");
     }
-    // The server finishes each upload after the client closed: wait for its log lines.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !fx.p("root/good.bin").exists() && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(10));
-    }
+    // The server finishes each upload after the client closed: its log says when, and
+    // the bad one has been judged (not merely not yet written) before its absence counts.
+    let line = srv.wait_stderr("classic upload verified");
+    assert!(line.contains("good.bin"), "{line}");
     assert!(same(&fx.p("src/good.bin"), &fx.p("root/good.bin")));
-    thread::sleep(Duration::from_millis(200));
+    let line = srv.wait_stderr("classic upload discarded");
+    assert!(
+        line.contains("bad.bin") && line.contains("md5 mismatch"),
+        "{line}"
+    );
     assert!(!fx.p("root/bad.bin").exists());
     assert!(
         !fx.p("root/a").exists(),
@@ -75,10 +78,8 @@ fn a_seed_style_python_uploader_works_against_classic_and_a_wrong_md5_is_rejecte
         );
         assert!(st.success(), "{err}");
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !fx.p("root/later.bin").exists() && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(10));
-    }
+    let line = srv.wait_stderr("classic upload verified");
+    assert!(line.contains("later.bin"), "{line}");
     assert!(same(&fx.p("src/later.bin"), &fx.p("root/later.bin")));
     srv.terminate(Duration::from_secs(10));
 }

@@ -58,6 +58,17 @@ impl Fixture {
         let n = if extra.contains(&"--classic") { 2 } else { 1 };
         Server::start(&args, n)
     }
+
+    /// Like [`Fixture::serve`], with the server's log read (`Server::wait_stderr`).
+    fn serve_logged(&self, extra: &[&str]) -> Server {
+        let (root, key) = (self.s("root"), self.s("key"));
+        let mut cmd = Command::new(bin());
+        cmd.args(["serve", "files", "--listen", "127.0.0.1:0", "--root", &root])
+            .args(["--key", &key])
+            .args(extra);
+        let n = if extra.contains(&"--classic") { 2 } else { 1 };
+        Server::spawn_capturing(cmd, n)
+    }
     /// Runs `taojie ARGS --key KEY`; returns (success, stdout, stderr).
     fn run(&self, args: &[&str]) -> (bool, String, String) {
         let key = self.s("key");
