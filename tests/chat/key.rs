@@ -68,3 +68,41 @@ fn with_a_key_only_authenticated_clients_get_in() {
             .any(|l| l.contains("intruder") || l.contains("nc,"))
     );
 }
+
+/// A keyed member that is not taojie: `tests/peers/noise_line_client.py` speaks protocol 2
+/// with another Noise library; it and a taojie member talk both ways, and it is told apart
+/// from nothing else a member sees (a rename, a line, /who).
+#[test]
+fn an_independent_python_member_chats_with_the_key() {
+    if !common::need::python("noise") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("chat.key");
+    let (st, _, err) = common::run_with_input(&["keygen", key.to_str().unwrap()], b"", WAIT);
+    assert!(st.success(), "{err}");
+    let key = key.to_str().unwrap();
+    let server = chat_server(&["--key", key]);
+    let addr = server.addr("chat", "tcp");
+    let mut dora = Client::taojie(&addr, "dora", &["--key", key]);
+    dora.wait_for("own rename", |l| l.ends_with("is now known as dora"));
+
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(common::peer_script("noise_line_client.py"))
+        .args([&addr, key]);
+    let mut py = Client::spawn(cmd);
+    py.send("/nick pyra");
+    py.wait_for("its rename", |l| l.ends_with("is now known as pyra"));
+    dora.wait_for("pyra's arrival", |l| l.ends_with("is now known as pyra"));
+    py.send("hello from another implementation");
+    dora.wait_line("<pyra> hello from another implementation");
+    dora.send("hello pyra, 你好");
+    py.wait_line("<dora> hello pyra, 你好");
+    py.send("/who");
+    py.wait_line("*** in lobby (2): dora, pyra");
+    // The end of its input is the end-of-stream record: it leaves, and exits 0.
+    drop(py.stdin.take());
+    dora.wait_for("pyra leaving", |l| l.starts_with("*** pyra left lobby"));
+    let status = common::wait_timeout(&mut py.child, WAIT).expect("the Python member exits");
+    assert!(status.success(), "{status}");
+}

@@ -88,6 +88,175 @@ fn an_eavesdropper_sees_no_command_no_output_and_no_file() {
     assert!(seen.len() > 1 << 20, "the file went through the proxy");
 }
 
+/// The other keyed services through the same eavesdropper: a keyed chat room (a line up
+/// and down), the encrypted pipe (bytes both ways), a files get and ls (a file's bytes and a
+/// listing), and exec with identity keys (XX) rather than the shared key.
+#[test]
+fn an_eavesdropper_sees_nothing_of_chat_the_pipe_get_ls_or_an_identity_session() {
+    use super::common::{Proc, bin};
+    let fx = Fixture::new();
+    let key = fx.key("shared.key");
+    let secrets: [&[u8]; 8] = [
+        b"CHAT-LINE-MARK",
+        b"chatter-name",
+        b"PIPE-UP-MARK",
+        b"PIPE-DOWN-MARK",
+        b"GOT-FILE-MARK",
+        b"listed-name-mark",
+        b"IDENTITY-OUTPUT-MARK",
+        b"\"hello\"",
+    ];
+
+    // Chat: one member says a line through the proxy, another hears it through the proxy.
+    let chat = Server::start(
+        &["serve", "chat", "--listen", "127.0.0.1:0", "--key", &key],
+        1,
+    );
+    let cproxy = Proxy::start(&chat.addr("chat", "tcp"), Meddle::Nothing);
+    let mut hearer = Proc::spawn(
+        bin(),
+        &["chat", &cproxy.addr, "--name", "hearer", "--key", &key],
+    );
+    hearer.wait_stdout(1, LIMIT);
+    let (st, _, err) = run_with_input(
+        &[
+            "chat",
+            &cproxy.addr,
+            "--name",
+            "chatter-name",
+            "--key",
+            &key,
+        ],
+        b"CHAT-LINE-MARK\n",
+        LIMIT,
+    );
+    assert!(st.success(), "{err}");
+    while !contains(&hearer.stdout, b"<chatter-name> CHAT-LINE-MARK") {
+        assert!(
+            hearer.more_stdout(LIMIT),
+            "the line never came: {:?}",
+            hearer.stdout
+        );
+    }
+
+    // The pipe: taojie listen --key, taojie connect --key through the proxy.
+    let mut listen = Proc::spawn(bin(), &["listen", "127.0.0.1:0", "--key", &key]);
+    let line = listen.wait_stderr("listen tcp ", LIMIT);
+    let pproxy = Proxy::start(line.trim_start_matches("listen tcp "), Meddle::Nothing);
+    listen.feed(b"PIPE-DOWN-MARK\n".to_vec());
+    listen.close_stdin();
+    let (st, out, err) = run_with_input(
+        &["connect", &pproxy.addr, "--key", &key],
+        b"PIPE-UP-MARK\n",
+        LIMIT,
+    );
+    assert!(st.success(), "{err}");
+    assert_eq!(out, b"PIPE-DOWN-MARK\n");
+    let (st, out, err) = listen.finish(LIMIT);
+    assert!(st.success(), "{err}");
+    assert_eq!(out, b"PIPE-UP-MARK\n");
+
+    // Files: a get and an ls through the proxy.
+    let root = fx.p("root");
+    std::fs::create_dir_all(root.join("listed-name-mark")).unwrap();
+    let body: Vec<u8> = b"GOT-FILE-MARK "
+        .iter()
+        .copied()
+        .cycle()
+        .take(1 << 20)
+        .collect();
+    std::fs::write(root.join("payload"), &body).unwrap();
+    let files = Server::start(
+        &[
+            "serve",
+            "files",
+            "--listen",
+            "127.0.0.1:0",
+            "--root",
+            root.to_str().unwrap(),
+            "--key",
+            &key,
+        ],
+        1,
+    );
+    let fproxy = Proxy::start(&files.addr("files", "tcp"), Meddle::Nothing);
+    let out_dir = fx.p("got");
+    std::fs::create_dir(&out_dir).unwrap();
+    let (st, _, err) = run_with_input(
+        &[
+            "get",
+            &fproxy.addr,
+            "payload",
+            "-o",
+            out_dir.to_str().unwrap(),
+            "--key",
+            &key,
+        ],
+        b"",
+        LIMIT,
+    );
+    assert!(st.success(), "{err}");
+    assert_eq!(std::fs::read(out_dir.join("payload")).unwrap(), body);
+    let (st, listing, err) = run_with_input(&["ls", &fproxy.addr, "--key", &key], b"", LIMIT);
+    assert!(st.success(), "{err}");
+    assert!(contains(&listing, b"listed-name-mark"), "{listing:?}");
+
+    // exec with identity keys.
+    let (server_id, _) = fx.identity("server.id");
+    let (client_id, client_pub) = fx.identity("client.id");
+    std::fs::write(fx.p("authorized"), format!("{client_pub}\n")).unwrap();
+    let exec = Server::start(
+        &[
+            "serve",
+            "exec",
+            "--listen",
+            "127.0.0.1:0",
+            "--identity",
+            &server_id,
+            "--authorized",
+            &fx.s("authorized"),
+        ],
+        1,
+    );
+    let eproxy = Proxy::start(&exec.addr("exec", "tcp"), Meddle::Nothing);
+    let (st, out, err) = run_with_input(
+        &[
+            "exec",
+            &eproxy.addr,
+            "--identity",
+            &client_id,
+            "--",
+            "echo",
+            "IDENTITY-OUTPUT-MARK",
+        ],
+        b"",
+        LIMIT,
+    );
+    assert!(st.success(), "{err}");
+    assert_eq!(out, b"IDENTITY-OUTPUT-MARK\n");
+
+    for (what, proxy) in [
+        ("chat", &cproxy),
+        ("the pipe", &pproxy),
+        ("files", &fproxy),
+        ("exec with identities", &eproxy),
+    ] {
+        let seen = proxy.seen();
+        assert!(!seen.is_empty(), "nothing of {what} went through the proxy");
+        for secret in secrets {
+            assert!(
+                !contains(&seen, secret),
+                "{:?} of {what} crossed the wire in the clear",
+                String::from_utf8_lossy(secret)
+            );
+        }
+    }
+    assert!(
+        fproxy.seen().len() > 1 << 20,
+        "the file went through the proxy"
+    );
+}
+
 #[test]
 fn a_changed_byte_runs_nothing() {
     let fx = Fixture::new();

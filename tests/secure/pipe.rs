@@ -101,3 +101,86 @@ fn a_peer_with_another_key_gets_nothing_through() {
         b"friend's words\n"
     );
 }
+
+/// Runs `tests/peers/noise_pipe.py ARGS` (the pipe written again in Python, with another
+/// Noise library) with `input` from the file `input` and its stdout into `output`.
+fn python_pipe(fx: &Fixture, args: &[&str], input: &str, output: &str) -> std::process::Child {
+    let script = super::common::peer_script("noise_pipe.py");
+    let child = Command::new("python3")
+        .arg(&script)
+        .args(args)
+        .stdin(std::fs::File::open(fx.p(input)).unwrap())
+        .stdout(std::fs::File::create(fx.p(output)).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    super::common::kill_after(&child, LIMIT * 2, "noise_pipe.py");
+    child
+}
+
+/// What `sent` and `got` hold is the same, else a failure naming their sizes.
+fn assert_same(fx: &Fixture, sent: &str, got: &str) {
+    let (a, b) = (
+        std::fs::read(fx.p(sent)).unwrap(),
+        std::fs::read(fx.p(got)).unwrap(),
+    );
+    assert!(
+        a.len() == b.len() && a == b,
+        "{sent}: {} bytes came as {}",
+        a.len(),
+        b.len()
+    );
+}
+
+/// A pipe peer that is not taojie: a Python client (noiseprotocol) of `taojie listen --key`,
+/// then `taojie connect --key` to a Python listener: 4 MiB each way, half-close both ways.
+#[test]
+fn an_independent_python_peer_pipes_both_ways_with_taojie() {
+    if !super::common::need::python("noise") {
+        return;
+    }
+    let fx = Fixture::new();
+    let key = fx.key("pipe.key");
+    random_file(&fx.p("a"), 4 << 20, 7);
+    random_file(&fx.p("b"), 4 << 20, 8);
+
+    // Python connects to taojie listen.
+    let (mut listener, addr) = listen(&fx, &key, "a", "listen-got");
+    let mut py = python_pipe(&fx, &["connect", &addr, &key], "b", "py-got");
+    let pst = wait_timeout(&mut py, LIMIT).expect("noise_pipe.py connect finishes");
+    let lst = wait_timeout(&mut listener, LIMIT).expect("listen finishes");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut py.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        pst.success() && lst.success(),
+        "python {pst} ({err}), listen {lst}"
+    );
+    assert_same(&fx, "a", "py-got");
+    assert_same(&fx, "b", "listen-got");
+
+    // taojie connects to a Python listener.
+    let mut py = python_pipe(&fx, &["listen", &key], "a", "py-listen-got");
+    let mut err = std::io::BufReader::new(py.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listen tcp ")
+        .unwrap_or_else(|| panic!("noise_pipe.py said {line:?}"))
+        .to_string();
+    let mut client = Command::new(bin())
+        .args(["connect", &addr, "--key", &key])
+        .stdin(std::fs::File::open(fx.p("b")).unwrap())
+        .stdout(std::fs::File::create(fx.p("connect-got")).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cst = wait_timeout(&mut client, LIMIT).expect("connect finishes");
+    let pst = wait_timeout(&mut py, LIMIT).expect("noise_pipe.py listen finishes");
+    assert!(
+        cst.success() && pst.success(),
+        "connect {cst}, python {pst}"
+    );
+    assert_same(&fx, "a", "connect-got");
+    assert_same(&fx, "b", "py-listen-got");
+}
