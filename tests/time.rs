@@ -166,8 +166,10 @@ fn one_address_gets_a_few_answers_a_second() {
     let server = start();
     let addr = server.addr("time", "udp");
     let flood = udp_client();
+    // The end of the answers is a quiet second and a half (the time counts in `took`, so a
+    // busy machine's slowness only widens what is allowed).
     flood
-        .set_read_timeout(Some(Duration::from_millis(500)))
+        .set_read_timeout(Some(Duration::from_millis(1500)))
         .unwrap();
     let started = std::time::Instant::now();
     for _ in 0..400 {
@@ -186,9 +188,7 @@ fn one_address_gets_a_few_answers_a_second() {
         "{answers} answers to 400 requests within {took:.3} s"
     );
     let other = UdpSocket::bind("127.0.0.2:0").unwrap();
-    other
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    other.set_read_timeout(Some(ANSWER)).unwrap();
     assert_eq!(ask(&other, &addr, b"%Y").len(), 4);
 }
 

@@ -20,15 +20,7 @@ struct Pair {
 
 impl Pair {
     fn new() -> Option<Pair> {
-        #[allow(unsafe_code)]
-        // SAFETY: geteuid has no arguments and cannot fail.
-        let root = unsafe { libc::geteuid() } == 0;
-        if !root {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI runs as root: the namespace test must run"
-            );
-            eprintln!("skipped: network namespaces need root (CI runs this)");
+        if !super::common::need::root() || !super::common::need::tools(&["ip", "python3"]) {
             return None;
         }
         let base = format!("tjhub-{}", std::process::id());
