@@ -4,13 +4,15 @@
 //! `resume.rs` the interrupted transfers and corruption in transit; `hostile.rs` hostile names,
 //! wrong keys and server modes; `classic.rs` the seed-style Python uploader; `disk_full.rs`
 //! uploads into a small tmpfs that fills; `malicious.rs` a hostile server against `get`;
-//! `race.rs` a local user swapping directories under the root; `wire.rs` the hand-made peers.
+//! `race.rs` a local user swapping directories under the root; `wire.rs` the hand-made peers;
+//! `peer.rs` a client written again in Python (`tests/peers/files_peer.py`).
 mod classic;
 #[path = "../common/mod.rs"]
 mod common;
 mod disk_full;
 mod hostile;
 mod malicious;
+mod peer;
 mod race;
 mod resume;
 mod wire;
