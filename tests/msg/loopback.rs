@@ -442,3 +442,76 @@ fn information_requests_and_acknowledgements_reflect_little_and_seldom() {
     assert!(status.success(), "{err}");
     ann.wait_message("hi");
 }
+
+/// GBK with a peer that is not taojie: `tests/peers/ipmsg_gbk_peer.py` builds and parses the
+/// packets itself and encodes and decodes GBK itself, announcing no UTF-8, as Feiq does. Its
+/// nickname and message reach a listener decoded; a message to it goes out in GBK (bytes that
+/// are not UTF-8, no UTF-8 option) and reads right there.
+#[test]
+fn a_gbk_peer_of_another_implementation_is_understood_both_ways() {
+    if !crate::common::need::tool("python3") {
+        return;
+    }
+    let net = "127.77.30";
+    let mut ann = Member::listen(&[
+        "--name",
+        "ann",
+        "--bind",
+        &format!("{net}.1"),
+        "--broadcast",
+        &format!("{net}.9"),
+    ]);
+    let (out_text, in_text) = ("你好，世界 from Feiq", "收到，老王");
+    let peer = Proc::spawn(
+        "python3",
+        &[
+            &peer_script("ipmsg_gbk_peer.py"),
+            &format!("{net}.2"),
+            &format!("{net}.1"),
+            out_text,
+            in_text,
+        ],
+    );
+    let entry = ann.wait_event("the GBK peer's entry", |e| {
+        e["event"] == "entry" && e["addr"] == format!("{net}.2:2425")
+    });
+    assert_eq!(entry["nick"], "老王", "{entry}");
+    let m = ann.wait_message(out_text);
+    assert_eq!(m["nick"], "老王", "{m}");
+
+    let (status, _, err) = run_with_input(
+        &[
+            "msg",
+            "send",
+            "--name",
+            "cat",
+            "--bind",
+            &format!("{net}.3"),
+            "--broadcast",
+            &format!("{net}.9"),
+            &format!("{net}.2"),
+            in_text,
+        ],
+        b"",
+        WAIT,
+    );
+    assert!(status.success(), "msg send to the GBK peer: {err}");
+    let (status, out, err) = peer.finish(WAIT * 4);
+    assert!(status.success(), "ipmsg_gbk_peer.py: {err}");
+    let steps: Vec<serde_json::Value> = String::from_utf8_lossy(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(steps[0]["answered"], true, "{steps:?}");
+    assert_eq!(
+        steps[1]["acked"], true,
+        "our message was not acknowledged: {steps:?}"
+    );
+    let got = &steps[2];
+    assert_eq!(got["text"], in_text, "{steps:?}");
+    assert_eq!(
+        (&got["utf8_bytes"], &got["utf8_option"]),
+        (&false.into(), &false.into()),
+        "not sent as GBK: {got}"
+    );
+}
