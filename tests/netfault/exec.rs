@@ -79,3 +79,57 @@ fn a_reset_ends_the_client_with_one_clear_line_and_the_command_with_it() {
     );
     served.assert_no_leaks(Duration::from_secs(30));
 }
+
+/// Whether a process whose command line matches `pattern` (pgrep -f) runs.
+fn running(pattern: &str) -> bool {
+    std::process::Command::new("pgrep")
+        .args(["-f", pattern])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A server that vanishes (it answers nothing any more, as when its machine goes off) while
+/// its command prints nothing: the client's TCP keepalive notices, and it ends with
+/// one error line instead of waiting forever; the server ends the command once its own
+/// keepalive gives up on the client. (The client's keepalive gives up after about 25 s,
+/// the server's after 90 s; the bounds here only end a hang.)
+#[test]
+fn a_server_that_vanishes_during_a_quiet_command_is_noticed() {
+    let Some(net) = Net::new() else { return };
+    let served = net.serve("exec", &[]);
+    let key = net.key();
+    let secs = format!("600.{}", std::process::id());
+    let mut client = net.spawn(&["exec", &served.addr, "--key", &key, "--", "sleep", &secs]);
+    // Its input ends now, while the server still acknowledges the end: from then on nothing
+    // is in flight and only keepalive can notice (data unacknowledged after the server is
+    // gone is retransmitted for tcp_retries2's quarter of an hour instead).
+    client.close_stdin();
+    let pattern = format!("^sleep {secs}");
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !running(&pattern) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    net.link.vanish();
+    let (status, out, err) = client.finish(Duration::from_secs(180));
+    assert!(!status.success(), "exec succeeded with its server gone");
+    assert!(out.is_empty(), "{out:?}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one error line: {err:?}");
+    assert!(lines[0].contains(&served.addr), "{err}");
+    // The server, on its side, notices the client it can no longer reach by its own
+    // keepalive (60 s + 3 x 10 s) and ends the command.
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while running(&pattern) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sleep {secs} outlived its unreachable client"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(served);
+}

@@ -160,6 +160,16 @@ impl Link {
         );
     }
 
+    /// The server's machine gone silent: everything arriving in its namespace, and
+    /// everything leaving it, is dropped (the clients' side sees its packets go unanswered).
+    pub fn vanish(&self) {
+        self.nft(
+            &self.server_ns,
+            "table inet gone {\n chain in { type filter hook input priority 0; drop; }\n \
+             chain out { type filter hook output priority 0; drop; }\n}",
+        );
+    }
+
     /// Resets every TCP connection to `port` of the server (and refuses new ones) until
     /// [`Link::stop_resets`]: each side's stack answers the other's packets with a reset.
     /// Resets themselves pass, or each side's rule would eat the other's.
