@@ -20,8 +20,13 @@ struct Nats {
 
 impl Nats {
     fn start() -> Nats {
+        Nats::start_with(&[])
+    }
+
+    /// Started with more flags (`--auth TOKEN`).
+    fn start_with(extra: &[&str]) -> Nats {
         let store = tempfile::tempdir().unwrap();
-        let (child, port) = spawn_nats(store.path(), "-1");
+        let (child, port) = spawn_nats(store.path(), "-1", extra);
         Nats { child, port, store }
     }
 
@@ -37,7 +42,7 @@ impl Nats {
 
     /// Starts it again on the same port with the same store.
     fn restart(&mut self) {
-        let (child, _) = spawn_nats(self.store.path(), &self.port.to_string());
+        let (child, _) = spawn_nats(self.store.path(), &self.port.to_string(), &[]);
         self.child = child;
     }
 }
@@ -49,7 +54,7 @@ impl Drop for Nats {
 }
 
 /// Runs nats-server and waits (bounded) for the line saying where it listens.
-fn spawn_nats(store: &Path, port: &str) -> (Child, u16) {
+fn spawn_nats(store: &Path, port: &str, extra: &[&str]) -> (Child, u16) {
     // Debian installs it in /usr/sbin, which a user's PATH may leave out.
     let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
         .into_iter()
@@ -58,6 +63,7 @@ fn spawn_nats(store: &Path, port: &str) -> (Child, u16) {
     let mut child = Command::new(program)
         .args(["-js", "-a", "127.0.0.1", "-p", port, "-sd"])
         .arg(store)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -450,4 +456,100 @@ fn a_member_that_stops_reading_lines_from_another_broker_is_dropped_and_everyone
     );
     reader_b.saw_or_wait("*** slow dropped (not reading)");
     reader_a.saw_or_wait("*** slow dropped (not reading)");
+}
+
+/// A nats-server that wants a token: brokers given it with `--nats-token-file` (a trailing
+/// newline is not part of it) carry lines between them; a wrong token or none is one clear
+/// error line at start and a failure, not a broker that seems to run alone.
+#[test]
+fn a_token_file_lets_brokers_into_a_nats_server_that_wants_one() {
+    if !crate::common::need::tools(&["nats-server", "nc"]) {
+        return;
+    }
+    let nats = Nats::start_with(&["--auth", "s3cret-token"]);
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret-token\n").unwrap();
+    let token = token.to_str().unwrap();
+    let a = broker(&nats, &["--nats-token-file", token]);
+    let b = broker(&nats, &["--nats-token-file", token]);
+    let mut on_b = nc_member(&b.addr("chat", "tcp"), "bea", "lobby");
+    let mut on_a = nc_member(&a.addr("chat", "tcp"), "ari", "lobby");
+    who_until(&mut on_b, "*** in lobby (2): ari, bea");
+    on_a.send("across with a token");
+    on_b.wait_line("<ari> across with a token");
+
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "not-the-token\n").unwrap();
+    let url = nats.url();
+    for extra in [&["--nats-token-file", wrong.to_str().unwrap()][..], &[]] {
+        let mut args = vec!["serve", "chat", "--listen", "127.0.0.1:0", "--nats", &url];
+        args.extend_from_slice(extra);
+        let (status, _, err) = run_program(crate::common::bin(), &args, b"", WAIT);
+        assert!(!status.success(), "{extra:?}: started without NATS's token");
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with("taojie: error: cannot reach NATS")
+                    && l.contains("authorization violation")),
+            "{extra:?}: {err}"
+        );
+    }
+}
+
+/// The name a member gets before it picks one: `userN-TAG`, TAG its broker's, the same for
+/// every member of one broker and another for each broker, so two brokers' defaults never
+/// clash; a member of the other broker sees it as it is.
+#[test]
+fn default_names_carry_their_brokers_tag() {
+    if !crate::common::need::tools(&["nats-server", "nc"]) {
+        return;
+    }
+    let nats = Nats::start();
+    let a = broker(&nats, &[]);
+    let b = broker(&nats, &[]);
+    let welcome = |addr: &str| {
+        let mut c = Client::nc(addr);
+        let line = c.wait_for("the welcome", |l| l.starts_with("*** welcome, you are "));
+        let name = line["*** welcome, you are ".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        (c, name)
+    };
+    let (mut a1, a1_name) = welcome(&a.addr("chat", "tcp"));
+    let (_a2, a2_name) = welcome(&a.addr("chat", "tcp"));
+    let (mut b1, b1_name) = welcome(&b.addr("chat", "tcp"));
+    let tag = |name: &str| {
+        let (user, tag) = name
+            .split_once('-')
+            .unwrap_or_else(|| panic!("no tag: {name}"));
+        assert!(
+            user.strip_prefix("user")
+                .is_some_and(|n| n.parse::<u32>().is_ok()),
+            "{name}"
+        );
+        assert!(
+            !tag.is_empty() && tag.chars().all(|c| c.is_ascii_hexdigit()),
+            "{name}"
+        );
+        tag.to_string()
+    };
+    assert_eq!(tag(&a1_name), tag(&a2_name), "one broker, one tag");
+    assert_ne!(a1_name, a2_name);
+    assert_ne!(
+        tag(&a1_name),
+        tag(&b1_name),
+        "two brokers, one tag: {a1_name} {b1_name}"
+    );
+    who_until(
+        &mut b1,
+        &format!("*** in lobby (3): {}", {
+            let mut all = [a1_name.clone(), a2_name.clone(), b1_name.clone()];
+            all.sort();
+            all.join(", ")
+        }),
+    );
+    a1.send("under my default name");
+    b1.wait_line(&format!("<{a1_name}> under my default name"));
 }
