@@ -45,15 +45,17 @@ pub async fn serve_stream<H, F>(
     tokio::pin!(shutdown);
 
     loop {
-        let limits = live.now();
+        let tracking = live.now().idle_timeout.is_some();
         let accepted = tokio::select! {
             _ = &mut shutdown => break,
-            res = accept(&listener, limits.idle_timeout.is_some()) => res,
+            res = accept(&listener, tracking) => res,
         };
-        // A cap changed while waiting applies to this connection already; the idle timeout
-        // stays the one the connection was accepted under (it decided whether to track
-        // activity).
-        let max_conns = live.now().max_conns;
+        // Limits changed while waiting (a reload) apply to this connection already: the cap,
+        // and the idle timeout if the connection tracks activity (whether it does was decided
+        // at accept, under the timeout in force then).
+        let now = live.now();
+        let max_conns = now.max_conns;
+        let idle = now.idle_timeout.filter(|_| tracking);
         let conn = match accepted {
             Ok(conn) => {
                 backoff.reset();
@@ -91,7 +93,6 @@ pub async fn serve_stream<H, F>(
         };
         let handler = handler.clone();
         let cut = cut.clone();
-        let idle = limits.idle_timeout;
         let activity = conn.activity().clone();
         tracker.spawn(
             async move {
