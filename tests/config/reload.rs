@@ -169,3 +169,103 @@ fn sighup_applies_the_handshake_timeout_to_new_handshakes() {
         "a handshake started before the reload was cut by the new timeout"
     );
 }
+
+/// SIGHUP's other limits: `idle-timeout` for connections accepted from then on (the one open
+/// before keeps the old one), `grace` at the next shutdown, and `max-handshakes-per-addr`
+/// for handshakes started from then on.
+#[test]
+fn sighup_applies_idle_timeout_grace_and_the_handshake_caps() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    let text = format!(
+        "[echo]\nlisten = \"127.0.0.1:0\"\nidle-timeout = 3600\ngrace = 600\n\
+         [exec]\nlisten = \"127.0.0.1:0\"\nkey = \"{}\"\nmax-handshakes-per-addr = 8\n",
+        key.display()
+    );
+    let config = write(dir.path(), "taojie.toml", &text);
+    let mut server = serve(&["serve", "--config", config.to_str().unwrap()], 2);
+    let (echo_addr, exec_addr) = (server.addr("echo", "tcp"), server.addr("exec", "tcp"));
+    let mut before = connect(&echo_addr);
+    assert_eq!(echo(&mut before, "before"), "before");
+
+    write(
+        dir.path(),
+        "taojie.toml",
+        &text
+            .replace("idle-timeout = 3600", "idle-timeout = 1")
+            .replace("grace = 600", "grace = 1")
+            .replace("max-handshakes-per-addr = 8", "max-handshakes-per-addr = 1"),
+    );
+    server.signal(libc::SIGHUP);
+    let line = server.wait_stderr("re-read");
+    for applied in [
+        "[echo] grace = 1",
+        "[echo] idle-timeout = 1",
+        "[exec] max-handshakes-per-addr = 1",
+    ] {
+        assert!(line.contains(applied), "{applied} not applied: {line}");
+    }
+
+    // A connection accepted now is closed after a second of silence (not before).
+    let mut after = connect(&echo_addr);
+    after
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let t = Instant::now();
+    assert!(
+        closed_within(&mut after),
+        "idle for a minute under idle-timeout = 1"
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "closed after {:?}",
+        t.elapsed()
+    );
+    // The one from before keeps its hour.
+    assert_eq!(echo(&mut before, "still here"), "still here");
+
+    // One handshake per address now: a second one from 127.0.0.1 is refused at once.
+    let banner = |s: &mut std::net::TcpStream| {
+        let mut b = [0u8; 32];
+        std::io::Read::read_exact(s, &mut b).is_ok()
+    };
+    let mut first = connect(&exec_addr);
+    assert!(banner(&mut first), "the first handshake got no banner");
+    let mut second = connect(&exec_addr);
+    assert!(!banner(&mut second), "a second handshake from one address");
+
+    // Shutdown with `before` open: the new grace of a second ends it, not the old 600 s.
+    server.signal(libc::SIGTERM);
+    server.wait_stderr("grace period over; closing open connections");
+    let status = super::common::wait_timeout(&mut server.child, Duration::from_secs(60))
+        .expect("still running: the old grace of 600 s");
+    assert!(status.success(), "{status:?}");
+}
+
+/// `RUST_LOG`, when set, wins over `log-level`, at start and after SIGHUP.
+#[test]
+fn rust_log_wins_over_log_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "log-level = \"warn\"\n[echo]\nlisten = \"127.0.0.1:0\"\nmax-conns = 1\n";
+    let config = write(dir.path(), "taojie.toml", text);
+    let mut cmd = std::process::Command::new(super::common::bin());
+    cmd.args(["serve", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "debug");
+    let mut server = super::Served::spawn_capturing(cmd, 1);
+    let addr = server.addr("echo", "tcp");
+    let mut open = connect(&addr);
+    assert_eq!(echo(&mut open, "one"), "one");
+    // A refusal is logged at debug: RUST_LOG's level, not the file's warn.
+    assert!(closed_unanswered(&mut connect(&addr)));
+    server.wait_stderr("connection limit reached");
+    write(
+        dir.path(),
+        "taojie.toml",
+        &text.replace("\"warn\"", "\"error\""),
+    );
+    server.signal(libc::SIGHUP);
+    server.wait_stderr("re-read");
+    assert!(closed_unanswered(&mut connect(&addr)));
+    server.wait_stderr("connection limit reached");
+}
