@@ -329,8 +329,30 @@ pub fn run_program(
     input: &[u8],
     limit: Duration,
 ) -> (ExitStatus, Vec<u8>, String) {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    run_command(&mut cmd, input, limit)
+}
+
+/// Runs `cmd` ([`isolate`]d, stdio piped) with `input` on stdin, killed after `limit`;
+/// returns (status, stdout, stderr).
+pub fn run_command(
+    cmd: &mut Command,
+    input: &[u8],
+    limit: Duration,
+) -> (ExitStatus, Vec<u8>, String) {
     use std::io::Write;
-    let mut child = spawn_piped(program, args);
+    let program = format!("{:?}", cmd.get_program());
+    let args: Vec<_> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut child = isolate(cmd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {program}: {e}"));
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_vec();
     let writer = thread::spawn(move || {

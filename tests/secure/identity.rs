@@ -149,3 +149,115 @@ fn keygen_identity_writes_a_private_file_and_a_public_line() {
     assert!(!status.success());
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
+
+/// `run` with `input` on stdin, bounded.
+fn run_input(fx: &Fixture, args: &[&str], input: &[u8]) -> (bool, String, String) {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).env("XDG_CONFIG_HOME", fx.p("config"));
+    let (st, out, err) = super::common::run_command(&mut cmd, input, LIMIT);
+    (
+        st.success(),
+        String::from_utf8_lossy(&out).into_owned(),
+        err,
+    )
+}
+
+/// Identity keys beyond exec: a files server, a chat broker and the encrypted pipe each let
+/// in the key their list names and refuse a stranger's, with the same words as exec.
+#[test]
+fn identity_keys_serve_files_chat_and_the_pipe() {
+    let fx = Fixture::new();
+    let (_, ann) = fx.identity("ann");
+    fx.identity("eve");
+    let (server_id, _) = fx.identity("server");
+    std::fs::write(fx.p("authorized"), format!("{ann}\n")).unwrap();
+    let (ann_id, eve_id, list) = (fx.s("ann"), fx.s("eve"), fx.s("authorized"));
+    let with_ids = ["--identity", &server_id, "--authorized", &list];
+
+    // Files: put, ls and get as ann; eve gets nothing.
+    std::fs::create_dir(fx.p("root")).unwrap();
+    std::fs::write(fx.p("note.txt"), b"ann's note\n").unwrap();
+    let root = fx.s("root");
+    let mut args = vec!["serve", "files", "--listen", "127.0.0.1:0", "--root", &root];
+    args.extend(with_ids);
+    let files = Server::start(&args, 1);
+    let addr = files.addr("files", "tcp");
+    let (ok, _, err) = run(
+        &fx,
+        &["put", &addr, &fx.s("note.txt"), "--identity", &ann_id],
+    );
+    assert!(ok, "put as ann: {err}");
+    assert_eq!(
+        std::fs::read(fx.p("root/note.txt")).unwrap(),
+        b"ann's note\n"
+    );
+    let (ok, out, err) = run(&fx, &["ls", &addr, "--identity", &ann_id]);
+    assert!(ok && out.contains("note.txt"), "ls as ann: {out}{err}");
+    std::fs::create_dir(fx.p("got")).unwrap();
+    let got = fx.s("got");
+    let (ok, _, err) = run(
+        &fx,
+        &["get", &addr, "note.txt", "-o", &got, "--identity", &ann_id],
+    );
+    assert!(ok, "get as ann: {err}");
+    assert_eq!(
+        std::fs::read(fx.p("got/note.txt")).unwrap(),
+        b"ann's note\n"
+    );
+    let (ok, out, err) = run(&fx, &["ls", &addr, "--identity", &eve_id]);
+    assert!(!ok && out.is_empty(), "ls as eve: {out}");
+    assert!(err.contains("not in its authorized keys"), "{err}");
+
+    // Chat: ann's line reaches a member; eve is refused.
+    let mut args = vec!["serve", "chat", "--listen", "127.0.0.1:0"];
+    args.extend(with_ids);
+    let chat = Server::start(&args, 1);
+    let addr = chat.addr("chat", "tcp");
+    let mut hearer = super::common::Proc::spawn(
+        bin(),
+        &["chat", &addr, "--name", "hearer", "--identity", &ann_id],
+    );
+    hearer.wait_stdout(1, LIMIT);
+    let (ok, _, err) = run_input(
+        &fx,
+        &["chat", &addr, "--name", "ann", "--identity", &ann_id],
+        b"hello with an identity\n",
+    );
+    assert!(ok, "chat as ann: {err}");
+    while !String::from_utf8_lossy(&hearer.stdout).contains("<ann> hello with an identity") {
+        assert!(
+            hearer.more_stdout(LIMIT),
+            "{:?}",
+            String::from_utf8_lossy(&hearer.stdout)
+        );
+    }
+    let (ok, out, err) = run_input(
+        &fx,
+        &["chat", &addr, "--name", "eve", "--identity", &eve_id],
+        b"let me in\n",
+    );
+    assert!(!ok && !out.contains("hello"), "chat as eve: {out}");
+    assert!(err.contains("not in its authorized keys"), "{err}");
+
+    // The pipe: listen with identities, connect as ann (bytes both ways); eve is refused.
+    let mut args = vec!["listen", "127.0.0.1:0"];
+    args.extend(with_ids);
+    let mut listen = super::common::Proc::spawn(bin(), &args);
+    let line = listen.wait_stderr("listen tcp ", LIMIT);
+    let addr = line.trim_start_matches("listen tcp ").to_string();
+    let (ok, out, err) = run_input(&fx, &["connect", &addr, "--identity", &eve_id], b"eve\n");
+    assert!(!ok && out.is_empty(), "connect as eve: {out}");
+    assert!(err.contains("not in its authorized keys"), "{err}");
+    listen.feed(b"to ann\n".to_vec());
+    listen.close_stdin();
+    let (ok, out, err) = run_input(
+        &fx,
+        &["connect", &addr, "--identity", &ann_id],
+        b"from ann\n",
+    );
+    assert!(ok, "connect as ann: {err}");
+    assert_eq!(out, "to ann\n");
+    let (st, out, err) = listen.finish(LIMIT);
+    assert!(st.success(), "{err}");
+    assert_eq!(out, b"from ann\n");
+}
