@@ -170,3 +170,65 @@ fn with_no_resume_a_full_disk_keeps_nothing() {
     assert!(!on_disk(&srv, &fx, ".big.taojie-part").exists());
     assert!(!on_disk(&srv, &fx, ".big.taojie-state").exists());
 }
+
+/// A full disk on the client's side: `get` into a 10 MiB tmpfs (its own mount namespace, as
+/// the server's above) that 1 MiB of someone else's leaves 9 MiB of: the file of 9 MiB fills
+/// it mid-file; one line says this side has no space, the verified segments are kept beside
+/// the target, and once there is room the same get fetches only the rest.
+#[test]
+fn get_into_a_full_local_disk_says_so_and_resumes_when_there_is_room() {
+    if !need::root() || !need::tools(&["unshare", "mount", "sh"]) {
+        return;
+    }
+    let fx = Fixture::new();
+    let srv = fx.serve(&[]);
+    let addr = srv.addr("files", "tcp");
+    let size = (DISK_MIB - 1) * MIB;
+    random_file(&fx.p("root/big"), size as usize, 16);
+    std::fs::create_dir(fx.p("disk")).unwrap();
+    // Everything that looks at the tmpfs runs inside the namespace that holds it.
+    let script = r#"
+        mount -t tmpfs -o size=10m tmpfs "$1" || exit 99
+        head -c 1048576 /dev/zero > "$1/other"
+        "$0" get "$2" big -o "$1" --key "$3"; echo "first $?"
+        for f in "$1"/.big*part "$1"/big; do [ -e "$f" ] && echo "file ${f##*/} $(stat -c %s "$f")"; done
+        rm "$1/other"
+        "$0" get "$2" big -o "$1" --key "$3" --json; echo "second $?"
+        cmp -s "$1/big" "$4" && echo same
+    "#;
+    let (disk, key, want) = (fx.s("disk"), fx.s("key"), fx.s("root/big"));
+    let (st, out, err) = run_program(
+        "unshare",
+        &["-m", "sh", "-c", script, bin(), &disk, &addr, &key, &want],
+        b"",
+        LIMIT,
+    );
+    let out = String::from_utf8_lossy(&out);
+    assert!(st.success(), "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.contains(&"first 1"), "the first get: {out}{err}");
+    let errors = error_lines(&err);
+    assert_eq!(errors.len(), 1, "one error line: {err}");
+    assert!(
+        errors[0].starts_with(&format!(
+            "taojie: {disk} has no space left for big (the disk filled after "
+        )) && errors[0].contains("8.00 MiB kept: get it again to resume"),
+        "{err}"
+    );
+    // Two whole segments kept beside the target; no file at the final name.
+    assert!(
+        lines.contains(&format!("file .big.taojie-part {}", 8 * MIB).as_str()),
+        "{out}"
+    );
+    assert!(!lines.iter().any(|l| l.starts_with("file big ")), "{out}");
+    // With room, the rest only.
+    assert!(lines.contains(&"second 0"), "{out}{err}");
+    let report = lines
+        .iter()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("{out}"));
+    let file = &json(report)["files"][0];
+    assert_eq!(file["resumed_from"], 8 * MIB, "{report}");
+    assert_eq!(file["wire_bytes"], size - 8 * MIB, "{report}");
+    assert!(lines.contains(&"same"), "{out}");
+}
