@@ -69,9 +69,9 @@ fn scrape(url: &str) -> Scrape {
 }
 
 /// Scrapes until `done` holds (the server counts an event a moment after the client saw its
-/// effect), for 10 s at most; returns the last scrape either way, for the assertions to show.
+/// effect), for 30 s at most; returns the last scrape either way, for the assertions to show.
 fn scrape_until(url: &str, done: impl Fn(&Scrape) -> bool) -> Scrape {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let s = scrape(url);
         if done(&s) || Instant::now() > deadline {
@@ -478,4 +478,139 @@ fn metrics_given_on_the_command_line_go_with_a_config_file() {
             - before.get("taojie_received_bytes_total", &echo),
         4.0
     );
+}
+
+/// The series that tell of trouble move when there is trouble: an exec command cut by the
+/// server's --timeout and one whose client left (`commands_total{exit="timeout"|"lost"}`), a
+/// chat member that stops reading (`chat_members_behind` up while it lags, then
+/// `chat_drops_total` and back down, `chat_fanout_backlog` back to 0); and an endpoint beyond
+/// loopback is warned about.
+#[test]
+fn trouble_shows_in_the_metrics() {
+    if !crate::common::need::python("prometheus_client") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    keygen(&key);
+    let key = key.to_str().unwrap();
+    let server = Server::start(
+        &[
+            "serve",
+            "exec",
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+            key,
+            "--timeout",
+            "1",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+        2,
+    );
+    let url = format!("http://{}/metrics", server.addr("metrics", "tcp"));
+    let exec_addr = server.addr("exec", "tcp");
+    let exited = |s: &Scrape, exit| {
+        s.get(
+            "taojie_commands_total",
+            &[("service", "exec"), ("exit", exit)],
+        )
+    };
+    let (status, _, err) = run_with_input(
+        &["exec", &exec_addr, "--key", key, "--", "sleep", "30"],
+        b"",
+        LIMIT,
+    );
+    assert_eq!(status.code(), Some(124), "{err}");
+    // A client that leaves while its command runs.
+    let mut client = common::Proc::spawn(
+        common::bin(),
+        &[
+            "exec",
+            &exec_addr,
+            "--key",
+            key,
+            "--",
+            "sh",
+            "-c",
+            "echo started; sleep 30",
+        ],
+    );
+    client.wait_stdout(b"started\n".len(), LIMIT);
+    let _ = client.child.kill();
+    let after = scrape_until(&url, |s| {
+        exited(s, "timeout") >= 1.0 && exited(s, "lost") >= 1.0
+    });
+    assert_eq!(exited(&after, "timeout"), 1.0, "{:?}", after.samples);
+    assert_eq!(exited(&after, "lost"), 1.0, "{:?}", after.samples);
+
+    // Chat: a member that reads nothing while another floods the room.
+    let chat = Server::start(
+        &[
+            "serve",
+            "chat",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-lag",
+            "3",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+        2,
+    );
+    let url = format!("http://{}/metrics", chat.addr("metrics", "tcp"));
+    let room = [("service", "chat")];
+    let chat_addr: std::net::SocketAddr = chat.addr("chat", "tcp").parse().unwrap();
+    let silent = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    silent.set_recv_buffer_size(4096).unwrap();
+    silent.connect(&chat_addr.into()).unwrap();
+    let mut writer = TcpStream::connect(chat_addr).unwrap();
+    writer.set_write_timeout(Some(LIMIT)).unwrap();
+    let flood = std::thread::spawn(move || {
+        let pad = "x".repeat(140);
+        for chunk in 0..1000 {
+            let lines: String = (0..100)
+                .map(|i| format!("{:06} {pad}\n", chunk * 100 + i))
+                .collect();
+            if writer.write_all(lines.as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    let behind = scrape_until(&url, |s| s.get("taojie_chat_members_behind", &room) >= 1.0);
+    assert!(
+        behind.get("taojie_chat_members_behind", &room) >= 1.0,
+        "nobody behind during the flood: {:?}",
+        behind.samples
+    );
+    let dropped = scrape_until(&url, |s| {
+        s.get("taojie_chat_drops_total", &room) >= 1.0
+            && s.get("taojie_chat_members_behind", &room) == 0.0
+            && s.get("taojie_chat_fanout_backlog", &room) == 0.0
+    });
+    assert!(
+        dropped.get("taojie_chat_drops_total", &room) >= 1.0,
+        "{:?}",
+        dropped.samples
+    );
+    assert_eq!(dropped.get("taojie_chat_members_behind", &room), 0.0);
+    assert_eq!(dropped.get("taojie_chat_fanout_backlog", &room), 0.0);
+    assert_eq!(dropped.types["taojie_chat_fanout_backlog"], "gauge");
+    drop(silent);
+    flood.join().unwrap();
+
+    // Beyond loopback: said at start.
+    let mut cmd = Command::new(common::bin());
+    cmd.args([
+        "serve",
+        "echo",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics",
+        "0.0.0.0:0",
+    ]);
+    let mut open = Server::spawn_capturing(cmd, 2);
+    let line = open.wait_stderr("metrics served beyond loopback");
+    assert!(line.contains("WARN"), "{line}");
 }
