@@ -222,3 +222,103 @@ fn a_file_that_would_leave_too_little_free_space_is_refused() {
     assert_eq!(feeder.connections.load(Ordering::SeqCst), 0);
     assert!(inbox_files(dir.path()).is_empty());
 }
+
+/// A trusted sender that lies about sizes: a file declared at 100,000 bytes whose sender
+/// serves a MiB is taken at the size declared, not a byte more; one declared at 2 MiB whose
+/// sender closes after one is an error naming what came, and leaves nothing behind.
+#[test]
+fn a_sender_that_lies_about_sizes_gets_no_more_and_no_less_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().to_str().unwrap();
+    let _feeder = Feeder::start("127.77.13.2:2425", 1 << 20);
+    let mut ann = Member::listen(&[
+        "--name",
+        "ann",
+        "--bind",
+        "127.77.13.1",
+        "--broadcast",
+        "127.77.13.9",
+        "--accept-files",
+        inbox,
+        "--accept-from",
+        "127.77.13.2",
+        "--max-file-size",
+        "4M",
+        "--max-total",
+        "10M",
+    ]);
+    let evil = UdpSocket::bind("127.77.13.2:2425").unwrap();
+    let to = "127.77.13.1:2425";
+    evil.send_to(&offer(1, 0, 1, 100_000), to).unwrap();
+    let more = ann.wait_event("the file declared small", |e| e["event"] == "file");
+    assert!(more["error"].is_null(), "{more}");
+    evil.send_to(&offer(2, 1, 1, 2 << 20), to).unwrap();
+    let less = ann.wait_event("the file declared large", |e| e["event"] == "file");
+    let why = less["error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains(&format!("closed after {} of {} bytes", 1 << 20, 2 << 20)),
+        "{less}"
+    );
+    // One file, of the size its sender declared; no partial file of the other.
+    assert_eq!(inbox_files(dir.path()), ["f0.bin"]);
+    assert_eq!(
+        std::fs::metadata(dir.path().join("f0.bin")).unwrap().len(),
+        100_000
+    );
+}
+
+/// A message nobody acknowledges is sent four times, a second apart, and then `msg send`
+/// says so and fails.
+#[test]
+fn an_unacknowledged_message_is_sent_four_times_then_reported() {
+    let silent = UdpSocket::bind("127.77.14.2:2425").unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let sender = std::thread::spawn(|| {
+        crate::common::run_with_input(
+            &[
+                "msg",
+                "send",
+                "--bind",
+                "127.77.14.3",
+                "--broadcast",
+                "127.77.14.9",
+                "127.77.14.2",
+                "are you there?",
+            ],
+            b"",
+            WAIT * 2,
+        )
+    });
+    // Every SENDMSG datagram, by packet number, until the sender has given up.
+    let mut copies: Vec<String> = Vec::new();
+    let mut buf = [0u8; 8192];
+    let mut take = |datagram: &[u8]| {
+        let fields: Vec<&[u8]> = datagram.splitn(6, |&b| b == b':').collect();
+        let command: u32 = std::str::from_utf8(fields[4]).unwrap().parse().unwrap();
+        if command & 0xff == 0x20 {
+            copies.push(String::from_utf8_lossy(fields[1]).into_owned());
+        }
+    };
+    while !sender.is_finished() {
+        if let Ok(n) = silent.recv(&mut buf) {
+            take(&buf[..n]);
+        }
+    }
+    let (status, _, err) = sender.join().unwrap();
+    // And what is still queued on the socket.
+    while let Ok(n) = silent.recv(&mut buf) {
+        take(&buf[..n]);
+    }
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains("did not acknowledge the message (4 tries"),
+        "{err}"
+    );
+    assert_eq!(copies.len(), 4, "{copies:?}");
+    assert!(
+        copies.iter().all(|n| *n == copies[0]),
+        "one packet number: {copies:?}"
+    );
+}
