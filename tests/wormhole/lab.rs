@@ -27,14 +27,10 @@ pub struct Lab {
     taojie_relay: Option<Server>,
 }
 
-/// Says why the lab cannot run: a failure under CI (where .ci/run installs everything), a
-/// skip elsewhere.
+/// Says why the lab cannot run (`common::need`): a failure under CI (where .ci/run installs
+/// everything), a counted skip elsewhere.
 fn cannot(why: &str) -> Option<Lab> {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "wormhole lab cannot run in CI: {why}"
-    );
-    eprintln!("skipped: {why}");
+    crate::common::need::unmet(why);
     None
 }
 
@@ -49,10 +45,7 @@ fn have(program: &str, args: &[&str]) -> bool {
 
 fn new_ns() -> Option<String> {
     static N: AtomicU32 = AtomicU32::new(0);
-    #[allow(unsafe_code)]
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        cannot("network namespaces need root");
+    if !crate::common::need::root() {
         return None;
     }
     let ns = format!(
@@ -61,7 +54,7 @@ fn new_ns() -> Option<String> {
         N.fetch_add(1, Ordering::Relaxed)
     );
     if !have("ip", &["netns", "add", &ns]) {
-        cannot("ip netns add failed");
+        cannot("network namespaces (ip netns add failed)");
         return None;
     }
     assert!(have("ip", &["-n", &ns, "link", "set", "lo", "up"]));
@@ -73,13 +66,11 @@ impl Lab {
     pub fn python() -> Option<Lab> {
         if !have("wormhole", &["--version"]) || !have("twist3", &["--help"]) {
             return cannot(
-                "no wormhole / twist3 (apt-get install magic-wormhole magic-wormhole-transit-relay)",
+                "wormhole and twist3 (apt-get install magic-wormhole magic-wormhole-transit-relay)",
             );
         }
         if !have("python3", &["-c", "import wormhole_mailbox_server"]) {
-            return cannot(
-                "no wormhole_mailbox_server (pip install magic-wormhole-mailbox-server)",
-            );
+            return cannot("python3 with wormhole_mailbox_server (.ci/run installs it)");
         }
         let ns = new_ns()?;
         let dir = tempfile::tempdir().unwrap();
@@ -126,7 +117,7 @@ impl Lab {
     /// `taojie serve relay` in place of both, with `extra` flags.
     pub fn taojie(extra: &[&str]) -> Option<Lab> {
         if !have("wormhole", &["--version"]) {
-            return cannot("no wormhole client (apt-get install magic-wormhole)");
+            return cannot("the wormhole client (apt-get install magic-wormhole)");
         }
         let ns = new_ns()?;
         let mut args = vec!["netns", "exec", &ns, bin(), "serve", "relay"];
