@@ -86,6 +86,9 @@ fn what_leaves_the_process_group_dies_with_the_command() {
 
 #[test]
 fn the_seeds_protocol_kills_what_a_command_detached_too() {
+    if !crate::common::need::python("noise") {
+        return;
+    }
     let fx = Fixture::new();
     let server = fx.server(&[]);
     let addr = server.addr("exec-classic", "tcp");

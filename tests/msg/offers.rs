@@ -230,25 +230,25 @@ fn a_file_that_would_leave_too_little_free_space_is_refused() {
 fn a_sender_that_lies_about_sizes_gets_no_more_and_no_less_in() {
     let dir = tempfile::tempdir().unwrap();
     let inbox = dir.path().to_str().unwrap();
-    let _feeder = Feeder::start("127.77.13.2:2425", 1 << 20);
+    let _feeder = Feeder::start("127.77.15.2:2425", 1 << 20);
     let mut ann = Member::listen(&[
         "--name",
         "ann",
         "--bind",
-        "127.77.13.1",
+        "127.77.15.1",
         "--broadcast",
-        "127.77.13.9",
+        "127.77.15.9",
         "--accept-files",
         inbox,
         "--accept-from",
-        "127.77.13.2",
+        "127.77.15.2",
         "--max-file-size",
         "4M",
         "--max-total",
         "10M",
     ]);
-    let evil = UdpSocket::bind("127.77.13.2:2425").unwrap();
-    let to = "127.77.13.1:2425";
+    let evil = UdpSocket::bind("127.77.15.2:2425").unwrap();
+    let to = "127.77.15.1:2425";
     evil.send_to(&offer(1, 0, 1, 100_000), to).unwrap();
     let more = ann.wait_event("the file declared small", |e| e["event"] == "file");
     assert!(more["error"].is_null(), "{more}");
@@ -271,7 +271,7 @@ fn a_sender_that_lies_about_sizes_gets_no_more_and_no_less_in() {
 /// says so and fails.
 #[test]
 fn an_unacknowledged_message_is_sent_four_times_then_reported() {
-    let silent = UdpSocket::bind("127.77.14.2:2425").unwrap();
+    let silent = UdpSocket::bind("127.77.16.2:2425").unwrap();
     silent
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
@@ -281,10 +281,10 @@ fn an_unacknowledged_message_is_sent_four_times_then_reported() {
                 "msg",
                 "send",
                 "--bind",
-                "127.77.14.3",
+                "127.77.16.3",
                 "--broadcast",
-                "127.77.14.9",
-                "127.77.14.2",
+                "127.77.16.9",
+                "127.77.16.2",
                 "are you there?",
             ],
             b"",
