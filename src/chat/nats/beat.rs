@@ -60,10 +60,17 @@ pub async fn start(cluster: &Arc<Cluster>) -> Result<()> {
                     if hearing_since.elapsed() < DEAD_AFTER {
                         continue;
                     }
-                    for broker in c.replica.brokers() {
+                    // Brokers holding names, and brokers heard from: one whose names another
+                    // broker freed first holds none here any more, and is still gone.
+                    let mut brokers = c.replica.brokers();
+                    brokers.extend(seen.keys().cloned());
+                    brokers.sort_unstable();
+                    brokers.dedup();
+                    for broker in brokers {
                         let silent = seen.get(&broker).is_none_or(|t| t.elapsed() >= DEAD_AFTER);
                         if broker != c.me && silent {
-                            gone(&c, &broker);
+                            let last = seen.get(&broker).copied().unwrap_or(hearing_since);
+                            gone(&c, &broker, last);
                             seen.remove(&broker);
                         }
                     }
@@ -74,19 +81,24 @@ pub async fn start(cluster: &Arc<Cluster>) -> Result<()> {
     Ok(())
 }
 
-/// Tells this broker's members that `broker`'s members left, and frees their names.
-fn gone(c: &Cluster, broker: &str) {
+/// Tells this broker's members that `broker`'s members left, and frees their names. The
+/// names another broker freed first are told too: this broker's copy of the bucket no longer
+/// holds them, its members still must hear that their owners left. A survivor frees names
+/// only after [`DEAD_AFTER`] of silence, so deletes sooner than half that after `last` (the
+/// last beat heard) were the broker's own members leaving, already told, and are not told again.
+fn gone(c: &Cluster, broker: &str, last: Instant) {
     let held = c.replica.held_by(broker);
     c.replica.forget(broker);
+    let freed = c.replica.released_since(broker, last + DEAD_AFTER / 2);
     let mut told = HashSet::new();
-    for (_, h) in &held {
-        if told.insert(h.holder.name.clone()) {
-            let room = h.holder.room.as_str().into();
+    for holder in held.iter().map(|(_, h)| &h.holder).chain(&freed) {
+        if told.insert(holder.name.clone()) {
+            let room = holder.room.as_str().into();
             let left = notice(
                 &room,
                 &format!(
                     "{} left {} (their broker is gone)",
-                    h.holder.name, h.holder.room
+                    holder.name, holder.room
                 ),
             );
             c.local.publish(left);

@@ -46,10 +46,16 @@ pub struct Held {
     pub revision: u64,
 }
 
+/// How long a deleted key's holder is remembered (see [`Replica::released_since`]).
+const RELEASED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// This broker's copy of the bucket: key → holder.
 #[derive(Default)]
 pub struct Replica {
     keys: Mutex<HashMap<String, Held>>,
+    /// Holders of keys deleted lately, and when: a dead broker's names may be freed by
+    /// another broker before this one takes it for dead, and its members must still be told.
+    released: Mutex<Vec<(Holder, tokio::time::Instant)>>,
 }
 
 impl Replica {
@@ -72,6 +78,17 @@ impl Replica {
         keys.iter()
             .filter(|(_, h)| h.holder.broker == broker)
             .map(|(k, h)| (k.clone(), h.clone()))
+            .collect()
+    }
+
+    /// Holders of `broker`'s keys deleted after `since`: names another broker may have freed
+    /// for it, which this one had not yet told its members about.
+    pub fn released_since(&self, broker: &str, since: tokio::time::Instant) -> Vec<Holder> {
+        let released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+        released
+            .iter()
+            .filter(|(h, at)| h.broker == broker && *at > since)
+            .map(|(h, _)| h.clone())
             .collect()
     }
 
@@ -111,7 +128,14 @@ impl Replica {
                 Err(e) => debug!(key = %entry.key, error = %e, "malformed name entry dropped"),
             },
             Operation::Delete | Operation::Purge => {
-                return keys.remove(&entry.key).map(|h| h.holder);
+                let holder = keys.remove(&entry.key).map(|h| h.holder);
+                if let Some(h) = &holder {
+                    let now = tokio::time::Instant::now();
+                    let mut released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+                    released.retain(|(_, at)| now.duration_since(*at) < RELEASED_FOR);
+                    released.push((h.clone(), now));
+                }
+                return holder;
             }
         }
         None
