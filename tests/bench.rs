@@ -113,16 +113,10 @@ while True:
 
 #[test]
 fn nothing_listening_is_one_clear_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let (status, _, err) = run_with_input(
-        &["bench", &format!("127.0.0.1:{port}")],
-        b"",
-        Duration::from_secs(10),
-    );
+    // Bound and never listening: refused, and no other test can take the port meanwhile.
+    let (_hold, addr) = common::ports::refused_tcp();
+    let (status, _, err) =
+        run_with_input(&["bench", &addr.to_string()], b"", Duration::from_secs(10));
     assert!(!status.success());
     assert!(
         err.contains("cannot connect") && err.lines().count() == 1,

@@ -397,18 +397,15 @@ fn the_client_gives_up_clearly_when_nobody_answers() {
             "{mode:?}: {err}"
         );
     }
-    // A port nobody has: the kernel's port-unreachable ends it at once.
-    let port = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let (status, _, err) = run_with_input(&["time", &format!("127.0.0.1:{port}")], b"", LIMIT);
+    // A port held by this test that takes no datagram: the kernel's port-unreachable ends it
+    // at once (a port found free and let go could be another test's server by now).
+    let (_udp, addr) = common::ports::unreachable_udp();
+    let (status, _, err) = run_with_input(&["time", &addr.to_string()], b"", LIMIT);
     assert!(!status.success());
     assert!(err.contains("nothing listens"), "{err}");
-    // And a daytime port nobody has.
-    let (status, _, err) =
-        run_with_input(&["time", &format!("127.0.0.1:{port}"), "--tcp"], b"", LIMIT);
+    // And a daytime port held bound and never listening.
+    let (_tcp, addr) = common::ports::refused_tcp();
+    let (status, _, err) = run_with_input(&["time", &addr.to_string(), "--tcp"], b"", LIMIT);
     assert!(!status.success());
     assert!(err.contains("cannot connect"), "{err}");
 }

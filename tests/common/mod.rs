@@ -3,6 +3,10 @@
 #![allow(dead_code)]
 
 pub mod need;
+pub mod ports;
+
+#[allow(unused_imports)]
+pub use ports::unused_port;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -71,39 +75,6 @@ pub fn isolate(cmd: &mut Command) -> &mut Command {
         }
     }
     cmd
-}
-
-/// A port number for a peer that must be told one (nc, ncat, nginx cannot bind port 0 and
-/// say which port they got): free on 127.0.0.1 and [::1] for TCP (or UDP) just now, and below
-/// the kernel's ephemeral range, so that no port-0 bind of this or another test (or engineer)
-/// takes it between this check and the peer's bind.
-pub fn unused_port(udp: bool) -> u16 {
-    use std::net::{TcpListener, UdpSocket};
-    use std::sync::atomic::{AtomicU32, Ordering};
-    let range =
-        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
-    let low: u32 = range
-        .split_whitespace()
-        .next()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(32768);
-    let span = low.saturating_sub(10_000).max(1);
-    // Each call starts somewhere else: the PID and a counter spread the tries.
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id().wrapping_mul(7919) + NEXT.fetch_add(4099, Ordering::Relaxed);
-    for i in 0..200u32 {
-        let port = (low - span + (start + i * 613) % span) as u16;
-        let free = if udp {
-            UdpSocket::bind(("127.0.0.1", port)).is_ok() && UdpSocket::bind(("::1", port)).is_ok()
-        } else {
-            TcpListener::bind(("127.0.0.1", port)).is_ok()
-                && TcpListener::bind(("::1", port)).is_ok()
-        };
-        if free {
-            return port;
-        }
-    }
-    panic!("no unused port below the ephemeral range {range:?}");
 }
 
 /// A running taojie server and the addresses it announced.

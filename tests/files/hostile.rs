@@ -162,10 +162,8 @@ fn a_refused_first_connection_is_not_retried() {
     let fx = Fixture::new();
     std::fs::write(fx.p("src/f"), b"f").unwrap();
     // Bound and not listening: refused, and no one else takes the port meanwhile.
-    let hold = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
-    hold.bind(&any.into()).unwrap();
-    let addr = hold.local_addr().unwrap().as_socket().unwrap().to_string();
+    let (_hold, addr) = crate::common::ports::refused_tcp();
+    let addr = addr.to_string();
     // The default --retries: a retry would say so on stderr (how fast it gives up is no
     // test's business; that it does not retry is).
     let (ok, _, err) = fx.run(&["put", &addr, &fx.s("src/f")]);

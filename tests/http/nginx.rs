@@ -65,7 +65,7 @@ impl Nginx {
             };
             match nginx.wait_ready() {
                 Ok(()) => return nginx,
-                Err(log) if log.contains("Address already in use") => {
+                Err(log) if log.contains("Address already in use") || log.contains("held by") => {
                     // Dropping stops it; the tempdir is taken back for the next try.
                     dir = std::mem::replace(&mut nginx.dir, tempfile::tempdir().unwrap());
                 }
@@ -84,6 +84,11 @@ impl Nginx {
         ];
         if let Some(t) = self.tls_port {
             addrs.push(SocketAddr::from(([127, 0, 0, 1], t)));
+        }
+        // Its ports are its own (another process may have bound one after it was found free).
+        for port in [Some(self.port), self.tls_port].into_iter().flatten() {
+            crate::common::ports::wait_held(&mut self.child, false, port, Duration::from_secs(10))
+                .map_err(|e| format!("{e}: {}", self.error_log()))?;
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -174,7 +179,8 @@ fn nginx_program() -> &'static str {
 }
 
 /// A port free on both 127.0.0.1 and [::1], below the ephemeral range
-/// (`common::unused_port`); nginx is still started again on another when it lost a race.
+/// (`common::unused_port`); nginx is started again on another when it lost a race (its bind
+/// failed, or another process holds the port too: `common::ports::wait_held`).
 pub fn free_port() -> u16 {
     crate::common::unused_port(false)
 }

@@ -1,19 +1,17 @@
 //! Interop with real peers: `nc` (OpenBSD) and `ncat` on either side, and Python programs
 //! written like the seeds' send/recv loops (scripts in `tests/peers/`).
 use super::common::{Proc, bin, peer_script, run_program, run_with_input};
-use super::{LIMIT, WAIT, free_port, hex, peer_line, random_bytes, start_listen, wait_bound};
+use super::{LIMIT, WAIT, hex, peer_line, peer_on_port, random_bytes, start_listen};
 
 /// `taojie connect` to `PROGRAM -l 127.0.0.1 PORT`: a mebibyte each way.
 fn connect_to_real_listener(program: &str) {
     if !crate::common::need::tool(program) {
         return;
     }
-    let port = free_port(false);
-    let mut peer = Proc::spawn(program, &["-l", "127.0.0.1", &port.to_string()]);
+    let (mut peer, port) = peer_on_port(program, &["-l", "127.0.0.1"], false);
     let from_peer = random_bytes(1 << 20, 17);
     let from_taojie = random_bytes(1 << 20, 19);
     peer.feed(from_peer.clone());
-    wait_bound(false, port);
     let mut con = Proc::spawn(bin(), &["connect", &format!("127.0.0.1:{port}")]);
     con.feed(from_taojie.clone());
     con.wait_stdout(from_peer.len(), LIMIT);
@@ -90,10 +88,8 @@ fn udp_connect_to_ncat_listener() {
     if !crate::common::need::tool("ncat") {
         return;
     }
-    let port = free_port(true);
-    let mut peer = Proc::spawn("ncat", &["-u", "-l", "127.0.0.1", &port.to_string()]);
+    let (mut peer, port) = peer_on_port("ncat", &["-u", "-l", "127.0.0.1"], true);
     peer.feed(b"pong from ncat".to_vec());
-    wait_bound(true, port);
     let addr = format!("127.0.0.1:{port}");
     let args = ["connect", "-u", &addr, "--linger", "3"];
     let (status, out, err) = run_with_input(&args, b"ping from taojie", LIMIT);

@@ -38,35 +38,23 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A port nothing listens on, for a peer that must be given one (`common::unused_port`:
-/// below the ephemeral range, so no port-0 bind takes it meanwhile).
-fn free_port(udp: bool) -> u16 {
-    common::unused_port(udp)
-}
-
-/// Waits until a socket is bound to `port` (TCP: listening), read from /proc/net so that
-/// peers that print nothing (`nc -l`) are not handed a probe as their one connection.
-fn wait_bound(udp: bool, port: u16) {
-    let (files, state) = match udp {
-        true => (["/proc/net/udp", "/proc/net/udp6"], "07"),
-        false => (["/proc/net/tcp", "/proc/net/tcp6"], "0A"),
-    };
-    let want = format!(":{port:04X}");
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        for file in files {
-            let table = std::fs::read_to_string(file).unwrap_or_default();
-            let bound = table.lines().skip(1).any(|line| {
-                let cols: Vec<&str> = line.split_whitespace().collect();
-                cols.len() > 3 && cols[1].ends_with(&want) && cols[3] == state
-            });
-            if bound {
-                return;
-            }
+/// Starts `program ARGS PORT`, a peer that must be given its port (`nc -l`, `ncat -l`), on
+/// an unused port, and waits until it and nothing else holds it (`common::ports`): when
+/// another process got there first, the peer is started again on another port.
+fn peer_on_port(program: &str, args: &[&str], udp: bool) -> (Proc, u16) {
+    let mut why = Vec::new();
+    for _ in 0..5 {
+        let port = common::unused_port(udp);
+        let port_arg = port.to_string();
+        let mut full = args.to_vec();
+        full.push(&port_arg);
+        let mut peer = Proc::spawn(program, &full);
+        match common::ports::wait_held(&mut peer.child, udp, port, WAIT) {
+            Ok(()) => return (peer, port),
+            Err(e) => why.push(e),
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("nothing bound to port {port} after {WAIT:?}");
+    panic!("{program} held no port of its own in 5 tries: {why:#?}");
 }
 
 /// Starts `taojie listen ARGS`; returns it and the address from its `listen PROTO ADDR` line.
@@ -213,7 +201,8 @@ fn connect_reports_a_reset_connection() {
 
 #[test]
 fn udp_connect_to_a_closed_port_is_refused() {
-    let addr = format!("127.0.0.1:{}", free_port(true));
+    let (_hold, addr) = common::ports::unreachable_udp();
+    let addr = addr.to_string();
     let (status, _, err) = run_with_input(&["connect", "-u", &addr], b"anyone?", LIMIT);
     assert!(!status.success());
     assert!(err.contains(&addr) && err.contains("refused"), "{err}");
