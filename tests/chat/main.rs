@@ -12,6 +12,7 @@ mod common;
 mod hostile;
 mod key;
 mod nats;
+mod nats_auth;
 mod rooms;
 mod slow;
 mod terminal;

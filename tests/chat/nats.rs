@@ -12,25 +12,25 @@ use super::common::{Server, peer_script, run_program};
 use super::{Client, WAIT};
 
 /// A `nats-server -js` of this test's own, on a port it chose, with a store in a temp dir.
-struct Nats {
+pub(super) struct Nats {
     child: Child,
     port: u16,
     store: tempfile::TempDir,
 }
 
 impl Nats {
-    fn start() -> Nats {
+    pub(super) fn start() -> Nats {
         Nats::start_with(&[])
     }
 
-    /// Started with more flags (`--auth TOKEN`).
-    fn start_with(extra: &[&str]) -> Nats {
+    /// Started with more flags (`--auth TOKEN`, `-c FILE`).
+    pub(super) fn start_with(extra: &[&str]) -> Nats {
         let store = tempfile::tempdir().unwrap();
         let (child, port) = spawn_nats(store.path(), "-1", extra);
         Nats { child, port, store }
     }
 
-    fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
@@ -79,9 +79,13 @@ fn spawn_nats(store: &Path, port: &str, extra: &[&str]) -> (Child, u16) {
     });
     let deadline = Instant::now() + WAIT;
     let mut port = None;
+    let mut log = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("nats-server started");
+        let Ok(line) = rx.recv_timeout(left) else {
+            panic!("nats-server did not say it was ready: {log:#?}");
+        };
+        log.push(line.clone());
         if let Some(p) = line
             .split("Listening for client connections on 127.0.0.1:")
             .nth(1)
@@ -97,7 +101,7 @@ fn spawn_nats(store: &Path, port: &str, extra: &[&str]) -> (Child, u16) {
     (child, port.expect("nats-server said its port"))
 }
 
-fn broker(nats: &Nats, extra: &[&str]) -> Server {
+pub(super) fn broker(nats: &Nats, extra: &[&str]) -> Server {
     let url = nats.url();
     let mut args = vec!["serve", "chat", "--listen", "127.0.0.1:0", "--nats", &url];
     args.extend_from_slice(extra);
@@ -105,7 +109,7 @@ fn broker(nats: &Nats, extra: &[&str]) -> Server {
 }
 
 /// An nc member that took `name` (and is in `room` unless that is the lobby).
-fn nc_member(addr: &str, name: &str, room: &str) -> Client {
+pub(super) fn nc_member(addr: &str, name: &str, room: &str) -> Client {
     let mut c = Client::nc(addr);
     c.send(&format!("/nick {name}"));
     c.wait_for("own rename", |l| {
@@ -120,7 +124,7 @@ fn nc_member(addr: &str, name: &str, room: &str) -> Client {
 
 /// Sends `/who` until the answer is `want` (another broker's copy of the names may be a
 /// moment behind), for at most [`WAIT`].
-fn who_until(c: &mut Client, want: &str) {
+pub(super) fn who_until(c: &mut Client, want: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
         c.send("/who");
@@ -456,44 +460,6 @@ fn a_member_that_stops_reading_lines_from_another_broker_is_dropped_and_everyone
     );
     reader_b.saw_or_wait("*** slow dropped (not reading)");
     reader_a.saw_or_wait("*** slow dropped (not reading)");
-}
-
-/// A nats-server that wants a token: brokers given it with `--nats-token-file` (a trailing
-/// newline is not part of it) carry lines between them; a wrong token or none is one clear
-/// error line at start and a failure, not a broker that seems to run alone.
-#[test]
-fn a_token_file_lets_brokers_into_a_nats_server_that_wants_one() {
-    if !crate::common::need::tools(&["nats-server", "nc"]) {
-        return;
-    }
-    let nats = Nats::start_with(&["--auth", "s3cret-token"]);
-    let dir = tempfile::tempdir().unwrap();
-    let token = dir.path().join("token");
-    std::fs::write(&token, "s3cret-token\n").unwrap();
-    let token = token.to_str().unwrap();
-    let a = broker(&nats, &["--nats-token-file", token]);
-    let b = broker(&nats, &["--nats-token-file", token]);
-    let mut on_b = nc_member(&b.addr("chat", "tcp"), "bea", "lobby");
-    let mut on_a = nc_member(&a.addr("chat", "tcp"), "ari", "lobby");
-    who_until(&mut on_b, "*** in lobby (2): ari, bea");
-    on_a.send("across with a token");
-    on_b.wait_line("<ari> across with a token");
-
-    let wrong = dir.path().join("wrong");
-    std::fs::write(&wrong, "not-the-token\n").unwrap();
-    let url = nats.url();
-    for extra in [&["--nats-token-file", wrong.to_str().unwrap()][..], &[]] {
-        let mut args = vec!["serve", "chat", "--listen", "127.0.0.1:0", "--nats", &url];
-        args.extend_from_slice(extra);
-        let (status, _, err) = run_program(crate::common::bin(), &args, b"", WAIT);
-        assert!(!status.success(), "{extra:?}: started without NATS's token");
-        assert!(
-            err.lines()
-                .any(|l| l.starts_with("taojie: error: cannot reach NATS")
-                    && l.contains("authorization violation")),
-            "{extra:?}: {err}"
-        );
-    }
 }
 
 /// The name a member gets before it picks one: `userN-TAG`, TAG its broker's, the same for
