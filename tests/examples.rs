@@ -23,7 +23,7 @@ struct Example {
 impl Example {
     /// Starts `examples/NAME` on 127.0.0.1:0 and waits for its `NAME tcp ADDR` line.
     fn start(name: &str) -> Example {
-        let mut child = Command::new(example(name))
+        let mut child = crate::common::command(example(name))
             .arg("127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -96,7 +96,7 @@ fn exec(addr: &str, key_flags: &[&str], argv: &[&str], input: &[u8]) -> (i32, Ve
 
 /// `taojie exec ADDR --key KEY -- argv`, to be spawned with the test's own stdio.
 fn exec_command(addr: &str, key: &str, argv: &[&str]) -> Command {
-    let mut cmd = Command::new(bin());
+    let mut cmd = crate::common::command(bin());
     cmd.args(["exec", addr, "--key", key, "--"]).args(argv);
     cmd
 }
@@ -613,7 +613,7 @@ fn no_key_is_refused_beyond_loopback_and_loud_on_it() {
     assert!(!status.success());
     assert!(err.contains("--key"), "{err}");
 
-    let mut child = Command::new(bin())
+    let mut child = crate::common::command(bin())
         .args([
             "serve",
             "exec",

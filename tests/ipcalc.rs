@@ -21,7 +21,7 @@ mod human;
 
 fn taojie(args: &[&str], stdin: &str) -> Output {
     run(
-        Command::new(env!("CARGO_BIN_EXE_taojie"))
+        crate::common::command(env!("CARGO_BIN_EXE_taojie"))
             .arg("ipcalc")
             .args(args),
         stdin,

@@ -4,7 +4,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ struct Logged {
 impl Logged {
     /// Starts `taojie ARGS` with `RUST_LOG=level`; waits for `n` announce lines.
     fn start(args: &[&str], level: &str, n: usize) -> Logged {
-        let mut child = Command::new(bin())
+        let mut child = crate::common::command(bin())
             .args(args)
             .env("RUST_LOG", level)
             .stdin(Stdio::null())

@@ -170,7 +170,7 @@ fn debian_package_installs_binary_config_unit_docs_and_completions() {
         std::fs::read_to_string(shipped_config).unwrap()
     );
     // The installed binary accepts the installed configuration, as the unit will run it.
-    let check = Command::new(root.join("usr/bin/taojie"))
+    let check = crate::common::command(root.join("usr/bin/taojie"))
         .args(["serve", "--check-config"])
         .arg(root.join("etc/taojie/taojie.toml"))
         .output()

@@ -214,7 +214,7 @@ fn out_of_file_descriptors_backs_off_and_recovers() {
 /// Starts `serve echo` with `flags` and its stderr captured, and one connection that has had
 /// an echo back.
 fn echo_with_a_client(flags: &[&str]) -> (Server, String, TcpStream) {
-    let mut cmd = Command::new(common::bin());
+    let mut cmd = crate::common::command(common::bin());
     cmd.args(["serve", "echo", "--listen", "127.0.0.1:0"])
         .args(flags)
         .env_remove("RUST_LOG");

@@ -77,7 +77,7 @@ impl Client {
     }
 
     fn taojie(addr: &str, name: &str, extra: &[&str]) -> Client {
-        let mut cmd = Command::new(bin());
+        let mut cmd = crate::common::command(bin());
         cmd.args(["chat", addr, "--name", name]).args(extra);
         Client::spawn(cmd)
     }

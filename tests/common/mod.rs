@@ -77,6 +77,14 @@ pub fn isolate(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
+/// `Command::new(program)`, [`isolate`]d: how a test starts taojie (or an example) itself
+/// when none of the runners here fits.
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    isolate(&mut cmd);
+    cmd
+}
+
 /// A running taojie server and the addresses it announced.
 pub struct Server {
     pub child: Child,

@@ -14,7 +14,6 @@ mod start;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 /// How long any one wait in these tests may take.
@@ -26,7 +25,7 @@ pub type Served = common::Server;
 /// Starts `taojie ARGS` (RUST_LOG unset, so the file's log level counts) with its stderr
 /// captured, and waits for `n` announce lines.
 pub fn serve(args: &[&str], n: usize) -> Served {
-    let mut cmd = Command::new(common::bin());
+    let mut cmd = crate::common::command(common::bin());
     cmd.args(args).env_remove("RUST_LOG");
     Served::spawn_capturing(cmd, n)
 }

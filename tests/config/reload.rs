@@ -249,7 +249,7 @@ fn rust_log_wins_over_log_level() {
     let dir = tempfile::tempdir().unwrap();
     let text = "log-level = \"warn\"\n[echo]\nlisten = \"127.0.0.1:0\"\nmax-conns = 1\n";
     let config = write(dir.path(), "taojie.toml", text);
-    let mut cmd = std::process::Command::new(super::common::bin());
+    let mut cmd = crate::common::command(super::common::bin());
     cmd.args(["serve", "--config", config.to_str().unwrap()])
         .env("RUST_LOG", "debug");
     let mut server = super::Served::spawn_capturing(cmd, 1);

@@ -199,7 +199,7 @@ fn a_server_without_a_key_refuses_to_start_unless_told_on_loopback() {
         LIMIT,
     );
     assert!(!st.success() && err.contains("--key"), "{err}");
-    let mut child = Command::new(bin())
+    let mut child = crate::common::command(bin())
         .args([
             "serve",
             "files",

@@ -64,7 +64,7 @@ impl Fixture {
     /// Like [`Fixture::serve`], with the server's log read (`Server::wait_stderr`).
     fn serve_logged(&self, extra: &[&str]) -> Server {
         let (root, key) = (self.s("root"), self.s("key"));
-        let mut cmd = Command::new(bin());
+        let mut cmd = crate::common::command(bin());
         cmd.args(["serve", "files", "--listen", "127.0.0.1:0", "--root", &root])
             .args(["--key", &key])
             .args(extra);
@@ -263,7 +263,7 @@ fn several_clients_at_once_each_get_their_file_verified() {
     for i in 0..4 {
         let src = fx.p(&format!("src/c{i}"));
         random_file(&src, 6 << 20, 100 + i);
-        let child = Command::new(bin())
+        let child = crate::common::command(bin())
             .args([
                 "put",
                 &addr,

@@ -3,7 +3,7 @@ use super::*;
 
 /// Starts `taojie ARGS`, SIGKILLs it once `watch` has grown past `half` bytes.
 fn kill_halfway(args: &[&str], watch: &Path, half: u64) {
-    let mut child = Command::new(bin())
+    let mut child = crate::common::command(bin())
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

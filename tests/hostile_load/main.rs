@@ -17,7 +17,7 @@ mod log_flood;
 mod preauth;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{Child, ChildStderr, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -64,7 +64,7 @@ impl Spawned {
 
     /// Like [`Spawned::start`], with extra environment variables.
     fn start_with_env(args: &[&str], n: usize, env: &[(&str, &str)]) -> Spawned {
-        let mut child = Command::new(common::bin())
+        let mut child = crate::common::command(common::bin())
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())

@@ -1,6 +1,6 @@
 //! The command line around the answers: errors, exact big numbers, batches, pipes, help.
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use super::{taojie, text};
@@ -109,7 +109,7 @@ fn bad_input_is_one_error_line_and_a_failure_status() {
 
 #[test]
 fn a_reader_that_stops_early_is_not_an_error() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_taojie"))
+    let mut child = crate::common::command(env!("CARGO_BIN_EXE_taojie"))
         .args([
             "ipcalc",
             "0.0.0.0/0",

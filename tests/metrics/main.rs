@@ -601,7 +601,7 @@ fn trouble_shows_in_the_metrics() {
     flood.join().unwrap();
 
     // Beyond loopback: said at start.
-    let mut cmd = Command::new(common::bin());
+    let mut cmd = crate::common::command(common::bin());
     cmd.args([
         "serve",
         "echo",

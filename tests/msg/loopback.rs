@@ -318,7 +318,7 @@ fn names_come_from_the_contact_book_and_a_bad_book_is_one_clear_error() {
         "127.77.6.9",
     ]);
     let send = |to: &str| {
-        let mut child = std::process::Command::new(bin())
+        let mut child = crate::common::command(bin())
             .args([
                 "msg",
                 "send",

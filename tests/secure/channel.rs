@@ -375,7 +375,7 @@ fn a_dropped_record_writes_nothing() {
 fn a_classic_listener_beyond_loopback_says_it_is_not_encrypted() {
     let fx = Fixture::new();
     let key = fx.key("shared.key");
-    let mut child = std::process::Command::new(super::common::bin())
+    let mut child = crate::common::command(super::common::bin())
         .args([
             "serve",
             "exec",

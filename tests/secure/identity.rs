@@ -1,7 +1,7 @@
 //! Identity keys, as with ssh: an authorized client gets in, a stranger is refused, a key
 //! taken off the list is refused after SIGHUP, and a server whose key changed is refused by a
 //! client that met it before.
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::common::{Server, bin, wait_timeout};
@@ -9,7 +9,7 @@ use super::{Fixture, LIMIT};
 
 /// `taojie ARGS` with `XDG_CONFIG_HOME` (where known_hosts lives) set: (success, stdout, stderr).
 fn run(fx: &Fixture, args: &[&str]) -> (bool, String, String) {
-    let child = Command::new(bin())
+    let child = crate::common::command(bin())
         .args(args)
         .env("XDG_CONFIG_HOME", fx.p("config"))
         .stdin(Stdio::null())
@@ -139,7 +139,7 @@ fn keygen_identity_writes_a_private_file_and_a_public_line() {
     assert_eq!(words[1].len(), 44, "32 bytes of base64: {line}");
     // Never overwritten.
     let before = std::fs::read(&path).unwrap();
-    let mut child = Command::new(bin())
+    let mut child = crate::common::command(bin())
         .args(["keygen", "--identity", &path])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -152,7 +152,7 @@ fn keygen_identity_writes_a_private_file_and_a_public_line() {
 
 /// `run` with `input` on stdin, bounded.
 fn run_input(fx: &Fixture, args: &[&str], input: &[u8]) -> (bool, String, String) {
-    let mut cmd = Command::new(bin());
+    let mut cmd = crate::common::command(bin());
     cmd.args(args).env("XDG_CONFIG_HOME", fx.p("config"));
     let (st, out, err) = super::common::run_command(&mut cmd, input, LIMIT);
     (

@@ -21,7 +21,7 @@ fn random_file(path: &std::path::Path, len: usize, seed: u64) {
 }
 
 fn listen(fx: &Fixture, key: &str, input: &str, output: &str) -> (std::process::Child, String) {
-    let mut child = Command::new(bin())
+    let mut child = crate::common::command(bin())
         .args(["listen", "127.0.0.1:0", "--key", key])
         .stdin(std::fs::File::open(fx.p(input)).unwrap())
         .stdout(std::fs::File::create(fx.p(output)).unwrap())
@@ -49,7 +49,7 @@ fn sixty_four_mebibytes_cross_both_ways_with_half_close() {
     random_file(&fx.p("to-connect"), 64 << 20, 1);
     random_file(&fx.p("to-listen"), 64 << 20, 2);
     let (mut listener, addr) = listen(&fx, &key, "to-connect", "listen-got");
-    let mut client = Command::new(bin())
+    let mut client = crate::common::command(bin())
         .args(["connect", &addr, "--key", &key])
         .stdin(std::fs::File::open(fx.p("to-listen")).unwrap())
         .stdout(std::fs::File::create(fx.p("connect-got")).unwrap())
@@ -168,7 +168,7 @@ fn an_independent_python_peer_pipes_both_ways_with_taojie() {
         .strip_prefix("listen tcp ")
         .unwrap_or_else(|| panic!("noise_pipe.py said {line:?}"))
         .to_string();
-    let mut client = Command::new(bin())
+    let mut client = crate::common::command(bin())
         .args(["connect", &addr, "--key", &key])
         .stdin(std::fs::File::open(fx.p("b")).unwrap())
         .stdout(std::fs::File::create(fx.p("connect-got")).unwrap())
