@@ -85,11 +85,14 @@ pub async fn start(cluster: &Arc<Cluster>) -> Result<()> {
 /// names another broker freed first are told too: this broker's copy of the bucket no longer
 /// holds them, its members still must hear that their owners left. A survivor frees names
 /// only after [`DEAD_AFTER`] of silence, so deletes sooner than half that after `last` (the
-/// last beat heard) were the broker's own members leaving, already told, and are not told again.
+/// last beat heard) were the broker's own members leaving, already told, and are not told
+/// again; nor is a freed name someone took since (its member came back on another broker,
+/// which its room saw): "left" would then read as the new holder leaving.
 fn gone(c: &Cluster, broker: &str, last: Instant) {
     let held = c.replica.held_by(broker);
     c.replica.forget(broker);
-    let freed = c.replica.released_since(broker, last + DEAD_AFTER / 2);
+    let mut freed = c.replica.released_since(broker, last + DEAD_AFTER / 2);
+    freed.retain(|h| !c.replica.holds(&h.name));
     let mut told = HashSet::new();
     for holder in held.iter().map(|(_, h)| &h.holder).chain(&freed) {
         if told.insert(holder.name.clone()) {

@@ -92,6 +92,12 @@ impl Replica {
             .collect()
     }
 
+    /// Whether anyone holds `name` (or a name that looks like it) now.
+    pub fn holds(&self, name: &str) -> bool {
+        let held = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        keys(name).iter().any(|k| held.contains_key(k))
+    }
+
     /// The brokers holding any name.
     pub fn brokers(&self) -> Vec<String> {
         let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
