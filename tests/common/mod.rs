@@ -313,6 +313,25 @@ pub fn run_program(
     run_command(&mut cmd, input, limit)
 }
 
+/// `Command::output`, bounded: stdin closed, and the child killed after `limit` (a hang,
+/// said on stderr) so that the wait for it ends.
+pub trait OutputWithin {
+    /// Runs the command to its end, or to `limit`; its status and output.
+    fn output_within(&mut self, limit: Duration) -> std::io::Result<std::process::Output>;
+}
+
+impl OutputWithin for Command {
+    fn output_within(&mut self, limit: Duration) -> std::io::Result<std::process::Output> {
+        let child = self
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        kill_after(&child, limit, &format!("{:?}", self.get_program()));
+        child.wait_with_output()
+    }
+}
+
 /// Runs `cmd` ([`isolate`]d, stdio piped) with `input` on stdin, killed after `limit`;
 /// returns (status, stdout, stderr).
 pub fn run_command(

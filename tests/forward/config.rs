@@ -2,9 +2,8 @@
 //! and counted under its own name; mistakes are one line naming the file's line.
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 
-use crate::common::{Server, bin};
+use crate::common::{OutputWithin, Server, bin};
 use crate::{WAIT, reverser};
 
 /// Sends `data` through `addr` (to a reverser) and checks it comes back reversed.
@@ -33,13 +32,13 @@ fn several_forwards_from_one_file_each_counted_under_its_name() {
         ),
     )
     .unwrap();
-    let check = Command::new(bin())
+    let check = crate::common::command(bin())
         .args(["serve", "--check-config", file.to_str().unwrap()])
-        .output()
+        .output_within(crate::WAIT)
         .unwrap();
     assert!(check.status.success());
     assert!(String::from_utf8_lossy(&check.stdout).contains("ok (forward-web, forward-2)"));
-    let mut cmd = Command::new(bin());
+    let mut cmd = crate::common::command(bin());
     cmd.args([
         "serve",
         "--config",
@@ -110,9 +109,9 @@ fn a_mistake_in_a_forward_table_is_one_line_naming_its_line() {
     for (text, want) in cases {
         let file = dir.path().join("bad.toml");
         std::fs::write(&file, text).unwrap();
-        let out = Command::new(bin())
+        let out = crate::common::command(bin())
             .args(["serve", "--check-config", file.to_str().unwrap()])
-            .output()
+            .output_within(crate::WAIT)
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{text}");
@@ -130,9 +129,9 @@ fn the_forward_tables_shown_in_the_example_config_pass_the_check() {
     // file of their own, its key path moved to a key made here.
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("tunnel.key");
-    let made = Command::new(bin())
+    let made = crate::common::command(bin())
         .args(["keygen", key.to_str().unwrap()])
-        .output()
+        .output_within(crate::WAIT)
         .unwrap();
     assert!(made.status.success());
     let tables: String = example
@@ -145,9 +144,9 @@ fn the_forward_tables_shown_in_the_example_config_pass_the_check() {
     let tables = tables.replace("/var/lib/taojie/tunnel.key", key.to_str().unwrap());
     let file = dir.path().join("forwards.toml");
     std::fs::write(&file, &tables).unwrap();
-    let check = Command::new(bin())
+    let check = crate::common::command(bin())
         .args(["serve", "--check-config", file.to_str().unwrap()])
-        .output()
+        .output_within(crate::WAIT)
         .unwrap();
     let (out, err) = (
         String::from_utf8_lossy(&check.stdout),

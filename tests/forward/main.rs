@@ -19,7 +19,6 @@ mod tunnel;
 mod udp;
 mod web;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Server, bin};
@@ -29,7 +28,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// Starts `taojie forward ARGS` (stderr captured) and waits for its `forward` line.
 fn forward(args: &[&str]) -> Server {
-    let mut cmd = Command::new(bin());
+    let mut cmd = crate::common::command(bin());
     cmd.arg("forward").args(args);
     Server::spawn_capturing(cmd, 1)
 }
@@ -52,23 +51,10 @@ fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Whether a program this test needs is here. Under CI (which installs every peer) a missing
-/// one fails the test; elsewhere the test says it is skipped and returns.
+/// Whether a program this test needs is here (`common::need`: under CI a missing one fails
+/// the test; elsewhere the test is a counted SKIP and returns).
 fn need(program: &str) -> bool {
-    let found = Command::new("sh")
-        .args([
-            "-c",
-            &format!("command -v {program} || test -x /usr/sbin/{program}"),
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0") {
-            panic!("needs {program}: .ci/run installs it, so this is a broken setup");
-        }
-        eprintln!("SKIP: needs {program} (apt-get install it; .ci/run does)");
-    }
-    found
+    common::need::tool(program)
 }
 
 /// Open descriptors of process `pid`.

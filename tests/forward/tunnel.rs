@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use crate::certs::Certs;
+use crate::common::OutputWithin;
 use crate::web::{curl, nginx_with_page};
 use crate::{addr, clients_through, forward, need, reverser};
 
@@ -86,9 +87,9 @@ fn curl_through_a_noise_tunnel_and_the_middle_sees_no_plaintext() {
     let (nginx, page) = nginx_with_page();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k");
-    let made = std::process::Command::new(crate::bin())
+    let made = crate::common::command(crate::bin())
         .args(["keygen", key.to_str().unwrap()])
-        .output()
+        .output_within(crate::WAIT)
         .unwrap();
     assert!(made.status.success());
     let key = key.to_str().unwrap();
@@ -113,9 +114,9 @@ fn curl_through_a_noise_tunnel_and_the_middle_sees_no_plaintext() {
 
     // Another key gets nothing through: the server side refuses the handshake.
     let other = dir.path().join("other");
-    std::process::Command::new(crate::bin())
+    crate::common::command(crate::bin())
         .args(["keygen", other.to_str().unwrap()])
-        .output()
+        .output_within(crate::WAIT)
         .unwrap();
     let mut server = forward(&["127.0.0.1:0", &nginx_addr, "--from-key", key]);
     let mut wrong = forward(&[
@@ -131,7 +132,7 @@ fn curl_through_a_noise_tunnel_and_the_middle_sees_no_plaintext() {
             "30",
             &format!("http://{}/page.bin", addr(&wrong)),
         ])
-        .output()
+        .output_within(crate::WAIT)
         .unwrap();
     assert!(!refused.status.success());
     assert!(refused.stdout.is_empty());
@@ -195,7 +196,7 @@ fn curl_through_a_tls_tunnel_and_the_middle_sees_no_plaintext() {
             "30",
             &format!("http://{}/", addr(&untrusted)),
         ])
-        .output()
+        .output_within(crate::WAIT)
         .unwrap();
     assert!(!refused.status.success());
     let line = untrusted.wait_stderr("not relayed");
@@ -204,7 +205,7 @@ fn curl_through_a_tls_tunnel_and_the_middle_sees_no_plaintext() {
 
 /// Starts `taojie forward ARGS` with `env` set, waiting for its `forward` line.
 fn forward_with_env(args: &[&str], env: &[(&str, &std::path::Path)]) -> crate::common::Server {
-    let mut cmd = std::process::Command::new(crate::bin());
+    let mut cmd = crate::common::command(crate::bin());
     cmd.arg("forward").args(args);
     for (k, v) in env {
         cmd.env(k, v);
@@ -217,9 +218,9 @@ fn identity_keys_make_a_tunnel_and_a_key_not_authorized_gets_nothing_through() {
     let dir = tempfile::tempdir().unwrap();
     let keygen = |name: &str| {
         let path = dir.path().join(name);
-        let made = std::process::Command::new(crate::bin())
+        let made = crate::common::command(crate::bin())
             .args(["keygen", "--identity", path.to_str().unwrap()])
-            .output()
+            .output_within(crate::WAIT)
             .unwrap();
         assert!(made.status.success());
         path

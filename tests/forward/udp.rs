@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tokio::net::UdpSocket;
 
+use crate::common::OutputWithin;
+
 use crate::{WAIT, addr, fds, fds_down_to, forward, random_bytes};
 
 /// A resolver-like target: each query `ID NAME` is answered `ID NAME.answer`, to the socket
@@ -85,9 +87,9 @@ async fn a_thousand_clients_each_get_their_own_answer() {
 
 #[test]
 fn udp_on_one_side_only_is_refused_with_a_reason() {
-    let out = std::process::Command::new(crate::bin())
+    let out = crate::common::command(crate::bin())
         .args(["forward", "udp:127.0.0.1:0", "127.0.0.1:53"])
-        .output()
+        .output_within(crate::WAIT)
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

@@ -9,60 +9,37 @@ mod certs;
 mod common;
 mod peers;
 
-use std::net::TcpListener;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use certs::{Certs, Pair};
-use common::{Proc, bin, run_with_input};
+use common::{OutputWithin, Proc, bin, run_with_input};
 
 /// Time limit for one process or one wait; generous because the machine may be busy.
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Whether a program this test needs is here. Under CI (which installs every peer) a missing
-/// one fails the test; elsewhere the test says it is skipped and returns.
+/// Whether a program this test needs is here (`common::need`: under CI a missing one fails
+/// the test; elsewhere the test is a counted SKIP and returns).
 fn need(program: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0") {
-            panic!("needs {program}: .ci/run installs it, so this is a broken setup");
-        }
-        eprintln!("SKIP: needs {program} (apt-get install it; .ci/run does)");
-    }
-    found
+    common::need::tool(program)
 }
 
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Waits until something listens on TCP `port`, read from /proc/net so that a one-shot
-/// peer is not handed a probe as its one connection.
-fn wait_listening(port: u16) {
-    let want = format!(":{port:04X}");
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            let table = std::fs::read_to_string(file).unwrap_or_default();
-            let listening = table.lines().skip(1).any(|line| {
-                let cols: Vec<&str> = line.split_whitespace().collect();
-                cols.len() > 3 && cols[1].ends_with(&want) && cols[3] == "0A"
-            });
-            if listening {
-                return;
-            }
+/// Starts `program` with `args(PORT)`, a server that must be told its port, on an unused
+/// port, and waits until it and nothing else holds it (`common::ports`: no port is found free
+/// and let go); on another port again when something else got there first.
+fn peer_on_port(program: &str, args: impl Fn(&str) -> Vec<String>) -> (Proc, u16) {
+    let mut why = Vec::new();
+    for _ in 0..5 {
+        let port = common::unused_port(false);
+        let owned = args(&port.to_string());
+        let argv: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let mut p = Proc::spawn(program, &argv);
+        match common::ports::wait_held(&mut p.child, false, port, WAIT) {
+            Ok(()) => return (p, port),
+            Err(e) => why.push(e),
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("nothing listening on port {port} after {WAIT:?}");
+    panic!("{program} held no port of its own in 5 tries: {why:#?}");
 }
 
 /// A peer process that is killed (by its PID) when the test is done with it.
@@ -75,30 +52,29 @@ impl Drop for Peer {
     }
 }
 
-/// `openssl s_server` with `pair` on a free port, sending `greeting` once a client is in.
+/// `openssl s_server` with `pair` on a port of its own, sending `greeting` once a client is in.
 fn s_server(pair: &Pair, greeting: &[u8]) -> (Peer, u16) {
-    let port = free_port();
-    let accept = format!("127.0.0.1:{port}");
-    let mut p = Proc::spawn(
-        "openssl",
-        &[
+    let (cert, key) = (pair.cert.to_str().unwrap(), pair.key.to_str().unwrap());
+    let (mut p, port) = peer_on_port("openssl", |port| {
+        [
             "s_server",
             "-accept",
-            &accept,
+            &format!("127.0.0.1:{port}"),
             "-cert",
-            pair.cert.to_str().unwrap(),
+            cert,
             "-key",
-            pair.key.to_str().unwrap(),
+            key,
             "-quiet",
             "-naccept",
             "1",
             // Chosen only when a client offers it (`connect --alpn`).
             "-alpn",
             "http/1.1",
-        ],
-    );
+        ]
+        .map(String::from)
+        .to_vec()
+    });
     p.feed(greeting.to_vec());
-    wait_listening(port);
     (Peer(p), port)
 }
 
@@ -118,7 +94,10 @@ fn openssl_pin(cert: &std::path::Path) -> String {
          openssl dgst -sha256 -binary | openssl base64 -A",
         cert.display()
     );
-    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .output_within(WAIT)
+        .unwrap();
     assert!(out.status.success());
     format!("sha256:{}", String::from_utf8(out.stdout).unwrap().trim())
 }

@@ -2,7 +2,7 @@
 //! -l` as a server, and half-close through TLS between two taojies.
 
 use crate::common::{Proc, bin};
-use crate::{Certs, Peer, WAIT, connect, free_port, listen, need, wait_listening};
+use crate::{Certs, Peer, WAIT, connect, listen, need, peer_on_port};
 
 #[test]
 fn openssl_s_client_verifies_and_talks_to_listen_tls_cert() {
@@ -51,10 +51,8 @@ fn ncat_ssl_both_ways() {
     );
     let ca = certs.ca.to_str().unwrap();
     // ncat --ssl -l as the server, taojie connect --tls verifying it.
-    let port = free_port();
-    let mut ncat = Peer(Proc::spawn(
-        "ncat",
-        &[
+    let (ncat, port) = peer_on_port("ncat", |port| {
+        [
             "--ssl",
             "--ssl-cert",
             cert,
@@ -62,11 +60,13 @@ fn ncat_ssl_both_ways() {
             key,
             "-l",
             "127.0.0.1",
-            &port.to_string(),
-        ],
-    ));
+            port,
+        ]
+        .map(String::from)
+        .to_vec()
+    });
+    let mut ncat = Peer(ncat);
     ncat.0.feed(b"from ncat -l\n".to_vec());
-    wait_listening(port);
     let (ok, out, err) = connect(
         &[&format!("localhost:{port}"), "--tls", "--cacert", ca],
         b"hi ncat\n",
