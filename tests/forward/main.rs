@@ -86,7 +86,12 @@ fn reverser() -> String {
             .unwrap();
         rt.block_on(async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            // A backlog for every client at once (tokio's default, 1,024, is just enough on
+            // paper: on a busy machine this one thread accepts late, the queue overflows, and
+            // the kernel resets connections the forward already wrote to).
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = socket.listen(4096).unwrap();
             tx.send(listener.local_addr().unwrap().to_string()).unwrap();
             loop {
                 let Ok((mut s, _)) = listener.accept().await else {

@@ -64,19 +64,23 @@ async fn a_thousand_clients_each_get_their_own_answer() {
                     tokio::time::timeout(Duration::from_secs(1), socket.recv(&mut buf)).await
                 {
                     assert_eq!(&buf[..n], &want[..], "client {i} got another's answer");
-                    return;
+                    // Kept open until every client is done: a port let go could be the next
+                    // client's, which the forward would take for this one's session.
+                    return socket;
                 }
             }
             panic!("client {i}: no answer in 20 tries");
         });
     }
     let deadline = tokio::time::Instant::now() + WAIT;
+    let mut sockets = Vec::new();
     while let Some(done) = tokio::time::timeout_at(deadline, clients.join_next())
         .await
         .expect("clients finish within the bound")
     {
-        done.expect("client");
+        sockets.push(done.expect("client"));
     }
+    drop(sockets);
     // Each session ends once quiet, with its line; its socket is closed.
     for _ in 0..1000 {
         let line = fwd.wait_stderr("relayed");
