@@ -91,6 +91,8 @@
 //! - [`ipcalc`]: addresses, masks and subnets, with the answers of Python's `ipaddress`.
 //! - [`wormhole`]: `taojie send` and `taojie receive`, speaking Magic Wormhole, and
 //!   `taojie serve relay`, a mailbox server and transit relay.
+//! - [`proxy`]: `taojie serve proxy`, SOCKS5 and HTTP CONNECT on one port, with destination
+//!   rules and a users file of Argon2id hashes.
 //! - [`bench`](mod@bench): an echo load generator that verifies every byte coming back.
 //!
 //! **The shared machinery**, which services are built from (these may name each other, never
@@ -115,6 +117,8 @@
 //!   a relay never knows which it got.
 //! - [`pump`]: the relay between two streams (splice(2) between plain sockets, a buffer copy
 //!   otherwise), with half-close and byte counts.
+//! - [`proxy_wire`]: the SOCKS5 and HTTP CONNECT messages both ends of a proxy speak, and
+//!   `--proxy URL`: a client's connection through a proxy.
 //!
 //! **The ground**, which names nothing else of the crate: [`log`] (log formats, installing
 //! the subscriber, the level in force), [`metrics`] (the counters), [`flags`] (the value
@@ -144,6 +148,8 @@ pub mod msg;
 pub mod names;
 pub mod netcat;
 pub mod pump;
+pub mod proxy;
+pub mod proxy_wire;
 pub mod retry;
 pub mod secure;
 pub mod serve;

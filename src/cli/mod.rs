@@ -98,6 +98,8 @@ Examples:
     Receive(ReceiveArgs),
     /// HTTP/1.1 and HTTPS client: the body to stdout or -o FILE (complete or not at all)
     Http(HttpArgs),
+    /// Users of `taojie serve proxy --users FILE`: add one, or change a password
+    ProxyUser(args::proxy_user::ProxyUserArgs),
     /// Addresses, masks and subnets: network, broadcast, hosts, kind; same subnet?; split
     Ipcalc(ipcalc::IpcalcArgs),
     /// Print a shell's completion script for taojie on standard output
@@ -209,6 +211,10 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
         Command::Receive(args) => args::receive(args).await,
         Command::Http(args) => http::run(args.into()).await,
         Command::Ipcalc(args) => ipcalc::run(args),
+        Command::ProxyUser(args) => {
+            args::proxy_user::run(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Completions(args) => {
             completions::write(args.shell, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)

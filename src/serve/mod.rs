@@ -15,14 +15,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::server::{Caps, LimitArgs, Limits, LiveCaps, LiveLimits, shutdown};
 use crate::wormhole::relay;
-use crate::{chat, echo, exec, files, forward, time};
+use crate::{chat, echo, exec, files, forward, proxy, time};
 
 pub mod all;
 pub mod args;
 pub mod config;
 pub mod metrics;
 
-use args::{ChatArgs, EchoArgs, ExecArgs, FilesArgs, ForwardArgs, RelayArgs, TimeArgs};
+use args::{
+    ChatArgs, EchoArgs, ExecArgs, FilesArgs, ForwardArgs, ProxyArgs, RelayArgs, TimeArgs,
+};
 
 /// `taojie serve [SERVICE]`.
 #[derive(Args, Debug)]
@@ -117,6 +119,8 @@ Examples:
     /// A Magic Wormhole mailbox server and transit relay, for `taojie send` and any wormhole
     /// client
     Relay(RelayArgs),
+    /// A SOCKS5 and HTTP CONNECT proxy on one port, with destination rules and users
+    Proxy(ProxyArgs),
 }
 
 /// A service running until its shutdown token is cancelled.
@@ -140,6 +144,7 @@ impl Service {
             Service::Time(a) => Some(a.limits.to_limits()),
             Service::Files(a) => Some(a.limits.to_limits()),
             Service::Chat(a) => Some(a.limits.to_limits()),
+            Service::Proxy(a) => Some(a.limits.to_limits()),
             Service::Exec(_) | Service::Relay(_) => None,
         }
     }
@@ -150,6 +155,7 @@ impl Service {
             Service::Exec(a) => Some(a.preauth.caps()),
             Service::Files(a) => Some(a.preauth.caps()),
             Service::Chat(a) => Some(a.preauth.caps()),
+            Service::Proxy(a) => Some(a.preauth.caps()),
             Service::Echo(_) | Service::Time(_) | Service::Relay(_) => None,
         }
     }
@@ -187,13 +193,26 @@ impl Service {
                 Box::pin(chat::serve(o, shutdown))
             }
             Service::Relay(a) => Box::pin(relay::serve(a.into(), shutdown)),
+            Service::Proxy(a) => {
+                let mut o = proxy::ServeOptions::from(a);
+                o.limits = limits.unwrap_or(o.limits);
+                o.preauth = caps.unwrap_or(o.preauth);
+                Box::pin(proxy::serve(o, shutdown))
+            }
         }
     }
 }
 
 /// Runs `taojie serve` until SIGINT or SIGTERM; `matches` are clap's for `serve` (which flags
 /// were given rather than defaulted: with `--config` they override the file's keys).
-pub async fn run(args: ServeArgs, matches: Option<&ArgMatches>) -> Result<()> {
+pub async fn run(mut args: ServeArgs, matches: Option<&ArgMatches>) -> Result<()> {
+    // The proxy's --allow and --deny are one list, in the order given.
+    if let (Some(Service::Proxy(a)), Some(m)) = (
+        &mut args.service,
+        matches.and_then(|m| m.subcommand_matches("proxy")),
+    ) {
+        a.order(m);
+    }
     let overrides = || {
         matches
             .map(config::Overrides::from_matches)

@@ -73,6 +73,7 @@ const FLOORS: &[Floor] = &[
             "tls",
             "transport",
             "pump",
+            "proxy_wire",
         ],
         neighbours: true,
     },

@@ -7,6 +7,7 @@ mod files;
 mod http;
 mod msg;
 mod netcat;
+pub mod proxy_user;
 mod time;
 mod wormhole;
 

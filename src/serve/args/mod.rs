@@ -6,6 +6,7 @@ mod echo;
 mod exec;
 mod files;
 mod forward;
+mod proxy;
 mod relay;
 mod time;
 
@@ -14,5 +15,6 @@ pub use echo::EchoArgs;
 pub use exec::ExecArgs;
 pub use files::FilesArgs;
 pub use forward::ForwardArgs;
+pub use proxy::ProxyArgs;
 pub use relay::RelayArgs;
 pub use time::TimeArgs;

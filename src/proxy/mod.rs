@@ -1,0 +1,290 @@
+//! `taojie serve proxy`: SOCKS5 (RFC 1928, with RFC 1929 username and password) and HTTP/1.1
+//! `CONNECT` on one port, told apart by the first byte (5 for SOCKS, a letter for HTTP). A
+//! connection's request is read and its user checked ([`socks`], [`http`]) under the server
+//! framework's handshake caps and deadline; the destination is checked against the
+//! [`rules`] and opened ([`target`]); then the bytes are relayed both ways until both sides
+//! have ended, and one line logs the connection.
+//!
+//! Users come from a file of Argon2id hashes ([`users`]); with a users file every client must
+//! log in, by SOCKS5's username/password or HTTP's `Proxy-Authorization: Basic`.
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::proxy_wire::http_connect::{self, HeadError, MAX_HEAD};
+use crate::proxy_wire::socks5::{self, WireError};
+use crate::proxy_wire::{Host, Parsed};
+use crate::server::{self, Conn, LiveCaps, LiveLimits, PreAuth};
+
+mod http;
+mod per_user;
+pub mod rules;
+mod socks;
+pub mod target;
+pub mod users;
+
+pub use rules::{Action, Rule, Rules};
+pub use users::Users;
+
+use per_user::PerUser;
+
+/// The service's name in address lines, logs and metrics.
+pub const SERVICE: &str = "proxy";
+
+/// What `proxy::serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The TCP address to listen on.
+    pub listen: String,
+    /// `--allow` and `--deny` in the order given.
+    pub rules: Vec<Rule>,
+    /// The users file; none: no login asked.
+    pub users: Option<std::path::PathBuf>,
+    /// Connections at once per user (0: no cap beyond the listener's).
+    pub max_conns_per_user: usize,
+    /// How long resolving and connecting to a destination may take.
+    pub connect_timeout: Duration,
+    /// Connection limits.
+    pub limits: LiveLimits,
+    /// Caps on connections still in their request (or login).
+    pub preauth: LiveCaps,
+}
+
+/// What the whole service shares.
+struct Ctx {
+    rules: Rules,
+    users: Option<Users>,
+    preauth: PreAuth,
+    connect_timeout: Duration,
+    per_user: PerUser,
+}
+
+/// Serves the proxy on `o.listen` until `shutdown` is cancelled.
+pub async fn serve(o: ServeOptions, shutdown: CancellationToken) -> Result<()> {
+    let users = o.users.as_deref().map(Users::load).transpose()?;
+    let listener = server::listen_tcp(&o.listen).await?;
+    server::announce(SERVICE, listener.proto(), &listener.local_display());
+    let ctx = Arc::new(Ctx {
+        rules: Rules::new(o.rules),
+        users,
+        preauth: PreAuth::live(o.preauth).for_service(SERVICE),
+        connect_timeout: o.connect_timeout,
+        per_user: PerUser::new(o.max_conns_per_user),
+    });
+    server::serve_stream(
+        SERVICE,
+        listener,
+        o.limits,
+        move |conn| handle(conn, ctx.clone()),
+        shutdown.cancelled_owned(),
+    )
+    .await;
+    Ok(())
+}
+
+/// What a client asked for, once it has logged in.
+#[derive(Debug)]
+pub(crate) struct Asked {
+    host: Host,
+    port: u16,
+    user: Option<String>,
+}
+
+/// Why a connection's request was not served (each answered on the wire already, where the
+/// protocol has an answer for it).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Failure {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("the connection ended inside a request")]
+    Truncated,
+    #[error("first byte {0:#04x}: neither SOCKS5 nor HTTP")]
+    Protocol(u8),
+    #[error("{0}")]
+    Socks(#[from] WireError),
+    #[error("{0}")]
+    Http(#[from] HeadError),
+    #[error("{0}")]
+    Auth(String),
+    #[error("SOCKS command {0} not supported")]
+    Unsupported(String),
+    #[error("user {0:?} has {1} connections open, the most allowed")]
+    UserCap(String, usize),
+}
+
+impl Failure {
+    fn kind(&self) -> &'static str {
+        match self {
+            Failure::Io(_) | Failure::Truncated => "request cut short",
+            Failure::Protocol(_) | Failure::Socks(_) | Failure::Http(_) => "bad request",
+            Failure::Auth(_) => "login refused",
+            Failure::Unsupported(_) => "command not supported",
+            Failure::UserCap(..) => "user connection cap",
+        }
+    }
+}
+
+/// Bytes read from a client and not yet parsed: a request's, then the tunnel's.
+pub(crate) struct Inbox(Vec<u8>);
+
+impl Inbox {
+    /// Reads until `parse` has a whole message, which it takes off the front.
+    async fn next<T, E: Into<Failure>>(
+        &mut self,
+        conn: &mut Conn,
+        parse: impl Fn(&[u8]) -> Result<Parsed<T>, E>,
+    ) -> Result<T, Failure> {
+        loop {
+            match parse(&self.0).map_err(Into::into)? {
+                Parsed::Done(t, n) => {
+                    self.0.drain(..n);
+                    return Ok(t);
+                }
+                // The parsers refuse more than MAX_HEAD themselves; this is a backstop.
+                Parsed::Incomplete if self.0.len() > MAX_HEAD => {
+                    return Err(HeadError::TooLarge.into());
+                }
+                Parsed::Incomplete => {
+                    self.0.reserve(1024);
+                    if conn.read_buf(&mut self.0).await? == 0 {
+                        return Err(Failure::Truncated);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Socks,
+    Http,
+}
+
+async fn handle(mut conn: Conn, ctx: Arc<Ctx>) -> io::Result<()> {
+    let peer = conn.peer().clone();
+    let mut inbox = Inbox(Vec::with_capacity(512));
+    let request = ctx
+        .preauth
+        .run(&peer, request(&mut conn, &mut inbox, &ctx))
+        .await;
+    let (protocol, asked) = match request {
+        Err(cut) => {
+            server::refused(SERVICE, "request too slow", &peer, &cut);
+            return Ok(());
+        }
+        Ok(Err(e)) => {
+            if matches!(e, Failure::Auth(_)) {
+                crate::metrics::service(SERVICE).auth_failures.inc();
+            }
+            server::refused(SERVICE, e.kind(), &peer, &e);
+            return Ok(());
+        }
+        Ok(Ok(r)) => r,
+    };
+    let Asked { host, port, user } = asked;
+    let _slot = match ctx.per_user.take(user.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            answer_refusal(&mut conn, protocol, &target::Refusal::Failed(e.to_string())).await;
+            server::refused(SERVICE, e.kind(), &peer, &e);
+            return Ok(());
+        }
+    };
+    let dest = format!("{host}:{port}");
+    let mut upstream = match target::open(&ctx.rules, &host, port, ctx.connect_timeout).await {
+        Ok(s) => s,
+        Err(refusal) => {
+            answer_refusal(&mut conn, protocol, &refusal).await;
+            let why = format!("{dest}: {refusal}");
+            server::refused(SERVICE, refusal.kind(), &peer, &why);
+            return Ok(());
+        }
+    };
+    let ok = match protocol {
+        Protocol::Socks => socks5::reply(socks5::code::SUCCEEDED, upstream.local_addr().ok()),
+        Protocol::Http => http_connect::response(200, "Connection established", &[]),
+    };
+    conn.write_all(&ok).await?;
+    relay(
+        conn,
+        upstream_with(&mut upstream, &inbox.0).await?,
+        upstream,
+        &peer,
+        user,
+        &dest,
+    )
+    .await
+}
+
+/// Writes the client's bytes that came with its request to the target first.
+async fn upstream_with(upstream: &mut TcpStream, early: &[u8]) -> io::Result<u64> {
+    upstream.write_all(early).await?;
+    Ok(early.len() as u64)
+}
+
+/// Reads the request and logs the user in; the protocol is the first byte's.
+async fn request(
+    conn: &mut Conn,
+    inbox: &mut Inbox,
+    ctx: &Ctx,
+) -> Result<(Protocol, Asked), Failure> {
+    let first = inbox
+        .next(conn, |b: &[u8]| {
+            Ok::<_, Failure>(match b.first() {
+                Some(&f) => Parsed::Done(f, 0),
+                None => Parsed::Incomplete,
+            })
+        })
+        .await?;
+    let users = ctx.users.as_ref();
+    match first {
+        socks5::VERSION => Ok((Protocol::Socks, socks::negotiate(conn, inbox, users).await?)),
+        b'A'..=b'Z' | b'a'..=b'z' => {
+            Ok((Protocol::Http, http::negotiate(conn, inbox, users).await?))
+        }
+        other => Err(Failure::Protocol(other)),
+    }
+}
+
+async fn answer_refusal(conn: &mut Conn, protocol: Protocol, refusal: &target::Refusal) {
+    let bytes = match protocol {
+        Protocol::Socks => socks5::reply(refusal.socks_code(), None),
+        Protocol::Http => {
+            let (code, reason) = refusal.http_status();
+            http_connect::response(code, reason, &[])
+        }
+    };
+    // The client may be gone; there is nothing more to tell it either way.
+    let _ = conn.write_all(&bytes).await;
+    let _ = conn.shutdown().await;
+}
+
+/// Relays until both directions have ended, then logs the connection.
+async fn relay(
+    mut conn: Conn,
+    early: u64,
+    mut upstream: TcpStream,
+    peer: &server::Peer,
+    user: Option<String>,
+    dest: &str,
+) -> io::Result<()> {
+    let started = tokio::time::Instant::now();
+    let res = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
+    let secs = format!("{:.3}", started.elapsed().as_secs_f64());
+    let user = user.unwrap_or_else(|| "-".into());
+    match &res {
+        Ok((up, down)) => {
+            let up = up + early;
+            info!(%peer, user, target = dest, up, down, secs, "relayed");
+        }
+        Err(e) => info!(%peer, user, target = dest, secs, error = %e, "relay ended"),
+    }
+    res.map(drop)
+}

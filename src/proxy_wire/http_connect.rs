@@ -1,0 +1,237 @@
+//! HTTP/1.1 `CONNECT` (RFC 9110 section 9.3.6): the request head a client sends to open a
+//! tunnel, with `Proxy-Authorization: Basic`, and the proxy's status line back. Heads are
+//! parsed with httparse once complete, and refused past [`MAX_HEAD`] bytes.
+use base64::Engine;
+
+use super::socks5::Credentials;
+use super::{Host, Parsed, parse_authority};
+
+/// The most bytes a request or response head may take.
+pub const MAX_HEAD: usize = 8 * 1024;
+/// The most header lines a head may have.
+const MAX_HEADERS: usize = 64;
+
+/// Why a request head cannot be served; each maps to a status ([`HeadError::status`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeadError {
+    /// Longer than [`MAX_HEAD`] or more than 64 header lines.
+    #[error("request head too large")]
+    TooLarge,
+    /// Not HTTP/1.x.
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// A method other than CONNECT (the proxy opens tunnels only).
+    #[error("method {0} not allowed: only CONNECT")]
+    Method(String),
+    /// The target is not `HOST:PORT`.
+    #[error("bad CONNECT target {0:?}")]
+    Target(String),
+}
+
+impl HeadError {
+    /// The status line's code and reason for this error.
+    pub fn status(&self) -> (u16, &'static str) {
+        match self {
+            HeadError::TooLarge => (431, "Request Header Fields Too Large"),
+            HeadError::Malformed(_) | HeadError::Target(_) => (400, "Bad Request"),
+            HeadError::Method(_) => (405, "Method Not Allowed"),
+        }
+    }
+}
+
+/// A parsed CONNECT request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectRequest {
+    /// Where to.
+    pub host: Host,
+    /// The destination port.
+    pub port: u16,
+    /// `Proxy-Authorization: Basic` if present: `Some(None)` when present but not a
+    /// well-formed Basic credential.
+    pub credentials: Option<Option<Credentials>>,
+}
+
+/// Parses a CONNECT request head; the bytes after it (a client that did not wait for the
+/// answer) are the tunnel's.
+pub fn parse_connect(buf: &[u8]) -> Result<Parsed<ConnectRequest>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let used = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => {
+            return Err(HeadError::TooLarge);
+        }
+        Ok(httparse::Status::Partial) => return Ok(Parsed::Incomplete),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(e) => return Err(HeadError::Malformed(e.to_string())),
+    };
+    if used > MAX_HEAD {
+        return Err(HeadError::TooLarge);
+    }
+    let method = req.method.unwrap_or_default();
+    if !method.eq_ignore_ascii_case("CONNECT") {
+        return Err(HeadError::Method(method.chars().take(16).collect()));
+    }
+    let target = req.path.unwrap_or_default();
+    let (host, port) = parse_authority(target)
+        .ok_or_else(|| HeadError::Target(target.chars().take(64).collect()))?;
+    let credentials = req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("proxy-authorization"))
+        .map(|h| basic(h.value));
+    Ok(Parsed::Done(
+        ConnectRequest {
+            host,
+            port,
+            credentials,
+        },
+        used,
+    ))
+}
+
+/// `Basic BASE64(user:password)`.
+fn basic(value: &[u8]) -> Option<Credentials> {
+    let value = std::str::from_utf8(value).ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .ok()?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    Some(Credentials {
+        user: decoded[..colon].to_vec(),
+        password: decoded[colon + 1..].to_vec(),
+    })
+}
+
+/// A proxy's answer head: `HTTP/1.1 CODE REASON`, the extra header lines, and a
+/// zero-length body for an error (so a client knows it has the whole answer).
+pub fn response(code: u16, reason: &str, headers: &[&str]) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {code} {reason}\r\n");
+    for h in headers {
+        out.push_str(h);
+        out.push_str("\r\n");
+    }
+    if code != 200 {
+        out.push_str("Content-Length: 0\r\nConnection: close\r\n");
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// A client's CONNECT request head for `host:port`, with Basic credentials if given.
+pub fn encode_connect(host: &Host, port: u16, credentials: Option<(&str, &str)>) -> Vec<u8> {
+    let target = format!("{host}:{port}");
+    let mut out = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+    if let Some((user, password)) = credentials {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        out.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// Parses a proxy's answer head: its status code and reason.
+pub fn parse_response(buf: &[u8]) -> Result<Parsed<(u16, String)>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut res = httparse::Response::new(&mut headers);
+    match res.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => {
+            let code = res.code.unwrap_or_default();
+            let reason: String = res.reason.unwrap_or_default().chars().take(80).collect();
+            Ok(Parsed::Done((code, reason), n))
+        }
+        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => Ok(Parsed::Incomplete),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
+        Err(e) => Err(HeadError::Malformed(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn curl_connect_with_and_without_credentials() {
+        let head = b"CONNECT 127.0.0.1:8080 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\
+User-Agent: curl/8\r\nProxy-Connection: Keep-Alive\r\n\r\nGET /";
+        let Ok(Parsed::Done(r, n)) = parse_connect(head) else {
+            panic!()
+        };
+        assert_eq!(
+            (r.port, r.credentials, &head[n..]),
+            (8080, None, &b"GET /"[..])
+        );
+        let head = encode_connect(&Host::parse("::1"), 443, Some(("ann", "p:w")));
+        let Ok(Parsed::Done(r, _)) = parse_connect(&head) else {
+            panic!()
+        };
+        assert_eq!(r.host, Host::parse("::1"));
+        let c = r.credentials.unwrap().unwrap();
+        assert_eq!(
+            (c.user.as_slice(), c.password.as_slice()),
+            (&b"ann"[..], &b"p:w"[..])
+        );
+        let bad = b"CONNECT a:1 HTTP/1.1\r\nProxy-Authorization: Bearer x\r\n\r\n";
+        let Ok(Parsed::Done(r, _)) = parse_connect(bad) else {
+            panic!()
+        };
+        assert_eq!(r.credentials, Some(None));
+    }
+
+    #[test]
+    fn other_methods_bad_targets_and_huge_heads_are_refused() {
+        let e = parse_connect(b"GET http://x/ HTTP/1.1\r\n\r\n").unwrap_err();
+        assert_eq!(e.status().0, 405);
+        let e = parse_connect(b"CONNECT ::1:80 HTTP/1.1\r\n\r\n").unwrap_err();
+        assert_eq!(e.status().0, 400);
+        let mut big = b"CONNECT a:1 HTTP/1.1\r\nX: ".to_vec();
+        big.resize(MAX_HEAD, b'a');
+        assert_eq!(parse_connect(&big), Err(HeadError::TooLarge));
+        assert_eq!(parse_connect(&big[..100]), Ok(Parsed::Incomplete));
+    }
+
+    #[test]
+    fn responses() {
+        let r = response(
+            407,
+            "Proxy Authentication Required",
+            &["Proxy-Authenticate: Basic realm=\"taojie\""],
+        );
+        assert_eq!(
+            parse_response(&r),
+            Ok(Parsed::Done(
+                (407, "Proxy Authentication Required".into()),
+                r.len()
+            ))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_nor_overrun(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            if let Ok(Parsed::Done(_, n)) = parse_connect(&bytes) { prop_assert!(n <= bytes.len()); }
+            if let Ok(Parsed::Done(_, n)) = parse_response(&bytes) { prop_assert!(n <= bytes.len()); }
+        }
+
+        #[test]
+        fn connect_heads_round_trip(port: u16, name in "[a-z][a-z0-9.-]{0,60}",
+                                    user in "[a-zA-Z0-9]{1,20}", pw in "[ -~]{0,30}") {
+            let host = Host::Name(name);
+            let head = encode_connect(&host, port, Some((&user, &pw)));
+            for cut in 0..head.len() {
+                prop_assert_eq!(parse_connect(&head[..cut]), Ok(Parsed::Incomplete));
+            }
+            let Ok(Parsed::Done(r, n)) = parse_connect(&head) else { panic!() };
+            prop_assert_eq!((r.host, r.port, n), (host, port, head.len()));
+            let c = r.credentials.unwrap().unwrap();
+            prop_assert_eq!((c.user, c.password), (user.into_bytes(), pw.into_bytes()));
+        }
+    }
+}
