@@ -49,6 +49,8 @@ pub struct ConnectOptions {
     pub keys: ClientKeys,
     /// Speak TLS (TCP and Unix), verified as these options say.
     pub tls: Option<crate::tls::ClientOptions>,
+    /// Connect through this proxy (TCP only).
+    pub proxy: Option<crate::proxy_wire::ProxyUrl>,
 }
 
 /// What `taojie listen` does: where to listen and how.

@@ -21,7 +21,9 @@ Examples:
   printf 'hi' | taojie connect -u 127.0.0.1:9007   one datagram, print the reply
   taojie connect --unix /tmp/echo.sock
   taojie connect example.com:443 --tls -v          TLS, verified; -v shows the certificate
-  taojie connect 127.0.0.1:8443 --tls --pin sha256:BASE64   trust one key (listen --tls-self-signed)",
+  taojie connect 127.0.0.1:8443 --tls --pin sha256:BASE64   trust one key (listen --tls-self-signed)
+  taojie connect --proxy socks5h://127.0.0.1:1080 example.com:22   through a SOCKS5 proxy
+  ssh -o ProxyCommand='taojie connect --proxy socks5h://127.0.0.1:1080 %h:%p' host",
     mut_args(in_place("key", |a| a
         .help("Encrypt the pipe with this shared key (the listener must have the same one)")
         .conflicts_with_all(["udp", "unix"]))),
@@ -50,6 +52,11 @@ pub struct ConnectArgs {
     /// Say on stderr where it connected and when the peer closed
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Connect through a proxy: socks5://HOST:PORT (names resolved here), socks5h://
+    /// (names resolved by the proxy) or http:// (CONNECT), with USER:PASSWORD@ if it asks
+    /// (never printed)
+    #[arg(long, value_name = "URL", conflicts_with_all = ["udp", "unix"])]
+    pub proxy: Option<crate::proxy_wire::ProxyUrl>,
     /// Key flags
     #[command(flatten)]
     pub keys: ClientKeyArgs,
@@ -184,6 +191,7 @@ impl From<ConnectArgs> for ConnectOptions {
             verbose: a.verbose,
             keys: a.keys.into(),
             tls: a.tls.options(),
+            proxy: a.proxy,
         }
     }
 }
