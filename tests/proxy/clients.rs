@@ -1,0 +1,151 @@
+//! Real clients through the proxy: curl's --socks5, --socks5-hostname and -x http:// (a
+//! CONNECT tunnel, -p), with and without credentials, over IPv4 and IPv6; Python's PySocks.
+use std::time::Duration;
+
+use crate::common::run_program;
+use crate::{HELLO, curl, nginx, proxy, users_file};
+
+/// The curl flags for each way through a proxy at `proxy` (with `creds` as `user:pass@`).
+fn modes(proxy: &str, creds: &str) -> Vec<(&'static str, Vec<String>)> {
+    vec![
+        (
+            "socks5",
+            vec!["--proxy".into(), format!("socks5://{creds}{proxy}")],
+        ),
+        (
+            "socks5h",
+            vec!["--proxy".into(), format!("socks5h://{creds}{proxy}")],
+        ),
+        (
+            "http",
+            vec![
+                "-p".into(),
+                "--proxy".into(),
+                format!("http://{creds}{proxy}"),
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn curl_in_every_mode_over_ipv4_and_ipv6_reaches_nginx() {
+    let n = nginx();
+    let allow = [
+        "--allow",
+        "127.0.0.1",
+        "--allow",
+        "[::1]",
+        "--allow",
+        "localhost",
+    ];
+    for listen in ["127.0.0.1:0", "[::1]:0"] {
+        let (mut server, addr) = proxy(listen, &allow);
+        for url in [
+            n.url("/hello.txt"),
+            n.url6("/hello.txt"),
+            format!("http://localhost:{}/hello.txt", n.port),
+        ] {
+            for (mode, flags) in modes(&addr, "") {
+                let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+                let c = curl(&flags, &url);
+                assert_eq!(
+                    (c.code, c.body.as_str()),
+                    (0, HELLO),
+                    "{mode} via {addr} to {url}: {}",
+                    c.stderr
+                );
+            }
+        }
+        // One log line per relayed connection, naming where it went.
+        let line = server.wait_stderr("relayed");
+        assert!(
+            line.contains("target=") && line.contains("up=") && line.contains("down="),
+            "{line}"
+        );
+    }
+    assert_eq!(n.access_lines(18).len(), 18);
+}
+
+#[test]
+fn credentials_are_checked_on_both_protocols() {
+    let n = nginx();
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_file(dir.path());
+    let text = std::fs::read_to_string(&users).unwrap();
+    assert!(
+        text.starts_with("ann:$argon2id$") && !text.contains("s3cret"),
+        "{text}"
+    );
+    let (mut server, addr) = proxy("127.0.0.1:0", &["--allow", "127.0.0.1", "--users", &users]);
+    let url = n.url("/hello.txt");
+    for (mode, flags) in modes(&addr, "ann:s3cret%20pass@") {
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let c = curl(&flags, &url);
+        assert_eq!(
+            (c.code, c.body.as_str()),
+            (0, HELLO),
+            "{mode}: {}",
+            c.stderr
+        );
+    }
+    // A wrong password, and none at all: refused before anything reaches nginx.
+    for creds in ["ann:wrong@", "eve:s3cret%20pass@", ""] {
+        for (mode, flags) in modes(&addr, creds) {
+            let mut flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            flags.extend(["-o", "/dev/null", "-w", "%{http_connect}"]);
+            let c = curl(&flags, &url);
+            assert_ne!(c.code, 0, "{mode} with {creds:?} got through");
+            if mode == "http" {
+                assert_eq!(c.body, "407", "{mode} {creds:?}: {}", c.stderr);
+            } else {
+                // 97: the SOCKS handshake failed (login refused, or no method acceptable).
+                assert_eq!(c.code, 97, "{mode} {creds:?}: {}", c.stderr);
+            }
+        }
+    }
+    server.wait_stderr("login refused");
+    assert_eq!(
+        n.access_lines(3).len(),
+        3,
+        "only the logged-in requests reached nginx"
+    );
+}
+
+#[test]
+fn pysocks_fetches_through_the_proxy_with_a_login() {
+    let n = nginx();
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_file(dir.path());
+    let allow = [
+        "--allow",
+        "localhost",
+        "--allow",
+        "127.0.0.1",
+        "--allow",
+        "[::1]",
+    ];
+    let (_server, addr) = proxy("127.0.0.1:0", &[&allow[..], &["--users", &users]].concat());
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let script = format!(
+        r#"
+import socks
+for rdns in (True, False):
+    s = socks.socksocket()
+    s.set_proxy(socks.SOCKS5, "{host}", {port}, rdns=rdns, username="ann", password="s3cret pass")
+    s.settimeout(10)
+    s.connect(("localhost", {np}))
+    s.sendall(b"GET /hello.txt HTTP/1.0\r\nHost: localhost\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    print(data.split(b"\r\n\r\n", 1)[1].decode(), end="")
+"#,
+        np = n.port
+    );
+    let (status, out, err) = run_program("python3", &["-c", &script], b"", Duration::from_secs(30));
+    assert!(status.success(), "PySocks (pip install PySocks): {err}");
+    assert_eq!(String::from_utf8_lossy(&out), format!("{HELLO}{HELLO}"));
+}

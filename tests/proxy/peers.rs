@@ -1,0 +1,163 @@
+//! `taojie connect --proxy` through real proxies: taojie's own (SOCKS5 and CONNECT, with a
+//! login), Debian's microsocks (SOCKS5, with a login) and tinyproxy (CONNECT), to a taojie
+//! echo server; and the errors a client sees when a proxy refuses it.
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::common::{Proc, Server, bin, run_with_input};
+use crate::nginx::free_port;
+use crate::{have, proxy, users_file};
+
+/// A peer proxy, killed by its PID when dropped.
+struct Peer(Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `program ARGS` listening on `port` and waits (10 s at most) until it accepts.
+fn start_peer(program: &str, args: &[&str], port: u16) -> Peer {
+    let mut child = Peer(
+        Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {program}: {e}")),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(child.0.try_wait().unwrap().is_none(), "{program} exited");
+        assert!(Instant::now() < deadline, "{program} not accepting in 10 s");
+        thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// `taojie connect --proxy URL TARGET`: one line there and back, stdin held open until the
+/// echo is in (microsocks ends both ways at the client's half-close).
+fn echo_through(url: &str, target: &str) {
+    let mut p = Proc::spawn(bin(), &["connect", "--proxy", url, target]);
+    p.feed(b"through\n".to_vec());
+    let got = p.wait_stdout(8, Duration::from_secs(10)).to_vec();
+    p.close_stdin();
+    let (status, _, err) = p.finish(Duration::from_secs(10));
+    assert_eq!(got, b"through\n", "{url} to {target}: {err}");
+    assert!(status.success(), "{url}: {err}");
+    assert!(
+        !err.contains("s3cret") && !err.contains("pw9"),
+        "a password printed: {err}"
+    );
+}
+
+fn echo_server() -> (Server, String) {
+    let s = Server::start(&["serve", "echo", "--listen", "127.0.0.1:0"], 1);
+    let addr = s.addr("echo", "tcp");
+    (s, addr)
+}
+
+#[test]
+fn taojie_connect_through_taojies_proxy_with_a_login() {
+    let (_echo, target) = echo_server();
+    let port = target.rsplit_once(':').unwrap().1;
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_file(dir.path());
+    let (_p, addr) = proxy(
+        "127.0.0.1:0",
+        &[
+            "--allow",
+            "localhost",
+            "--allow",
+            "127.0.0.1",
+            "--users",
+            &users,
+        ],
+    );
+    for scheme in ["socks5", "socks5h", "http"] {
+        echo_through(
+            &format!("{scheme}://ann:s3cret%20pass@{addr}"),
+            &format!("localhost:{port}"),
+        );
+    }
+    // Refusals are one line naming the proxy, never its password.
+    for (url, want) in [
+        (
+            format!("socks5h://ann:wrong@{addr}"),
+            "refused the user name and password",
+        ),
+        (format!("http://{addr}"), "wants a user name and password"),
+        (
+            format!("socks5h://ann:s3cret%20pass@{addr}"),
+            "not allowed by ruleset",
+        ),
+    ] {
+        let to = if url.contains("s3cret") {
+            "[::1]:9"
+        } else {
+            target.as_str()
+        };
+        let (status, _, err) = run_with_input(
+            &["connect", "--proxy", &url, to],
+            b"",
+            Duration::from_secs(20),
+        );
+        assert!(!status.success());
+        assert!(
+            err.contains(want) && !err.contains("s3cret") && !err.contains("wrong"),
+            "{url}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn taojie_connect_through_microsocks_and_tinyproxy() {
+    let (_echo, target) = echo_server();
+    let port = target.rsplit_once(':').unwrap().1;
+    if have("microsocks") {
+        let p = free_port();
+        let ps = p.to_string();
+        let _ms = start_peer(
+            "microsocks",
+            &["-i", "127.0.0.1", "-p", &ps, "-u", "ann", "-P", "pw9"],
+            p,
+        );
+        echo_through(
+            &format!("socks5h://ann:pw9@127.0.0.1:{p}"),
+            &format!("localhost:{port}"),
+        );
+        echo_through(&format!("socks5://ann:pw9@127.0.0.1:{p}"), &target);
+        let (status, _, err) = run_with_input(
+            &[
+                "connect",
+                "--proxy",
+                &format!("socks5h://ann:bad@127.0.0.1:{p}"),
+                &target,
+            ],
+            b"",
+            Duration::from_secs(20),
+        );
+        assert!(
+            !status.success() && err.contains("refused the user name"),
+            "{err}"
+        );
+    }
+    if have("tinyproxy") {
+        let dir = tempfile::tempdir().unwrap();
+        let p = free_port();
+        let conf = dir.path().join("tinyproxy.conf");
+        std::fs::write(
+            &conf,
+            format!("Port {p}\nListen 127.0.0.1\nTimeout 60\nAllow 127.0.0.1\nLogLevel Error\n"),
+        )
+        .unwrap();
+        let _tp = start_peer("tinyproxy", &["-d", "-c", conf.to_str().unwrap()], p);
+        echo_through(&format!("http://127.0.0.1:{p}"), &target);
+    }
+}
