@@ -109,6 +109,15 @@ put("ipmsg", "getfiledata", b"1:13:u:h:96:3039:2710:0:\0")
 put("ipmsg", "hex-command", b"1:1:u:h:0x20:" + "名字".encode())
 put("ipmsg", "ack", b"1_taojie_0.1.0:5:u:h:33:1289671407\0")
 
+# taojie serve proxy: curl's SOCKS5 greeting, login and request (IPv4, a name, IPv6), a
+# CONNECT head with Basic credentials and early bytes, and rule and URL lines.
+socks_login = b"\x05\x02\x00\x02" + b"\x01\x03ann\x06s3cret" + b"\x05\x01\x00\x03\x09localhost\x1f\x90GET /"
+put("proxy_requests", "socks-login", b"\x00" + socks_login)
+put("proxy_requests", "socks-v4", b"\x03\x05\x01\x00\x05\x01\x00\x01\x7f\x00\x00\x01\x00\x50")
+put("proxy_requests", "socks-v6", b"\x07\x05\x01\x00\x05\x01\x00\x04" + b"\x00" * 15 + b"\x01\x01\xbb")
+put("proxy_requests", "connect", b"\x10CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\nProxy-Authorization: Basic YW5uOnMzY3JldA==\r\n\r\nearly")
+put("proxy_requests", "text", b"\xff10.0.0.0/8:22\n*.example.com\n[fe80::/10]:1-1024\nsocks5h://ann:s3cret@[::1]:1080\nhttp://u:p%40ss@h:3128\n")
+
 put("http", "auth", b"http://user:pa%20ss@example.com:8080/path?q=1#frag\nhttp://127.0.0.1:9000\n127.0.0.1:9000\nname=x&token=" + b"0" * 64)
 put("http", "v6", b"https://[::1]/x%2Fy\nhttps://localhost\n[::1]:443\ntoken=zz")
 put("http", "no-scheme", b"localhost:8080/x\nnull\nchat.localhost.\n")

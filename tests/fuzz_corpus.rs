@@ -62,4 +62,5 @@ targets!(
     ipmsg,
     http,
     ipcalc,
+    proxy_requests,
 );

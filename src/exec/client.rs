@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::ClientOptions;
@@ -40,18 +39,15 @@ async fn exec(args: ClientOptions) -> Result<u8> {
         false => NoKey::DefaultOrRefuse,
     };
     let auth = args.keys.auth(no_key, &args.addr)?;
-    let addr = crate::addr::resolve_one(&args.addr).await?;
     let wait = Duration::from_secs_f64(args.connect_timeout.max(0.1));
-    let stream = tokio::time::timeout(wait, TcpStream::connect(addr))
-        .await
-        .map_err(|_| anyhow::anyhow!("timed out connecting to {addr}"))?
-        .with_context(|| format!("cannot connect to {addr}"))?;
+    let (stream, addr) =
+        crate::proxy_wire::connect_tcp(&args.addr, args.proxy.as_ref(), wait).await?;
     stream.set_nodelay(true)?;
     // A quiet command's connection would otherwise never notice the server is gone.
     crate::sys::keepalive(&stream, crate::sys::CLIENT_KEEPALIVE);
     let stream = crate::secure::connect(stream, &auth)
         .await
-        .with_context(|| format!("{addr}"))?;
+        .with_context(|| addr.clone())?;
     let mut t = FramedStream::new(stream);
     hello::client(&mut t, SERVICE).await?;
     t.send_control(&Control::Request {

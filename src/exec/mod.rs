@@ -81,6 +81,8 @@ pub struct ClientOptions {
     pub insecure_no_auth: bool,
     /// Seconds to wait for the connection.
     pub connect_timeout: f64,
+    /// Connect through this proxy.
+    pub proxy: Option<crate::proxy_wire::ProxyUrl>,
     /// The command and its arguments.
     pub command: Vec<String>,
 }

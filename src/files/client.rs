@@ -17,10 +17,11 @@ use super::progress::{FileReport, Report, human};
 use super::protocol::Msg;
 use super::retry::{Retrier, RetryOpts};
 use super::send::{self, Sent};
-use super::stall::{Stall, secs};
+use super::stall::Stall;
 use super::store::Root;
 use super::{LsOptions, PutOptions, SERVICE};
 use crate::framing::{FramedStream, hello};
+use crate::proxy_wire::ProxyUrl;
 use crate::secure;
 use crate::secure::flags::NoKey;
 
@@ -34,23 +35,16 @@ pub async fn connect(
     addr: &str,
     key: Option<&Path>,
     identity: Option<&Path>,
+    proxy: Option<&ProxyUrl>,
     stall: Duration,
 ) -> Result<Conn> {
     let auth = secure::flags::client_auth(key, identity, NoKey::DefaultOrNone, addr)?;
-    let sa = crate::addr::resolve_one(addr).await?;
-    let stream = match tokio::time::timeout(stall, TcpStream::connect(sa)).await {
-        Ok(connected) => connected,
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("timed out: no answer in {} s", secs(stall)),
-        )),
-    }
-    .with_context(|| format!("cannot connect to {sa}"))?;
+    let (stream, sa) = crate::proxy_wire::connect_tcp(addr, proxy, stall).await?;
     stream.set_nodelay(true)?;
     crate::sys::keepalive(&stream, crate::sys::CLIENT_KEEPALIVE);
     let stream = secure::connect(Stall::new(stream, stall), &auth)
         .await
-        .with_context(|| format!("{sa}"))?;
+        .with_context(|| sa.clone())?;
     let mut t = FramedStream::new(stream);
     hello::client(&mut t, SERVICE).await?;
     Ok(Link::new(t))
@@ -59,7 +53,8 @@ pub async fn connect(
 /// Connects with the flags of `put` and `get`.
 pub(super) async fn connect_with(addr: &str, opts: &super::ClientOpts) -> Result<Conn> {
     let stall = opts.retry.stall();
-    connect(addr, opts.key.as_deref(), opts.identity.as_deref(), stall).await
+    let (key, identity) = (opts.key.as_deref(), opts.identity.as_deref());
+    connect(addr, key, identity, opts.proxy.as_ref(), stall).await
 }
 
 /// `taojie put`: uploads files and trees.
@@ -250,6 +245,7 @@ pub async fn ls(args: LsOptions) -> Result<ExitCode> {
         &args.addr,
         args.key.as_deref(),
         args.identity.as_deref(),
+        args.proxy.as_ref(),
         stall,
     )
     .await?;

@@ -82,6 +82,8 @@ pub struct ClientOpts {
     pub json: bool,
     /// Reconnecting and resuming.
     pub retry: retry::RetryOpts,
+    /// Connect through this proxy.
+    pub proxy: Option<crate::proxy_wire::ProxyUrl>,
 }
 
 /// What `files::put` uploads, where to, and how.
@@ -130,4 +132,6 @@ pub struct LsOptions {
     pub identity: Option<PathBuf>,
     /// JSON output.
     pub json: bool,
+    /// Connect through this proxy.
+    pub proxy: Option<crate::proxy_wire::ProxyUrl>,
 }

@@ -10,11 +10,13 @@
 //! reports. Not a stable API: it follows the decoders.
 mod datagrams;
 mod handshake;
+mod proxy;
 mod text;
 mod wire;
 
 pub use datagrams::{ipmsg, sntp, strftime};
 pub use handshake::{handshake, secure_records};
+pub use proxy::proxy_requests;
 pub use text::{chat_lines, files_state, http, ipcalc};
 pub use wire::{classic_frames, exec_messages, files_messages, native_frames};
 
@@ -36,6 +38,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("ipmsg", ipmsg),
     ("http", http),
     ("ipcalc", ipcalc),
+    ("proxy_requests", proxy_requests),
 ];
 
 /// Splits off the first byte as a small number (a chunk size, a mode), the rest as the input.

@@ -11,8 +11,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
 use tokio::time::timeout;
 
-use crate::proxy_wire::ProxyUrl;
-
 use super::pump::{self, MAX_DATAGRAM, Peers, STREAM_CHUNK};
 use super::stdio::{Input, Output};
 use super::{ConnectOptions, End, note, secs};
@@ -58,7 +56,7 @@ pub(super) async fn run(args: ConnectOptions) -> Result<ExitCode> {
         return bridge_once(r, w, input, &what, v).await;
     }
     let (stream, peer) = match &args.proxy {
-        Some(proxy) => through(proxy, &args.addr, wait).await?,
+        Some(proxy) => crate::proxy_wire::connect_tcp(&args.addr, Some(proxy), wait).await?,
         None => {
             let (stream, peer) = tcp(&args.addr, wait).await?;
             (stream, peer.to_string())
@@ -149,15 +147,6 @@ async fn tcp(addr: &str, wait: Duration) -> Result<(TcpStream, SocketAddr)> {
             bail!("cannot connect to tcp {addr}: {}", each.join("; "))
         }
     }
-}
-
-/// Connects to `addr` (`HOST:PORT`) through `proxy`; the name is sent to the proxy as it is
-/// with socks5h:// and http://, resolved here with socks5://.
-async fn through(proxy: &ProxyUrl, addr: &str, wait: Duration) -> Result<(TcpStream, String)> {
-    let (host, port) = crate::proxy_wire::parse_authority(addr)
-        .with_context(|| format!("bad address {addr:?}: expected HOST:PORT or [V6]:PORT"))?;
-    let stream = crate::proxy_wire::dial(proxy, &host, port, Some(wait)).await?;
-    Ok((stream, format!("{host}:{port} through {proxy}")))
 }
 
 /// A UDP socket connected to `addr`'s first address, so the kernel filters out strangers

@@ -44,10 +44,46 @@ pub async fn dial(
     let res = match wait {
         Some(w) => tokio::time::timeout(w, work)
             .await
-            .map_err(|_| anyhow!("no answer from proxy {proxy} within {} s", w.as_secs_f64()))?,
+            .map_err(|_| timed_out(w).context(format!("proxy {proxy}")))?,
         None => work.await,
     };
     res.with_context(|| format!("through proxy {proxy} to {host}:{port}"))
+}
+
+/// Connects to `addr` (`HOST:PORT`): through `proxy` if given, else directly to each
+/// address it resolves to in turn; each attempt within `wait`. Returns the stream and how
+/// it got there, for messages (`127.0.0.1:9512`, `example.com:22 through socks5h://...`).
+pub async fn connect_tcp(
+    addr: &str,
+    proxy: Option<&ProxyUrl>,
+    wait: Duration,
+) -> Result<(TcpStream, String)> {
+    if let Some(proxy) = proxy {
+        let (host, port) = super::parse_authority(addr)
+            .with_context(|| format!("bad address {addr:?}: expected HOST:PORT or [V6]:PORT"))?;
+        let stream = dial(proxy, &host, port, Some(wait)).await?;
+        return Ok((stream, format!("{host}:{port} through {proxy}")));
+    }
+    let mut last = None;
+    for peer in crate::addr::resolve(addr).await? {
+        match tokio::time::timeout(wait, TcpStream::connect(peer)).await {
+            Ok(Ok(s)) => return Ok((s, peer.to_string())),
+            Ok(Err(e)) => {
+                last = Some(anyhow::Error::new(e).context(format!("cannot connect to {peer}")))
+            }
+            Err(_) => last = Some(timed_out(wait).context(format!("cannot connect to {peer}"))),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow!("{addr:?} resolves to no address")))
+}
+
+/// A timeout as an I/O error, which the retry policy knows for one worth another try.
+fn timed_out(wait: Duration) -> anyhow::Error {
+    let e = std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("timed out: no answer in {} s", wait.as_secs_f64()),
+    );
+    anyhow::Error::new(e)
 }
 
 async fn connect_proxy(proxy: &ProxyUrl) -> Result<TcpStream> {

@@ -13,7 +13,7 @@ pub mod socks5;
 pub mod url;
 
 pub use addr::{Host, parse_authority};
-pub use dial::dial;
+pub use dial::{connect_tcp, dial};
 pub use url::{ProxyScheme, ProxyUrl};
 
 /// What a parser made of the bytes so far.

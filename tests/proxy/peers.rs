@@ -161,3 +161,75 @@ fn taojie_connect_through_microsocks_and_tinyproxy() {
         echo_through(&format!("http://127.0.0.1:{p}"), &target);
     }
 }
+
+#[test]
+fn exec_put_and_ls_go_through_the_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    let key = key.to_str().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let (status, _, err) = run_with_input(&["keygen", key], b"", Duration::from_secs(10));
+    assert!(status.success(), "{err}");
+    let exec = Server::start(
+        &["serve", "exec", "--listen", "127.0.0.1:0", "--key", key],
+        1,
+    );
+    let files = Server::start(
+        &[
+            "serve",
+            "files",
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+            key,
+            "--root",
+            root.to_str().unwrap(),
+        ],
+        1,
+    );
+    let (mut p, addr) = proxy("127.0.0.1:0", &["--allow", "localhost"]);
+    let via = format!("socks5h://{addr}");
+    let by_name = |a: String| format!("localhost:{}", a.rsplit_once(':').unwrap().1);
+    let exec_at = by_name(exec.addr("exec", "tcp"));
+    let files_at = by_name(files.addr("files", "tcp"));
+    let (status, out, err) = run_with_input(
+        &[
+            "exec", &exec_at, "--key", key, "--proxy", &via, "--", "echo", "proxied",
+        ],
+        b"",
+        Duration::from_secs(30),
+    );
+    assert!(status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out), "proxied\n");
+    let file = dir.path().join("note.txt");
+    std::fs::write(&file, "through the proxy\n").unwrap();
+    let (status, _, err) = run_with_input(
+        &[
+            "put",
+            &files_at,
+            "--key",
+            key,
+            "--proxy",
+            &format!("http://{addr}"),
+            "-q",
+            file.to_str().unwrap(),
+        ],
+        b"",
+        Duration::from_secs(30),
+    );
+    assert!(status.success(), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("note.txt")).unwrap(),
+        "through the proxy\n"
+    );
+    let (status, out, err) = run_with_input(
+        &["ls", &files_at, "--key", key, "--proxy", &via],
+        b"",
+        Duration::from_secs(30),
+    );
+    assert!(status.success(), "{err}");
+    assert!(String::from_utf8_lossy(&out).contains("note.txt"));
+    // Each went through the proxy: its log line names the destination by name.
+    p.wait_stderr(&format!("target=\"{exec_at}\""));
+}

@@ -43,6 +43,10 @@ pub struct ExecArgs {
     /// Seconds to wait for the connection
     #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = crate::flags::positive_secs)]
     pub connect_timeout: f64,
+    /// Connect through a proxy: socks5://, socks5h:// (names resolved by the proxy) or
+    /// http:// (CONNECT), with USER:PASSWORD@ if it asks (never printed)
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<crate::proxy_wire::ProxyUrl>,
     /// The command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -57,6 +61,7 @@ impl From<ExecArgs> for ClientOptions {
             no_stdin: a.no_stdin,
             insecure_no_auth: a.insecure_no_auth,
             connect_timeout: a.connect_timeout,
+            proxy: a.proxy,
             command: a.command,
         }
     }

@@ -47,6 +47,10 @@ pub struct ClientArgs {
     /// --retries, --timeout
     #[command(flatten)]
     pub retry: RetryArgs,
+    /// Connect through a proxy: socks5://, socks5h:// (names resolved by the proxy) or
+    /// http:// (CONNECT), with USER:PASSWORD@ if it asks (never printed)
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<crate::proxy_wire::ProxyUrl>,
 }
 
 impl From<ClientArgs> for ClientOpts {
@@ -57,6 +61,7 @@ impl From<ClientArgs> for ClientOpts {
             quiet: a.quiet,
             json: a.json,
             retry: a.retry.into(),
+            proxy: a.proxy,
         }
     }
 }
@@ -159,6 +164,10 @@ pub struct LsArgs {
     /// JSON output
     #[arg(long)]
     pub json: bool,
+    /// Connect through a proxy: socks5://, socks5h:// or http://, with USER:PASSWORD@ if
+    /// it asks (never printed)
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<crate::proxy_wire::ProxyUrl>,
 }
 
 impl From<LsArgs> for LsOptions {
@@ -169,6 +178,7 @@ impl From<LsArgs> for LsOptions {
             key: a.keys.key,
             identity: a.keys.identity,
             json: a.json,
+            proxy: a.proxy,
         }
     }
 }
