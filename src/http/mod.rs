@@ -41,6 +41,9 @@ pub struct Options {
     /// The seed's way: send `GET PATH HTTP/1.1`, Host and `Connection: close` on a plain
     /// socket; the request goes to stderr as sent, the reply to stdout as it came.
     pub raw: bool,
+    /// The proxy for every URL (`socks5://`, `socks5h://`, `http://`), instead of the ones
+    /// `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` name (which apply without it).
+    pub proxy: Option<String>,
 }
 
 /// Runs `taojie http`.
@@ -50,7 +53,12 @@ pub async fn run(args: Options) -> Result<ExitCode> {
     if args.raw {
         return raw::run(&url, auth.as_ref(), timeout).await;
     }
-    let client = reqwest::Client::builder()
+    let mut client = reqwest::Client::builder();
+    if let Some(p) = &args.proxy {
+        // Checked as a ProxyUrl already; reqwest's message would not name the password either.
+        client = client.proxy(reqwest::Proxy::all(p).context("--proxy")?);
+    }
+    let client = client
         .tls_backend_preconfigured(tls::client_config(args.cacert.as_deref())?)
         .redirect(policy(args.max_redirs))
         .connect_timeout(timeout)

@@ -149,3 +149,58 @@ for rdns in (True, False):
     assert!(status.success(), "PySocks (pip install PySocks): {err}");
     assert_eq!(String::from_utf8_lossy(&out), format!("{HELLO}{HELLO}"));
 }
+
+#[test]
+fn taojie_http_takes_proxy_and_the_proxy_variables_as_curl_does() {
+    let n = nginx();
+    let (mut server, addr) = proxy("127.0.0.1:0", &["--allow", "localhost"]);
+    let url = format!("http://localhost:{}/hello.txt", n.port);
+    let http = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(crate::common::bin());
+        cmd.arg("http").args(args).arg(&url);
+        for v in [
+            "ALL_PROXY",
+            "all_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "NO_PROXY",
+            "no_proxy",
+        ] {
+            cmd.env_remove(v);
+        }
+        cmd.envs(env.iter().copied());
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let socks = format!("socks5h://{addr}");
+    let (ok, body, err) = http(&["--proxy", &socks], &[]);
+    assert!(ok && body == HELLO, "{err}");
+    server.wait_stderr(&format!("target=\"localhost:{}\"", n.port));
+    let (ok, body, err) = http(&[], &[("ALL_PROXY", &socks)]);
+    assert!(ok && body == HELLO, "{err}");
+    server.wait_stderr(&format!("target=\"localhost:{}\"", n.port));
+    // NO_PROXY sends it straight to nginx: the proxy relays nothing more.
+    let (ok, body, err) = http(&[], &[("ALL_PROXY", &socks), ("NO_PROXY", "localhost")]);
+    assert!(ok && body == HELLO, "{err}");
+    // A proxy that refuses: one line, the password not in it.
+    let (ok, _, err) = http(&["--proxy", &format!("socks5h://ann:hunter22@{addr}")], &[]);
+    assert!(
+        !ok && !err.contains("hunter22") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    let lines = n.access_lines(3);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    server.wait_stderr("login refused");
+    let relayed = server
+        .stderr
+        .iter()
+        .filter(|l| l.contains("relayed"))
+        .count();
+    assert_eq!(relayed, 2, "{:?}", server.stderr);
+}

@@ -38,8 +38,19 @@ pub struct HttpArgs {
     pub timeout: f64,
     /// The seed's way: send `GET PATH HTTP/1.1`, Host and `Connection: close` on a plain
     /// socket; the request goes to stderr as sent, the reply to stdout as it came
-    #[arg(long, conflicts_with_all = ["output", "head", "include", "cacert"])]
+    #[arg(long, conflicts_with_all = ["output", "head", "include", "cacert", "proxy"])]
     pub raw: bool,
+    /// Go through this proxy: socks5://HOST:PORT, socks5h:// (names resolved by the proxy)
+    /// or http:// (CONNECT for https://; http:// URLs are asked of it in full, as curl
+    /// does), with USER:PASSWORD@ if it asks. Without it, ALL_PROXY, HTTPS_PROXY,
+    /// HTTP_PROXY and NO_PROXY apply as in curl
+    #[arg(long, value_name = "URL", value_parser = proxy_url)]
+    pub proxy: Option<String>,
+}
+
+/// A `--proxy` URL, checked (its text goes to the HTTP client as it is).
+fn proxy_url(s: &str) -> Result<String, String> {
+    crate::proxy_wire::ProxyUrl::parse(s).map(|_| s.to_string())
 }
 
 impl From<HttpArgs> for Options {
@@ -55,6 +66,7 @@ impl From<HttpArgs> for Options {
             max_filesize: a.max_filesize,
             timeout: a.timeout,
             raw: a.raw,
+            proxy: a.proxy,
         }
     }
 }
