@@ -50,5 +50,6 @@ pub async fn negotiate(
         host: request.host,
         port: request.port,
         user,
+        udp: false,
     })
 }

@@ -3,7 +3,8 @@
 //! connection's request is read and its user checked ([`socks`], [`http`]) under the server
 //! framework's handshake caps and deadline; the destination is checked against the
 //! [`rules`] and opened ([`target`]); then the bytes are relayed both ways until both sides
-//! have ended, and one line logs the connection.
+//! have ended, and one line logs the connection. SOCKS5's UDP ASSOCIATE relays datagrams
+//! instead ([`udp`]), each destination checked the same way.
 //!
 //! Users come from a file of Argon2id hashes ([`users`]); with a users file every client must
 //! log in, by SOCKS5's username/password or HTTP's `Proxy-Authorization: Basic`.
@@ -27,6 +28,7 @@ mod per_user;
 pub mod rules;
 mod socks;
 pub mod target;
+pub mod udp;
 pub mod users;
 
 pub use rules::{Action, Rule, Rules};
@@ -94,6 +96,8 @@ pub(crate) struct Asked {
     host: Host,
     port: u16,
     user: Option<String>,
+    /// SOCKS5 UDP ASSOCIATE rather than CONNECT.
+    udp: bool,
 }
 
 /// Why a connection's request was not served (each answered on the wire already, where the
@@ -188,8 +192,7 @@ async fn handle(mut conn: Conn, ctx: Arc<Ctx>) -> io::Result<()> {
         }
         Ok(Ok(r)) => r,
     };
-    let Asked { host, port, user } = asked;
-    let _slot = match ctx.per_user.take(user.as_deref()) {
+    let _slot = match ctx.per_user.take(asked.user.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             answer_refusal(&mut conn, protocol, &target::Refusal::Failed(e.to_string())).await;
@@ -197,6 +200,12 @@ async fn handle(mut conn: Conn, ctx: Arc<Ctx>) -> io::Result<()> {
             return Ok(());
         }
     };
+    if asked.udp {
+        return udp::associate(conn, asked, &ctx.rules, ctx.connect_timeout).await;
+    }
+    let Asked {
+        host, port, user, ..
+    } = asked;
     let dest = format!("{host}:{port}");
     let mut upstream = match target::open(&ctx.rules, &host, port, ctx.connect_timeout).await {
         Ok(s) => s,

@@ -55,7 +55,7 @@ pub async fn negotiate(
         }
         Err(e) => return Err(e),
     };
-    if request.command != Command::Connect {
+    if !matches!(request.command, Command::Connect | Command::UdpAssociate) {
         conn.write_all(&socks5::reply(code::COMMAND_NOT_SUPPORTED, None))
             .await?;
         return Err(Failure::Unsupported(format!("{:?}", request.command)));
@@ -64,5 +64,6 @@ pub async fn negotiate(
         host: request.host,
         port: request.port,
         user,
+        udp: request.command == Command::UdpAssociate,
     })
 }

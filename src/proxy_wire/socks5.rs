@@ -333,5 +333,32 @@ pub fn parse_reply(buf: &[u8]) -> Result<Parsed<(Host, u16)>, WireError> {
     }
 }
 
+/// A UDP ASSOCIATE datagram's header: `RSV RSV FRAG ATYP DST.ADDR DST.PORT`, then the
+/// payload. Returns the address, the port and where the payload starts; `None` for a
+/// fragment (FRAG not 0, which a relay may drop) or a header cut short.
+pub fn parse_udp_header(buf: &[u8]) -> Result<Option<(Host, u16, usize)>, WireError> {
+    let [_, _, frag, atyp, ..] = *buf else {
+        return Ok(None);
+    };
+    if frag != 0 {
+        return Ok(None);
+    }
+    let Some((host, used)) = parse_address(atyp, &buf[4..])? else {
+        return Ok(None);
+    };
+    let at = 4 + used;
+    Ok(buf
+        .get(at..at + 2)
+        .map(|p| (host, u16::from_be_bytes([p[0], p[1]]), at + 2)))
+}
+
+/// The header a relay puts before a datagram from `from` on its way to the client; a
+/// client puts the same before one for `from` (names allowed, up to 255 bytes).
+pub fn encode_udp_header(host: &Host, port: u16) -> Vec<u8> {
+    let mut out = vec![0, 0, 0];
+    put_address(&mut out, host, port);
+    out
+}
+
 #[cfg(test)]
 mod tests;

@@ -204,3 +204,43 @@ fn taojie_http_takes_proxy_and_the_proxy_variables_as_curl_does() {
         .count();
     assert_eq!(relayed, 2, "{:?}", server.stderr);
 }
+
+#[test]
+fn pysocks_udp_associate_reaches_an_echo_server_and_denied_datagrams_go_nowhere() {
+    let echo =
+        crate::common::Server::start(&["serve", "echo", "--udp", "127.0.0.1:0", "--upper"], 1);
+    let target = echo.addr("echo", "udp");
+    let (mut server, addr) = proxy(
+        "127.0.0.1:0",
+        &["--deny", "*.invalid", "--allow", "127.0.0.1"],
+    );
+    let (ph, pp) = addr.rsplit_once(':').unwrap();
+    let (eh, ep) = target.rsplit_once(':').unwrap();
+    let script = format!(
+        r#"
+import socket, socks
+s = socks.socksocket(socket.AF_INET, socket.SOCK_DGRAM)
+s.set_proxy(socks.SOCKS5, "{ph}", {pp})
+s.settimeout(10)
+for i in range(3):
+    s.sendto(b"ping %d" % i, ("{eh}", {ep}))
+    data, src = s.recvfrom(100)
+    print(data.decode(), src[1] == {ep})
+# A denied name: dropped (and logged); the next datagram still goes through.
+s.sendto(b"nobody", ("db.invalid", 53))
+s.sendto(b"last", ("{eh}", {ep}))
+print(s.recvfrom(100)[0].decode())
+"#
+    );
+    let (status, out, err) = run_program("python3", &["-c", &script], b"", Duration::from_secs(30));
+    assert!(status.success(), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "PING 0 True\nPING 1 True\nPING 2 True\nLAST\n"
+    );
+    let line = server.wait_stderr("datagram denied");
+    assert!(
+        line.contains("db.invalid:53") && line.contains("deny *.invalid"),
+        "{line}"
+    );
+}

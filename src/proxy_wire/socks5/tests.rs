@@ -104,6 +104,19 @@ proptest! {
     }
 
     #[test]
+    fn udp_headers_round_trip(h in host(), port: u16, payload in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let mut d = encode_udp_header(&h, port);
+        let len = d.len();
+        d.extend_from_slice(&payload);
+        prop_assert_eq!(parse_udp_header(&d), Ok(Some((h, port, len))));
+        for cut in 0..len {
+            prop_assert_eq!(parse_udp_header(&d[..cut]), Ok(None));
+        }
+        d[2] = 1; // a fragment
+        prop_assert_eq!(parse_udp_header(&d), Ok(None));
+    }
+
+    #[test]
     fn credentials_round_trip(user in proptest::collection::vec(any::<u8>(), 0..256),
                               password in proptest::collection::vec(any::<u8>(), 0..256)) {
         let b = encode_credentials(&user, &password).unwrap();

@@ -25,8 +25,8 @@ Examples:
       --deny 10.0.0.0/8 --deny :25
   taojie connect --proxy socks5h://ann:PASSWORD@HOST:1080 example.com:22
 
-Prints `proxy tcp ADDR` once listening. SOCKS5 (CONNECT; no auth, or username/password with \
---users) and HTTP CONNECT (Proxy-Authorization: Basic with --users) share the port. Refusals \
+Prints `proxy tcp ADDR` once listening. SOCKS5 (CONNECT and UDP ASSOCIATE; no auth, or \
+username/password with --users) and HTTP CONNECT (Proxy-Authorization: Basic with --users) share the port. Refusals \
 are SOCKS reply codes (2: not allowed by ruleset, 5: refused, ...) or HTTP statuses (403, 407, \
 502, 504), and are logged aggregated per client address.")]
 pub struct ProxyArgs {
