@@ -81,6 +81,7 @@ pub fn have(program: &str) -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+        || std::path::Path::new(program).is_absolute() && std::path::Path::new(program).exists()
         || std::path::Path::new(&format!("/usr/bin/{program}")).exists();
     assert!(
         found || std::env::var_os("CI").is_none(),

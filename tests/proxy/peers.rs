@@ -233,3 +233,121 @@ fn exec_put_and_ls_go_through_the_proxy() {
     // Each went through the proxy: its log line names the destination by name.
     p.wait_stderr(&format!("target=\"{exec_at}\""));
 }
+
+#[test]
+fn ncat_goes_through_taojies_proxy_by_socks5_and_connect() {
+    if !have("ncat") {
+        return;
+    }
+    let (_echo, target) = echo_server();
+    let (eh, ep) = target.rsplit_once(':').unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_file(dir.path());
+    let (_p, addr) = proxy("127.0.0.1:0", &["--allow", "127.0.0.1", "--users", &users]);
+    for kind in ["socks5", "http"] {
+        let mut p = Proc::spawn(
+            "ncat",
+            &[
+                "--proxy",
+                &addr,
+                "--proxy-type",
+                kind,
+                "--proxy-auth",
+                "ann:s3cret pass",
+                eh,
+                ep,
+            ],
+        );
+        p.feed(b"ncat line\n".to_vec());
+        let got = p.wait_stdout(10, Duration::from_secs(10)).to_vec();
+        p.close_stdin();
+        let (_, _, err) = p.finish(Duration::from_secs(10));
+        assert_eq!(got, b"ncat line\n", "ncat --proxy-type {kind}: {err}");
+    }
+}
+
+/// OpenSSH's sshd on `port`, for the current user with `user_key`, all files in `dir`.
+fn sshd(dir: &std::path::Path, port: u16) -> Option<Peer> {
+    if !have("/usr/sbin/sshd") || !have("ssh") {
+        return None;
+    }
+    let keygen = |name: &str| {
+        let f = dir.join(name);
+        let ok = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&f)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ssh-keygen");
+    };
+    keygen("host_key");
+    keygen("user_key");
+    std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).unwrap();
+    let d = dir.display();
+    std::fs::write(
+        dir.join("sshd_config"),
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n\
+             AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nUsePAM no\nPidFile none\nStrictModes no\n"
+        ),
+    )
+    .unwrap();
+    // The privilege-separation directory sshd insists on.
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let config = dir.join("sshd_config");
+    Some(start_peer(
+        "/usr/sbin/sshd",
+        &["-D", "-e", "-f", config.to_str().unwrap()],
+        port,
+    ))
+}
+
+#[test]
+fn ssh_reaches_sshd_with_taojie_connect_as_its_proxy_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let Some(_sshd) = sshd(dir.path(), port) else {
+        return;
+    };
+    let (mut p, addr) = proxy("127.0.0.1:0", &["--allow", "localhost"]);
+    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let proxy_command = format!("{} connect --proxy socks5h://{addr} %h:%p", bin());
+    let key = dir.path().join("user_key");
+    let out = Command::new("ssh")
+        .args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+        ])
+        .args([
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-i",
+        ])
+        .arg(&key)
+        .args([
+            "-o",
+            &format!("ProxyCommand={proxy_command}"),
+            "-p",
+            &port.to_string(),
+        ])
+        .arg(format!("{}@localhost", user.trim()))
+        .args(["echo", "over ssh through the proxy"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ssh: {err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "over ssh through the proxy\n"
+    );
+    p.wait_stderr(&format!("target=\"localhost:{port}\""));
+}
