@@ -83,3 +83,46 @@ fn a_denied_cidr_or_port_wins_when_it_comes_first() {
     );
     assert_eq!((c.code, c.body.as_str()), (0, crate::HELLO), "{}", c.stderr);
 }
+
+#[test]
+fn a_config_file_keeps_the_rules_in_order_and_refuses_to_guess_it() {
+    let n = nginx();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("taojie.toml");
+    let port = n.port;
+    std::fs::write(
+        &file,
+        format!(
+            "[proxy]\nlisten = \"127.0.0.1:0\"\nrule = [\"deny [::1]:{port}\", \"allow 127.0.0.1\", \"allow [::1]\"]\n"
+        ),
+    )
+    .unwrap();
+    let cmd = {
+        let mut c = std::process::Command::new(crate::common::bin());
+        c.args(["serve", "--config", file.to_str().unwrap()]);
+        c
+    };
+    let server = crate::common::Server::spawn_capturing(cmd, 1);
+    let addr = server.addr("proxy", "tcp");
+    let c = curl(
+        &["--proxy", &format!("socks5://{addr}")],
+        &n.url("/hello.txt"),
+    );
+    assert_eq!((c.code, c.body.as_str()), (0, crate::HELLO), "{}", c.stderr);
+    assert_denied(&addr, &n.url6("/hello.txt"));
+    // allow and deny keys together: their order is lost, so the file is refused.
+    std::fs::write(
+        &file,
+        "[proxy]\nallow = [\"127.0.0.1\"]\ndeny = [\"10.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let (status, _, err) = crate::common::run_with_input(
+        &["serve", "--check-config", file.to_str().unwrap()],
+        b"",
+        std::time::Duration::from_secs(10),
+    );
+    assert!(
+        !status.success() && err.contains("line 3") && err.contains("rule = ["),
+        "{err}"
+    );
+}

@@ -39,6 +39,10 @@ pub struct ProxyArgs {
     /// Refuse destinations matching RULE; repeatable
     #[arg(long, value_name = "RULE", value_parser = deny_rule)]
     pub deny: Vec<Rule>,
+    /// A rule with its action, `allow RULE` or `deny RULE`: the form for a configuration
+    /// file, where only one list keeps its order (rule = ["deny 10.0.0.0/8", "allow *"])
+    #[arg(long, value_name = "ACTION RULE", value_parser = any_rule)]
+    pub rule: Vec<Rule>,
     /// Users who may log in, one `NAME:ARGON2-HASH` line each (write it with `taojie
     /// proxy-user add FILE NAME`); without it the proxy asks no login, so keep it on loopback
     #[arg(long, value_name = "FILE")]
@@ -68,6 +72,14 @@ fn deny_rule(s: &str) -> Result<Rule, String> {
     Rule::parse(Action::Deny, s)
 }
 
+fn any_rule(s: &str) -> Result<Rule, String> {
+    let (action, rule) = s
+        .trim()
+        .split_once(char::is_whitespace)
+        .ok_or_else(|| format!("{s:?}: expected `allow RULE` or `deny RULE`"))?;
+    Rule::parse(action.parse()?, rule.trim())
+}
+
 impl ProxyArgs {
     /// Puts the rules in the order they were given on the command line (`matches` are
     /// clap's for `serve proxy`); without it, the allows come first.
@@ -82,13 +94,21 @@ impl ProxyArgs {
                 .map(|i| i.collect())
                 .unwrap_or_default()
         };
-        let (ai, di) = (index("allow"), index("deny"));
         let mut all: Vec<(usize, Rule)> = Vec::new();
-        for (n, r) in self.allow.iter().enumerate() {
-            all.push((ai.get(n).copied().unwrap_or(n), r.clone()));
-        }
-        for (n, r) in self.deny.iter().enumerate() {
-            all.push((di.get(n).copied().unwrap_or(usize::MAX / 2 + n), r.clone()));
+        // Without indices (no matches): allows, then denies, then rules.
+        for (k, (id, rules)) in [
+            ("allow", &self.allow),
+            ("deny", &self.deny),
+            ("rule", &self.rule),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let at = index(id);
+            for (n, r) in rules.iter().enumerate() {
+                let fallback = k * (usize::MAX / 4) + n;
+                all.push((at.get(n).copied().unwrap_or(fallback), r.clone()));
+            }
         }
         all.sort_by_key(|(i, _)| *i);
         all.into_iter().map(|(_, r)| r).collect()

@@ -14,7 +14,7 @@ use super::file::{Item, Raw, Table};
 use crate::serve::Service;
 
 /// The services a file may have a section for, in the order they start.
-pub const SERVICES: [&str; 6] = ["echo", "time", "exec", "files", "chat", "relay"];
+pub const SERVICES: [&str; 7] = ["echo", "time", "exec", "files", "chat", "relay", "proxy"];
 
 /// What a key sets: a switch, or the values of a flag that takes some.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,28 @@ pub fn flags_of(path: &Path, service: &str, cmd: &Command, table: &Table) -> Res
             },
         );
     }
+    if service == "proxy" {
+        proxy_rules_in_order(path, table)?;
+    }
     Ok(keys)
+}
+
+/// A file's keys lose their order, so the proxy's rules come in one of `allow`, `deny` or
+/// `rule` (whose values keep theirs), never two.
+fn proxy_rules_in_order(path: &Path, table: &Table) -> Result<()> {
+    let mut lists = table
+        .keys
+        .iter()
+        .filter(|(k, _)| ["allow", "deny", "rule"].contains(&k.as_str()));
+    if let (Some(_), Some((k, item))) = (lists.next(), lists.next()) {
+        bail!(
+            "{} line {}: [proxy] `{k}` beside another rule key: the order of keys is lost, so \
+             give every rule in order in one list: rule = [\"deny 10.0.0.0/8\", \"allow *\"]",
+            path.display(),
+            item.line
+        );
+    }
+    Ok(())
 }
 
 fn setting(arg: &clap::Arg, item: &Item) -> Result<Setting, String> {
@@ -161,6 +182,11 @@ pub fn service(path: &Path, name: &str, section_line: usize, keys: &Keys) -> Res
         "files" => Service::Files(FromArgMatches::from_arg_matches(&matches)?),
         "chat" => Service::Chat(FromArgMatches::from_arg_matches(&matches)?),
         "relay" => Service::Relay(FromArgMatches::from_arg_matches(&matches)?),
+        "proxy" => {
+            let mut a: crate::serve::ProxyArgs = FromArgMatches::from_arg_matches(&matches)?;
+            a.order(&matches);
+            Service::Proxy(a)
+        }
         other => bail!("no service `{other}`"),
     };
     Ok(service)
