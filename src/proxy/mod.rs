@@ -1,10 +1,11 @@
 //! `taojie serve proxy`: SOCKS5 (RFC 1928, with RFC 1929 username and password) and HTTP/1.1
 //! `CONNECT` on one port, told apart by the first byte (5 for SOCKS, a letter for HTTP). A
-//! connection's request is read and its user checked ([`socks`], [`http`]) under the server
+//! connection's request is read and its user checked (`socks.rs`, `http.rs`) under the server
 //! framework's handshake caps and deadline; the destination is checked against the
-//! [`rules`] and opened ([`target`]); then the bytes are relayed both ways until both sides
-//! have ended, and one line logs the connection. SOCKS5's UDP ASSOCIATE relays datagrams
-//! instead ([`udp`]), each destination checked the same way.
+//! [`rules`] and opened ([`target`]); then the bytes are relayed both ways by the relay
+//! engine `forward` uses (`pump`: splice(2) between the two sockets, half-close carried
+//! across) until both sides have ended, and one line logs the connection. SOCKS5's UDP
+//! ASSOCIATE relays datagrams instead ([`udp`]), each destination checked the same way.
 //!
 //! Users come from a file of Argon2id hashes ([`users`]); with a users file every client must
 //! log in, by SOCKS5's username/password or HTTP's `Proxy-Authorization: Basic`.
@@ -14,14 +15,15 @@ use std::time::Duration;
 
 use anyhow::Result;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{Instrument, info_span};
 
 use crate::proxy_wire::http_connect::{self, HeadError, MAX_HEAD};
 use crate::proxy_wire::socks5::{self, WireError};
 use crate::proxy_wire::{Host, Parsed};
+use crate::pump::{self, Session};
 use crate::server::{self, Conn, LiveCaps, LiveLimits, PreAuth};
+use crate::transport::{Plain, Stream};
 
 mod http;
 mod per_user;
@@ -221,21 +223,24 @@ async fn handle(mut conn: Conn, ctx: Arc<Ctx>) -> io::Result<()> {
         Protocol::Http => http_connect::response(200, "Connection established", &[]),
     };
     conn.write_all(&ok).await?;
-    relay(
-        conn,
-        upstream_with(&mut upstream, &inbox.0).await?,
-        upstream,
-        &peer,
-        user,
-        &dest,
-    )
-    .await
-}
-
-/// Writes the client's bytes that came with its request to the target first.
-async fn upstream_with(upstream: &mut TcpStream, early: &[u8]) -> io::Result<u64> {
-    upstream.write_all(early).await?;
-    Ok(early.len() as u64)
+    // What the client sent after its request goes to the target first.
+    upstream.write_all(&inbox.0).await?;
+    let user = user.unwrap_or_else(|| "-".into());
+    let relayed = async move {
+        // The one log line per connection is the session's, written when it drops.
+        let session = Session::new(SERVICE, &peer, &dest);
+        session
+            .totals
+            .up
+            .fetch_add(inbox.0.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let mut session = session;
+        let client = Stream::Plain(Plain::Conn(conn));
+        let target = Stream::Plain(Plain::Tcp(upstream));
+        let res = pump::relay(client, target, &session.totals).await;
+        session.relayed(res);
+    };
+    relayed.instrument(info_span!("proxy", user = %user)).await;
+    Ok(())
 }
 
 /// Reads the request and logs the user in; the protocol is the first byte's.
@@ -273,27 +278,4 @@ async fn answer_refusal(conn: &mut Conn, protocol: Protocol, refusal: &target::R
     // The client may be gone; there is nothing more to tell it either way.
     let _ = conn.write_all(&bytes).await;
     let _ = conn.shutdown().await;
-}
-
-/// Relays until both directions have ended, then logs the connection.
-async fn relay(
-    mut conn: Conn,
-    early: u64,
-    mut upstream: TcpStream,
-    peer: &server::Peer,
-    user: Option<String>,
-    dest: &str,
-) -> io::Result<()> {
-    let started = tokio::time::Instant::now();
-    let res = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
-    let secs = format!("{:.3}", started.elapsed().as_secs_f64());
-    let user = user.unwrap_or_else(|| "-".into());
-    match &res {
-        Ok((up, down)) => {
-            let up = up + early;
-            info!(%peer, user, target = dest, up, down, secs, "relayed");
-        }
-        Err(e) => info!(%peer, user, target = dest, secs, error = %e, "relay ended"),
-    }
-    res.map(drop)
 }

@@ -22,9 +22,7 @@ pub mod args;
 pub mod config;
 pub mod metrics;
 
-use args::{
-    ChatArgs, EchoArgs, ExecArgs, FilesArgs, ForwardArgs, ProxyArgs, RelayArgs, TimeArgs,
-};
+use args::{ChatArgs, EchoArgs, ExecArgs, FilesArgs, ForwardArgs, ProxyArgs, RelayArgs, TimeArgs};
 
 /// `taojie serve [SERVICE]`.
 #[derive(Args, Debug)]
