@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::server::{Caps, LiveLimits};
-use crate::transport::{Accept, Dial, ends::Wrap};
+use crate::transport::{Accept, Dial, Target, ends::Wrap};
 
 mod endpoint;
 mod stream;
@@ -53,6 +53,8 @@ pub struct ToLayer {
     pub key: Option<PathBuf>,
     /// Our identity key (Noise); the target's key is pinned in known_hosts.
     pub identity: Option<PathBuf>,
+    /// Reach a TCP target through this proxy (under any TLS or Noise layer).
+    pub proxy: Option<crate::proxy_wire::ProxyUrl>,
 }
 
 /// What one forward does.
@@ -108,6 +110,9 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
             if opts.to.tls.is_some() || opts.to.key.is_some() || opts.to.identity.is_some() {
                 bail!("udp: forwards carry datagrams as they are: no --to-tls or --to-key");
             }
+            if opts.to.proxy.is_some() {
+                bail!("udp: forwards carry datagrams themselves: no --proxy");
+            }
             udp::run(&opts, listen, target, shutdown).await
         }
         (Endpoint::Udp(_), _) | (_, Endpoint::Udp(_)) => bail!(
@@ -118,10 +123,14 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         (_, target) => {
             let target = target.stream_target().expect("not udp");
             let accept = accept(&opts).await?;
+            if opts.to.proxy.is_some() && !matches!(target, Target::Tcp(_)) {
+                bail!("--proxy reaches TCP targets only, not {target}");
+            }
             let dial = Dial {
                 target,
                 wrap: wrap(&opts)?,
                 wait: opts.connect_timeout,
+                proxy: opts.to.proxy.clone(),
             };
             stream::run(&opts, accept, dial, shutdown).await
         }

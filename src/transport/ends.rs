@@ -102,13 +102,22 @@ pub struct Dial {
     pub wrap: Wrap,
     /// How long connecting (and a handshake) may take.
     pub wait: Duration,
+    /// A proxy to reach a TCP target through.
+    pub proxy: Option<crate::proxy_wire::ProxyUrl>,
 }
 
 impl Dial {
     /// Connects, and runs the handshake if there is one.
     pub async fn connect(&self) -> Result<Stream> {
         let plain = match &self.target {
-            Target::Tcp(addr) => Plain::Tcp(plain::dial_tcp(addr, self.wait).await?.0),
+            Target::Tcp(addr) => match &self.proxy {
+                Some(p) => Plain::Tcp(
+                    crate::proxy_wire::connect_tcp(addr, Some(p), self.wait)
+                        .await?
+                        .0,
+                ),
+                None => Plain::Tcp(plain::dial_tcp(addr, self.wait).await?.0),
+            },
             Target::Unix(path) => Plain::Unix(plain::dial_unix(path, self.wait).await?),
         };
         let handshake = async {

@@ -351,3 +351,23 @@ fn ssh_reaches_sshd_with_taojie_connect_as_its_proxy_command() {
     );
     p.wait_stderr(&format!("target=localhost:{port} "));
 }
+
+#[test]
+fn forward_reaches_its_target_through_the_proxy() {
+    let (_echo, target) = echo_server();
+    let port = target.rsplit_once(':').unwrap().1;
+    let (mut p, addr) = proxy("127.0.0.1:0", &["--allow", "localhost"]);
+    let to = format!("localhost:{port}");
+    for url in [format!("socks5h://{addr}"), format!("http://{addr}")] {
+        let fwd = Server::start(&["forward", "127.0.0.1:0", &to, "--proxy", &url], 1);
+        let listen = fwd.addr("forward", "tcp");
+        let (status, out, err) = run_with_input(
+            &["connect", &listen],
+            b"forwarded\n",
+            Duration::from_secs(20),
+        );
+        assert!(status.success(), "{url}: {err}");
+        assert_eq!(out, b"forwarded\n", "{url}");
+        p.wait_stderr(&format!("target={to} "));
+    }
+}

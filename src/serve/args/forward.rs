@@ -124,6 +124,11 @@ pub struct ForwardArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["to_tls", "to_key"], help_heading = "Target side")]
     pub to_identity: Option<PathBuf>,
 
+    /// Reach the target through a proxy: socks5://, socks5h:// (the target's name resolved by
+    /// the proxy) or http:// (CONNECT), with USER:PASSWORD@ if it asks (never printed)
+    #[arg(long, value_name = "URL", help_heading = "Target side")]
+    pub proxy: Option<crate::proxy_wire::ProxyUrl>,
+
     /// Give up connecting to the target (and its handshake) after SECS seconds
     #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = crate::flags::positive_secs)]
     pub connect_timeout: f64,
@@ -167,6 +172,7 @@ impl From<ForwardArgs> for Options {
                 tls: to_tls,
                 key: a.to_key,
                 identity: a.to_identity,
+                proxy: a.proxy,
             },
             limits: a.limits.to_limits().into(),
             preauth: a.preauth.caps(),
