@@ -1,6 +1,6 @@
 //! The proxy protocols both ends speak, and a client's way through a proxy: SOCKS5
 //! (RFC 1928, with RFC 1929's username and password) in [`socks5`], HTTP/1.1 `CONNECT` in
-//! [`http_connect`], the `--proxy URL` every client takes in [`url`], and [`dial`], which opens
+//! [`http_connect`], the `--proxy URL` every client takes in [`url`], and [`dial()`], which opens
 //! a TCP connection to a target through a proxy.
 //!
 //! The server side (`taojie serve proxy`) parses requests with the same functions its clients
