@@ -12,13 +12,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::UdpSocket;
 
 use super::ClientOptions;
 use super::hub::cookie;
 use super::line::valid_name;
 use crate::framing::lines::{Piece, Splitter};
 use crate::framing::{hello, native::FramedStream};
+use crate::proxy_wire::ProxyUrl;
 use crate::retry::Backoff;
 use crate::secure::ClientAuth;
 use crate::secure::flags::NoKey;
@@ -50,7 +51,15 @@ pub async fn run(args: ClientOptions) -> Result<ExitCode> {
     }
     let mut resolved = Vec::with_capacity(addrs.len());
     for a in &addrs {
-        resolved.push(crate::addr::resolve_one(a).await?);
+        // Through a proxy the name goes to it as given; else it is resolved here, once.
+        let addr = match &args.proxy {
+            Some(_) => a.to_string(),
+            None => crate::addr::resolve_one(a).await?.to_string(),
+        };
+        resolved.push(Broker {
+            addr,
+            proxy: args.proxy.clone(),
+        });
     }
     let auth = if keyed {
         Some(args.keys.auth(NoKey::DefaultOrRefuse, &args.addr)?)
@@ -60,13 +69,27 @@ pub async fn run(args: ClientOptions) -> Result<ExitCode> {
     tcp(&resolved, &args.name, auth.as_ref()).await
 }
 
+/// A broker to join, and the proxy to reach it through if any.
+#[derive(Debug, Clone)]
+struct Broker {
+    addr: String,
+    proxy: Option<ProxyUrl>,
+}
+
+impl std::fmt::Display for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.addr)
+    }
+}
+
 type Reader = Box<dyn AsyncRead + Unpin + Send>;
 type Writer = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// Connects: plain lines, or with keys the encrypted channel and hello first. Returns the
 /// two halves and the lines that came right after the hello.
-async fn open(addr: SocketAddr, auth: Option<&ClientAuth>) -> Result<(Reader, Writer, BytesMut)> {
-    let stream = TcpStream::connect(addr)
+async fn open(addr: &Broker, auth: Option<&ClientAuth>) -> Result<(Reader, Writer, BytesMut)> {
+    let wait = Duration::from_secs(5);
+    let (stream, _) = crate::proxy_wire::connect_tcp(&addr.addr, addr.proxy.as_ref(), wait)
         .await
         .with_context(|| format!("connect to {addr}"))?;
     let Some(auth) = auth else {
@@ -91,7 +114,7 @@ const RENAME_FOR: Duration = Duration::from_secs(40);
 /// Between two asks for the name.
 const RENAME_EVERY: Duration = Duration::from_secs(1);
 
-async fn tcp(addrs: &[SocketAddr], name: &str, auth: Option<&ClientAuth>) -> Result<ExitCode> {
+async fn tcp(addrs: &[Broker], name: &str, auth: Option<&ClientAuth>) -> Result<ExitCode> {
     let mut at = 0;
     let (rd, mut wr, early) = first(addrs, &mut at, auth).await?;
     wr.write_all(format!("/nick {name}\n").as_bytes()).await?;
@@ -176,14 +199,14 @@ async fn tcp(addrs: &[SocketAddr], name: &str, auth: Option<&ClientAuth>) -> Res
 
 /// Connects to the first broker of `addrs` that answers, from `at` on.
 async fn first(
-    addrs: &[SocketAddr],
+    addrs: &[Broker],
     at: &mut usize,
     auth: Option<&ClientAuth>,
 ) -> Result<(Reader, Writer, BytesMut)> {
     let mut last = None;
     for i in 0..addrs.len() {
         let k = (*at + i) % addrs.len();
-        match tokio::time::timeout(Duration::from_secs(5), open(addrs[k], auth)).await {
+        match tokio::time::timeout(Duration::from_secs(5), open(&addrs[k], auth)).await {
             Ok(Ok(c)) => {
                 *at = k;
                 return Ok(c);
@@ -198,7 +221,7 @@ async fn first(
 /// After losing the broker at `at`: the next one that answers, going round the list for up
 /// to [`FAILOVER`].
 async fn next(
-    addrs: &[SocketAddr],
+    addrs: &[Broker],
     at: &mut usize,
     auth: Option<&ClientAuth>,
 ) -> Result<(Reader, Writer, BytesMut)> {

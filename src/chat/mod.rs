@@ -134,6 +134,8 @@ pub struct ClientOptions {
     pub udp: bool,
     /// The key for a broker started with one (the chat then encrypted).
     pub keys: ClientKeys,
+    /// Reach the broker through this proxy (TCP only).
+    pub proxy: Option<crate::proxy_wire::ProxyUrl>,
 }
 
 /// Runs the broker and hub `args` names (the broker on 127.0.0.1:9006, and the hub there too

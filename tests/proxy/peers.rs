@@ -371,3 +371,35 @@ fn forward_reaches_its_target_through_the_proxy() {
         p.wait_stderr(&format!("target={to} "));
     }
 }
+
+#[test]
+fn chat_joins_its_broker_through_the_proxy() {
+    use std::io::{BufRead, BufReader, Write};
+    let broker = Server::start(&["serve", "chat", "--listen", "127.0.0.1:0"], 1);
+    let at = broker.addr("chat", "tcp");
+    let port = at.rsplit_once(':').unwrap().1;
+    let (mut p, addr) = proxy("127.0.0.1:0", &["--allow", "localhost"]);
+    // bob: a plain line client, straight to the broker.
+    let bob = TcpStream::connect(&at).unwrap();
+    bob.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    (&bob).write_all(b"/nick bob\n").unwrap();
+    let mut lines = BufReader::new(&bob);
+    let to = format!("localhost:{port}");
+    let url = format!("socks5h://{addr}");
+    let mut ann = Proc::spawn(bin(), &["chat", &to, "--name", "ann", "--proxy", &url]);
+    ann.feed(b"hi bob\n".to_vec());
+    let mut seen = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = lines.read_line(&mut line).unwrap_or(0);
+        assert!(n > 0, "bob saw {seen:?}");
+        if line.contains("<ann> hi bob") {
+            break;
+        }
+        seen.push(line);
+    }
+    ann.close_stdin();
+    let (status, _, err) = ann.finish(Duration::from_secs(10));
+    assert!(status.success(), "{err}");
+    p.wait_stderr(&format!("target={to} "));
+}

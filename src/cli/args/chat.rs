@@ -26,6 +26,10 @@ pub struct ChatArgs {
     /// Use the UDP hub instead of the TCP broker
     #[arg(long)]
     pub udp: bool,
+    /// Reach the broker through a proxy: socks5://, socks5h:// (names resolved by the proxy)
+    /// or http:// (CONNECT), with USER:PASSWORD@ if it asks (never printed)
+    #[arg(long, value_name = "URL", conflicts_with = "udp")]
+    pub proxy: Option<crate::proxy_wire::ProxyUrl>,
     /// Key flags
     #[command(flatten)]
     pub keys: ClientKeyArgs,
@@ -38,6 +42,7 @@ impl From<ChatArgs> for ClientOptions {
             name: a.name,
             udp: a.udp,
             keys: a.keys.into(),
+            proxy: a.proxy,
         }
     }
 }
