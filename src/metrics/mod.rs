@@ -29,6 +29,20 @@ struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UserOutcomeLabels {
+    service: &'static str,
+    user: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UserDirectionLabels {
+    service: &'static str,
+    user: String,
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ExitLabels {
     service: &'static str,
     exit: String,
@@ -52,6 +66,8 @@ struct Families {
     chat_drops: Family<ServiceLabel, Counter>,
     chat_behind: Family<ServiceLabel, Gauge>,
     chat_backlog: Family<ServiceLabel, Gauge>,
+    proxy_requests: Family<UserOutcomeLabels, Counter>,
+    proxy_bytes: Family<UserDirectionLabels, Counter>,
 }
 
 static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
@@ -73,6 +89,8 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
         chat_drops: Family::default(),
         chat_behind: Family::default(),
         chat_backlog: Family::default(),
+        proxy_requests: Family::default(),
+        proxy_bytes: Family::default(),
     };
     let r = &mut registry;
     r.register(
@@ -142,6 +160,17 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
         "Posts handed to the fan-out and not written to their members yet: how far delivery lags",
         f.chat_backlog.clone(),
     );
+    r.register(
+        "proxy_requests",
+        "Proxy requests by user (- before or without a login) and outcome (relayed, \
+         udp associated, or the refusal's reason)",
+        f.proxy_requests.clone(),
+    );
+    r.register(
+        "proxy_bytes",
+        "Bytes a proxy relayed for each user, up (client to target) and down",
+        f.proxy_bytes.clone(),
+    );
     Families { registry, ..f }
 });
 
@@ -182,6 +211,33 @@ impl Service {
                 exit: exit.to_string(),
             })
             .inc();
+    }
+
+    /// Counts a proxy request of `user` (a name from the users file, or `-`) that ended in
+    /// `outcome` (a short fixed phrase).
+    pub fn proxied(&self, user: &str, outcome: &'static str) {
+        FAMILIES
+            .proxy_requests
+            .get_or_create(&UserOutcomeLabels {
+                service: self.name,
+                user: user.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Counts bytes a proxy relayed for `user`, each way.
+    pub fn proxied_bytes(&self, user: &str, up: u64, down: u64) {
+        for (direction, n) in [("up", up), ("down", down)] {
+            FAMILIES
+                .proxy_bytes
+                .get_or_create(&UserDirectionLabels {
+                    service: self.name,
+                    user: user.to_string(),
+                    direction,
+                })
+                .inc_by(n);
+        }
     }
 
     /// Counts a stored upload of `bytes`.

@@ -175,6 +175,7 @@ enum Protocol {
 
 async fn handle(mut conn: Conn, ctx: Arc<Ctx>) -> io::Result<()> {
     let peer = conn.peer().clone();
+    let meter = crate::metrics::service(SERVICE);
     let mut inbox = Inbox(Vec::with_capacity(512));
     let request = ctx
         .preauth
@@ -182,6 +183,7 @@ async fn handle(mut conn: Conn, ctx: Arc<Ctx>) -> io::Result<()> {
         .await;
     let (protocol, asked) = match request {
         Err(cut) => {
+            meter.proxied("-", "request too slow");
             server::refused(SERVICE, "request too slow", &peer, &cut);
             return Ok(());
         }
@@ -189,20 +191,24 @@ async fn handle(mut conn: Conn, ctx: Arc<Ctx>) -> io::Result<()> {
             if matches!(e, Failure::Auth(_)) {
                 crate::metrics::service(SERVICE).auth_failures.inc();
             }
+            meter.proxied("-", e.kind());
             server::refused(SERVICE, e.kind(), &peer, &e);
             return Ok(());
         }
         Ok(Ok(r)) => r,
     };
+    let who = asked.user.clone().unwrap_or_else(|| "-".into());
     let _slot = match ctx.per_user.take(asked.user.as_deref()) {
         Ok(s) => s,
         Err(e) => {
+            meter.proxied(&who, e.kind());
             answer_refusal(&mut conn, protocol, &target::Refusal::Failed(e.to_string())).await;
             server::refused(SERVICE, e.kind(), &peer, &e);
             return Ok(());
         }
     };
     if asked.udp {
+        meter.proxied(&who, "udp associated");
         return udp::associate(conn, asked, &ctx.rules, ctx.connect_timeout).await;
     }
     let Asked {
@@ -212,6 +218,7 @@ async fn handle(mut conn: Conn, ctx: Arc<Ctx>) -> io::Result<()> {
     let mut upstream = match target::open(&ctx.rules, &host, port, ctx.connect_timeout).await {
         Ok(s) => s,
         Err(refusal) => {
+            meter.proxied(&who, refusal.kind());
             answer_refusal(&mut conn, protocol, &refusal).await;
             let why = format!("{dest}: {refusal}");
             server::refused(SERVICE, refusal.kind(), &peer, &why);
@@ -237,6 +244,9 @@ async fn handle(mut conn: Conn, ctx: Arc<Ctx>) -> io::Result<()> {
         let client = Stream::Plain(Plain::Conn(conn));
         let target = Stream::Plain(Plain::Tcp(upstream));
         let res = pump::relay(client, target, &session.totals).await;
+        let (up, down) = session.totals.get();
+        meter.proxied(&who, "relayed");
+        meter.proxied_bytes(&who, up, down);
         session.relayed(res);
     };
     relayed.instrument(info_span!("proxy", user = %user)).await;

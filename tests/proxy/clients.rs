@@ -246,3 +246,56 @@ print(s.recvfrom(100)[0].decode())
         "{line}"
     );
 }
+
+#[test]
+fn metrics_count_requests_per_user_and_outcome() {
+    let n = nginx();
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_file(dir.path());
+    let mut cmd = std::process::Command::new(crate::common::bin());
+    cmd.args([
+        "serve",
+        "--metrics",
+        "127.0.0.1:0",
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .args(["--allow", "127.0.0.1", "--users", &users]);
+    let server = crate::common::Server::spawn_capturing(cmd, 2);
+    let (addr, metrics) = (server.addr("proxy", "tcp"), server.addr("metrics", "tcp"));
+    let ok = curl(
+        &["--proxy", &format!("socks5://ann:s3cret%20pass@{addr}")],
+        &n.url("/hello.txt"),
+    );
+    assert_eq!(ok.body, HELLO, "{}", ok.stderr);
+    let denied = curl(
+        &["--proxy", &format!("socks5h://ann:s3cret%20pass@{addr}")],
+        &n.url6("/hello.txt"),
+    );
+    assert_eq!(denied.code, 97);
+    let wrong = curl(
+        &["--proxy", &format!("socks5://ann:nope@{addr}")],
+        &n.url("/hello.txt"),
+    );
+    assert_eq!(wrong.code, 97);
+    let want = [
+        r#"taojie_proxy_requests_total{service="proxy",user="ann",outcome="relayed"} 1"#,
+        r#"taojie_proxy_requests_total{service="proxy",user="ann",outcome="destination denied"} 1"#,
+        r#"taojie_proxy_requests_total{service="proxy",user="-",outcome="login refused"} 1"#,
+        r#"taojie_proxy_bytes_total{service="proxy",user="ann",direction="down"}"#,
+    ];
+    // The relayed request is counted when its relay ends, just after curl has its answer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = curl(&[], &format!("http://{metrics}/metrics")).body;
+        if want.iter().all(|w| text.contains(w)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "metrics lack some of {want:?}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
