@@ -3,8 +3,10 @@
 //! PySocks; the rules' refusals (the target sees nothing); hostile and junk requests; and
 //! `taojie connect --proxy` through taojie's proxy and through microsocks and tinyproxy.
 //!
-//! `clients.rs` holds curl and PySocks; `rules.rs` the refusals; `hostile.rs` bad requests
-//! and junk connections; `peers.rs` taojie's client through other proxies.
+//! `clients.rs` holds curl, PySocks, `taojie http` and the metrics; `rules.rs` the refusals
+//! and the config file; `hostile.rs` bad requests and junk connections; `peers.rs` taojie's
+//! clients (connect, exec, put, ls, forward, chat) through taojie's proxy and others, and ncat;
+//! `ssh.rs` ssh with taojie as its ProxyCommand.
 mod clients;
 #[path = "../common/mod.rs"]
 mod common;
@@ -13,6 +15,7 @@ mod hostile;
 mod nginx;
 mod peers;
 mod rules;
+mod ssh;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -11,7 +11,7 @@ use crate::nginx::free_port;
 use crate::{have, proxy, users_file};
 
 /// A peer proxy, killed by its PID when dropped.
-struct Peer(Child);
+pub struct Peer(Child);
 
 impl Drop for Peer {
     fn drop(&mut self) {
@@ -21,7 +21,7 @@ impl Drop for Peer {
 }
 
 /// Starts `program ARGS` listening on `port` and waits (10 s at most) until it accepts.
-fn start_peer(program: &str, args: &[&str], port: u16) -> Peer {
+pub fn start_peer(program: &str, args: &[&str], port: u16) -> Peer {
     let mut child = Peer(
         Command::new(program)
             .args(args)
@@ -266,112 +266,6 @@ fn ncat_goes_through_taojies_proxy_by_socks5_and_connect() {
     }
 }
 
-/// OpenSSH's sshd on `port`, for the current user with `user_key`, all files in `dir`.
-fn sshd(dir: &std::path::Path, port: u16) -> Option<Peer> {
-    if !have("/usr/sbin/sshd") || !have("ssh") {
-        return None;
-    }
-    let keygen = |name: &str| {
-        let f = dir.join(name);
-        let ok = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&f)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "ssh-keygen");
-    };
-    keygen("host_key");
-    keygen("user_key");
-    std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).unwrap();
-    let d = dir.display();
-    std::fs::write(
-        dir.join("sshd_config"),
-        format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n\
-             AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\nUsePAM no\nPidFile none\nStrictModes no\n"
-        ),
-    )
-    .unwrap();
-    // The privilege-separation directory sshd insists on.
-    let _ = std::fs::create_dir_all("/run/sshd");
-    let config = dir.join("sshd_config");
-    Some(start_peer(
-        "/usr/sbin/sshd",
-        &["-D", "-e", "-f", config.to_str().unwrap()],
-        port,
-    ))
-}
-
-#[test]
-fn ssh_reaches_sshd_with_taojie_connect_as_its_proxy_command() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let Some(_sshd) = sshd(dir.path(), port) else {
-        return;
-    };
-    let (mut p, addr) = proxy("127.0.0.1:0", &["--allow", "localhost"]);
-    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
-    let proxy_command = format!("{} connect --proxy socks5h://{addr} %h:%p", bin());
-    let key = dir.path().join("user_key");
-    let out = Command::new("ssh")
-        .args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-        ])
-        .args([
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-            "-i",
-        ])
-        .arg(&key)
-        .args([
-            "-o",
-            &format!("ProxyCommand={proxy_command}"),
-            "-p",
-            &port.to_string(),
-        ])
-        .arg(format!("{}@localhost", user.trim()))
-        .args(["echo", "over ssh through the proxy"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "ssh: {err}");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "over ssh through the proxy\n"
-    );
-    p.wait_stderr(&format!("target=localhost:{port} "));
-}
-
-#[test]
-fn forward_reaches_its_target_through_the_proxy() {
-    let (_echo, target) = echo_server();
-    let port = target.rsplit_once(':').unwrap().1;
-    let (mut p, addr) = proxy("127.0.0.1:0", &["--allow", "localhost"]);
-    let to = format!("localhost:{port}");
-    for url in [format!("socks5h://{addr}"), format!("http://{addr}")] {
-        let fwd = Server::start(&["forward", "127.0.0.1:0", &to, "--proxy", &url], 1);
-        let listen = fwd.addr("forward", "tcp");
-        let (status, out, err) = run_with_input(
-            &["connect", &listen],
-            b"forwarded\n",
-            Duration::from_secs(20),
-        );
-        assert!(status.success(), "{url}: {err}");
-        assert_eq!(out, b"forwarded\n", "{url}");
-        p.wait_stderr(&format!("target={to} "));
-    }
-}
-
 #[test]
 fn chat_joins_its_broker_through_the_proxy() {
     use std::io::{BufRead, BufReader, Write};
@@ -402,4 +296,24 @@ fn chat_joins_its_broker_through_the_proxy() {
     let (status, _, err) = ann.finish(Duration::from_secs(10));
     assert!(status.success(), "{err}");
     p.wait_stderr(&format!("target={to} "));
+}
+
+#[test]
+fn forward_reaches_its_target_through_the_proxy() {
+    let (_echo, target) = echo_server();
+    let port = target.rsplit_once(':').unwrap().1;
+    let (mut p, addr) = proxy("127.0.0.1:0", &["--allow", "localhost"]);
+    let to = format!("localhost:{port}");
+    for url in [format!("socks5h://{addr}"), format!("http://{addr}")] {
+        let fwd = Server::start(&["forward", "127.0.0.1:0", &to, "--proxy", &url], 1);
+        let listen = fwd.addr("forward", "tcp");
+        let (status, out, err) = run_with_input(
+            &["connect", &listen],
+            b"forwarded\n",
+            Duration::from_secs(20),
+        );
+        assert!(status.success(), "{url}: {err}");
+        assert_eq!(out, b"forwarded\n", "{url}");
+        p.wait_stderr(&format!("target={to} "));
+    }
 }
