@@ -1,7 +1,7 @@
 //! The few operating-system calls std does not wrap: the open-file limit, CPU usage,
 //! killing a whole process group, being a subreaper and finding its children, free disk
-//! space, early writeback, the terminal's width, TCP keepalive, and renaming without
-//! replacing.
+//! space, early writeback, the terminal's width and modes, TCP keepalive, and renaming
+//! without replacing.
 #![allow(unsafe_code)]
 
 use std::time::Duration;
@@ -191,6 +191,27 @@ pub fn terminal_columns() -> Option<usize> {
     // SAFETY: TIOCGWINSZ writes one winsize into the struct we pass, or fails with ENOTTY.
     let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
     (rc == 0 && ws.ws_col > 0).then_some(usize::from(ws.ws_col))
+}
+
+/// The modes of the terminal on stdin, as `tcgetattr` gives them, to put back later.
+pub struct TerminalModes(libc::termios);
+
+impl TerminalModes {
+    /// The modes of the terminal on stdin now; `None` when stdin is not a terminal.
+    pub fn save() -> Option<TerminalModes> {
+        // SAFETY: termios is plain data; tcgetattr fills it in or fails with ENOTTY.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid pointer to one termios.
+        let rc = unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut t) };
+        (rc == 0).then_some(TerminalModes(t))
+    }
+
+    /// Puts the terminal on stdin back in these modes (errors are ignored: there is no
+    /// better way left to restore it).
+    pub fn restore(&self) {
+        // SAFETY: a valid pointer to a termios that tcgetattr filled in.
+        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.0) };
+    }
 }
 
 /// Renames `from` to `to` (both absolute or relative to the working directory) unless `to`

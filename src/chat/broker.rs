@@ -32,6 +32,11 @@ use crate::tty::sanitize;
 const SCRATCH_LEN: usize = 64 * 1024;
 /// How long a leaving client gets to take what is still queued for it.
 const FAREWELL: Duration = Duration::from_secs(2);
+/// How long a new connection is given to name itself (`/hello NAME [ROOM]` as its first
+/// line) before it comes in under a default name: a client that names itself sends that line
+/// at once, so only one that says nothing (someone at `nc`, reading) waits this long for its
+/// welcome.
+const HELLO_WAIT: Duration = Duration::from_millis(500);
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH_LEN]);
@@ -126,15 +131,48 @@ pub async fn session(conn: Conn, broker: Arc<Broker>) -> io::Result<()> {
             None => return Ok(()),
         },
     };
+    let mut early = early;
+    let hello = first_line(&conn, &mut early, broker.max_line).await?;
     let conn = Arc::new(conn);
-    let (id, member, name, joined) = broker.rooms.enter(Some(conn.clone()));
-    broker.fanout.placed(id, &name, LOBBY);
+    let id = broker.rooms.new_id();
+    let (mut name, mut room) = (None, LOBBY.to_string());
+    let mut refused = None;
+    let mut reserved_name = None;
+    if let Some((wanted, wanted_room)) = hello {
+        if let Some(r) = wanted_room {
+            room = r;
+        }
+        // Beyond this broker the name is reserved first; a refusal there leaves the default.
+        let reserved = match broker.fanout.reserve(id, &wanted, &room) {
+            Some(reservation) => reservation.await,
+            None => Ok(()),
+        };
+        match reserved {
+            Ok(()) => {
+                reserved_name = Some(wanted.clone());
+                name = Some(wanted);
+            }
+            Err(e) => refused = Some(e),
+        }
+    }
+    let (id, member, name, joined, taken) =
+        broker
+            .rooms
+            .enter_as(id, Some(conn.clone()), name.as_deref(), &room);
+    if let Some(why) = refused.or(taken) {
+        broker.rooms.tell(id, &why);
+        if let Some(wanted) = &reserved_name {
+            // Taken here after all: give back what was reserved for it.
+            broker.fanout.released(wanted, Some(&name));
+        }
+    }
+    broker.fanout.placed(id, &name, &room);
     broker.fanout.publish(joined);
     let mut s = Session {
         broker: &broker,
         id,
         name,
-        room: LOBBY.into(),
+        room: room.into(),
         quit: false,
         batch: BytesMut::new(),
         count: 0,
@@ -408,6 +446,21 @@ impl Session<'_> {
                 self.flush();
             }
             "quit" => self.quit = true,
+            // The greeting of a client that names itself, come too late to be one: a rename,
+            // and a move when it names a room.
+            "hello" => {
+                let mut words = arg.split_whitespace();
+                let (name, room) = (words.next().unwrap_or(""), words.next());
+                self.command(&format!("nick {name}"));
+                if let Some(room) = room {
+                    let join = format!("/join {room}").into_bytes();
+                    if self.reserving.is_some() {
+                        self.held.push_back(join);
+                    } else {
+                        self.line(&join);
+                    }
+                }
+            }
             _ => rooms.tell(
                 self.id,
                 &format!(
@@ -437,4 +490,53 @@ async fn farewell(conn: &Conn, member: &Member) -> io::Result<()> {
     tokio::time::timeout(FAREWELL, drain)
         .await
         .unwrap_or(Ok(()))
+}
+
+/// Waits up to [`HELLO_WAIT`] for the client's first line (reading into `early`) and, when it
+/// is `/hello NAME [ROOM]`, takes it out and returns the name and the room asked for. Any
+/// other first line stays in `early`, to be handled as usual once the member is in.
+async fn first_line(
+    conn: &Conn,
+    early: &mut BytesMut,
+    max_line: usize,
+) -> io::Result<Option<(String, Option<String>)>> {
+    let deadline = tokio::time::Instant::now() + HELLO_WAIT;
+    while !early.contains(&b'\n') && early.len() <= max_line {
+        tokio::select! {
+            r = conn.readable() => r?,
+            () = tokio::time::sleep_until(deadline) => break,
+        }
+        let got = SCRATCH.with_borrow_mut(|buf| match conn.try_read(buf) {
+            Ok(n) => {
+                early.extend_from_slice(&buf[..n]);
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(1),
+            Err(e) => Err(e),
+        })?;
+        if got == 0 {
+            break;
+        }
+    }
+    let Some(end) = early.iter().position(|&b| b == b'\n') else {
+        return Ok(None);
+    };
+    let Some(hello) = parse_hello(&early[..end]) else {
+        return Ok(None);
+    };
+    let _ = early.split_to(end + 1);
+    Ok(Some(hello))
+}
+
+/// `/hello NAME [ROOM]` (a line without its newline): the name, and the room if it names a
+/// valid one.
+fn parse_hello(line: &[u8]) -> Option<(String, Option<String>)> {
+    let line = std::str::from_utf8(line).ok()?.trim_end();
+    let mut words = line.strip_prefix("/hello ")?.split_whitespace();
+    let name = words.next()?.to_string();
+    let room = words
+        .next()
+        .filter(|r| valid_name(r).is_ok())
+        .map(str::to_string);
+    Some((name, room))
 }

@@ -1,11 +1,17 @@
 //! `taojie chat`: the client, over the TCP broker (optionally authenticated) or the UDP hub.
 //!
 //! With stdin and stdout not terminals it is a plain line filter, so scripts can drive it. On
-//! a terminal each name gets its colour, and an incoming line first clears the input line
-//! (`\r` + erase), is printed, and the prompt comes back, so it never lands in the middle of
-//! what is being typed. SIGTERM and SIGHUP end it the same way as Ctrl-D, so the terminal gets
-//! its modes back.
+//! a terminal it runs the line editor of [`crate::tty`]: each name in its colour, incoming
+//! lines above the line being typed, your own lines shown under the name the broker gave.
+//! SIGTERM and SIGHUP end it the same way as Ctrl-D, so the terminal gets its modes back.
+//!
+//! It comes in under its name at once (`/hello NAME` as its first line) and follows what the
+//! broker says it is called. When the broker goes away it connects again (the next of the
+//! list, or the same one), with the crate's [`Backoff::reconnect`], and comes back under its
+//! name, in its room.
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -23,7 +29,7 @@ use crate::proxy_wire::ProxyUrl;
 use crate::retry::Backoff;
 use crate::secure::ClientAuth;
 use crate::secure::flags::NoKey;
-use crate::tty::console::{Keyboard, Screen, terminated};
+use crate::tty::console::{self, terminated};
 
 /// Longest line shown from the server (longer ones are cut into pieces by the splitter).
 const MAX_SHOWN: usize = 64 * 1024;
@@ -106,107 +112,180 @@ async fn open(addr: &Broker, auth: Option<&ClientAuth>) -> Result<(Reader, Write
     Ok((Box::new(rd), Box::new(wr), parts.read_buf))
 }
 
-/// How long the client keeps looking for a broker after losing one.
+/// How long a client on a pipe keeps looking for a broker after losing one (on a terminal
+/// it keeps trying until the user leaves).
 const FAILOVER: Duration = Duration::from_secs(60);
 /// How long a rejoin keeps asking for its name while the old broker's hold on it lasts (a
 /// killed broker's names are freed within about 10 s).
 const RENAME_FOR: Duration = Duration::from_secs(40);
 /// Between two asks for the name.
 const RENAME_EVERY: Duration = Duration::from_secs(1);
+/// How long one connection attempt may take.
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
+
+type Connected = (Reader, Writer, BytesMut);
+/// An attempt to connect again: which address of the list answered, and the connection.
+type Connecting<'a> = Pin<Box<dyn Future<Output = Result<(usize, Connected)>> + Send + 'a>>;
 
 async fn tcp(addrs: &[Broker], name: &str, auth: Option<&ClientAuth>) -> Result<ExitCode> {
     let mut at = 0;
-    let (rd, mut wr, early) = first(addrs, &mut at, auth).await?;
-    wr.write_all(format!("/nick {name}\n").as_bytes()).await?;
-    let screen = Screen::new();
+    let (rd, wr, early) = first(addrs, &mut at, auth).await?;
+    let (screen, mut keyboard) = console::open();
+    let mut seat = Seat::new(name);
+    let (mut rd, mut wr) = (Some(rd), Some(wr));
+    send(&mut wr, &seat.hello()).await;
     let mut splitter = Splitter::new(MAX_SHOWN);
-    let mut me = name.to_string();
-    let mut rejoin = Rejoin::default();
-    let mut show = |chunk: &[u8], me: &str, rejoin: &mut Rejoin| {
+    let show = |chunk: &[u8], seat: &mut Seat, splitter: &mut Splitter| {
         splitter.feed(chunk, |p| match p {
             Piece::Line(l) => {
-                rejoin.saw(l, me);
+                seat.saw(l);
                 screen.show(l)
             }
             Piece::TooLong => screen.show(b"*** (an overlong line was cut)"),
         })
     };
-    show(&early, &me, &mut rejoin);
-    screen.prompt();
+    show(&early, &mut seat, &mut splitter);
 
-    let mut keyboard = Keyboard::new();
-    let mut rd = rd;
     let mut buf = vec![0u8; 16 * 1024];
     let mut typing = true;
+    let mut quitting = false;
+    let mut backoff = Backoff::reconnect();
+    // While the broker is lost: since when, the next attempt, and the attempt under way.
+    let mut lost: Option<tokio::time::Instant> = None;
+    let mut retry_at: Option<tokio::time::Instant> = None;
+    let mut connecting: Option<Connecting<'_>> = None;
     let stop = terminated();
     tokio::pin!(stop);
     loop {
-        let again = rejoin.again;
+        let again = seat.again;
         tokio::select! {
             code = &mut stop, if screen.is_terminal() => return Ok(code),
-            _ = tokio::time::sleep_until(again.unwrap_or_else(tokio::time::Instant::now)), if again.is_some() => {
-                rejoin.again = None;
-                wr.write_all(format!("/nick {me}\n").as_bytes()).await.context("send to the broker")?;
+            _ = sleep_until(again), if again.is_some() => {
+                seat.again = None;
+                send(&mut wr, &format!("/nick {}\n", seat.asked)).await;
             }
-            n = rd.read(&mut buf) => {
-                let n = match n {
-                    Ok(n) => n,
-                    Err(_) if addrs.len() > 1 => 0,
-                    Err(e) => return Err(e).context("read from the broker"),
-                };
-                if n == 0 {
-                    if addrs.len() > 1 && typing {
-                        screen.show(b"*** the broker is gone; trying the next one");
-                        let (r, w, early) = next(addrs, &mut at, auth).await?;
-                        (rd, wr) = (r, w);
-                        screen.show(format!("*** joined {}", addrs[at]).as_bytes());
-                        let hello = rejoin.start(&me);
-                        show(&early, &me, &mut rejoin);
-                        wr.write_all(hello.as_bytes()).await.context("send to the broker")?;
-                        continue;
+            _ = sleep_until(retry_at), if retry_at.is_some() => {
+                retry_at = None;
+                at = (at + 1) % addrs.len();
+                let mut from = at;
+                connecting = Some(Box::pin(async move {
+                    let c = first(addrs, &mut from, auth).await?;
+                    Ok((from, c))
+                }));
+            }
+            c = async { connecting.as_mut().expect("checked").await }, if connecting.is_some() => {
+                connecting = None;
+                match c {
+                    Ok((answered, (r, w, early))) => {
+                        at = answered;
+                        backoff.reset();
+                        lost = None;
+                        (rd, wr) = (Some(r), Some(w));
+                        splitter = Splitter::new(MAX_SHOWN);
+                        screen.show(format!("*** reconnected to {}; rejoining as {}", addrs[at], seat.name).as_bytes());
+                        let hello = seat.rejoin();
+                        show(&early, &mut seat, &mut splitter);
+                        send(&mut wr, &hello).await;
                     }
-                    if screen.is_terminal() && typing {
-                        // Say why the client is ending when the user did not end it; a pipe's
-                        // reader has the broker's lines.
-                        screen.show(b"*** disconnected: the broker closed the connection");
+                    Err(e) => {
+                        let since = lost.unwrap_or_else(tokio::time::Instant::now);
+                        if !screen.is_terminal() && since.elapsed() >= FAILOVER {
+                            return Err(e.context(format!("lost the broker; none answered for {} s", FAILOVER.as_secs())));
+                        }
+                        let wait = backoff.next_wait();
+                        screen.show(format!("*** no broker answered; trying again in {:.0} s", wait.as_secs_f64().ceil()).as_bytes());
+                        retry_at = Some(tokio::time::Instant::now() + wait);
                     }
+                }
+            }
+            n = read(&mut rd, &mut buf) => {
+                let n = n.unwrap_or(0);
+                if n > 0 {
+                    show(&buf[..n], &mut seat, &mut splitter);
+                    continue;
+                }
+                (rd, wr) = (None, None);
+                if quitting || !typing {
+                    // The broker said goodbye (after /quit), or closed after our end of input.
                     return Ok(ExitCode::SUCCESS);
                 }
-                show(&buf[..n], &me, &mut rejoin);
+                screen.show(format!("*** lost the broker at {}; reconnecting", addrs[at]).as_bytes());
+                lost = Some(tokio::time::Instant::now());
+                seat.again = None;
+                retry_at = Some(tokio::time::Instant::now() + backoff.next_wait());
             }
-            lines = keyboard.next(&screen), if typing => {
+            lines = keyboard.next(), if typing => {
                 let Some(lines) = lines? else {
                     // The broker sees the end, says goodbye to the room and closes.
-                    wr.shutdown().await?;
+                    match wr.as_mut() {
+                        Some(w) => { let _ = w.shutdown().await; }
+                        None => return Ok(ExitCode::SUCCESS),
+                    }
                     typing = false;
                     continue;
                 };
                 for line in lines {
-                    if let Some(new) = line.strip_prefix("/nick ") {
-                        me = new.trim().to_string();
-                    } else if screen.is_terminal() && !line.is_empty() && !line.starts_with('/') {
-                        // The broker does not send our own lines back; show them as sent.
-                        screen.show(format!("<{me}> {line}").as_bytes());
+                    if wr.is_none() {
+                        if line.trim() == "/quit" {
+                            return Ok(ExitCode::SUCCESS);
+                        }
+                        if !line.is_empty() {
+                            screen.show(b"*** not connected: the line was not sent");
+                        }
+                        continue;
                     }
-                    wr.write_all(format!("{line}\n").as_bytes())
-                        .await
-                        .context("send to the broker")?;
+                    let trimmed = line.trim_end();
+                    if trimmed == "/quit" || trimmed == "byebye" {
+                        quitting = true;
+                    } else if screen.is_terminal() && !line.is_empty() {
+                        // The broker does not send our own lines back; show them as sent, under
+                        // the name it gave us.
+                        if let Some(action) = line.strip_prefix("/me ").filter(|a| !a.trim().is_empty()) {
+                            screen.show(format!("* {} {action}", seat.name).as_bytes());
+                        } else if !line.starts_with('/') || line.starts_with("//") {
+                            let text = if line.starts_with("//") { &line[1..] } else { line.as_str() };
+                            screen.show(format!("<{}> {text}", seat.name).as_bytes());
+                        }
+                    }
+                    send(&mut wr, &format!("{line}\n")).await;
                 }
             }
         }
     }
 }
 
+/// Sleeps until `at`, or for ever without one.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads from the broker; never resolves while there is none.
+async fn read(rd: &mut Option<Reader>, buf: &mut [u8]) -> std::io::Result<usize> {
+    match rd {
+        Some(r) => r.read(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends `text` to the broker; a failed write drops the writer (the read side then sees the
+/// connection end and the client reconnects).
+async fn send(wr: &mut Option<Writer>, text: &str) {
+    if let Some(w) = wr
+        && w.write_all(text.as_bytes()).await.is_err()
+    {
+        *wr = None;
+    }
+}
+
 /// Connects to the first broker of `addrs` that answers, from `at` on.
-async fn first(
-    addrs: &[Broker],
-    at: &mut usize,
-    auth: Option<&ClientAuth>,
-) -> Result<(Reader, Writer, BytesMut)> {
+async fn first(addrs: &[Broker], at: &mut usize, auth: Option<&ClientAuth>) -> Result<Connected> {
     let mut last = None;
     for i in 0..addrs.len() {
         let k = (*at + i) % addrs.len();
-        match tokio::time::timeout(Duration::from_secs(5), open(&addrs[k], auth)).await {
+        match tokio::time::timeout(CONNECT_WAIT, open(&addrs[k], auth)).await {
             Ok(Ok(c)) => {
                 *at = k;
                 return Ok(c);
@@ -218,64 +297,89 @@ async fn first(
     Err(last.unwrap_or_else(|| anyhow::anyhow!("no broker address")))
 }
 
-/// After losing the broker at `at`: the next one that answers, going round the list for up
-/// to [`FAILOVER`].
-async fn next(
-    addrs: &[Broker],
-    at: &mut usize,
-    auth: Option<&ClientAuth>,
-) -> Result<(Reader, Writer, BytesMut)> {
-    let deadline = tokio::time::Instant::now() + FAILOVER;
-    let mut backoff = Backoff::reconnect();
-    *at = (*at + 1) % addrs.len();
-    loop {
-        match first(addrs, at, auth).await {
-            Ok(c) => return Ok(c),
-            Err(e) if tokio::time::Instant::now() >= deadline => {
-                return Err(e.context("no broker of the list answered"));
-            }
-            Err(_) => {
-                let pause = backoff.next_wait();
-                tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + pause)).await
-            }
-        }
-    }
-}
-
-/// Getting the name and room back on another broker.
-#[derive(Default)]
-struct Rejoin {
-    /// The room the member is in (from the broker's own lines; during a rejoin, the room
-    /// asked for).
-    room: Option<String>,
-    /// Until when a refused name is asked for again (the old broker may still hold it).
+/// Who this member is, as the broker's own lines say: the name it gave (which may not be the
+/// one asked for) and the room, and, after a reconnection, asking for the name again while
+/// the old broker may still hold it.
+struct Seat {
+    /// The name the broker gave us (the one asked for, until it says otherwise).
+    name: String,
+    /// The room we are in.
+    room: String,
+    /// The name a rejoin asks for.
+    asked: String,
+    /// Until when a refused name is asked for again (during a rejoin).
     until: Option<tokio::time::Instant>,
     /// When to ask again.
     again: Option<tokio::time::Instant>,
 }
 
-impl Rejoin {
-    /// Follows the broker's lines: the room the member is in, and whether the name came back.
-    fn saw(&mut self, line: &[u8], me: &str) {
+impl Seat {
+    fn new(name: &str) -> Seat {
+        Seat {
+            name: name.to_string(),
+            room: crate::chat::room::LOBBY.to_string(),
+            asked: name.to_string(),
+            until: None,
+            again: None,
+        }
+    }
+
+    /// The first line to a broker: come in under our name, and in our room if not the lobby.
+    fn hello(&self) -> String {
+        let mut out = format!("/hello {}", self.asked);
+        if self.room != crate::chat::room::LOBBY {
+            out.push(' ');
+            out.push_str(&self.room);
+        }
+        out.push('\n');
+        out
+    }
+
+    /// A rejoin begins: ask for the name we had, until [`RENAME_FOR`] has passed.
+    fn rejoin(&mut self) -> String {
+        self.asked = self.name.clone();
+        self.until = Some(tokio::time::Instant::now() + RENAME_FOR);
+        self.again = None;
+        self.hello()
+    }
+
+    /// Follows one of the broker's lines.
+    fn saw(&mut self, line: &[u8]) {
         let Ok(line) = std::str::from_utf8(line) else {
             return;
         };
-        if let Some(rest) = line.strip_prefix("*** welcome, you are ")
-            && self.until.is_none()
-        {
-            // `NAME in ROOM; ...`: the room of a fresh connection.
-            if let Some((_, room)) = rest.split_once(" in ") {
-                self.room = room.split(';').next().map(str::to_string);
+        let Some(notice) = line.strip_prefix("*** ") else {
+            return;
+        };
+        if let Some(rest) = notice.strip_prefix("welcome, you are ") {
+            // `NAME in ROOM; commands ...`
+            if let Some((name, rest)) = rest.split_once(" in ") {
+                self.name = name.to_string();
+                if let Some(room) = rest.split(';').next() {
+                    self.room = room.to_string();
+                }
+                if self.name == self.asked {
+                    self.until = None;
+                }
             }
-        } else if let Some(room) = line
-            .strip_prefix("*** ")
-            .and_then(|l| l.strip_prefix(me))
+        } else if let Some(new) = notice
+            .strip_prefix(self.name.as_str())
+            .and_then(|l| l.strip_prefix(" is now known as "))
+        {
+            self.name = new.to_string();
+            if self.name == self.asked {
+                self.until = None;
+            }
+        } else if let Some(room) = notice
+            .strip_prefix(self.name.as_str())
             .and_then(|l| l.strip_prefix(" joined "))
         {
-            self.room = Some(room.to_string());
-        } else if line.ends_with(&format!(" is now known as {me}")) {
-            self.until = None;
-        } else if line == format!("*** the name {me} is taken (or looks like one that is)")
+            self.room = room.to_string();
+        } else if notice
+            == format!(
+                "the name {} is taken (or looks like one that is)",
+                self.asked
+            )
             && let Some(until) = self.until
         {
             let now = tokio::time::Instant::now();
@@ -283,22 +387,6 @@ impl Rejoin {
                 self.again = Some(now + RENAME_EVERY);
             }
         }
-    }
-
-    /// A rejoin begins: what to send the new broker (the name, and the room if not the
-    /// lobby); the name is asked for again until [`RENAME_FOR`] has passed.
-    fn start(&mut self, me: &str) -> String {
-        self.until = Some(tokio::time::Instant::now() + RENAME_FOR);
-        self.again = None;
-        let mut out = format!("/nick {me}\n");
-        if let Some(room) = self
-            .room
-            .as_ref()
-            .filter(|r| *r != crate::chat::room::LOBBY)
-        {
-            out.push_str(&format!("/join {room}\n"));
-        }
-        out
     }
 }
 
@@ -313,9 +401,7 @@ async fn udp(addr: SocketAddr, name: &str) -> Result<ExitCode> {
     // A hello asks for a cookie; echoing it proves our address, which puts us on the hub's
     // list before we say anything, with no limit on what it sends us (see `hub::cookie`).
     socket.send(&cookie::hello()).await?;
-    let screen = Screen::new();
-    screen.prompt();
-    let mut keyboard = Keyboard::new();
+    let (screen, mut keyboard) = console::open();
     let mut buf = vec![0u8; 64 * 1024];
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     // Until a welcome comes (the hub may not be up yet), a hello a second, ten at most.
@@ -342,7 +428,7 @@ async fn udp(addr: SocketAddr, name: &str) -> Result<ExitCode> {
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
                 Err(e) => return Err(e).context("receive from the hub"),
             },
-            lines = keyboard.next(&screen) => {
+            lines = keyboard.next() => {
                 let Some(lines) = lines? else {
                     return Ok(ExitCode::SUCCESS);
                 };

@@ -19,6 +19,10 @@
 //! - a client's line `text` reaches the others in its room as `<name> text`; `/me waves` as
 //!   `* name waves`; `//text` sends `/text`;
 //! - `/nick NAME`, `/who`, `/join ROOM`, `/quit` (or `byebye`) are commands;
+//! - a client that names itself as it connects sends `/hello NAME [ROOM]` as its first line
+//!   (within half a second): it comes in under that name (and in that room) with no default
+//!   name announced first; until that half second has passed, or a first line has come, a
+//!   silent client (someone at `nc`) is not yet welcomed;
 //! - the broker's own lines start with `*** ` (welcome, joins, leaves, renames, errors).
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::node::{Event, Node};
 use super::text::{neutralise, neutralise_name};
 use super::{Common, PortUse, targets};
-use crate::tty::console::{Keyboard, Screen, terminated};
+use crate::tty::console::{self, terminated};
 
 /// Whom `taojie msg chat` talks to first.
 #[derive(Debug, Clone)]
@@ -35,8 +35,7 @@ pub async fn run(args: ChatOptions) -> Result<ExitCode> {
     let node = started.node.clone();
     eprintln!("msg udp {}", node.local_addr()?);
     node.announce(&[]).await;
-    let screen = Screen::new();
-    let mut keyboard = Keyboard::new();
+    let (screen, mut keyboard) = console::open();
     let mut to: Option<Recipient> = None;
     let mut wanted = args.to.clone();
     if let Some(name) = &wanted
@@ -46,7 +45,6 @@ pub async fn run(args: ChatOptions) -> Result<ExitCode> {
         wanted = None;
     }
     screen.show(hint(&to).as_bytes());
-    screen.prompt();
     let (sent_tx, mut sent_rx) = mpsc::channel::<String>(64);
     let stop = terminated();
     tokio::pin!(stop);
@@ -81,7 +79,7 @@ pub async fn run(args: ChatOptions) -> Result<ExitCode> {
                     screen.show(note.as_bytes());
                 }
             }
-            lines = keyboard.next(&screen) => {
+            lines = keyboard.next() => {
                 let Some(lines) = lines? else { break ExitCode::SUCCESS };
                 for line in lines {
                     match command(&line) {

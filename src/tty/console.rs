@@ -1,152 +1,152 @@
-//! The client side of a terminal conversation, shared by `taojie chat` and `taojie msg chat`:
-//! a [`Screen`] that prints incoming lines above the line being typed (each name in its
-//! colour) and a [`Keyboard`] that gives whole lines, from a pipe or through the line editor.
+//! The chat's console: a [`Screen`] that shows incoming lines (each name in its colour, above
+//! the line being typed) and a [`Keyboard`] that gives whole lines, from a pipe or through
+//! the [line editor](super::editor). [`open`] makes the pair.
 //!
 //! With stdin and stdout not terminals it is a plain line filter, so scripts can drive it.
-//! SIGTERM and SIGHUP end a terminal client the same way as Ctrl-D ([`terminated`]), so the
-//! terminal gets its modes back.
-use std::cell::RefCell;
+//! SIGTERM and SIGHUP end a terminal client the same way as Ctrl-D ([`terminated`]); the
+//! screen puts the terminal's modes back when it is dropped, whatever the editor was doing.
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use tokio::sync::mpsc;
 
 use super::colour::paint;
+use super::editor::{self, Printer, Typed};
 use super::sanitize;
-use super::term::{self, Edit, Editor, RawMode};
+use crate::sys::TerminalModes;
 
 /// Where incoming lines go: coloured above the line being typed on a terminal, plain
 /// otherwise.
 pub struct Screen {
-    raw: Option<RawMode>,
-    editor: RefCell<Editor>,
+    tty: Option<Tty>,
 }
 
-impl Default for Screen {
-    fn default() -> Self {
-        Screen::new()
-    }
+/// The terminal while the editor runs.
+struct Tty {
+    printer: Printer,
+    /// The modes before the editor changed them.
+    modes: TerminalModes,
 }
 
-impl Screen {
-    /// The screen: the terminal in raw mode when stdin and stdout are both terminals.
-    pub fn new() -> Self {
-        let tty = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
-        Screen {
-            raw: if tty { RawMode::enter() } else { None },
-            editor: RefCell::new(Editor::default()),
-        }
-    }
-
-    /// Shows one incoming line (neutralised; coloured on a terminal).
-    pub fn show(&self, raw: &[u8]) {
-        let text = sanitize(raw);
-        let mut out = std::io::stdout().lock();
-        if self.raw.is_some() {
-            let _ = write!(out, "\r\x1b[K{}\n", paint(&text));
-            term::redraw(&mut out, self.editor.borrow().text());
-        } else {
-            let _ = writeln!(out, "{text}");
-        }
-        let _ = out.flush();
-    }
-
-    /// Whether this is a terminal in raw mode (else a plain line filter).
-    pub fn is_terminal(&self) -> bool {
-        self.raw.is_some()
-    }
-
-    /// Draws the input line again.
-    pub fn prompt(&self) {
-        if self.raw.is_some() {
+impl Drop for Screen {
+    fn drop(&mut self) {
+        if let Some(tty) = &self.tty {
+            tty.modes.restore();
+            // The prompt (and anything half typed) goes: the shell's prompt comes next.
             let mut out = std::io::stdout().lock();
-            term::redraw(&mut out, self.editor.borrow().text());
+            let _ = write!(out, "\r\x1b[K");
             let _ = out.flush();
         }
     }
 }
 
-/// What the user types: whole lines from a pipe, or keystrokes through the line editor.
-pub struct Keyboard {
-    chunks: mpsc::Receiver<std::io::Result<Vec<u8>>>,
-    /// Bytes read from a pipe and not yet made into a line (kept here, so a cancelled wait
-    /// loses none).
-    line: Vec<u8>,
-    /// Stdin has ended (or failed).
-    eof: bool,
-    done: bool,
+impl Screen {
+    /// Shows one incoming line (neutralised; coloured on a terminal).
+    pub fn show(&self, raw: &[u8]) {
+        let text = sanitize(raw);
+        match &self.tty {
+            Some(tty) => tty.printer.print(paint(&text)),
+            None => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{text}");
+                let _ = out.flush();
+            }
+        }
+    }
+
+    /// Whether this is a terminal with the line editor (else a plain line filter).
+    pub fn is_terminal(&self) -> bool {
+        self.tty.is_some()
+    }
 }
 
-impl Default for Keyboard {
-    fn default() -> Self {
-        Keyboard::new()
+/// Opens the console: the line editor when stdin and stdout are both terminals, a plain line
+/// filter otherwise.
+pub fn open() -> (Screen, Keyboard) {
+    let tty = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if tty
+        && let Some(modes) = TerminalModes::save()
+        && let Some((printer, lines)) = editor::start()
+    {
+        let screen = Screen {
+            tty: Some(Tty { printer, modes }),
+        };
+        return (screen, Keyboard::Editor { lines, done: false });
     }
+    let keyboard = Keyboard::Pipe {
+        chunks: stdin_chunks(),
+        line: Vec::new(),
+        eof: false,
+    };
+    (Screen { tty: None }, keyboard)
+}
+
+/// What the user types: whole lines from a pipe, or from the line editor.
+pub enum Keyboard {
+    /// Lines from the editor.
+    Editor {
+        /// Finished lines, as the editor hands them over.
+        lines: mpsc::UnboundedReceiver<Typed>,
+        /// The user left (or the terminal failed).
+        done: bool,
+    },
+    /// Bytes from a pipe or a file.
+    Pipe {
+        /// What the reading thread read.
+        chunks: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+        /// Bytes not yet made into a line (kept here, so a cancelled wait loses none).
+        line: Vec<u8>,
+        /// Stdin has ended (or failed).
+        eof: bool,
+    },
 }
 
 impl Keyboard {
-    /// Starts reading stdin.
-    pub fn new() -> Self {
-        Keyboard {
-            chunks: stdin_chunks(),
-            line: Vec::new(),
-            eof: false,
-            done: false,
-        }
-    }
-
-    /// The next bytes from stdin; `None` at its end.
-    async fn chunk(&mut self) -> Result<Option<Vec<u8>>> {
-        if self.eof {
-            return Ok(None);
-        }
-        match self.chunks.recv().await {
-            Some(Ok(chunk)) if !chunk.is_empty() => Ok(Some(chunk)),
-            Some(Err(e)) => {
-                self.eof = true;
-                Err(e).context("read stdin")
-            }
-            _ => {
-                self.eof = true;
-                Ok(None)
-            }
-        }
-    }
-
     /// The next lines typed; `None` at the end of input (or Ctrl-C, Ctrl-D on a terminal).
-    pub async fn next(&mut self, screen: &Screen) -> Result<Option<Vec<String>>> {
-        if self.done {
-            return Ok(None);
-        }
-        if screen.raw.is_none() {
-            loop {
-                if let Some(end) = self.line.iter().position(|&b| b == b'\n') {
-                    let raw: Vec<u8> = self.line.drain(..=end).collect();
+    pub async fn next(&mut self) -> Result<Option<Vec<String>>> {
+        match self {
+            Keyboard::Editor { lines, done } => {
+                if *done {
+                    return Ok(None);
+                }
+                match lines.recv().await {
+                    Some(Typed::Line(l)) => {
+                        Ok(Some(l.split(['\n', '\r']).map(str::to_string).collect()))
+                    }
+                    Some(Typed::Failed(e)) => {
+                        *done = true;
+                        bail!("read the terminal: {e}")
+                    }
+                    Some(Typed::Quit) | None => {
+                        *done = true;
+                        Ok(None)
+                    }
+                }
+            }
+            Keyboard::Pipe { chunks, line, eof } => loop {
+                if let Some(end) = line.iter().position(|&b| b == b'\n') {
+                    let raw: Vec<u8> = line.drain(..=end).collect();
                     return Ok(Some(vec![plain_line(&raw)]));
                 }
-                match self.chunk().await? {
-                    Some(chunk) => self.line.extend_from_slice(&chunk),
-                    None if self.line.is_empty() => return Ok(None),
-                    // The last line had no newline: it is still a line.
-                    None => return Ok(Some(vec![plain_line(&std::mem::take(&mut self.line))])),
+                let chunk = if *eof { None } else { chunks.recv().await };
+                match chunk {
+                    Some(Ok(chunk)) if !chunk.is_empty() => line.extend_from_slice(&chunk),
+                    Some(Err(e)) => {
+                        *eof = true;
+                        return Err(e).context("read stdin");
+                    }
+                    _ => {
+                        *eof = true;
+                        if line.is_empty() {
+                            return Ok(None);
+                        }
+                        // The last line had no newline: it is still a line.
+                        return Ok(Some(vec![plain_line(&std::mem::take(line))]));
+                    }
                 }
-            }
+            },
         }
-        let Some(chunk) = self.chunk().await? else {
-            return Ok(None);
-        };
-        let mut lines = Vec::new();
-        for edit in screen.editor.borrow_mut().feed(&chunk) {
-            match edit {
-                Edit::Line(l) => lines.push(l),
-                Edit::Quit => self.done = true,
-            }
-        }
-        if self.done && lines.is_empty() {
-            return Ok(None);
-        }
-        screen.prompt();
-        Ok(Some(lines))
     }
 }
 
@@ -156,10 +156,10 @@ fn plain_line(raw: &[u8]) -> String {
     text.trim_end_matches(['\n', '\r']).to_string()
 }
 
-/// Reads stdin on a thread of its own and hands over what it reads. A read nobody answers (a
-/// terminal left alone) must not keep the client from exiting when the broker goes away or a
-/// signal comes: tokio's stdin reads on the runtime's blocking pool, which the runtime waits
-/// for when it shuts down, while this thread simply ends with the process.
+/// Reads stdin on a thread of its own and hands over what it reads. A read nobody answers
+/// must not keep the client from exiting when the broker goes away or a signal comes: tokio's
+/// stdin reads on the runtime's blocking pool, which the runtime waits for when it shuts
+/// down, while this thread simply ends with the process.
 fn stdin_chunks() -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
     let (tx, rx) = mpsc::channel(4);
     std::thread::spawn(move || {

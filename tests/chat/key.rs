@@ -3,7 +3,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use super::common::{self, bin, run_program};
-use super::{Client, WAIT, chat_server};
+use super::{Client, WAIT, chat_server, welcomed};
 
 #[test]
 fn with_a_key_only_authenticated_clients_get_in() {
@@ -18,9 +18,9 @@ fn with_a_key_only_authenticated_clients_get_in() {
     let server = chat_server(&["--key", key]);
     let addr = server.addr("chat", "tcp");
     let mut dora = Client::taojie(&addr, "dora", &["--key", key]);
-    dora.wait_for("own rename", |l| l.ends_with("is now known as dora"));
+    dora.wait_for("own welcome", welcomed("dora"));
     let mut ed = Client::taojie(&addr, "ed", &["--key", key]);
-    ed.wait_for("own rename", |l| l.ends_with("is now known as ed"));
+    ed.wait_for("own welcome", welcomed("ed"));
 
     // A plain line client: it gets the 32-byte challenge, its lines fail the check, and the
     // connection closes; it never reads or posts a chat line.

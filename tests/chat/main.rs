@@ -31,6 +31,13 @@ use common::{Server, bin};
 /// Time limit for an expected line or a process.
 const WAIT: Duration = Duration::from_secs(30);
 
+/// Whether `line` is the broker's welcome of the member `name` (a `taojie chat --name NAME`
+/// comes in under its name, with no default name first).
+fn welcomed(name: &str) -> impl Fn(&str) -> bool {
+    let want = format!("*** welcome, you are {name} in ");
+    move |l: &str| l.starts_with(&want)
+}
+
 /// A line client run as a process (nc or taojie chat): lines in on stdin, lines out.
 struct Client {
     child: Child,
@@ -129,6 +136,11 @@ fn chat_server(extra: &[&str]) -> Server {
     args.extend_from_slice(extra);
     let n = 1 + usize::from(extra.contains(&"--udp"));
     Server::start(&args, n)
+}
+
+/// A broker on `addr` (one that an earlier broker of the test had, to come back on).
+fn chat_server_at(addr: &str) -> Server {
+    Server::start(&["serve", "chat", "--listen", addr], 1)
 }
 
 /// A raw-socket client that has picked a name (and seen the broker confirm it).

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::common::{Server, peer_script, run_program};
-use super::{Client, WAIT};
+use super::{Client, WAIT, welcomed};
 
 /// A `nats-server -js` of this test's own, on a port it chose, with a store in a temp dir.
 pub(super) struct Nats {
@@ -157,7 +157,7 @@ fn three_brokers_carry_two_rooms_with_names_who_and_history_across_them() {
         ("dev3", "dev", nc_member(&addr(2), "dev3", "dev")),
     ];
     let mut cat = Client::taojie(&addr(2), "cat", &[]);
-    cat.wait_for("own rename", |l| l.ends_with("is now known as cat"));
+    cat.wait_for("own welcome", welcomed("cat"));
     members.push(("cat", "lobby", cat));
 
     // Names clash across brokers as on one: case and look-alikes too.
@@ -292,7 +292,7 @@ fn a_killed_brokers_names_are_freed_and_its_clients_come_back_on_another() {
     // zed is given both addresses; it joins the first (a).
     let list = format!("{aa},{ba}");
     let mut zed = Client::taojie(&list, "zed", &[]);
-    zed.wait_for("own rename", |l| l.ends_with("is now known as zed"));
+    zed.wait_for("own welcome", welcomed("zed"));
     zed.send("/join dev");
     zed.wait_line("*** zed joined dev");
     watcher.wait_line("*** zed joined dev");
@@ -301,11 +301,16 @@ fn a_killed_brokers_names_are_freed_and_its_clients_come_back_on_another() {
 
     a.signal(libc::SIGKILL);
     let killed = Instant::now();
+    let since_kill = watcher.seen.len();
     // The others see zed leave; or, when c took a for gone before b did and zed's client got
     // its name back on b meanwhile, they see zed come back (and no "left" after it, which
-    // would read as the new zed leaving).
+    // would read as the new zed leaving). It comes back straight in under its name (`/hello`)
+    // when a's hold on the name is gone, else under a default name until it is.
     let left = "*** zed left dev (their broker is gone)";
-    let back = |l: &str| l.starts_with("*** user") && l.ends_with("is now known as zed");
+    let back = |l: &str| {
+        l == "*** zed joined dev"
+            || (l.starts_with("*** user") && l.ends_with("is now known as zed"))
+    };
     wait_until(
         &mut watcher,
         "zed leave or come back",
@@ -333,10 +338,12 @@ fn a_killed_brokers_names_are_freed_and_its_clients_come_back_on_another() {
         thread::sleep(Duration::from_millis(500));
     }
     // zed's client came back on b, under its name, in its room.
+    // Straight in when a's hold on the name is gone, else under a default name until it is.
     zed.wait_for("the rejoin", |l| {
-        l.ends_with("is now known as zed") && l.starts_with("*** user")
+        l.starts_with("*** welcome, you are zed in dev;")
+            || (l.ends_with("is now known as zed") && l.starts_with("*** user"))
     });
-    if !watcher.seen.iter().any(|l| back(l)) {
+    if !watcher.seen[since_kill..].iter().any(|l| back(l)) {
         watcher.wait_for("zed back", back);
     }
     zed.send("after");
@@ -345,7 +352,11 @@ fn a_killed_brokers_names_are_freed_and_its_clients_come_back_on_another() {
     // answer comes after every line it sent the watcher.
     b.wait_stderr("a broker went silent");
     who_until(&mut watcher, "*** in dev (2): watcher, zed");
-    let came_back = watcher.seen.iter().position(|l| back(l)).unwrap();
+    let came_back = since_kill
+        + watcher.seen[since_kill..]
+            .iter()
+            .position(|l| back(l))
+            .unwrap();
     assert!(
         !watcher.seen[came_back..].iter().any(|l| l == left),
         "told that zed left after it came back: {:#?}",

@@ -2,7 +2,7 @@
 use std::io::{BufRead, Write};
 use std::net::TcpStream;
 
-use super::{Client, chat_server, raw_client};
+use super::{Client, chat_server, raw_client, welcomed};
 
 #[test]
 fn nc_and_taojie_clients_chat_with_names_rooms_and_history() {
@@ -21,8 +21,9 @@ fn nc_and_taojie_clients_chat_with_names_rooms_and_history() {
         });
     }
     let mut dora = Client::taojie(&addr, "dora", &[]);
-    dora.wait_for("own rename", |l| l.ends_with("is now known as dora"));
-    ncs[0].wait_for("dora's arrival", |l| l.ends_with("is now known as dora"));
+    dora.wait_for("own welcome", welcomed("dora"));
+    // A client with --name comes in under it: no default name first.
+    ncs[0].wait_line("*** dora joined lobby");
 
     // Everyone talks at once; each must see the others' lines in each sender's order.
     const N: usize = 20;

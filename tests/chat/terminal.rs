@@ -2,7 +2,7 @@
 //! (`tests/peers/chat_pty.py` runs `taojie chat` on pseudo-terminals), and plain output with
 //! no escape sequences when stdout is a pipe.
 use super::common::{self, bin, peer_script, run_program};
-use super::{Client, WAIT, chat_server};
+use super::{Client, WAIT, chat_server, chat_server_at, welcomed};
 
 #[test]
 fn on_a_terminal_incoming_lines_go_above_the_line_being_typed() {
@@ -32,7 +32,7 @@ fn on_a_pipe_lines_are_plain_text() {
     let server = chat_server(&[]);
     let addr = server.addr("chat", "tcp");
     let mut dora = Client::taojie(&addr, "dora", &[]);
-    dora.wait_for("own rename", |l| l.ends_with("is now known as dora"));
+    dora.wait_for("own welcome", welcomed("dora"));
     let mut bob = Client::nc(&addr);
     bob.send("/nick bob");
     dora.wait_for("bob's name", |l| l.ends_with("is now known as bob"));
@@ -58,13 +58,33 @@ fn on_a_pipe_lines_are_plain_text() {
 }
 
 #[test]
-fn when_the_broker_goes_away_the_client_exits_with_stdin_still_open() {
+fn when_its_only_broker_stops_the_client_comes_back_under_its_name_in_its_room() {
     let mut server = chat_server(&[]);
     let addr = server.addr("chat", "tcp");
     let mut dora = Client::taojie(&addr, "dora", &[]);
-    dora.wait_for("own rename", |l| l.ends_with("is now known as dora"));
+    dora.wait_for("own welcome", welcomed("dora"));
+    dora.send("/join dev");
+    dora.wait_line("*** dora joined dev");
     server.terminate(WAIT).expect("the broker stops on SIGTERM");
-    let status = common::wait_timeout(&mut dora.child, WAIT)
-        .expect("the client is still running, waiting on stdin, after the broker left");
+    dora.wait_for("word of the loss", |l| {
+        l == format!("*** lost the broker at {addr}; reconnecting")
+    });
+    // The broker comes back on the same address; the client finds it by itself.
+    let _again = chat_server_at(&addr);
+    dora.wait_for("word of the reconnection", |l| {
+        l == format!("*** reconnected to {addr}; rejoining as dora")
+    });
+    dora.wait_for("the welcome back, in its room", |l| {
+        l.starts_with("*** welcome, you are dora in dev;")
+    });
+    let mut bob = Client::nc(&addr);
+    bob.send("/hello bob dev");
+    bob.wait_for("own welcome", welcomed("bob"));
+    dora.wait_line("*** bob joined dev");
+    dora.send("back again");
+    bob.wait_line("<dora> back again");
+    // The end of its input still ends it.
+    drop(dora.stdin.take());
+    let status = common::wait_timeout(&mut dora.child, WAIT).expect("the client exits");
     assert!(status.success(), "{status:?}");
 }

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message, WebSocket};
 
 use super::common::{self, Proc, Server, bin, need, peer_script, run_program};
-use super::{Client, WAIT, raw_client};
+use super::{Client, WAIT, raw_client, welcomed};
 
 type Ws = WebSocket<TcpStream>;
 
@@ -445,7 +445,7 @@ fn with_a_key_the_websocket_needs_the_token_from_the_login_url() {
     );
 
     let mut dora = Client::taojie(&chat, "dora", &["--key", key]);
-    dora.wait_for("own rename", |l| l.ends_with("is now known as dora"));
+    dora.wait_for("own welcome", welcomed("dora"));
     let mut wes = open(&web, &right, &origin).expect("the token opens the websocket");
     wes.send(Message::text("/nick wes")).unwrap();
     wes.send(Message::text("hello from a keyed page")).unwrap();

@@ -4,12 +4,15 @@ Usage: chat_pty.py TAOJIE ADDR
 
 Two terminal clients (ann, cat) join the broker at ADDR, each on its own 80x24 pty, next to a
 plain socket client (bob). ann types part of a line; while it is unfinished bob posts lines;
-then ann finishes it and presses Enter. Everything the clients write to their ptys goes into
+then ann finishes it and presses Enter; she edits a line with the cursor keys, Ctrl-W and
+Ctrl-U, brings one back from the history, pastes two lines and types a line wider than the
+terminal. Everything the clients write to their ptys goes into
 the pyte terminal emulator, and the checks are on the emulated screens: the incoming lines are
-whole, above the input line; the input line still holds exactly what was typed (a line wider
-than the terminal by its end, on one row); bob gets the finished lines intact; names are
-coloured, the same name with the same colour on both terminals; Ctrl-D and SIGTERM end the
-client and give the terminal its modes back.
+whole, above the input line; the input line still holds exactly what was typed; bob gets the
+finished lines intact; names are coloured, the same name with the same colour on both
+terminals; a client comes in under its name; its own lines and /me show under the name the
+broker gave (not a refused one); Ctrl-D and SIGTERM end the client and give the terminal its
+modes back; /quit ends with the broker's bye and nothing after it.
 
 Prints `ok` and exits 0, or prints what went wrong and the screen, and exits 1. Every wait is
 bounded; the processes started here are killed by the end.
@@ -193,10 +196,12 @@ def scenario(taojie, addr, terms):
     bob = Peer(addr, "bob")
     ann = Term(taojie, addr, "ann")
     terms.append(ann)
-    bob.wait_line("ann's arrival", lambda l: l.endswith("is now known as ann"))
+    # A client with --name comes in under it: no default name first, no rename.
+    arrival = bob.wait_line("ann's arrival", lambda l: "ann" in l)
+    check(arrival == "*** ann joined lobby", f"ann arrived as {arrival!r}")
     cat = Term(taojie, addr, "cat")
     terms.append(cat)
-    bob.wait_line("cat's arrival", lambda l: l.endswith("is now known as cat"))
+    bob.wait_line("cat's arrival", lambda l: l == "*** cat joined lobby")
     wait_until(terms, "the prompts", lambda: all(t.cursor_row() == PROMPT.rstrip() for t in terms))
 
     # ann types half a line; the client must have drawn it before anything comes in.
@@ -213,8 +218,6 @@ def scenario(taojie, addr, terms):
     def above_input(t):
         return t.rows()[max(0, t.screen.cursor.y - 3):t.screen.cursor.y]
 
-    # An incoming line and the redrawn input line reach the terminal in two writes (stdout
-    # is line-buffered), so wait for both: on a busy machine the pty can be read between them.
     wait_until(terms, "bob's lines on both terminals, ann's input redrawn under them",
                lambda: all(above_input(t) == shown for t in terms)
                and ann.cursor_row() == PROMPT + typed)
@@ -240,46 +243,69 @@ def scenario(taojie, addr, terms):
         check(colour_of(t, r, 1, 3) == {pyte_fg(want)}, f"bob's name not in colour {want}", t)
         check(colour_of(t, r, 6, len(incoming[0])) == {"default"}, "bob's text is coloured", t)
 
-    # ann finishes the line; bob gets it intact, and both terminals show it in ann's colour.
+    # ann finishes the line; bob gets it intact, and both terminals show it once, as the room
+    # sees it, in ann's colour (the typed line with its prompt is gone).
     ann.type("ld\r")
     bob.wait_line("ann's finished line", lambda l: l == "<ann> hello world")
     mine = "<ann> hello world"
     wait_until(terms, "ann's line on both terminals", lambda: all(mine in t.rows() for t in terms))
     wait_until(terms, "ann's empty prompt", lambda: ann.cursor_row() == PROMPT.rstrip())
+    check(not any("> hello world" in r and not r.startswith("<ann>") for r in ann.rows()),
+          "the typed line stayed on screen next to the sent one", ann)
     for t in terms:
         check(colour_of(t, row_of(t, mine), 1, 3) == {pyte_fg(fnv_colour("ann"))},
               "ann's name not in its colour", t)
         check(f"\x1b[{fnv_colour('ann')}mann\x1b[0m".encode() in t.raw, "no SGR for ann", t)
 
-    # A line wider than the terminal is shown by its end (after a `<`) on the one input row,
-    # so an incoming line does not leave a wrapped part of it behind; it is sent whole.
+    # The editor: Left and Right move the cursor, Home and End, Ctrl-W takes a word back,
+    # Up brings back the last line sent, wide characters are edited whole.
+    ann.type("helo")
+    ann.type("\x1b[D")          # Left
+    ann.type("l")
+    ann.type("\x1b[H")          # Home
+    ann.type("「")
+    ann.type("\x1b[F")          # End
+    ann.type(" 你好 wrld")
+    ann.type("\x17")            # Ctrl-W: "wrld" goes
+    ann.type("world」")
+    edited = "「hello 你好 world」"
+    wait_until(terms, "ann's edited line", lambda: ann.cursor_row() == PROMPT + edited)
+    ann.type("\r")
+    bob.wait_line("ann's edited line", lambda l: l == "<ann> " + edited)
+    wait_until(terms, "ann's empty prompt", lambda: ann.cursor_row() == PROMPT.rstrip())
+    ann.type("\x1b[A")          # Up: the last line sent
+    wait_until(terms, "the last line back from the history",
+               lambda: ann.cursor_row() == PROMPT + edited)
+    ann.type("\x15")            # Ctrl-U clears it
+    wait_until(terms, "ann's line cleared", lambda: ann.cursor_row() == PROMPT.rstrip())
+
+    # A pasted block of two lines (bracketed paste) goes out as two lines.
+    ann.type("\x1b[200~first pasted\rsecond pasted\x1b[201~\r")
+    bob.wait_line("the first pasted line", lambda l: l == "<ann> first pasted")
+    bob.wait_line("the second pasted line", lambda l: l == "<ann> second pasted")
+
+    # A line wider than the terminal wraps over rows; a line coming in goes above all of them,
+    # and the long line is drawn again whole under it; it is sent whole.
     long = "start:" + "0123456789" * 6 + "你好" * 10
     ann.type(long)
-    wait_until(terms, "ann's long line", lambda: ann.cursor_row().endswith("你好" * 10))
-    row = ann.cursor_row()
-    check(row.startswith(PROMPT + "<") and row[3:] in long, "long input not shown by its end", ann)
-    check(ann.screen.cursor.x < COLS, "the long input wrapped", ann)
+    wait_until(terms, "ann's long line", lambda: ann.cursor_row().endswith("你好" * 4))
     bob.send("while you type")
-    wait_until(terms, "bob's line above ann's long input, redrawn the same",
-               lambda: above_input(ann)[-1:] == ["<bob> while you type"]
-               and ann.cursor_row() == row)
-    cy = ann.screen.cursor.y
+    wait_until(terms, "bob's line above ann's long input",
+               lambda: ann.rows()[ann.screen.cursor.y - 2] == "<bob> while you type"
+               and ann.cursor_row().endswith("你好"))
     rows = ann.rows()
-    check(rows[cy - 2] == mine, "part of the long input was left above bob's line", ann)
-    check(rows[cy] == row, "the long input was not redrawn the same", ann)
-    check(all("start" not in r for r in rows), "the start of the long input is on screen", ann)
+    cy = ann.screen.cursor.y
+    check(rows[cy - 1].startswith(PROMPT + "start:"), "the long input is not whole under it", ann)
+    check(sum("start:" in r for r in rows) == 1, "part of the long input was left behind", ann)
     ann.type("\r")
     bob.wait_line("ann's long line", lambda l: l == "<ann> " + long)
     wait_until(terms, "ann's empty prompt", lambda: ann.cursor_row() == PROMPT.rstrip())
 
-    # After the terminal is made narrower, the next redraw fits the new width; Ctrl-U clears.
-    ann.resize(40)
-    ann.type(long)
-    wait_until(terms, "ann's long line, narrower", lambda: ann.cursor_row().endswith("你好"))
-    row = ann.cursor_row()
-    check(row.startswith(PROMPT + "<") and ann.screen.cursor.x < 40, "no fit after resize", ann)
-    ann.type("\x15")
-    wait_until(terms, "ann's line cleared", lambda: ann.cursor_row() == PROMPT.rstrip())
+    # ann's own /me is shown to her, as the room sees it.
+    ann.type("/me waves back\r")
+    bob.wait_line("ann's action", lambda l: l == "* ann waves back")
+    wait_until(terms, "ann's own action on her screen",
+               lambda: "* ann waves back" in ann.rows())
 
     # Ctrl-D on the empty line leaves, and so does SIGTERM (with 128 + 15, as a shell reports a
     # killed program); either way the terminal gets its line mode and echo back.
@@ -298,22 +324,48 @@ def scenario(taojie, addr, terms):
     for name in ("ann", "cat"):
         bob.wait_line(f"{name}'s leaving", lambda l: l == f"*** {name} left lobby (disconnected)")
 
-    # /quit: the broker says bye and closes; the client says so on screen and exits 0.
-    dan = Term(taojie, addr, "dan")
-    terms.append(dan)
-    bob.wait_line("dan's arrival", lambda l: l.endswith("is now known as dan"))
-    dan.type("/quit\r")
+    # A name that is taken: the client says so and shows its lines under the name the broker
+    # gave instead, and so after a refused /nick; an accepted one is followed.
+    eve = Term(taojie, addr, "bob")
+    terms.append(eve)
+    given = bob.wait_line("the second bob's arrival",
+                          lambda l: l.startswith("*** user") and l.endswith(" joined lobby"))
+    other = given[len("*** "):-len(" joined lobby")]
+    check(other.startswith("user"), f"the second bob arrived as {given!r}")
+    wait_until([eve], "the refusal", lambda: any("the name bob is taken" in r for r in eve.rows()))
+    wait_until([eve], "the prompt", lambda: eve.cursor_row() == PROMPT.rstrip())
+    eve.type("hi\r")
+    bob.wait_line("the second bob's line", lambda l: l == f"<{other}> hi")
+    wait_until([eve], "the line under the given name", lambda: f"<{other}> hi" in eve.rows())
+    check("<bob> hi" not in eve.rows(), "the line shown under the refused name", eve)
+    eve.type("/nick bob\r")
+    wait_until([eve], "the second refusal",
+               lambda: sum("the name bob is taken" in r for r in eve.rows()) == 2)
+    eve.type("still me\r")
+    bob.wait_line("the line after the refused /nick", lambda l: l == f"<{other}> still me")
+    wait_until([eve], "still under the given name", lambda: f"<{other}> still me" in eve.rows())
+    eve.type("/nick eve\r")
+    bob.wait_line("eve's rename", lambda l: l == f"*** {other} is now known as eve")
+    wait_until([eve], "the rename on screen",
+               lambda: f"*** {other} is now known as eve" in eve.rows())
+    eve.type("now eve\r")
+    bob.wait_line("eve's line", lambda l: l == "<eve> now eve")
+    wait_until([eve], "eve's line under her new name", lambda: "<eve> now eve" in eve.rows())
+
+    # /quit: the broker says bye and closes; the client shows the bye, says nothing more (it
+    # was the user who left) and exits 0.
+    eve.type("/quit\r")
     deadline = time.monotonic() + WAIT
-    while dan.proc.poll() is None:
-        dan.pump(0.02)
+    while eve.proc.poll() is None:
+        eve.pump(0.02)
         if time.monotonic() > deadline:
-            raise Failure("dan did not exit after /quit")
-    dan.pump(0.1)
-    check(dan.proc.returncode == 0, f"dan exited with {dan.proc.returncode} after /quit", dan)
-    rows = [r for r in dan.rows() if r]
-    check(rows[-2:] == ["*** bye", "*** disconnected: the broker closed the connection"],
-          "no bye and no word of the closed connection on dan's screen", dan)
-    bob.wait_line("dan's leaving", lambda l: l == "*** dan left lobby (quit)")
+            raise Failure("eve did not exit after /quit")
+    eve.pump(0.1)
+    check(eve.proc.returncode == 0, f"eve exited with {eve.proc.returncode} after /quit", eve)
+    rows = [r for r in eve.rows() if r]
+    check(rows[-1:] == ["*** bye"], "no bye as the last line on eve's screen", eve)
+    check(not any("disconnected" in r for r in rows), "a word of disconnection after /quit", eve)
+    bob.wait_line("eve's leaving", lambda l: l == "*** eve left lobby (quit)")
 
 
 def main():

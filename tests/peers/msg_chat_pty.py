@@ -9,7 +9,8 @@ nothing leaves loopback. Other members (cat, forged senders) take NET.3 and up.
 
 SCENARIO is one of:
   send     ann starts with `--to bob` and is put in the terminal's raw mode; typed lines
-           (edited with Backspace, an arrow key ignored, a `//` line sent as `/...`) are
+           (edited with Backspace and the Left key, brought back with Up, a `//` line sent as
+           `/...`) are
            shown as sent and then, right under them, `*** acknowledged by bob at HH:MM:SS`;
            Ctrl-D exits 0
   incoming cat (`taojie msg send`) messages ann while a line is half typed: cat's entry,
@@ -208,9 +209,15 @@ def scenario_send(taojie, net, config, ann_box):
     ann.wait("the typed line echoed", lambda: ann.cursor_row() == PROMPT + typed)
     check(ann.screen.cursor.x == len(PROMPT) + len("hello bob, ") + 4,
           "the cursor is not after the typed text (two wide characters)", ann)
-    # Editing keys work on the line editor's side: a backspace and an arrow key.
+    # Editing keys work on the line editor's side: a backspace, and the Left key (Enter sends
+    # the whole line, wherever the cursor is).
     ann.type("x\x7f\x1b[D\r")
     acknowledged(ann, typed)
+    # Up brings the line back from the history; Ctrl-U clears it again.
+    ann.type("\x1b[A")
+    ann.wait("the line back from the history", lambda: ann.cursor_row() == PROMPT + typed)
+    ann.type("\x15")
+    ann.wait("the line cleared", lambda: ann.cursor_row() == PROMPT.rstrip())
     check(sum(typed in r for r in ann.rows()) == 1, "the sent line shows more than once", ann)
     check(f"<\x1b[{fnv_colour('ann')}mann\x1b[0m> ".encode() in ann.raw,
           "ann's own name is not in its colour", ann)
@@ -229,9 +236,9 @@ def scenario_send(taojie, net, config, ann_box):
 def scenario_incoming(taojie, net, config, ann_box):
     ann_box.append(chat(taojie, net, config))
     ann = ann_box[-1]
-    ann.wait("the prompt", lambda: ann.cursor_row() == PROMPT.rstrip())
-    check("*** /to NAME picks whom to talk to; /who lists the LAN; /quit" in ann.rows(),
-          "no hint on how to pick someone", ann)
+    hint = "*** /to NAME picks whom to talk to; /who lists the LAN; /quit"
+    ann.wait("the hint on how to pick someone, and the prompt",
+             lambda: hint in ann.rows() and ann.cursor_row() == PROMPT.rstrip())
 
     typed = "half a li"
     ann.type(typed)

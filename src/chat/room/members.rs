@@ -18,40 +18,77 @@ impl Rooms {
     /// A new member with a default name (`user1`, ...) in the lobby, writing to `sink`. It is
     /// greeted and given the lobby's history; the returned post announces it to the others.
     pub fn enter(&self, sink: Option<Arc<Conn>>) -> (MemberId, Arc<Member>, Arc<str>, Post) {
+        let (id, member, name, post, _) = self.enter_as(self.new_id(), sink, None, LOBBY);
+        (id, member, name, post)
+    }
+
+    /// A fresh member id, for a member about to [`enter_as`](Self::enter_as) (its name may
+    /// have to be reserved beyond this broker first, under this id).
+    pub fn new_id(&self) -> MemberId {
         let mut st = self.lock();
         st.next_id += 1;
-        let id = st.next_id;
+        st.next_id
+    }
+
+    /// Member `id` comes in under `name` (or a default name, `user1`, ... when it gives none,
+    /// or that one is taken) in `room`, writing to `sink`. It is greeted and given the room's
+    /// history; the post announces it to the others; the last part says why `name` was not
+    /// given, if it was not. `room` must be a valid name.
+    pub fn enter_as(
+        &self,
+        id: MemberId,
+        sink: Option<Arc<Conn>>,
+        name: Option<&str>,
+        room: &str,
+    ) -> (MemberId, Arc<Member>, Arc<str>, Post, Option<String>) {
+        let mut st = self.lock();
         let member = Arc::new(Member::new(id, self.config.queue, sink));
-        let name: Arc<str> = loop {
-            st.next_default += 1;
-            let candidate = format!("user{}{}", st.next_default, self.default_suffix);
-            if !name_keys(&candidate)
-                .iter()
-                .any(|k| st.names.contains_key(k))
-            {
-                break candidate.into();
-            }
+        let free = |st: &State, n: &str| !name_keys(n).iter().any(|k| st.names.contains_key(k));
+        let mut refused = None;
+        let wanted = match name {
+            Some(n) => match valid_name(n) {
+                Ok(()) if free(&st, n) => Some(n),
+                Ok(()) => {
+                    refused = Some(format!("the name {n} is taken (or looks like one that is)"));
+                    None
+                }
+                Err(e) => {
+                    refused = Some(e);
+                    None
+                }
+            },
+            None => None,
+        };
+        let name: Arc<str> = match wanted {
+            Some(n) => n.into(),
+            None => loop {
+                st.next_default += 1;
+                let candidate = format!("user{}{}", st.next_default, self.default_suffix);
+                if free(&st, &candidate) {
+                    break candidate.into();
+                }
+            },
         };
         for k in name_keys(&name) {
             st.names.insert(k, id);
         }
-        let lobby: Arc<str> = LOBBY.into();
+        let room: Arc<str> = room.into();
         let welcome = format!(
-            "*** welcome, you are {name} in {LOBBY}; commands: /nick NAME, /who, /join ROOM, /me ACTION, /quit\n"
+            "*** welcome, you are {name} in {room}; commands: /nick NAME, /who, /join ROOM, /me ACTION, /quit\n"
         );
         crate::metrics::chat().members.inc();
         st.members.insert(
             id,
             Info {
                 name: name.clone(),
-                room: lobby.clone(),
+                room: room.clone(),
                 handle: member.clone(),
             },
         );
         add_to_room(
             &mut st,
             &self.config,
-            &lobby,
+            &room,
             id,
             &member,
             welcome.as_bytes(),
@@ -59,9 +96,9 @@ impl Rooms {
         drop(st);
         let post = Post {
             from: Some(id),
-            ..notice(&lobby, &format!("{name} joined {LOBBY}"))
+            ..notice(&room, &format!("{name} joined {room}"))
         };
-        (id, member, name, post)
+        (id, member, name, post, refused)
     }
 
     /// Renames a member. The member's own confirmation is queued for it at once, so it comes

@@ -17,8 +17,9 @@ use crate::secure::flags::ClientKeyArgs;
 )]
 pub struct ChatArgs {
     /// The broker (or, with --udp, the hub) to join, e.g. 127.0.0.1:9006; several brokers
-    /// joined by --nats, comma-separated: when one is gone the client joins the next, under
-    /// the same name and in the same room
+    /// joined by --nats, comma-separated. When the broker is gone the client connects again
+    /// (to the next, or to the same one once it is back), under the same name and in the
+    /// same room
     pub addr: String,
     /// Your name in the chat
     #[arg(long, value_name = "NAME")]
