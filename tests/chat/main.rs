@@ -5,7 +5,8 @@
 //! `rooms.rs` names, rooms and history with nc and taojie clients; `udp.rs` the hub with
 //! seed-style Python clients; `hostile.rs` hostile input; `slow.rs` a silent client and the
 //! broker's memory; `key.rs` authentication; `nats.rs` brokers joined through NATS; `terminal.rs` the client's line editor on
-//! a pseudo-terminal, its colours, and its plain output on a pipe.
+//! a pseudo-terminal, its colours, and its plain output on a pipe; `websocket.rs` the page's
+//! WebSocket against RFC 6455 with raw frames.
 mod amplify;
 #[path = "../common/mod.rs"]
 mod common;
@@ -18,6 +19,7 @@ mod slow;
 mod terminal;
 mod udp;
 mod web;
+mod websocket;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;

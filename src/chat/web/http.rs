@@ -158,6 +158,14 @@ fn upgrade(
     let Some(key) = h.get(header::SEC_WEBSOCKET_KEY) else {
         return plain(StatusCode::BAD_REQUEST, "no Sec-WebSocket-Key\n");
     };
+    if !key_ok(key.as_bytes()) {
+        debug!("websocket refused: a Sec-WebSocket-Key that is not 16 bytes in base64");
+        crate::metrics::service("chat-web").refused("bad websocket key");
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "Sec-WebSocket-Key must be 16 bytes in base64\n",
+        );
+    }
     let Some(host) = text(header::HOST) else {
         return plain(StatusCode::BAD_REQUEST, "no Host\n");
     };
@@ -203,6 +211,17 @@ fn upgrade(
     secured(r)
 }
 
+/// Whether a `Sec-WebSocket-Key` is what RFC 6455 §4.2.1 asks for: a nonce of 16 bytes in
+/// base64 (24 characters, padding included).
+fn key_ok(key: &[u8]) -> bool {
+    use base64::Engine;
+    let key = key.trim_ascii();
+    key.len() == 24
+        && base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .is_ok_and(|nonce| nonce.len() == 16)
+}
+
 fn plain(status: StatusCode, text: &'static str) -> Reply {
     let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *r.status_mut() = status;
@@ -221,5 +240,27 @@ fn secured(mut r: Reply) -> Reply {
 fn add_security_headers(h: &mut HeaderMap) {
     for (name, value) in SECURITY_HEADERS {
         h.insert(name, HeaderValue::from_static(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_ok;
+
+    #[test]
+    fn a_websocket_key_is_16_bytes_in_base64() {
+        // RFC 6455 §1.3's example key.
+        assert!(key_ok(b"dGhlIHNhbXBsZSBub25jZQ=="));
+        for bad in [
+            &b""[..],
+            b"x",
+            b"dGhlIHNhbXBsZSBub25jZQ",
+            b"dGhlIHNhbXBsZSBub25jZSE=",
+            b"dGhlIHNhbXBsZSBub25jZSEh",
+            b"!!!!!!!!!!!!!!!!!!!!!!==",
+            b"dGhlIHNhbXBsZSBub25jZQ==dGhl",
+        ] {
+            assert!(!key_ok(bad), "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 }

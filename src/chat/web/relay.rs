@@ -109,7 +109,17 @@ where
                     let _ = ws.close(Some(close(CloseCode::Unsupported, "text messages only"))).await;
                     return Ok(());
                 }
-                Some(Ok(_)) => {} // ping (answered by tungstenite), pong, close (answered; ends next)
+                Some(Ok(Message::Close(_))) => {
+                    // RFC 6455 §5.5.1: the page's close is answered with ours before the TCP
+                    // close. tungstenite has queued the answer; nothing more may be sent after
+                    // it (a line the broker has for the page would fail and drop the answer),
+                    // so it goes out now and the relay ends.
+                    if let Err(e) = tokio::time::timeout(STALL, ws.flush()).await.unwrap_or(Ok(())) {
+                        debug!(error = %e, "answering the page's close failed");
+                    }
+                    return Ok(());
+                }
+                Some(Ok(_)) => {} // ping (answered by tungstenite), pong
                 Some(Err(e)) => {
                     debug!(error = %e, "websocket read failed");
                     if let Some(code) = refusal(&e) {
