@@ -139,7 +139,7 @@ async fn tcp(addrs: &[Broker], name: &str, auth: Option<&ClientAuth>) -> Result<
         splitter.feed(chunk, |p| match p {
             Piece::Line(l) => {
                 seat.saw(l);
-                screen.show(l)
+                screen.show(&local_time(l))
             }
             Piece::TooLong => screen.show(b"*** (an overlong line was cut)"),
         })
@@ -252,6 +252,32 @@ async fn tcp(addrs: &[Broker], name: &str, auth: Option<&ClientAuth>) -> Result<
             }
         }
     }
+}
+
+/// A line of history (`[2025-06-01T14:03:12Z] <ann> hi`) with its time in the local zone,
+/// as the clock on the wall says it: `[14:03] <ann> hi`, or `[06-01 14:03] ...` on another
+/// day. Other lines come back as they are.
+fn local_time(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    use chrono::{DateTime, Local};
+    let parsed = line
+        .strip_prefix(b"[")
+        .and_then(|l| l.get(..20).zip(l.get(20..)))
+        .filter(|(_, rest)| rest.starts_with(b"] "))
+        .and_then(|(stamp, rest)| {
+            let at = DateTime::parse_from_rfc3339(std::str::from_utf8(stamp).ok()?).ok()?;
+            Some((at.with_timezone(&Local), &rest[2..]))
+        });
+    let Some((at, rest)) = parsed else {
+        return line.into();
+    };
+    let shown = if at.date_naive() == Local::now().date_naive() {
+        at.format("[%H:%M] ")
+    } else {
+        at.format("[%m-%d %H:%M] ")
+    };
+    let mut out = shown.to_string().into_bytes();
+    out.extend_from_slice(rest);
+    out.into()
 }
 
 /// Sleeps until `at`, or for ever without one.

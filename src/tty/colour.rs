@@ -15,11 +15,22 @@ pub fn of(name: &str) -> u8 {
 }
 
 /// Colours the name in a broker or hub line: `<name> text`, `* name action`, `name: text`;
-/// `*** notices` are dimmed. Other lines come back unchanged.
+/// `*** notices` are dimmed, and so is the time in front of a line of history (`[14:03] `).
+/// Other lines come back unchanged.
 pub fn paint(line: &str) -> String {
     let paint_name = |pre: &str, name: &str, post: &str, rest: &str| {
         format!("{pre}\x1b[{}m{name}\x1b[0m{post}{rest}", of(name))
     };
+    if let Some(rest) = line.strip_prefix('[')
+        && let Some((time, said)) = rest.split_once("] ")
+        && !time.is_empty()
+        && time.len() <= 20
+        && time
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b" :-TZ".contains(&b))
+    {
+        return format!("\x1b[2m[{time}]\x1b[0m {}", paint(said));
+    }
     if line.starts_with("***") {
         return format!("\x1b[2m{line}\x1b[0m");
     }
@@ -53,6 +64,10 @@ mod tests {
         assert_eq!(paint("<bob> hi"), format!("<\x1b[{c}mbob\x1b[0m> hi"));
         assert_eq!(paint("bob: hi"), format!("\x1b[{c}mbob\x1b[0m: hi"));
         assert!(paint("*** x").starts_with("\x1b[2m"));
+        assert_eq!(
+            paint("[14:03] <bob> hi"),
+            format!("\x1b[2m[14:03]\x1b[0m <\x1b[{c}mbob\x1b[0m> hi")
+        );
         assert_eq!(paint("plain"), "plain");
     }
 }

@@ -40,6 +40,14 @@ fn welcomed(name: &str) -> impl Fn(&str) -> bool {
     move |l: &str| l.starts_with(&want)
 }
 
+/// A line of a room's history taken apart: the time it was said (`[2025-06-01T14:03:12Z] `
+/// in front) and the line; `None` for a line without that time.
+fn unstamp(line: &str) -> Option<(chrono::DateTime<chrono::Utc>, &str)> {
+    let (stamp, rest) = line.strip_prefix('[')?.split_once("] ")?;
+    let at = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
+    Some((at.with_timezone(&chrono::Utc), rest))
+}
+
 /// A line client run as a process (nc or taojie chat): lines in on stdin, lines out.
 struct Client {
     child: Child,

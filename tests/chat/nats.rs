@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::common::{Server, peer_script, run_program};
-use super::{Client, WAIT, welcomed};
+use super::{Client, WAIT, unstamp, welcomed};
 
 /// A `nats-server -js` of this test's own, on a port it chose, with a store in a temp dir.
 pub(super) struct Nats {
@@ -206,19 +206,30 @@ fn three_brokers_carry_two_rooms_with_names_who_and_history_across_them() {
         );
     }
 
-    // A newcomer on a broker started only now gets dev's last 20 lines, from JetStream.
+    // A newcomer on a broker started only now gets dev's last 20 lines, from JetStream, each
+    // with the time it was said (a while before the newcomer came: not the time it came).
+    let said_by = chrono::Utc::now();
+    thread::sleep(Duration::from_secs(2));
     let late = broker(&nats, &[]);
     let mut eve = nc_member(&late.addr("chat", "tcp"), "eve", "lobby");
     eve.send("/join dev");
     eve.wait_line("*** eve joined dev");
-    let history: Vec<&String> = eve
+    let stamped: Vec<(chrono::DateTime<chrono::Utc>, &str)> = eve
         .seen
         .iter()
         .skip_while(|l| !l.ends_with("is now known as eve"))
         .take_while(|l| *l != "*** eve joined dev")
-        .filter(|l| l.starts_with('<'))
+        .filter(|l| !l.starts_with("***"))
+        .map(|l| unstamp(l).unwrap_or_else(|| panic!("a line of history without its time: {l}")))
         .collect();
+    let history: Vec<&str> = stamped.iter().map(|(_, l)| *l).collect();
     assert_eq!(history.len(), 20, "{:#?}", eve.seen);
+    for (at, line) in &stamped {
+        assert!(
+            *at <= said_by && said_by - *at < chrono::TimeDelta::minutes(10),
+            "{line} said at {at}, not before {said_by}"
+        );
+    }
     // Only dev's lines, each sender's in order and up to its last.
     for sender in ["dev1", "dev2", "dev3"] {
         let prefix = format!("<{sender}> {sender} says ");

@@ -1,8 +1,10 @@
 //! Names, rooms, history and leaving, with nc and taojie clients talking at once.
 use std::io::{BufRead, Write};
 use std::net::TcpStream;
+use std::thread;
+use std::time::Duration;
 
-use super::{Client, chat_server, raw_client, welcomed};
+use super::{Client, chat_server, raw_client, unstamp, welcomed};
 
 #[test]
 fn nc_and_taojie_clients_chat_with_names_rooms_and_history() {
@@ -66,9 +68,10 @@ fn nc_and_taojie_clients_chat_with_names_rooms_and_history() {
     // A latecomer gets the last 20 lines of history.
     let mut eve = Client::nc(&addr);
     eve.wait_for("welcome", |l| l.starts_with("*** welcome"));
-    eve.wait_line("* ben waves");
+    eve.wait_for("ben's wave", |l| l.ends_with("] * ben waves"));
     let history: Vec<&String> = eve.seen.iter().filter(|l| !l.starts_with("***")).collect();
     assert_eq!(history.len(), 20, "{:#?}", eve.seen);
+    assert!(history.iter().all(|l| unstamp(l).is_some()), "{history:#?}");
 
     // /join moves a member; both rooms are told; lines stay in their room.
     ncs[1].send("/join dev");
@@ -79,7 +82,10 @@ fn nc_and_taojie_clients_chat_with_names_rooms_and_history() {
     ncs[1].wait_line("*** in dev (1): ben");
     ncs[0].send("/join dev");
     ncs[1].wait_line("*** ann joined dev");
-    ncs[0].wait_line("<ben> only dev hears this");
+    // ann gets dev's history, the line with the time it was said.
+    ncs[0].wait_for("dev's history", |l| {
+        l.ends_with("] <ben> only dev hears this")
+    });
     dora.send("back in the lobby");
     ncs[2].wait_line("<dora> back in the lobby");
 
@@ -192,4 +198,44 @@ fn look_alike_names_are_refused_and_a_rename_is_confirmed_before_the_next_reply(
     // Other scripts stay welcome.
     mallory.send("/nick 小明");
     mallory.wait_for("rename", |l| l.ends_with("is now known as 小明"));
+}
+
+#[test]
+fn history_carries_the_time_each_line_was_said() {
+    let server = chat_server(&[]);
+    let addr = server.addr("chat", "tcp");
+    let mut ann = Client::nc(&addr);
+    ann.send("/nick ann");
+    ann.wait_for("own rename", |l| l.ends_with("is now known as ann"));
+    let mut bob = Client::nc(&addr);
+    bob.send("/nick bob");
+    bob.wait_for("own rename", |l| l.ends_with("is now known as bob"));
+    // Two lines two seconds apart, and a newcomer two seconds after the second.
+    let mut said = Vec::new();
+    for text in ["first", "second"] {
+        let before = chrono::Utc::now();
+        ann.send(text);
+        bob.wait_line(&format!("<ann> {text}"));
+        said.push((before, chrono::Utc::now()));
+        thread::sleep(Duration::from_secs(2));
+    }
+    let mut eve = Client::nc(&addr);
+    eve.wait_for("welcome", |l| l.starts_with("*** welcome"));
+    eve.wait_for("the history", |l| l.ends_with("<ann> second"));
+    let history: Vec<_> = eve
+        .seen
+        .iter()
+        .filter(|l| !l.starts_with("***"))
+        .map(|l| unstamp(l).unwrap_or_else(|| panic!("no time on {l:?}")))
+        .collect();
+    assert_eq!(history.len(), 2, "{:#?}", eve.seen);
+    for ((at, line), (before, after)) in history.iter().zip(&said) {
+        // The stamp is to the second: it may be up to a second before `before`.
+        let earliest = *before - chrono::TimeDelta::seconds(1);
+        assert!(
+            earliest <= *at && at <= after,
+            "{line:?} stamped {at}, said between {before} and {after}"
+        );
+    }
+    assert!(history[1].0 - history[0].0 >= chrono::TimeDelta::seconds(1));
 }

@@ -22,6 +22,7 @@ Prints `ok` and exits 0, or prints what went wrong and exits 1. Every wait is bo
 processes started here (the broker, nc, Chromium) are ended by their PIDs.
 """
 
+import datetime
 import os
 import queue
 import select
@@ -231,6 +232,19 @@ class Page:
             lambda _: next((t for c, _, t, _ in self.rows() if "notice" in c and pred(t)), None),
         )
 
+    def said_at(self, nick, text):
+        """The time (seconds since the epoch) the row of `nick` saying `text` shows it was said."""
+        iso = self.js(
+            """for (const r of document.querySelectorAll('#log > .chat')) {
+                 const n = r.querySelector('.nick'), t = r.querySelector('.text');
+                 if (n && t && n.textContent === arguments[0] && t.textContent.trim() === arguments[1])
+                   return r.querySelector('time').dateTime;
+               }
+               return null;""",
+            nick, text)
+        check(iso is not None, f"{self.name}: no row of {nick} saying {text}")
+        return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
     def has(self, nick, text):
         return any(n == nick and t.strip() == text for _, n, t, _ in self.rows())
 
@@ -289,6 +303,10 @@ def run_chat(taojie, outdir, colours):
         nora.send("/join dev")
         nora.wait(lambda l: l == "*** nora joined dev", "own join")
         nora.send("history from nora")
+        said = time.time()
+        # The pages come a while later: the history shows when the line was said, not when a
+        # page joined.
+        time.sleep(2)
 
         driver = browser(profile)
         ann = open_page(driver, base + "?name=ann&room=dev", "ann", first=True)
@@ -298,6 +316,9 @@ def run_chat(taojie, outdir, colours):
             "ann: the message box is not focused after joining from a link",
         )
         check(ann.saw("nora", "history from nora") == colours["nora"], "nora's colour on ann's page")
+        at = ann.said_at("nora", "history from nora")
+        check(said - 2 <= at <= said + 1,
+              f"ann's page shows nora's line said at {at}, it was said at {said}")
         ben = open_page(driver, base + "?name=ben&room=dev", "ben")
         ben.online()
         check(ben.saw("nora", "history from nora") > 0, "ben: no history")

@@ -2,8 +2,9 @@
 //! subject, keeping [`HISTORY`] messages per subject (a message holds at least one line, so
 //! that is at least the last [`HISTORY`] lines). Brokers publish on those subjects anyway;
 //! the stream keeps them without anyone publishing twice. A broker loads the stream when it
-//! starts, before it takes members, so a newcomer on any broker gets a room's last lines.
-use std::time::Duration;
+//! starts, before it takes members, so a newcomer on any broker gets a room's last lines, each
+//! with the time the stream stored it (when it was said).
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use async_nats::jetstream::consumer::{DeliverPolicy, push};
@@ -64,8 +65,13 @@ pub async fn load(
     while let Ok(Some(message)) = tokio::time::timeout(LOAD_WAIT, messages.next()).await {
         let message = message.context("history message")?;
         loaded += 1;
+        // The time the stream took the line, which is when it was said on its broker.
+        let at = message.info().map_or(SystemTime::now(), |i| {
+            let secs = i.published.unix_timestamp_nanos();
+            UNIX_EPOCH + Duration::from_nanos(u64::try_from(secs).unwrap_or(0))
+        });
         match wire::decode(&message.subject, &message.payload, max_line) {
-            Ok(remote) => rooms.remember(&remote.post.room, &remote.post.lines),
+            Ok(remote) => rooms.remember(&remote.post.room, &remote.post.lines, at),
             Err(why) => debug!(subject = %message.subject, why, "stored line dropped"),
         }
         if message.info().map_or(true, |i| i.pending == 0) {

@@ -1,7 +1,14 @@
-//! Each room's recent lines: the last [`HISTORY`] chat lines are kept (notices are not) and
-//! given to whoever comes in, in the same write as their greeting.
+//! Each room's recent lines: the last [`HISTORY`] chat lines are kept (notices are not), each
+//! with the time it was said, and given to whoever comes in, in the same write as their
+//! greeting. A line of history carries its time in front, in UTC to the second, so a page or
+//! a client can show it in its own time zone:
+//!
+//! ```text
+//! [2025-06-01T14:03:12Z] <ann> hello
+//! ```
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 use tokio::time::Instant;
@@ -12,8 +19,23 @@ use crate::chat::queue::Member;
 /// Lines of history a new member of a room gets.
 pub const HISTORY: usize = 20;
 
-/// Keeps the last [`HISTORY`] lines of `lines` (slices share the post's buffer).
-pub(super) fn remember(history: &mut VecDeque<Bytes>, lines: &Bytes) {
+/// One line of a room's history.
+#[derive(Debug)]
+pub(super) struct Said {
+    /// When it was said (when this broker, or the one that stored it, took it).
+    pub(super) at: SystemTime,
+    /// The line as members got it, newline included.
+    pub(super) line: Bytes,
+}
+
+/// The stamp a line of history carries: `[2025-06-01T14:03:12Z] `.
+pub fn stamp(at: SystemTime) -> String {
+    let utc: chrono::DateTime<chrono::Utc> = at.into();
+    format!("[{}] ", utc.format("%Y-%m-%dT%H:%M:%SZ"))
+}
+
+/// Keeps the last [`HISTORY`] lines of `lines`, said at `at`.
+pub(super) fn remember(history: &mut VecDeque<Said>, lines: &Bytes, at: SystemTime) {
     let mut ends = Vec::with_capacity(HISTORY + 1);
     let mut end = lines.len();
     while ends.len() < HISTORY && end > 0 {
@@ -29,7 +51,10 @@ pub(super) fn remember(history: &mut VecDeque<Bytes>, lines: &Bytes) {
             history.pop_front();
         }
         // A copy, so a long-lived history line does not pin a whole large batch.
-        history.push_back(Bytes::copy_from_slice(&lines[s..e]));
+        history.push_back(Said {
+            at,
+            line: Bytes::copy_from_slice(&lines[s..e]),
+        });
     }
 }
 
@@ -41,19 +66,21 @@ impl Rooms {
         st.open_room(&self.config, room);
     }
 
-    /// Adds `lines` (whole lines, each ending in a newline) to the history of `room`, as if
-    /// they had been posted here; for a history kept elsewhere, loaded at start.
-    pub fn remember(&self, room: &Arc<str>, lines: &Bytes) {
+    /// Adds `lines` (whole lines, each ending in a newline), said at `at`, to the history of
+    /// `room`, as if they had been posted here; for a history kept elsewhere, loaded at start.
+    pub fn remember(&self, room: &Arc<str>, lines: &Bytes, at: SystemTime) {
         let mut st = self.lock();
-        remember(&mut st.open_room(&self.config, room).history, lines);
+        remember(&mut st.open_room(&self.config, room).history, lines, at);
     }
 }
 
-/// Sends `member` its `greeting` and then the room's `history`, in one write.
-pub(super) fn replay(member: &Member, greeting: &[u8], history: &VecDeque<Bytes>) {
+/// Sends `member` its `greeting` and then the room's `history`, each line stamped with its
+/// time, in one write.
+pub(super) fn replay(member: &Member, greeting: &[u8], history: &VecDeque<Said>) {
     let mut first = BytesMut::from(greeting);
-    for line in history {
-        first.extend_from_slice(line);
+    for said in history {
+        first.extend_from_slice(stamp(said.at).as_bytes());
+        first.extend_from_slice(&said.line);
     }
     if !first.is_empty() {
         member.push(&[(&first.freeze(), 1 + history.len())], Instant::now());
@@ -87,7 +114,13 @@ mod tests {
         assert!(drain(&mb).contains("<Alice> 29\n"));
         let (_, mc, _, _) = rooms.enter(None);
         let got = drain(&mc);
-        assert!(got.contains("<Alice> 10\n<Alice> 11\n") && !got.contains("<Alice> 9\n"));
+        assert!(got.contains("Z] <Alice> 10\n[") && !got.contains("<Alice> 9\n"));
+        // Each line of history carries the time it was said.
+        let first = got.lines().nth(1).unwrap();
+        assert!(
+            first.starts_with('[') && first.ends_with("Z] <Alice> 10"),
+            "{first}"
+        );
         assert!(
             rooms
                 .who(b, &|_| Vec::new())

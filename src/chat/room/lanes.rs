@@ -28,7 +28,7 @@ impl Rooms {
             return;
         };
         if post.keep {
-            remember(&mut room.history, &post.lines);
+            remember(&mut room.history, &post.lines, std::time::SystemTime::now());
         }
         let lanes = self.config.lanes;
         if !post.keep && room.members.len() > self.config.announce_max {

@@ -3,8 +3,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
-
 use crate::chat::gate::Gate;
 use crate::chat::post::MemberId;
 use crate::chat::queue::{Member, QueueLimits};
@@ -54,7 +52,7 @@ pub(super) struct Info {
 #[derive(Debug, Default)]
 pub(super) struct Room {
     pub(super) members: HashMap<MemberId, Arc<Member>>,
-    pub(super) history: VecDeque<Bytes>,
+    pub(super) history: VecDeque<super::history::Said>,
     /// The lane writing the whole room while it is not split.
     pub(super) lane: usize,
     /// Whether the members are spread over every lane by id.

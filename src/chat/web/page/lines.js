@@ -16,6 +16,14 @@ const WHO = /^\*\*\* in (\S+) \((\d+)\): (.*)$/;
 const TOO_LONG = /^\*\*\* line too long/;
 const CHAT = /^<([^>\s]+)> ([\s\S]*)$/;
 const ACTION = /^\* (\S+) ([\s\S]*)$/;
+// A line of a room's history comes with the time it was said, in UTC (src/chat/room/history.rs).
+const STAMPED = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\] ([\s\S]*)$/;
+
+// A broker's line without its time stamp, and that time (null for a line said just now).
+export function unstamp(raw) {
+  const m = raw.match(STAMPED);
+  return m ? { at: new Date(m[1]), line: m[2] } : { at: null, line: raw };
+}
 
 // The terminal client's colour for a name: FNV-1a of its UTF-8 bytes.
 export function colourOf(name) {
@@ -33,7 +41,8 @@ export function isReply(raw) {
 
 // A line someone said (a room's history holds only these).
 export function isChat(raw) {
-  return CHAT.test(raw) || ACTION.test(raw);
+  const line = unstamp(raw).line;
+  return CHAT.test(line) || ACTION.test(line);
 }
 
 function el(tag, cls, text) {
@@ -49,9 +58,18 @@ function nick(name) {
   return n;
 }
 
-function clock() {
-  const d = new Date();
+function clock(d) {
   return String(d.getHours()).padStart(2, '0') + ':' + String(d.getMinutes()).padStart(2, '0');
+}
+
+// The time a row shows: when its line was said (now, unless the broker says otherwise), in
+// the page's time zone, with the full date and time on hover.
+function when(at) {
+  const d = at || new Date();
+  const t = el('time', 'at', clock(d));
+  t.dateTime = d.toISOString();
+  t.title = d.toLocaleString();
+  return t;
 }
 
 // The log of one page.
@@ -75,10 +93,11 @@ export class Log {
     return row;
   }
 
-  // Shows one line from the broker (or our own, echoed).
-  show(raw, own) {
+  // Shows one line from the broker (or our own, echoed); a line of history at its time.
+  show(stamped, own) {
+    const { at, line: raw } = unstamp(stamped);
     const row = el('div', 'line');
-    row.append(el('time', 'at', clock()));
+    row.append(when(at));
     let m;
     if ((m = raw.match(CHAT))) {
       row.classList.add('chat');
@@ -125,8 +144,9 @@ export class Log {
     let skip = 0;
     if (sameRoom) {
       const recent = this.recent;
-      for (let k = Math.min(recent.length, lines.length); k > 0; k--) {
-        if (recent.slice(recent.length - k).every((l, i) => l === lines[i])) {
+      const bare = lines.map((l) => unstamp(l).line);
+      for (let k = Math.min(recent.length, bare.length); k > 0; k--) {
+        if (recent.slice(recent.length - k).every((l, i) => l === bare[i])) {
           skip = k;
           break;
         }
@@ -140,7 +160,7 @@ export class Log {
   // A line of the page's own (connection state, hints), not from the broker.
   system(text, cls) {
     const row = el('div', 'line system' + (cls ? ' ' + cls : ''));
-    row.append(el('time', 'at', clock()), el('span', 'text', text));
+    row.append(when(null), el('span', 'text', text));
     return this.add(row);
   }
 
