@@ -241,3 +241,148 @@ fn the_human_format_stays_the_default() {
     assert!(serde_json::from_str::<Value>(&line).is_err(), "{line}");
     assert!(line.contains(" INFO shutting down"), "{line}");
 }
+
+impl Logged {
+    /// Stops the server with SIGTERM and returns every line it wrote on standard error (the
+    /// lines already read included), up to its exit.
+    fn all_lines(mut self) -> Vec<String> {
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on the PID of a child this test started and has not reaped.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let mut all: Vec<String> = self.seen.drain(..).map(|v| v.to_string()).collect();
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => all.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return all,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("the server did not stop: {all:?}"),
+            }
+        }
+    }
+}
+
+/// A key made with `taojie keygen` in `dir`.
+fn keygen(dir: &std::path::Path) -> String {
+    let key = dir.join("k").to_str().unwrap().to_string();
+    let (status, _, err) = run_with_input(&["keygen", &key], b"", LIMIT);
+    assert!(status.success(), "keygen: {err}");
+    key
+}
+
+/// Asserts that `line` is an info line of a connection from loopback, in the human format.
+fn assert_info_from_a_peer(line: &str) {
+    assert!(line.contains(" INFO "), "not at info: {line}");
+    assert!(line.contains(" peer=127.0.0.1:"), "no peer=ADDR: {line}");
+}
+
+#[test]
+fn the_human_format_names_the_peer_on_every_line_of_a_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path());
+    let server = Logged::start(
+        &["serve", "exec", "--listen", "127.0.0.1:0", "--key", &key],
+        "info",
+        1,
+    );
+    let addr = server.addrs[0].clone();
+    let (status, out, err) =
+        run_with_input(&["exec", &addr, "--key", &key, "--", "uname"], b"", LIMIT);
+    assert!(status.success(), "exec: {err}");
+    assert!(!out.is_empty());
+    let lines = server.all_lines();
+    let of_conn: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("running") || l.contains("command ended"))
+        .collect();
+    assert_eq!(of_conn.len(), 2, "{lines:?}");
+    for line in of_conn {
+        assert_info_from_a_peer(line);
+        assert!(line.contains("service=\"exec\""), "{line}");
+    }
+}
+
+#[test]
+fn a_client_s_own_mistakes_show_on_the_server_as_info_and_end_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path());
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("there.txt"), b"x").unwrap();
+    std::fs::write(dir.path().join("up.txt"), b"y").unwrap();
+    let root = root.to_str().unwrap();
+    let files = Logged::start(
+        &[
+            "serve",
+            "files",
+            "--listen",
+            "127.0.0.1:0",
+            "--root",
+            root,
+            "--key",
+            &key,
+            "--read-only",
+        ],
+        "info",
+        1,
+    );
+    let exec = Logged::start(
+        &[
+            "serve",
+            "exec",
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+            &key,
+            "--allow",
+            "true",
+        ],
+        "info",
+        1,
+    );
+    let (f, e) = (files.addrs[0].clone(), exec.addrs[0].clone());
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    let up = dir.path().join("up.txt");
+    let mistakes: [&[&str]; 5] = [
+        &["ls", &f, "nope", "--key", &key],
+        &["ls", &f, "there.txt/inside", "--key", &key],
+        &["get", &f, "nope", "-o", out, "--key", &key],
+        &["put", &f, up.to_str().unwrap(), "--key", &key],
+        &["exec", &e, "--key", &key, "--", "uname"],
+    ];
+    for args in mistakes {
+        let (status, _, err) = run_with_input(args, b"", LIMIT);
+        assert!(!status.success(), "{args:?} succeeded: {err}");
+    }
+    let lines: Vec<String> = files
+        .all_lines()
+        .into_iter()
+        .chain(exec.all_lines())
+        .collect();
+    for what in [
+        "listing refused",
+        "download refused",
+        "upload refused",
+        "request refused",
+    ] {
+        let line = lines
+            .iter()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} line: {lines:?}"));
+        assert_info_from_a_peer(line);
+    }
+    let refused = lines.iter().filter(|l| l.contains("refused")).count();
+    assert_eq!(refused, 5, "one line per mistake: {lines:?}");
+    for line in &lines {
+        assert!(
+            !line.contains(" WARN "),
+            "a client's mistake warned: {line}"
+        );
+        assert!(!line.contains("connection lost"), "{line}");
+        // No Rust debug structures (`refusal=Refuse { message: … }`).
+        assert!(!line.contains(" { "), "a debug structure: {line}");
+    }
+}

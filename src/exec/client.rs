@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::ClientOptions;
 use super::protocol::{Control, SERVICE, STDERR, STDIN, STDOUT};
+use crate::framing::native::kind_of;
 use crate::framing::{Frame, FramedStream, hello};
 use crate::secure::flags::NoKey;
 
@@ -65,7 +66,7 @@ async fn exec(args: ClientOptions) -> Result<u8> {
                 _ => Ok(FAILURE_STATUS),
             };
         }
-        other => bail!("protocol error: expected started, got {other:?}"),
+        other => bail!("protocol error: expected started, got {}", kind_of(&other)),
     }
 
     let (mut sink, mut frames) = t.into_framed().split();
@@ -135,7 +136,7 @@ async fn exec(args: ClientOptions) -> Result<u8> {
                     err.flush()?;
                     writeln!(err, "taojie: remote error: {message}")?;
                 }
-                other => bail!("protocol error: unexpected {other:?}"),
+                other => bail!("protocol error: unexpected {}", kind_of(&other)),
             },
         }
     }

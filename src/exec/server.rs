@@ -16,6 +16,7 @@ use tracing::{info, warn};
 
 use super::process::{self, Group, ProcLimit};
 use super::protocol::{Control, SERVICE, STDERR, STDIN, STDOUT};
+use crate::framing::native::kind_of;
 use crate::framing::native::{HEADER, put_data_header};
 use crate::framing::{Frame, FrameError, FramedStream, NativeCodec, hello};
 use crate::secure::stream::MAX_PLAIN;
@@ -142,21 +143,30 @@ pub async fn handle(conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
         Err(_) => Err("no request came in time".to_string()),
         Ok(Err(e)) => Err(e.to_string()),
         Ok(Ok(Control::Request { argv, shell })) => cfg.command_for(argv, shell),
-        Ok(Ok(other)) => Err(format!("expected a request, got {other:?}")),
+        Ok(Ok(other)) => Err(format!("expected a request, got {}", kind_of(&other))),
     };
     let argv = match request {
         Ok(argv) => argv,
-        Err(message) => return refuse(&mut t, message).await,
+        Err(message) => {
+            // A program not allowed, a malformed request: the client's doing.
+            info!(%message, "request refused");
+            return refuse(&mut t, message).await;
+        }
     };
     let _permit = match cfg.procs.try_acquire() {
         Ok(p) => p,
-        Err(message) => return refuse(&mut t, message).await,
+        Err(message) => {
+            // The server is at its limit: for whoever runs it to know.
+            warn!(%message, "request refused");
+            return refuse(&mut t, message).await;
+        }
     };
     let spawned = match process::spawn(&argv, true) {
         Ok(s) => s,
         Err(e) => {
             let message = format!("cannot run {:?}: {e}", argv[0]);
-            warn!(%message);
+            // The client asked for something that is not there: its mistake, not the server's.
+            info!(%message);
             let _ = t.send_control(&Control::Error { message }).await;
             let code = process::spawn_failure_code(&e);
             crate::metrics::service("exec").command(code);
@@ -176,8 +186,8 @@ pub async fn handle(conn: Conn, cfg: Arc<Config>) -> io::Result<()> {
     run(Sink(write), stream, spawned, cfg.timeout).await
 }
 
+/// Tells the client why its request is refused (logged by the caller).
 async fn refuse(t: &mut FramedStream<SecureStream<Conn>>, message: String) -> io::Result<()> {
-    warn!(%message, "request refused");
     let _ = t.send_control(&Control::Error { message }).await;
     Ok(())
 }

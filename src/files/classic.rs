@@ -102,7 +102,7 @@ pub async fn handle(mut conn: Conn, state: Arc<State>) -> io::Result<()> {
         let p = match opened {
             Ok(p) => p,
             Err(e) => {
-                warn!(name = %name, error = %e, "classic upload refused");
+                info!(name = %name, error = %e, "classic upload refused");
                 return Ok(());
             }
         };

@@ -20,6 +20,7 @@ use super::send::{self, Sent};
 use super::stall::Stall;
 use super::store::Root;
 use super::{LsOptions, PutOptions, SERVICE};
+use crate::framing::native::kind_of;
 use crate::framing::{FramedStream, hello};
 use crate::proxy_wire::ProxyUrl;
 use crate::secure;
@@ -254,15 +255,23 @@ pub async fn ls(args: LsOptions) -> Result<ExitCode> {
     })
     .await?;
     let mut all = Vec::new();
-    loop {
+    let listed = loop {
         match t.recv_control::<Msg>().await? {
             Msg::Entries { entries } => all.extend(entries),
-            Msg::End => break,
-            Msg::Error { message } => bail!("{}", escape(&message)),
-            other => bail!("protocol error: unexpected {other:?}"),
+            Msg::End => break Ok(()),
+            Msg::Error { message } => break Err(anyhow::anyhow!("{}", escape(&message))),
+            other => {
+                break Err(anyhow::anyhow!(
+                    "protocol error: unexpected {}",
+                    kind_of(&other)
+                ));
+            }
         }
-    }
+    };
+    // Closed properly even after a refusal, so the server sees the client leave, not a
+    // connection cut short.
     let _ = t.close().await;
+    listed?;
     if args.json {
         println!("{}", serde_json::to_string(&all)?);
     } else {

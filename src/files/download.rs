@@ -22,6 +22,7 @@ use super::protocol::{FileHeader, Msg};
 use super::receive::{self, Outcome};
 use super::retry::Retrier;
 use super::store::Root;
+use crate::framing::native::kind_of;
 
 /// `taojie get`: downloads files and trees into the output directory.
 pub async fn get(args: GetOptions) -> Result<ExitCode> {
@@ -132,7 +133,7 @@ async fn get_all(
                 continue;
             }
             Msg::End => return Ok(()),
-            other => bail!("protocol error: unexpected {other:?}"),
+            other => bail!("protocol error: unexpected {}", kind_of(&other)),
         };
         let name = match offer_allowed(&args.names, &header) {
             Ok(name) => name,
@@ -198,7 +199,7 @@ async fn get_one(
                 Msg::Refuse { message } | Msg::Error { message } | Msg::Failed { message } => {
                     failed(&header.name, header.size, "refused", message)
                 }
-                other => failed(&header.name, header.size, "refused", format!("{other:?}")),
+                other => failed(&header.name, header.size, "refused", kind_of(&other)),
             });
         }
     };

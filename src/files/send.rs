@@ -14,6 +14,7 @@ use super::partial::NoSpace;
 use super::protocol::{DATA, FileHeader, Msg};
 use super::tree::{self, SEGMENT, TreeHasher};
 use crate::framing::native::MAX_DATA;
+use crate::framing::native::kind_of;
 use crate::secure::Records;
 
 /// How a file offer ended.
@@ -54,7 +55,7 @@ pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
         Msg::Refuse { message } => return Ok(Sent::Refused(message)),
         Msg::NoSpace { detail, kept } => return Ok(Sent::NoSpace(NoSpace { detail, kept })),
         Msg::Error { message } => bail!("{}", super::names::escape(&message)),
-        other => bail!("protocol error: unexpected {other:?}"),
+        other => bail!("protocol error: unexpected {}", kind_of(&other)),
     };
     bar.set_position(offset);
     let (tx, mut rx) = mpsc::channel::<Item>(4);
@@ -85,7 +86,7 @@ pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
         Msg::Verified { blake3, .. } => Sent::Verified { blake3, sent },
         Msg::Failed { message } => Sent::Failed(message),
         Msg::NoSpace { detail, kept } => Sent::NoSpace(NoSpace { detail, kept }),
-        other => bail!("protocol error: unexpected {other:?}"),
+        other => bail!("protocol error: unexpected {}", kind_of(&other)),
     })
 }
 

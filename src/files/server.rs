@@ -21,6 +21,7 @@ use super::send::{self, Sent};
 use super::state::State;
 use super::store::{Found, Root};
 use super::{DEFAULT_PORT, SERVICE, ServeOptions};
+use crate::framing::native::kind_of;
 use crate::framing::{FrameError, FramedStream, hello};
 use crate::server::{self, Conn, Listener};
 
@@ -130,7 +131,11 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                         });
                 match opened {
                     Err(refusal) => {
-                        info!(name = %escape(&name), ?refusal, "upload refused");
+                        let reason = match &refusal {
+                            Msg::Refuse { message } | Msg::Error { message } => escape(message),
+                            other => kind_of(other),
+                        };
+                        info!(name = %escape(&name), %reason, "upload refused");
                         t.send_control(&refusal).await?;
                     }
                     Ok(partial) => {
@@ -162,7 +167,8 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             Msg::Get { .. } if state.upload_only => {
-                let message = "this server is upload-only".into();
+                let message = "this server is upload-only".to_string();
+                info!(reason = %message, "download refused");
                 t.send_control(&Msg::Error { message }).await?;
                 t.send_control(&Msg::End).await?;
             }
@@ -173,12 +179,13 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                 t.send_control(&Msg::End).await?;
             }
             Msg::Ls { .. } if state.upload_only => {
-                let message = "this server is upload-only".into();
+                let message = "this server is upload-only".to_string();
+                info!(reason = %message, "listing refused");
                 t.send_control(&Msg::Error { message }).await?;
             }
             Msg::Ls { dir } => serve_ls(t, &state, &dir).await?,
             other => {
-                let message = format!("unexpected request {other:?}");
+                let message = format!("unexpected request: {}", kind_of(&other));
                 t.send_control(&Msg::Error {
                     message: message.clone(),
                 })
@@ -260,7 +267,11 @@ async fn serve_get<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let (name, found) = match found {
         Ok(f) => f,
-        Err(message) => return t.send_control(&Msg::Error { message }).await,
+        Err(message) => {
+            // A name that is not there or not allowed: the client's doing, so info.
+            info!(reason = %message, "download refused");
+            return t.send_control(&Msg::Error { message }).await;
+        }
     };
     let top = name.file_name().to_string();
     match found {
@@ -299,6 +310,7 @@ async fn send_one<S: AsyncRead + AsyncWrite + Unpin>(
         Err(e) => {
             // The name as the client knows it, not the server's own path.
             let message = format!("{}: {}", escape(&rel), on_server(&e));
+            info!(reason = %message, "download refused");
             return t.send_control(&Msg::Error { message }).await;
         }
     };
@@ -340,6 +352,7 @@ async fn serve_ls<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(e) => e,
         Err(e) => {
             let message = format!("{}: {e}", escape(dir));
+            info!(reason = %message, "listing refused");
             return t.send_control(&Msg::Error { message }).await;
         }
     };

@@ -157,6 +157,19 @@ pub struct FramedStream<S> {
     framed: Framed<S, NativeCodec>,
 }
 
+/// What kind of control message `msg` is, as its `type` tag says (`put_file`, `request`),
+/// for messages that name it without showing its insides (which may be long, or hold names
+/// a peer chose); `a message` for one that has no tag.
+pub fn kind_of<T: Serialize>(msg: &T) -> String {
+    match serde_json::to_value(msg) {
+        Ok(serde_json::Value::Object(m)) => match m.get("type").and_then(|t| t.as_str()) {
+            Some(t) => format!("a {t} message"),
+            None => "a message".into(),
+        },
+        _ => "a message".into(),
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> FramedStream<S> {
     /// Wraps a stream. Bytes already read from it (after a raw handshake) must not exist:
     /// the handshake reads exactly what it needs.
@@ -218,6 +231,21 @@ mod tests {
         let mut buf = BytesMut::new();
         NativeCodec.encode(frame, &mut buf).unwrap();
         buf
+    }
+
+    #[test]
+    fn a_message_is_named_by_its_tag_never_by_its_insides() {
+        #[derive(Serialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        enum Tagged {
+            PutFile { name: String },
+        }
+        let named = kind_of(&Tagged::PutFile {
+            name: "secret \u{1b}[31m".into(),
+        });
+        assert_eq!(named, "a put_file message");
+        assert_eq!(kind_of(&"a bare string"), "a message");
+        assert_eq!(kind_of(&serde_json::json!({"name": "x"})), "a message");
     }
 
     #[test]

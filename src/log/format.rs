@@ -2,7 +2,6 @@
 //! `info` and up unless `RUST_LOG` says otherwise, with a filter [`level`](super::level) can
 //! swap while the program runs.
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How log lines are written on standard error.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -12,23 +11,6 @@ pub enum LogFormat {
     Human,
     /// One JSON object per line, for log collectors
     Json,
-}
-
-/// Whether each connection's span is enabled at any level; see [`span_every_connection`].
-static SPAN_EVERY_CONNECTION: AtomicBool = AtomicBool::new(false);
-
-/// Makes every connection's span (`service`, `peer`, `conn` id) enabled whatever the level
-/// filter, instead of at debug only, so that every line a connection logs carries who it is.
-/// For machine-read logs: an enabled span costs a little on every poll of the connection.
-/// The JSON format turns it on.
-pub fn span_every_connection(on: bool) {
-    SPAN_EVERY_CONNECTION.store(on, Ordering::Relaxed);
-}
-
-/// Whether connections' spans are to be enabled at every level (see
-/// [`span_every_connection`]); the server framework asks once per connection.
-pub fn spans_every_connection() -> bool {
-    SPAN_EVERY_CONNECTION.load(Ordering::Relaxed)
 }
 
 /// Installs the global subscriber, writing to `writer` (standard error, or a writer that
@@ -57,7 +39,6 @@ where
         LogFormat::Json => {
             // `{"timestamp", "level", "message", ...fields, "span": {"service", "peer",
             // "conn", "name"}}`: the event's fields at the top, the connection's in `span`.
-            span_every_connection(true);
             let logs = logs
                 .json()
                 .flatten_event(true)

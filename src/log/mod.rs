@@ -12,7 +12,7 @@ use tracing_subscriber::fmt::writer::EitherWriter;
 pub mod format;
 pub mod level;
 
-pub use format::{LogFormat, span_every_connection, spans_every_connection};
+pub use format::LogFormat;
 /// Log lines the writer holds while standard error is not taking them; past this, lines are
 /// dropped (and counted) rather than stopping the thread that logs. 1,024 lines (about 200
 /// KiB) ride out a reader that is slow for a moment; a reader gone for good costs no more.

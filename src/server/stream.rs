@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, debug, debug_span, error_span, warn};
+use tracing::{Instrument, debug, error_span, warn};
 
 use super::conn::{Activity, Conn};
 use super::{Listener, LiveLimits};
@@ -81,16 +81,12 @@ pub async fn serve_stream<H, F>(
         }
         let conn = conn.metered(meter);
         let permit = Slot::take(&open, meter);
-        // A debug-level span unless asked otherwise: at the default level it is disabled and
-        // costs nothing per poll; with RUST_LOG=debug every line of the connection carries it.
+        // Every line the connection logs carries who it is, in both formats (`conn{service=…
+        // peer=ADDR conn=N}: …` in text, a `span` object in JSON). A span's level only decides
+        // when it is enabled; no filter short of `off` drops the error level, so it is there
+        // for warnings at RUST_LOG=warn too.
         let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
-        let span = if crate::log::spans_every_connection() {
-            // A span's level only decides when it is enabled; no filter short of `off`
-            // drops the error level, so the span is there for warnings at RUST_LOG=warn too.
-            error_span!("conn", service, peer = %conn.peer(), conn = id)
-        } else {
-            debug_span!("conn", service, peer = %conn.peer(), conn = id)
-        };
+        let span = error_span!("conn", service, peer = %conn.peer(), conn = id);
         let handler = handler.clone();
         let cut = cut.clone();
         let activity = conn.activity().clone();
