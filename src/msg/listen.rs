@@ -104,7 +104,7 @@ fn trusted(senders: &[String]) -> Result<Vec<SocketAddr>> {
 /// Runs the listener until SIGINT or SIGTERM.
 pub async fn run(args: ListenOptions) -> Result<ExitCode> {
     let inbox = args.inbox()?;
-    let signal = crate::server::shutdown::on_signal()?;
+    let signal = crate::server::shutdown::on_signal_quietly()?;
     let mut started = args.common.start(PortUse::Required).await?;
     let node = started.node.clone();
     eprintln!("msg udp {}", node.local_addr()?);

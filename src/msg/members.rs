@@ -41,6 +41,10 @@ pub struct Member {
     /// It announced itself with an entry from port 2425 (so it listens there).
     #[serde(skip)]
     pub on_port: bool,
+    /// It only passes through (a `msg send` or `msg who`: its entry carried
+    /// [`opt::NOADDLIST`]); not shown as a member of the LAN.
+    #[serde(skip)]
+    passing: bool,
     #[serde(skip)]
     last_seen: Instant,
     #[serde(skip)]
@@ -124,7 +128,29 @@ impl Members {
         if p.kind() == cmd::BR_ENTRY {
             m.recent.clear();
         }
+        m.passing = false;
         (m.clone(), is_new)
+    }
+
+    /// Takes in the entry or answer of a member passing through ([`opt::NOADDLIST`]): its
+    /// name and encoding are kept for the message that follows, but a member known at that
+    /// address (another program of the same host) is left as it is.
+    pub fn passing(&mut self, from: SocketAddr, p: &Packet<'_>) {
+        if self.map.get(&from.ip()).is_some_and(|m| !m.passing) {
+            return;
+        }
+        self.entry(from, p);
+        if let Some(m) = self.map.get_mut(&from.ip()) {
+            m.passing = true;
+        }
+    }
+
+    /// Forgets a member passing through that said goodbye; another member at that address
+    /// stays.
+    pub fn passed(&mut self, ip: IpAddr) {
+        if self.map.get(&ip).is_some_and(|m| m.passing) {
+            self.map.remove(&ip);
+        }
     }
 
     /// Takes in a message: returns the sender (added if it was unknown) and whether this
@@ -159,14 +185,14 @@ impl Members {
     pub fn named(&self, name: &str) -> Vec<Member> {
         self.map
             .values()
-            .filter(|m| m.nick == name || m.user == name)
+            .filter(|m| !m.passing && (m.nick == name || m.user == name))
             .cloned()
             .collect()
     }
 
-    /// Every member, by name.
+    /// Every member (not those passing through), by name.
     pub fn all(&self) -> Vec<Member> {
-        let mut all: Vec<Member> = self.map.values().cloned().collect();
+        let mut all: Vec<Member> = self.map.values().filter(|m| !m.passing).cloned().collect();
         all.sort_by(|a, b| a.name().cmp(b.name()).then(a.addr.cmp(&b.addr)));
         all
     }
@@ -203,6 +229,7 @@ impl Members {
             declared: false,
             utf8: false,
             on_port: false,
+            passing: false,
             last_seen: Instant::now(),
             recent: VecDeque::new(),
         });
@@ -227,6 +254,23 @@ mod tests {
 
     fn at(last: u8) -> SocketAddr {
         SocketAddr::from(([10, 0, 0, last], 2425))
+    }
+
+    #[test]
+    fn a_member_passing_through_is_remembered_but_not_listed() {
+        let mut t = Members::new(10);
+        let passing = Packet::parse(b"1:7:cat:box:524289:cat\0\0\0utf-8\0").unwrap();
+        t.passing(at(3), &passing);
+        assert!(t.all().is_empty() && t.named("cat").is_empty());
+        assert_eq!(t.get(at(3).ip()).map(|m| m.nick.as_str()), Some("cat"));
+        t.passed(at(3).ip());
+        assert!(t.get(at(3).ip()).is_none());
+        // A member of the same address stays as it was, and is not forgotten.
+        let entry = Packet::parse(b"1:8:ann:box:1:Ann\0\0\0utf-8\0").unwrap();
+        t.entry(at(1), &entry);
+        t.passing(at(1), &passing);
+        t.passed(at(1).ip());
+        assert_eq!(t.named("Ann").len(), 1);
     }
 
     #[test]

@@ -68,12 +68,13 @@ pub async fn run(command: Command) -> Result<ExitCode> {
     }
 }
 
-/// How a subcommand wants port 2425.
+/// How a subcommand wants port 2425, which also says whether it stays on the LAN.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum PortUse {
-    /// It must have it (listen, chat): peers answer there.
+    /// It must have it (listen, chat): peers answer there, and it is a member that stays.
     Required,
-    /// Any port will do when it is taken (send, who, while a listener holds it).
+    /// Any port will do when it is taken (send, who, while a listener holds it): it only
+    /// passes through, and says so in its entries ([`packet::opt::NOADDLIST`]).
     Preferred,
 }
 
@@ -92,7 +93,11 @@ pub struct Started {
 impl Common {
     /// Checks the flags, binds the socket and starts the member.
     pub async fn start(&self, port: PortUse) -> Result<Started> {
-        let me = self.identity()?;
+        let me = Identity {
+            // Those that take any port pass through; those that must have it stay.
+            passing: port == PortUse::Preferred,
+            ..self.identity()?
+        };
         let bind = match &self.bind {
             Some(b) => targets::parse_addr(b)
                 .with_context(|| format!("--bind {b:?}: expected IP or IP:PORT"))?,
@@ -140,6 +145,7 @@ impl Common {
             group: self.group.clone(),
             host,
             encoding: self.encoding,
+            passing: false,
         })
     }
 }

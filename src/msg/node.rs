@@ -4,6 +4,7 @@
 //! Every `msg` subcommand runs one [`Node`]; what it hears comes out as [`Event`]s.
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, info};
 
 use super::attach::{self, Attachment};
 use super::members::{Member, Members};
@@ -49,6 +50,9 @@ pub struct Identity {
     pub host: String,
     /// The encoding this member speaks: written in its entries, so peers send it this.
     pub encoding: Encoding,
+    /// Only passing through (`msg send`, `msg who`): its entries, answers and exits carry
+    /// [`opt::NOADDLIST`], so listeners answer it without announcing it.
+    pub passing: bool,
 }
 
 /// Something heard on the LAN.
@@ -89,6 +93,8 @@ pub struct Node {
     broadcast: Vec<SocketAddr>,
     answers: Mutex<(Instant, u32)>,
     per_source: Mutex<PerSource>,
+    /// A broadcast failed and the user was told (once is enough).
+    told_broadcast_failed: AtomicBool,
 }
 
 /// Binds a UDP socket without SO_REUSEADDR (so a second member on the same port is an error,
@@ -120,6 +126,7 @@ impl Node {
             broadcast,
             answers: Mutex::new((Instant::now(), 0)),
             per_source: Mutex::new(PerSource::new(ANSWERS_PER_SOURCE, ANSWER_BURST)),
+            told_broadcast_failed: AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::channel(256);
         let looping = node.clone();
@@ -168,8 +175,25 @@ impl Node {
     /// Says BR_ENTRY to every broadcast address (and `also`, one by one).
     pub async fn announce(&self, also: &[SocketAddr]) {
         let pkt = self.entry_packet(cmd::BR_ENTRY);
-        for to in self.broadcast.iter().chain(also) {
+        self.broadcast(&pkt).await;
+        for to in also {
             self.send_raw(&pkt, *to).await;
+        }
+    }
+
+    /// Sends `pkt` to every broadcast address. The first that fails (no route to
+    /// 255.255.255.255 on a host with no default route, say) is said once, at info: peers
+    /// there will not hear of us, which the user should know without being told again.
+    async fn broadcast(&self, pkt: &[u8]) {
+        for to in &self.broadcast {
+            match self.socket.send_to(pkt, to).await {
+                Ok(_) => {}
+                Err(e) if !self.told_broadcast_failed.swap(true, Ordering::Relaxed) => info!(
+                    "cannot broadcast to {to}: {e}; members reached only through it will not \
+                     hear of this one (--broadcast names the addresses to use)"
+                ),
+                Err(e) => debug!(%to, error = %e, "broadcast failed"),
+            }
         }
     }
 
@@ -182,16 +206,17 @@ impl Node {
 
     /// Says BR_EXIT to one host.
     pub async fn exit_to(&self, to: SocketAddr) {
-        let pkt = self.build(cmd::BR_EXIT | opt::UTF8, Encoding::Utf8, b"\0");
+        let pkt = self.exit_packet();
         self.send_raw(&pkt, to).await;
     }
 
     /// Says BR_EXIT to every broadcast address and to every member heard from (a broadcast
     /// may not reach all of them).
     pub async fn leave(&self) {
-        let pkt = self.build(cmd::BR_EXIT | opt::UTF8, Encoding::Utf8, b"\0");
+        let pkt = self.exit_packet();
         let members: Vec<SocketAddr> = self.members().iter().map(|m| m.addr).collect();
-        for to in self.broadcast.iter().chain(&members) {
+        self.broadcast(&pkt).await;
+        for to in &members {
             self.send_raw(&pkt, *to).await;
         }
     }
@@ -260,7 +285,22 @@ impl Node {
             debug!(%from, "dropped a packet with NUL in its names");
             return Vec::new();
         }
+        // A member passing through is answered and remembered (its name, its encoding) but
+        // not announced: no entry, no exit.
+        let passing = p.has(opt::NOADDLIST);
         match p.kind() {
+            cmd::BR_ENTRY | cmd::ANSENTRY if passing => {
+                self.lock_members().passing(from, &p);
+                if p.kind() == cmd::BR_ENTRY && self.may_answer() && self.may_answer_to(from) {
+                    let pkt = self.entry_packet(cmd::ANSENTRY);
+                    self.send_raw(&pkt, from).await;
+                }
+                Vec::new()
+            }
+            cmd::BR_EXIT if passing => {
+                self.lock_members().passed(from.ip());
+                Vec::new()
+            }
             cmd::BR_ENTRY => {
                 let (m, _) = self.lock_members().entry(from, &p);
                 if self.may_answer() && self.may_answer_to(from) {
@@ -407,7 +447,18 @@ impl Node {
         };
         extra.extend_from_slice(label);
         let utf8 = if enc == Encoding::Utf8 { opt::UTF8 } else { 0 };
-        self.build(kind | opt::CAPUTF8 | utf8, enc, &extra)
+        self.build(kind | opt::CAPUTF8 | utf8 | self.passing(), enc, &extra)
+    }
+
+    /// BR_EXIT, said to everyone or to one host.
+    fn exit_packet(&self) -> Vec<u8> {
+        let command = cmd::BR_EXIT | opt::UTF8 | self.passing();
+        self.build(command, Encoding::Utf8, b"\0")
+    }
+
+    /// [`opt::NOADDLIST`] if this member only passes through.
+    fn passing(&self) -> u32 {
+        if self.me.passing { opt::NOADDLIST } else { 0 }
     }
 
     fn build(&self, command: u32, enc: Encoding, extra: &[u8]) -> Vec<u8> {

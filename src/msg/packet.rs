@@ -59,6 +59,11 @@ pub mod opt {
     pub const SENDCHECK: u32 = 0x100;
     /// On messages: sent to everyone (no acknowledgement expected).
     pub const BROADCAST: u32 = 0x400;
+    /// From a member passing through, not joining (IP Messenger's NOADDLISTOPT, which its
+    /// own command-line sender puts on messages): on our entries, answers and exits it says
+    /// "answer me, but do not list me", so a `msg send` or `msg who` is not announced to
+    /// every listener as arriving and leaving.
+    pub const NOADDLIST: u32 = 0x8_0000;
     /// On messages: an attachment list follows the text.
     pub const FILEATTACH: u32 = 0x20_0000;
     /// The text of this packet is UTF-8.

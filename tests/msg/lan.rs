@@ -188,3 +188,24 @@ fn three_members_find_each_other_talk_in_utf8_and_gbk_share_a_file_and_leave() {
         wait_timeout(&mut ann_proc.child, Duration::from_secs(10)).is_some_and(|s| s.success())
     );
 }
+
+#[test]
+fn a_broadcast_with_no_route_is_said_once_at_info() {
+    // One host on the lab's subnet and no default route: its subnet's broadcast goes out,
+    // 255.255.255.255 has no route.
+    let Some(lab) = Lab::new("nobcast", 1) else {
+        return;
+    };
+    let (ok, out, err) = run_in(&lab, 0, &["msg", "who", "--name", "cat", "--wait", "0.5"]);
+    assert!(ok, "{err}");
+    let said: Vec<&str> = err.lines().filter(|l| l.contains("broadcast")).collect();
+    assert_eq!(
+        said.len(),
+        1,
+        "once, though entry and exit both failed: {err}"
+    );
+    assert!(said[0].contains(" INFO "), "{err}");
+    assert!(said[0].contains("255.255.255.255:2425"), "{err}");
+    // It passes through: it does not list itself as a member of the LAN.
+    assert!(out.contains("nobody answered"), "{out}");
+}

@@ -515,3 +515,112 @@ fn a_gbk_peer_of_another_implementation_is_understood_both_ways() {
         "not sent as GBK: {got}"
     );
 }
+
+/// Stops `member` with SIGINT (Ctrl-C) and returns its exit status, every event it printed
+/// and its standard error.
+fn interrupt(member: Member) -> (std::process::ExitStatus, Vec<serde_json::Value>, String) {
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) on the PID of a child we started and have not reaped.
+    unsafe {
+        libc::kill(member.proc.child.id() as i32, libc::SIGINT);
+    }
+    let (status, out, err) = member.proc.finish(WAIT);
+    let events = String::from_utf8_lossy(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    (status, events, err)
+}
+
+#[test]
+fn a_sender_or_asker_passing_through_is_not_announced_to_listeners() {
+    let mut ann = Member::listen(&[
+        "--name",
+        "ann",
+        "--bind",
+        "127.77.40.1",
+        "--broadcast",
+        "127.77.40.2",
+    ]);
+    let mut bob = Member::listen(&[
+        "--name",
+        "bob",
+        "--bind",
+        "127.77.40.2",
+        "--broadcast",
+        "127.77.40.1",
+    ]);
+    ann.wait_event("bob's entry", |e| {
+        e["event"] == "entry" && e["nick"] == "bob"
+    });
+    // Both listeners hear the entry that looks ann up by name, and then the message to ann.
+    let passing = |command: &str, args: &[&str]| {
+        let mut all = vec![
+            "msg",
+            command,
+            "--name",
+            "cat",
+            "--bind",
+            "127.77.40.3",
+            "--broadcast",
+            "127.77.40.1",
+            "--broadcast",
+            "127.77.40.2",
+        ];
+        all.extend_from_slice(args);
+        let (status, out, err) = run_with_input(&all, b"", WAIT);
+        assert!(status.success(), "{all:?}: {err}");
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    passing("send", &["ann", "by name"]);
+    let m = ann.wait_message("by name");
+    assert_eq!(m["nick"], "cat", "the passing entry still names the sender");
+    let who = passing("who", &["--wait", "1"]);
+    assert!(who.contains("ann") && who.contains("bob"), "{who}");
+    // Whatever cat caused came before these, so it has been printed by the time they are.
+    for (member, text) in [(&mut ann, "after ann"), (&mut bob, "after bob")] {
+        let to = member.addr.clone();
+        let (status, _, err) = run_with_input(
+            &[
+                "msg",
+                "send",
+                "--bind",
+                "127.77.40.4",
+                "--broadcast",
+                "127.77.40.9",
+                &to,
+                text,
+            ],
+            b"",
+            WAIT,
+        );
+        assert!(status.success(), "{err}");
+        member.wait_message(text);
+    }
+    for member in [ann, bob] {
+        let (status, events, err) = interrupt(member);
+        assert!(status.success(), "{err}");
+        let announced: Vec<_> = events
+            .iter()
+            .filter(|e| e["event"] == "entry" || e["event"] == "exit")
+            .filter(|e| e["nick"] != "ann" && e["nick"] != "bob")
+            .collect();
+        assert!(announced.is_empty(), "passers-by announced: {announced:#?}");
+    }
+}
+
+#[test]
+fn ctrl_c_ends_a_listener_without_a_server_s_shutdown_line() {
+    let ann = Member::listen(&[
+        "--name",
+        "ann",
+        "--bind",
+        "127.77.41.1",
+        "--broadcast",
+        "127.77.41.9",
+    ]);
+    let (status, _, err) = interrupt(ann);
+    assert!(status.success(), "{err}");
+    assert!(!err.contains("shutting down"), "{err}");
+    assert!(!err.contains("connections"), "{err}");
+}
