@@ -21,18 +21,32 @@ pub mod args;
 pub mod completions;
 pub mod man;
 
-/// taojie (套接字): one socket toolkit — netcat, echo, time, exec, files and chat, a load generator.
+/// taojie (套接字): one socket toolkit — netcat, echo, time, exec, files, chat, msg (IP
+/// Messenger), send/receive (Magic Wormhole), http, ipcalc and a load generator.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
-    /// How log lines on standard error look: text for people, or one JSON object per line
-    /// (timestamp, level, message, fields, and the connection's service, peer and id)
-    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Human)]
+    /// How log lines on standard error look: `human` (text, coloured on a terminal) or
+    /// `json` (one object per line: timestamp, level, message, fields, and the connection's
+    /// service, peer and id)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t = LogFormat::Human,
+        hide_possible_values = true,
+        help_heading = GLOBAL_OPTIONS,
+        display_order = 1000
+    )]
     pub log_format: LogFormat,
     /// What to do
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The heading global options are shown under, last, in every subcommand's help.
+pub const GLOBAL_OPTIONS: &str = "Global options";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -158,7 +172,11 @@ pub struct KeygenArgs {
 /// --config` lays those over the file's keys).
 pub fn parse() -> (Cli, ArgMatches) {
     let mut command = Cli::command();
-    let matches = command.get_matches_mut();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = match command.try_get_matches_from_mut(&argv) {
+        Ok(m) => m,
+        Err(e) => args::hint_dashes(e, &argv).exit(),
+    };
     match Cli::from_arg_matches(&matches) {
         Ok(cli) => (cli, matches),
         Err(e) => e.format(&mut command).exit(),

@@ -1,5 +1,8 @@
 //! The flags of `taojie exec`, and the client options they make.
+use std::ffi::OsString;
+
 use clap::Args;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 
 use crate::exec::ClientOptions;
 use crate::flags::in_place;
@@ -50,6 +53,44 @@ pub struct ExecArgs {
     /// The command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// Adds a tip to clap's "unexpected argument" error when `taojie exec ADDR uname` left out
+/// the `--` that separates taojie's flags from the command (`argv` is the whole command line).
+pub fn hint_dashes(mut e: clap::Error, argv: &[OsString]) -> clap::Error {
+    if e.kind() != ErrorKind::UnknownArgument
+        || subcommand(argv) != Some("exec")
+        || argv.iter().any(|a| a == "--")
+    {
+        return e;
+    }
+    let word = match e.get(ContextKind::InvalidArg) {
+        // An unknown flag is clap's to explain; a word is the command.
+        Some(ContextValue::String(w)) if !w.starts_with('-') => w.clone(),
+        _ => return e,
+    };
+    let tip = format!("the command goes after `--`: taojie exec ADDR -- {word} ...");
+    e.insert(
+        ContextKind::Suggested,
+        ContextValue::StyledStrs(vec![tip.into()]),
+    );
+    e
+}
+
+/// The subcommand `argv` names: its first word that is neither a flag nor the value of the
+/// global `--log-format`.
+fn subcommand(argv: &[OsString]) -> Option<&str> {
+    let mut words = argv.iter().skip(1).map(|a| a.to_str());
+    while let Some(word) = words.next() {
+        match word? {
+            "--log-format" => {
+                words.next();
+            }
+            flag if flag.starts_with('-') => {}
+            sub => return Some(sub),
+        }
+    }
+    None
 }
 
 impl From<ExecArgs> for ClientOptions {

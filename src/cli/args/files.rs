@@ -12,9 +12,10 @@ use crate::secure::flags::ClientKeyArgs;
 pub struct RetryArgs {
     /// Reconnect and resume up to N times per file when the connection breaks (reset, cut,
     /// timed out); 0 never retries. Waits 0.5 s, 1 s, 2 s... (at most 10 s, with jitter)
-    /// between attempts: the default 5 rides out about 15 s of outage. Refusals (wrong key,
-    /// no such file, no space) are never retried, nor is a first connection that is refused
-    /// or reset (a wrong address); one that times out or finds no route is.
+    /// between attempts: the default 5 rides out about 15 s of outage. Never retried:
+    /// refusals (wrong key, no such file, no space) and a first connection that is refused or
+    /// reset (a wrong address). A first connection that times out or finds no route is
+    /// retried.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub retries: u32,
     /// Count a connection as broken (and retry) once no byte has moved on it for SECS: a link

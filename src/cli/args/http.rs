@@ -7,6 +7,16 @@ use crate::http::Options;
 
 /// Flags of `taojie http`.
 #[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  taojie http http://127.0.0.1:8080/                 the body to standard output
+  taojie http -i http://127.0.0.1:8080/api           the status line and headers first
+  taojie http -I http://127.0.0.1:8080/big.iso       HEAD: status line and headers only
+  taojie http https://127.0.0.1:8443/big.iso -o big.iso --cacert ca.pem
+                                                     saved only once whole; a self-signed server
+  taojie http http://ann:secret@127.0.0.1:8080/      basic auth from the URL (never shown)
+  taojie http http://127.0.0.1:8080/ --raw           the seed's way: request on stderr, reply as
+                                                     it came")]
 pub struct HttpArgs {
     /// http:// or https:// URL; `user:password@` in it is sent as basic auth (never shown)
     pub url: String,

@@ -13,7 +13,7 @@ mod wormhole;
 
 pub use bench::BenchArgs;
 pub use chat::ChatArgs;
-pub use exec::ExecArgs;
+pub use exec::{ExecArgs, hint_dashes};
 pub use files::{GetArgs, LsArgs, PutArgs};
 pub use http::HttpArgs;
 pub use msg::MsgArgs;
