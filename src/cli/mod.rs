@@ -48,17 +48,21 @@ pub struct Cli {
 /// The heading global options are shown under, last, in every subcommand's help.
 pub const GLOBAL_OPTIONS: &str = "Global options";
 
+/// `taojie --help`'s examples, each working as written against `taojie serve` on its default
+/// ports (`tests/help_examples.rs` runs them).
 const EXAMPLES: &str = "\
 Examples:
-  taojie serve                                 every service on 127.0.0.1, default ports
-  taojie serve echo --listen 127.0.0.1:0 --upper
+  taojie serve                                 every service on 127.0.0.1, default ports; exec and
+                                               files use a key it makes, the clients' default
   taojie connect 127.0.0.1:9007                type lines, read the echo
-  taojie listen [::1]:8000 --keep-open > log   a netcat listener
+  taojie exec 127.0.0.1:9512 -- uname -a       a command on the exec service
+  taojie put 127.0.0.1:9021 photos/            a folder to the files service; get and ls fetch, list
   taojie time 127.0.0.1:9013 '%H:%M:%S'
-  taojie keygen my.key && taojie exec 127.0.0.1:9512 --key my.key -- uname -a
-  taojie put 127.0.0.1:9021 --key my.key photos/
   nc 127.0.0.1 9006                            join the chat; or: taojie chat 127.0.0.1:9006 --name ann
-  taojie bench 127.0.0.1:9007 --conns 50 --depth 16
+  taojie bench 127.0.0.1:9007 --conns 50 --depth 16 --seconds 3
+  taojie serve echo --listen 127.0.0.1:0 --upper
+  taojie listen [::1]:8000 --keep-open > log   a netcat listener
+  taojie keygen my.key                         a key to share with a server on another machine
   taojie msg listen --name ann                 join the IP Messenger / Feiq / iptux LAN";
 
 /// The subcommands.
