@@ -1,8 +1,9 @@
-//! `taojie --help`'s examples run exactly as written, against `taojie serve` on its default
-//! ports: in a network namespace of this test's own (only `lo`), so the default ports are free
-//! whatever else runs on the machine, with a home of its own for the key `serve` makes.
+//! `taojie --help`'s examples and the README's "first five minutes" run exactly as written,
+//! against `taojie serve` on its default ports: in a network namespace of the test's own (only
+//! `lo`), so the default ports are free whatever else runs on the machine, with a home of its
+//! own for the key `serve` makes.
 //!
-//! Every example line must have a check here: a new example without one fails the test.
+//! Every line must have a check here: a new line without one fails the test.
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -17,7 +18,8 @@ const LIMIT: Duration = Duration::from_secs(20);
 struct Netns(String);
 
 impl Netns {
-    fn new() -> Option<Netns> {
+    /// `tag` tells apart the namespaces of tests that run at once.
+    fn new(tag: &str) -> Option<Netns> {
         #[allow(unsafe_code)]
         // SAFETY: geteuid has no arguments and cannot fail.
         let root = unsafe { libc::geteuid() } == 0;
@@ -29,7 +31,7 @@ impl Netns {
             eprintln!("skipped: network namespaces need root (CI runs this)");
             return None;
         }
-        let ns = Netns(format!("tjhelp-{}", std::process::id()));
+        let ns = Netns(format!("tj{tag}-{}", std::process::id()));
         ip(&["netns", "add", &ns.0]);
         ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
         Some(ns)
@@ -56,9 +58,8 @@ struct Place {
 }
 
 impl Place {
-    /// The arguments that run `line` in a shell, as a user would type it, in this place. The
-    /// shell `exec`s it, so a long-running example keeps the PID the test started.
-    fn argv(&self, line: &str) -> Vec<String> {
+    /// The arguments that run `script` in a shell in this place.
+    fn argv(&self, script: &str) -> Vec<String> {
         let bin_dir = Path::new(bin()).parent().unwrap().display().to_string();
         let path = format!(
             "PATH={bin_dir}:{}",
@@ -76,7 +77,7 @@ impl Place {
             format!("XDG_CONFIG_HOME={home}/config"),
             "sh".into(),
             "-c".into(),
-            format!("cd '{}' && exec {line}", self.dir.display()),
+            format!("cd '{}' && {script}", self.dir.display()),
         ]
     }
 
@@ -92,11 +93,45 @@ impl Place {
         )
     }
 
-    /// Starts `line` and leaves it running.
+    /// Starts `line` and leaves it running. The shell `exec`s it, so it keeps the PID the
+    /// test started.
     fn start(&self, line: &str) -> Running {
-        let argv = self.argv(line);
+        let argv = self.argv(&format!("exec {line}"));
         let args: Vec<&str> = argv.iter().map(String::as_str).collect();
         Running(Proc::spawn("ip", &args))
+    }
+}
+
+impl Place {
+    /// A namespace, and a working directory and home in a temporary directory (returned, to
+    /// be kept until the end); `None` when not root outside CI.
+    fn new(tag: &str) -> Option<(Place, tempfile::TempDir)> {
+        let ns = Netns::new(tag)?;
+        let tmp = tempfile::tempdir().unwrap();
+        let place = Place {
+            ns,
+            dir: tmp.path().join("work"),
+            home: tmp.path().join("home"),
+        };
+        std::fs::create_dir_all(&place.dir).unwrap();
+        std::fs::create_dir_all(&place.home).unwrap();
+        Some((place, tmp))
+    }
+
+    /// Starts `line`, which runs `taojie serve`, and waits until its services are up.
+    fn serve(&self, line: &str) -> Running {
+        let mut serve = self.start(line);
+        for socket in [
+            "echo tcp 127.0.0.1:9007",
+            "time udp 127.0.0.1:9013",
+            "chat tcp 127.0.0.1:9006",
+            "chat-web tcp 127.0.0.1:9080",
+            "exec tcp 127.0.0.1:9512",
+            "files tcp 127.0.0.1:9021",
+        ] {
+            serve.wait_stdout_line(socket);
+        }
+        serve
     }
 }
 
@@ -118,6 +153,23 @@ impl Running {
                     "no stdout line {prefix:?}; stdout {out:?}, stderr {:?}",
                     self.0.stderr
                 );
+            }
+        }
+    }
+}
+
+impl Running {
+    /// Waits for a stdout line that contains `text`.
+    fn wait_stdout_line_containing(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let out = String::from_utf8_lossy(&self.0.stdout).into_owned();
+            if let Some(line) = out.lines().find(|l| l.contains(text)) {
+                return line.to_string();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !self.0.more_stdout(left) {
+                panic!("no stdout line with {text:?}; stdout {out:?}");
             }
         }
     }
@@ -156,31 +208,15 @@ fn examples() -> Vec<String> {
 fn every_example_of_taojie_help_works_as_written() {
     let examples = examples();
     assert!(examples.len() >= 8, "{examples:?}");
-    let Some(ns) = Netns::new() else {
+    let Some((place, _tmp)) = Place::new("help") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let place = Place {
-        ns,
-        dir: tmp.path().join("work"),
-        home: tmp.path().join("home"),
-    };
     std::fs::create_dir_all(place.dir.join("photos")).unwrap();
-    std::fs::create_dir_all(&place.home).unwrap();
     std::fs::write(place.dir.join("photos/cat.jpg"), b"not really a cat").unwrap();
 
     // `taojie serve` first: the other examples talk to it.
     assert_eq!(examples[0], "taojie serve", "{examples:?}");
-    let mut serve = place.start("taojie serve");
-    for line in [
-        "echo tcp 127.0.0.1:9007",
-        "time udp 127.0.0.1:9013",
-        "chat tcp 127.0.0.1:9006",
-        "exec tcp 127.0.0.1:9512",
-        "files tcp 127.0.0.1:9021",
-    ] {
-        serve.wait_stdout_line(line);
-    }
+    let serve = place.serve("taojie serve");
 
     for example in &examples[1..] {
         let fail = |what: &str| -> ! { panic!("`{example}`: {what}") };
@@ -272,5 +308,104 @@ fn every_example_of_taojie_help_works_as_written() {
             other => panic!("no check for the example `{other}`: add one here"),
         }
     }
+    drop(serve);
+}
+
+/// The commands of the README's "first five minutes", as written (without the comments):
+/// every line of its `sh` blocks.
+fn first_five_minutes() -> Vec<String> {
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("\n## The first five minutes\n")
+        .expect("the README has a first five minutes");
+    // It comes first: right after the two commands and a paragraph of introduction.
+    assert!(
+        readme[..start].matches("\n## ").count() == 0
+            && readme[..start].matches("```").count() == 2,
+        "the first five minutes is not the README's first section"
+    );
+    let section = &readme[start + 1..];
+    let section = &section[..section.find("\n## ").expect("a section after it")];
+    let mut lines = Vec::new();
+    let mut in_block = false;
+    for line in section.lines() {
+        match (line, in_block) {
+            ("```sh", false) => in_block = true,
+            ("```", true) => in_block = false,
+            (l, true) => lines.push(l.split("  #").next().unwrap().trim_end().to_string()),
+            _ => {}
+        }
+    }
+    lines
+}
+
+#[test]
+fn the_readme_s_first_five_minutes_work_as_written() {
+    let readme = include_str!("../README.md");
+    assert!(
+        !readme.contains("../shared"),
+        "the README points outside the repository"
+    );
+    assert!(
+        readme.contains("the classic Chinese socket-programming course for Python"),
+        "the README does not name the course it grew from"
+    );
+    let lines = first_five_minutes();
+    let Some((place, _tmp)) = Place::new("readme") else {
+        return;
+    };
+    assert_eq!(lines[0], "taojie serve", "{lines:?}");
+    let serve = place.serve(&lines[0]);
+    let mut bob = None;
+    for line in &lines[1..] {
+        let fail = |what: &str| -> ! { panic!("`{line}`: {what}") };
+        let expect = |input: &[u8], check: &dyn Fn(&str) -> bool| {
+            let (ok, out, err) = place.run(line, input);
+            if !ok || !check(&out) {
+                fail(&format!("stdout {out:?}, stderr {err}"));
+            }
+        };
+        match line.as_str() {
+            "echo hello | taojie connect 127.0.0.1:9007" => expect(b"", &|o| o == "hello\n"),
+            "echo 'first notes' > notes.txt" => expect(b"", &|_| true),
+            "taojie exec 127.0.0.1:9512 -- uname -a" => expect(b"", &|o| o.starts_with("Linux ")),
+            "taojie put 127.0.0.1:9021 notes.txt" => {
+                expect(b"", &|_| true);
+                let stored = place.home.join("data/taojie/files/notes.txt");
+                if std::fs::read(&stored).ok().as_deref() != Some(&b"first notes\n"[..]) {
+                    fail(&format!("not stored in {}", stored.display()));
+                }
+            }
+            "taojie ls 127.0.0.1:9021" => expect(b"", &|o| o.contains(" notes.txt")),
+            "taojie get 127.0.0.1:9021 notes.txt -o copies" => {
+                expect(b"", &|_| true);
+                let copy = std::fs::read(place.dir.join("copies/notes.txt")).unwrap_or_default();
+                if copy != b"first notes\n" {
+                    fail(&format!("copies/notes.txt holds {copy:?}"));
+                }
+            }
+            "echo hi all | taojie chat 127.0.0.1:9006 --name ann" => {
+                expect(b"", &|o| o.contains("welcome, you are ann"))
+            }
+            "taojie http http://127.0.0.1:9080/" => {
+                expect(b"", &|o| o.to_lowercase().starts_with("<!doctype html>"))
+            }
+            "taojie msg listen --name bob &" => {
+                let mut listener = place.start(line.trim_end_matches(" &"));
+                listener.0.wait_stderr("msg udp 0.0.0.0:2425", LIMIT);
+                bob = Some(listener);
+            }
+            "taojie msg send 127.0.0.1 'hi bob'" => {
+                let (ok, _, err) = place.run(line, b"");
+                if !ok || !err.contains("acknowledged by 127.0.0.1:2425") {
+                    fail(&err);
+                }
+                let listener = bob.as_mut().unwrap_or_else(|| fail("no listener started"));
+                listener.wait_stdout_line_containing("hi bob");
+            }
+            other => panic!("no check for the README's `{other}`: add one here"),
+        }
+    }
+    drop(bob);
     drop(serve);
 }
