@@ -355,7 +355,10 @@ fn the_readme_s_first_five_minutes_work_as_written() {
         return;
     };
     assert_eq!(lines[0], "taojie serve", "{lines:?}");
-    let serve = place.serve(&lines[0]);
+    let mut serve = place.serve(&lines[0]);
+    // As the README says: the key it made is the clients' default on this machine.
+    let made = serve.0.wait_stderr("taojie: created a new key at ", LIMIT);
+    assert!(made.contains("clients on this machine use it"), "{made}");
     let mut bob = None;
     for line in &lines[1..] {
         let fail = |what: &str| -> ! { panic!("`{line}`: {what}") };

@@ -17,7 +17,8 @@ pub async fn serve(limits: Limits, any_port: bool, shutdown: CancellationToken) 
     let (_, created) = auth::load_or_create(&key_path)?;
     if created {
         eprintln!(
-            "taojie: created a new key at {} (mode 600); clients use it with --key",
+            "taojie: created a new key at {} (mode 600); clients on this machine use it \
+             unless given --key, others need a copy",
             key_path.display()
         );
     } else {
