@@ -13,20 +13,11 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 use tokio::time::Instant;
 
-use super::state::Rooms;
+use super::state::{Rooms, Said};
 use crate::chat::queue::Member;
 
 /// Lines of history a new member of a room gets.
 pub const HISTORY: usize = 20;
-
-/// One line of a room's history.
-#[derive(Debug)]
-pub(super) struct Said {
-    /// When it was said (when this broker, or the one that stored it, took it).
-    pub(super) at: SystemTime,
-    /// The line as members got it, newline included.
-    pub(super) line: Bytes,
-}
 
 /// The stamp a line of history carries: `[2025-06-01T14:03:12Z] `.
 pub fn stamp(at: SystemTime) -> String {

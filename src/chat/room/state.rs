@@ -2,6 +2,9 @@
 //! name), each [`Room`]'s members, history and lanes, and the [`Config`] a broker sets.
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use bytes::Bytes;
 
 use crate::chat::gate::Gate;
 use crate::chat::post::MemberId;
@@ -48,11 +51,20 @@ pub(super) struct Info {
     pub(super) handle: Arc<Member>,
 }
 
+/// One line of a room's history (kept and replayed by the history module).
+#[derive(Debug)]
+pub(super) struct Said {
+    /// When it was said (when this broker, or the one that stored it, took it).
+    pub(super) at: SystemTime,
+    /// The line as members got it, newline included.
+    pub(super) line: Bytes,
+}
+
 /// One room.
 #[derive(Debug, Default)]
 pub(super) struct Room {
     pub(super) members: HashMap<MemberId, Arc<Member>>,
-    pub(super) history: VecDeque<super::history::Said>,
+    pub(super) history: VecDeque<Said>,
     /// The lane writing the whole room while it is not split.
     pub(super) lane: usize,
     /// Whether the members are spread over every lane by id.
