@@ -85,7 +85,7 @@ fn an_independent_python_member_chats_with_the_key() {
     let server = chat_server(&["--key", key]);
     let addr = server.addr("chat", "tcp");
     let mut dora = Client::taojie(&addr, "dora", &["--key", key]);
-    dora.wait_for("own rename", |l| l.ends_with("is now known as dora"));
+    dora.wait_for("welcome as dora", welcomed("dora"));
 
     let mut cmd = std::process::Command::new("python3");
     cmd.arg(common::peer_script("noise_line_client.py"))

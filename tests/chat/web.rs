@@ -468,7 +468,7 @@ fn in_chromium_the_login_url_of_a_keyed_server_joins() {
     let key = key.to_str().unwrap();
     let (_server, chat, _web, url) = keyed_web_server(&["--key", key]);
     let mut dora = Client::taojie(&chat, "dora", &["--key", key]);
-    dora.wait_for("own rename", |l| l.ends_with("is now known as dora"));
+    dora.wait_for("welcome as dora", welcomed("dora"));
     let (status, out, err) = run_program(
         "python3",
         &[
