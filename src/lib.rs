@@ -159,4 +159,5 @@ pub mod time;
 pub mod tls;
 pub mod transport;
 pub mod tty;
+pub mod web;
 pub mod wormhole;

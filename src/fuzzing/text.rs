@@ -2,12 +2,12 @@
 //! URL and the chat page's request checks, and `taojie ipcalc -` input.
 use super::split_first;
 use crate::chat::line;
-use crate::chat::web::access;
 use crate::files::partial::{resume_point, state_bytes};
 use crate::files::protocol::FileHeader;
 use crate::files::tree::{SEGMENT, TreeHasher};
 use crate::framing::lines::{Piece, Splitter};
 use crate::ipcalc::{self, IpcalcArgs, parse};
+use crate::web::access;
 
 /// Splits a chat stream into lines (the first byte chooses the limit, 1–64, and the size of
 /// the reads): the pieces must not depend on how the stream was cut, no line may pass the
@@ -120,7 +120,8 @@ pub fn http(data: &[u8]) {
             psk: Some(key),
             ..Default::default()
         };
-        let t = access::Token::from_auth(&auth).expect("a keyed token");
+        let t =
+            access::Token::from_auth(&auth, crate::chat::web::TOKEN_LABEL).expect("a keyed token");
         assert!(!t.check(token) || token.eq_ignore_ascii_case(&t.hex()));
     }
 }

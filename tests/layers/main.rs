@@ -74,6 +74,7 @@ const FLOORS: &[Floor] = &[
             "transport",
             "pump",
             "proxy_wire",
+            "web",
         ],
         neighbours: true,
     },

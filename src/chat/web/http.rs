@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::upgrade::OnUpgrade;
@@ -18,29 +18,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tracing::debug;
 
-use super::access::{host_is_loopback, origin_ok, query_param};
 use super::{Web, relay};
 use crate::server::Conn;
+use crate::web::secured;
+use crate::web::{host_is_loopback, origin_ok, query_param};
 
 /// How long a client may take to send a request's head (and a kept-alive connection may sit
 /// between requests).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Every response says: scripts and styles from this server only, never inline; nothing
-/// loaded from elsewhere; not framed; the page's address (which may hold the token) not sent
-/// on as a referrer.
-const SECURITY_HEADERS: [(&str, &str); 6] = [
-    (
-        "content-security-policy",
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-         connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    ),
-    ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "no-referrer"),
-    ("x-frame-options", "DENY"),
-    ("cross-origin-opener-policy", "same-origin"),
-    ("cache-control", "no-cache"),
-];
 
 /// The page, as files in `page/`.
 const FILES: [(&str, &str, &str); 5] = [
@@ -223,24 +208,7 @@ fn key_ok(key: &[u8]) -> bool {
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Reply {
-    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    secured(r)
-}
-
-fn secured(mut r: Reply) -> Reply {
-    add_security_headers(r.headers_mut());
-    r
-}
-
-fn add_security_headers(h: &mut HeaderMap) {
-    for (name, value) in SECURITY_HEADERS {
-        h.insert(name, HeaderValue::from_static(value));
-    }
+    crate::web::plain(status, text)
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! The WebSocket carries the broker's line protocol, one text message per line each way.
 //!
 //! `http` answers requests (the page's files are in `page/`, built into the binary, nothing
-//! fetched from elsewhere), `access` decides who may open the WebSocket, and `relay`
-//! makes an open one a member of the broker.
+//! fetched from elsewhere; who may open the WebSocket is [`crate::web::access`]'s to say),
+//! and `relay` makes an open one a member of the broker.
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,11 +17,13 @@ use tracing::warn;
 use super::broker::Broker;
 use crate::server::{self, Listener, LiveLimits};
 
-pub(crate) mod access;
 mod http;
 mod relay;
 
-pub use access::Token;
+pub use crate::web::Token;
+
+/// What the chat page's token is an HMAC of, under the broker's key.
+pub const TOKEN_LABEL: &[u8] = b"taojie web token";
 
 /// Default port of the chat page on `taojie serve`.
 pub const DEFAULT_PORT: u16 = 9080;
@@ -53,7 +55,10 @@ pub fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<impl Future<Output = ()> + Send + 'static> {
     let local = listener.local_addr()?;
-    let token = broker.auth.as_deref().and_then(Token::from_auth);
+    let token = broker
+        .auth
+        .as_deref()
+        .and_then(|a| Token::from_auth(a, TOKEN_LABEL));
     server::announce("chat-web", "tcp", &local);
     tell(local, token.as_ref());
     let web = Arc::new(Web {

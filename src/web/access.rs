@@ -1,7 +1,7 @@
-//! Who may open the chat's WebSocket: the page's own origin only (a page on another site must
-//! not post in the user's name), a loopback server only by a loopback host name (so a site
-//! that rebinds its DNS name to 127.0.0.1 is refused too), and with a key only with the token
-//! the broker printed in its login URL.
+//! Who may use a page: the page's own origin only (a page on another site must not act in
+//! the user's name), a loopback server only by a loopback host name (so a site that rebinds
+//! its DNS name to 127.0.0.1 is refused too), and with a key only with the token the server
+//! printed in its login URL.
 use std::fmt;
 use std::net::IpAddr;
 
@@ -12,12 +12,14 @@ use crate::secure::ServerAuth;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// What the token is an HMAC of, under the broker's key.
-const LABEL: &[u8] = b"taojie web token";
-
-/// The secret the web token is derived from: the shared key, or with identity keys only the
-/// broker's private key. Its `Debug` form never shows it.
-pub struct Token(Vec<u8>);
+/// A secret a page's token (and anything else a server signs for a browser) is derived
+/// from: the shared key, or with identity keys only the server's private key. Its `Debug`
+/// form never shows it.
+#[derive(Clone)]
+pub struct Token {
+    secret: Vec<u8>,
+    label: &'static [u8],
+}
 
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -26,52 +28,78 @@ impl fmt::Debug for Token {
 }
 
 impl Token {
-    /// The token of a keyed broker; `None` when the broker has no key.
-    pub fn from_auth(auth: &ServerAuth) -> Option<Token> {
+    /// The token of a keyed server, for the page `label` names (each page its own, so the
+    /// chat's token opens no files page); `None` when the server has no key.
+    pub fn from_auth(auth: &ServerAuth, label: &'static [u8]) -> Option<Token> {
         let secret = match (&auth.psk, &auth.identity) {
             (Some(key), _) => key.bytes().to_vec(),
             (None, Some((id, _))) => id.private.to_vec(),
             (None, None) => return None,
         };
-        Some(Token(secret))
+        Some(Token { secret, label })
+    }
+
+    /// HMAC-SHA256 under the secret of `parts`, each preceded by its length (so no two
+    /// different lists sign alike).
+    pub fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = self.keyed();
+        for p in parts {
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `given` is [`Token::sign`] of `parts`, compared in constant time.
+    pub fn verify(&self, parts: &[&[u8]], given: &[u8]) -> bool {
+        let mut mac = self.keyed();
+        for p in parts {
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p);
+        }
+        mac.verify_slice(given).is_ok()
+    }
+
+    fn keyed(&self) -> HmacSha256 {
+        <HmacSha256 as KeyInit>::new_from_slice(&self.secret)
+            .expect("HMAC takes keys of any length")
     }
 
     fn mac(&self) -> HmacSha256 {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.0)
-            .expect("HMAC takes keys of any length");
-        mac.update(LABEL);
+        let mut mac = self.keyed();
+        mac.update(self.label);
         mac
     }
 
-    /// HMAC-SHA256(key, "taojie web token") in lower-case hex: the same for every start with
-    /// the same key, so a page keeps working across restarts.
+    /// HMAC-SHA256(key, label) in lower-case hex: the same for every start with the same
+    /// key, so a page keeps working across restarts.
     pub fn hex(&self) -> String {
-        self.mac()
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex(&self.mac().finalize().into_bytes())
     }
 
     /// Whether `given` (hex) is the token, compared in constant time.
     pub fn check(&self, given: &str) -> bool {
         match unhex(given) {
-            Some(bytes) => self.mac().verify_slice(&bytes).is_ok(),
-            None => false,
+            Some(bytes) if bytes.len() == 32 => self.mac().verify_slice(&bytes).is_ok(),
+            _ => false,
         }
     }
 }
 
-/// Decodes 64 hex digits (either case); anything else is `None`.
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() != 64 {
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Decodes hex digits (either case, an even count); anything else is `None`.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     s.as_bytes()
         .chunks(2)
-        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
+        .map(|p| Some((digit(p[0])? << 4) | digit(p[1])?))
         .collect()
 }
 
@@ -105,7 +133,7 @@ pub fn host_is_loopback(host: &str) -> bool {
 pub fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
     query?
         .split('&')
-        .filter_map(|kv| kv.split_once('='))
+        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
 }
@@ -121,7 +149,7 @@ mod tests {
             psk: Some(Key::from_bytes(b"secret").unwrap()),
             ..Default::default()
         };
-        let t = Token::from_auth(&auth).unwrap();
+        let t = Token::from_auth(&auth, b"taojie web token").unwrap();
         let hex = t.hex();
         assert_eq!(hex.len(), 64);
         assert!(t.check(&hex) && t.check(&hex.to_uppercase()));
@@ -130,8 +158,23 @@ mod tests {
         assert!(!t.check(std::str::from_utf8(&wrong).unwrap()));
         assert!(!t.check(&hex[..62]) && !t.check("") && !t.check(&format!("{hex}00")));
         assert!(!t.check(&"zz".repeat(32)));
-        assert!(Token::from_auth(&ServerAuth::default()).is_none());
+        assert!(Token::from_auth(&ServerAuth::default(), b"x").is_none());
         assert_eq!(format!("{t:?}"), "Token(MASKED)");
+        let other = Token::from_auth(&auth, b"another page").unwrap();
+        assert!(!other.check(&hex), "one page's token opens no other page");
+    }
+
+    #[test]
+    fn signatures_cover_every_part_and_its_bounds() {
+        let auth = ServerAuth {
+            psk: Some(Key::from_bytes(b"secret").unwrap()),
+            ..Default::default()
+        };
+        let t = Token::from_auth(&auth, b"l").unwrap();
+        let sig = t.sign(&[b"ab", b"c"]);
+        assert!(t.verify(&[b"ab", b"c"], &sig));
+        assert!(!t.verify(&[b"a", b"bc"], &sig));
+        assert!(!t.verify(&[b"ab", b"d"], &sig));
     }
 
     #[test]
@@ -161,6 +204,7 @@ mod tests {
         }
         assert_eq!(query_param(Some("a=1&token=ab"), "token"), Some("ab"));
         assert_eq!(query_param(Some("tokens=ab"), "token"), None);
+        assert_eq!(query_param(Some("a&json"), "json"), Some(""));
         assert_eq!(query_param(None, "token"), None);
     }
 }
