@@ -9,17 +9,10 @@ use tokio::sync::mpsc;
 
 use super::link::Link;
 use super::partial::{NoSpace, Partial};
-use super::progress::human;
 use super::protocol::{DATA, Msg};
+use super::store::writer::Writer;
 use super::tree::{self, SEGMENT, TreeHasher};
 use crate::framing::{Frame, FrameError};
-
-/// Verified segments kept in memory before the partial file is synced and they are recorded:
-/// the most a crash costs on resume (64 MiB).
-const CHECKPOINT_EVERY: usize = 16;
-/// Written bytes are handed to the disk in windows of this size as they arrive, so the
-/// final fsync of a large file is short.
-const WRITEBACK: u64 = 8 << 20;
 
 /// How a file reception ended.
 #[derive(Debug)]
@@ -150,120 +143,23 @@ pub async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(outcome)
 }
 
-/// The writer thread: writes, hashes, checks segments, checkpoints, and commits or discards.
-/// Returns the hex BLAKE3 of the committed file.
-fn write(mut p: Partial, mut rx: mpsc::Receiver<Item>) -> io::Result<String> {
-    use std::io::Write;
-    let size = p.header.size;
-    let mut local = std::collections::VecDeque::new();
-    let mut done = Vec::new();
-    let mut unsynced: Vec<[u8; 32]> = Vec::new();
-    let mut next = p.hasher.chaining_values().len() as u64;
-    let total = TreeHasher::segments(size);
-    let journal = p.journal()?;
-    let mut written_to = p.offset;
+/// The writer thread: feeds the [`Writer`] in order, each segment held once the sender's
+/// hash of it matches, and commits or keeps what is held. Returns the hex BLAKE3 of the
+/// committed file.
+fn write(p: Partial, mut rx: mpsc::Receiver<Item>) -> io::Result<String> {
+    let mut w = Writer::start(p)?;
     let res: io::Result<()> = (|| {
-        while p.hasher.position() < size || next < total {
+        while !w.complete() {
+            // The connection broke: the writer keeps what is held so a re-run can resume.
             let Some(item) = rx.blocking_recv() else {
-                // The connection broke: keep what is verified so a re-run can resume.
-                journal.record(std::mem::take(&mut unsynced))?;
                 return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
             };
             match item {
-                Item::Data(bytes) => {
-                    p.file.write_all(&bytes)?;
-                    let end = written_to + bytes.len() as u64;
-                    if end / WRITEBACK != written_to / WRITEBACK || end == size {
-                        let from = written_to - written_to % WRITEBACK;
-                        crate::sys::start_writeback(&p.file, from, end - from);
-                    }
-                    written_to = end;
-                    p.hasher.update(&bytes, &mut done);
-                    local.extend(done.drain(..));
-                }
-                Item::Segment(index, hash) => {
-                    let mine = if size <= SEGMENT {
-                        p.hasher.single_root()
-                    } else {
-                        local.pop_front().map(|(_, cv)| cv)
-                    };
-                    if index != next || mine != Some(hash) {
-                        return Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!(
-                                "{}: BLAKE3 mismatch in bytes {}..{}: corrupted in transit; discarded",
-                                p.display,
-                                index * SEGMENT,
-                                ((index + 1) * SEGMENT).min(size)
-                            ),
-                        ));
-                    }
-                    next += 1;
-                    if size > SEGMENT {
-                        unsynced.push(hash);
-                        if unsynced.len() >= CHECKPOINT_EVERY {
-                            journal.record(std::mem::take(&mut unsynced))?;
-                        }
-                    }
-                }
+                Item::Data(bytes) => w.write(&bytes)?,
+                Item::Segment(index, hash) => w.check_segment(index, hash)?,
             }
         }
         Ok(())
     })();
-    // Durable progress first: on success it is moot, on interruption or a full disk it is
-    // what resumes.
-    if matches!(&res, Err(e) if NoSpace::is_full(e)) {
-        let _ = journal.record(std::mem::take(&mut unsynced));
-    }
-    let closed = journal.close();
-    let res = match (res, closed) {
-        // The journal's own fsync or append may be what found the disk full.
-        (Err(e), Err(c)) if NoSpace::is_full(&c) && !NoSpace::is_full(&e) => Err(c),
-        (r, c) => r.and(c),
-    };
-    match res {
-        Ok(()) => {
-            let hash = p.hasher.root().map(|h| tree::hex(h.as_bytes()));
-            let hash = hash.ok_or_else(|| io::Error::other("incomplete hash"))?;
-            let display = p.display.clone();
-            // On failure, commit removes what it held.
-            p.commit().map_err(|e| match NoSpace::is_full(&e) {
-                true => NoSpace {
-                    detail: "the disk filled while the file was put in place".into(),
-                    kept: 0,
-                }
-                .into_error(),
-                false => io::Error::new(e.kind(), format!("{display}: {e}")),
-            })?;
-            Ok(hash)
-        }
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-            // Kept for a resume, unless the sender asked to start over and keep nothing.
-            if p.fresh {
-                p.discard();
-            }
-            Err(e)
-        }
-        Err(e) if NoSpace::is_full(&e) => {
-            let detail = format!(
-                "the disk filled after {} of {}",
-                human(written_to),
-                human(size)
-            );
-            let kept = p.keep_verified();
-            Err(NoSpace { detail, kept }.into_error())
-        }
-        Err(e) => {
-            let display = p.display.clone();
-            p.discard();
-            if e.kind() == io::ErrorKind::InvalidData {
-                Err(e)
-            } else {
-                Err(io::Error::new(
-                    e.kind(),
-                    format!("{display}: {e}; discarded"),
-                ))
-            }
-        }
-    }
+    w.end(res)
 }

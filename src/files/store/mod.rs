@@ -12,7 +12,8 @@
 //!
 //! The module pieces: [`resolve`] is the one lookup, [`dir`] an open directory and what is
 //! done inside it, [`walk`] listings and trees, [`partial`] a file being received (with its
-//! [`journal`]) and [`space`] the refusal when it does not fit.
+//! [`journal`]), [`writer`] the one way bytes are written into it (whatever carried them), and
+//! [`space`] the refusal when it does not fit.
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -29,6 +30,7 @@ pub mod partial;
 pub mod resolve;
 pub mod space;
 pub mod walk;
+pub mod writer;
 
 pub use dir::{Dir, Place};
 pub use walk::{Entry, Found, Kind};
