@@ -95,6 +95,24 @@ impl Dir {
         }
     }
 
+    /// Moves `from` in `src` to `to` in this directory; with `replace`, over whatever `to`
+    /// is, else only if `to` does not exist (`AlreadyExists`).
+    pub fn move_here(&self, src: &Dir, from: &str, to: &str, replace: bool) -> io::Result<()> {
+        let (a, b) = (src.fd.as_fd(), self.fd.as_fd());
+        if replace {
+            return Ok(rustix::fs::renameat(a, from, b, to)?);
+        }
+        match rustix::fs::renameat_with(a, from, b, to, RenameFlags::NOREPLACE) {
+            Ok(()) => Ok(()),
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if self.kind_of(to)?.is_none() => {
+                // No RENAME_NOREPLACE here: check, then rename (a small window).
+                Ok(rustix::fs::renameat(a, from, b, to)?)
+            }
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => Err(Errno::EXIST.into()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Removes the file `name`.
     pub fn remove(&self, name: &str) -> io::Result<()> {
         Ok(rustix::fs::unlinkat(

@@ -11,7 +11,8 @@
 //! all go through [`Root`]; so will anything else built on this storage.
 //!
 //! The module pieces: [`resolve`] is the one lookup, [`dir`] an open directory and what is
-//! done inside it, [`walk`] listings and trees, [`partial`] a file being received (with its
+//! done inside it, [`walk`] listings and trees, [`edit`] making, moving and removing names, [`visit`] a walk
+//! one entry at a time, [`partial`] a file being received (with its
 //! [`journal`]), [`writer`] the one way bytes are written into it (whatever carried them), and
 //! [`space`] the refusal when it does not fit.
 use std::fs::File;
@@ -25,10 +26,12 @@ use rustix::fs::{Mode, OFlags};
 use super::names::RelName;
 
 pub mod dir;
+pub mod edit;
 pub mod journal;
 pub mod partial;
 pub mod resolve;
 pub mod space;
+pub mod visit;
 pub mod walk;
 pub mod writer;
 

@@ -70,28 +70,10 @@ impl Root {
         let dir = self.dir(dir)?;
         let mut out = Vec::new();
         for name in names_in(&dir)? {
-            let st = match rustix::fs::statat(
-                dir.fd().as_fd(),
-                name.as_str(),
-                AtFlags::SYMLINK_NOFOLLOW,
-            ) {
-                Ok(st) => st,
-                Err(rustix::io::Errno::NOENT) => continue, // gone meanwhile
-                Err(e) => return Err(e.into()),
-            };
-            let kind = Kind::of(FileType::from_raw_mode(st.st_mode));
-            out.push(Entry {
-                name,
-                kind,
-                size: if kind == Kind::File {
-                    st.st_size as u64
-                } else {
-                    0
-                },
-                mtime_ns: (st.st_mtime as i64)
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(st.st_mtime_nsec as i64),
-            });
+            match entry_in(&dir, name)? {
+                Some(e) => out.push(e),
+                None => continue, // gone meanwhile
+            }
         }
         Ok(out)
     }
@@ -120,9 +102,36 @@ impl Root {
     }
 }
 
+/// What `name` in `dir` is (a link is a link), or `None` if it is gone.
+pub(super) fn entry_in(dir: &Dir, name: String) -> io::Result<Option<Entry>> {
+    let st = match rustix::fs::statat(dir.fd().as_fd(), name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Some(entry_of(name, &st)))
+}
+
+/// An [`Entry`] from a stat.
+pub(super) fn entry_of(name: String, st: &rustix::fs::Stat) -> Entry {
+    let kind = Kind::of(FileType::from_raw_mode(st.st_mode));
+    Entry {
+        name,
+        kind,
+        size: if kind == Kind::File {
+            st.st_size as u64
+        } else {
+            0
+        },
+        mtime_ns: (st.st_mtime as i64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(st.st_mtime_nsec as i64),
+    }
+}
+
 /// The names in `dir` that can cross the wire (UTF-8, valid as names, not taojie's partial
 /// files), sorted.
-fn names_in(dir: &Dir) -> io::Result<Vec<String>> {
+pub(super) fn names_in(dir: &Dir) -> io::Result<Vec<String>> {
     // A descriptor of its own: reading entries moves its position, and `dir`'s is shared.
     let entries = rustix::fs::Dir::read_from(dir.fd())?;
     let mut out = Vec::new();
