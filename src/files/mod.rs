@@ -35,6 +35,7 @@ pub mod state;
 pub mod store;
 pub mod tree;
 pub mod uploads;
+pub mod web;
 
 /// The names files are stored and asked for under (shared with the messenger's attachments).
 pub use crate::names;
@@ -63,7 +64,12 @@ pub struct ServeOptions {
     pub upload_only: bool,
     /// Also accept the seed's classic upload on this address.
     pub classic: Option<String>,
-    /// Connection limits (both listeners).
+    /// Also serve the files to browsers and WebDAV clients on this address (see [`web`]).
+    pub web: Option<String>,
+    /// Largest upload chunk the page sends in one request (a multiple of 4 MiB; default
+    /// [`web::DEFAULT_CHUNK`]).
+    pub web_chunk: Option<u64>,
+    /// Connection limits (every listener).
     pub limits: LiveLimits,
     /// Caps on connections still in their handshake (both listeners).
     pub preauth: LiveCaps,

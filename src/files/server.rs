@@ -39,7 +39,15 @@ pub async fn serve(args: ServeOptions, shutdown: CancellationToken) -> Result<()
         Some(a) => Some(crate::addr::resolve_one(a).await?),
         None => None,
     };
-    let state = Arc::new(State::from_args(&args, addr, classic_addr)?);
+    let web_addr = match &args.web {
+        Some(a) => Some(crate::addr::resolve_one(a).await?),
+        None => None,
+    };
+    let chunk = args.web_chunk.unwrap_or(super::web::DEFAULT_CHUNK);
+    if chunk == 0 || !chunk.is_multiple_of(super::tree::SEGMENT) {
+        anyhow::bail!("--web-chunk {chunk}: a multiple of 4M (4194304 bytes)");
+    }
+    let state = Arc::new(State::from_args(&args, addr, classic_addr, web_addr)?);
     let limits = args.limits.clone();
     let mut tasks = tokio::task::JoinSet::new();
     let native = Listener::Tcp(server::bind_tcp(addr)?);
@@ -63,6 +71,18 @@ pub async fn serve(args: ServeOptions, shutdown: CancellationToken) -> Result<()
             move |conn| classic::handle(conn, st.clone()),
             shutdown.clone().cancelled_owned(),
         ));
+    }
+    if let Some(a) = web_addr {
+        let listener = server::bind_tcp(a)?;
+        let opts = super::web::Options { chunk };
+        let limits = args.limits.clone();
+        tasks.spawn(super::web::start(
+            listener,
+            state.clone(),
+            &opts,
+            limits,
+            shutdown.clone(),
+        )?);
     }
     while tasks.join_next().await.is_some() {}
     Ok(())

@@ -29,15 +29,16 @@ pub struct State {
 }
 
 impl State {
-    /// The state `args` asks for, serving on `addr` (and `classic`, if set): loads the key,
+    /// The state `args` asks for, serving on `addr` (and `classic` and `web`, if set): loads the key,
     /// or allows none only when every address is loopback, and makes sure the root (by
     /// default taojie's data directory) is a directory, and opens it.
     pub fn from_args(
         args: &ServeOptions,
         addr: SocketAddr,
         classic: Option<SocketAddr>,
+        web: Option<SocketAddr>,
     ) -> Result<State> {
-        let addrs: Vec<SocketAddr> = std::iter::once(addr).chain(classic).collect();
+        let addrs: Vec<SocketAddr> = std::iter::once(addr).chain(classic).chain(web).collect();
         let auth = args.keys.auth("files", &addrs)?;
         if let Some(c) = classic {
             crate::secure::flags::check_classic("files", &auth, c)?;

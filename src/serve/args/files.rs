@@ -28,6 +28,14 @@ pub struct FilesArgs {
     /// Also accept the seed's classic upload (length + JSON header + bytes) on this address
     #[arg(long, value_name = "ADDR")]
     pub classic: Option<String>,
+    /// Also serve the files to browsers and WebDAV clients on this address: a page that
+    /// browses, uploads (resumable, in chunks), downloads folders as archives and makes share
+    /// links, and WebDAV at /dav/ (with a key: the login URL printed at start)
+    #[arg(long, value_name = "ADDR")]
+    pub web: Option<String>,
+    /// Largest upload chunk the page sends in one request, a multiple of 4M (default 8M)
+    #[arg(long, value_name = "BYTES", value_parser = crate::flags::bytes, requires = "web")]
+    pub web_chunk: Option<u64>,
     /// Run without a key (loopback addresses only): anyone who can connect may read and write
     #[arg(long, conflicts_with_all = ["key", "identity"])]
     pub insecure_no_auth: bool,
@@ -48,6 +56,8 @@ impl From<FilesArgs> for files::ServeOptions {
             read_only: a.read_only,
             upload_only: a.upload_only,
             classic: a.classic,
+            web: a.web,
+            web_chunk: a.web_chunk,
             limits: a.limits.to_limits().into(),
             preauth: a.preauth.caps().into(),
         }

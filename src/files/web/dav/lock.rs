@@ -1,0 +1,5 @@
+//! WebDAV locks (stub).
+
+/// The locks held.
+#[derive(Default)]
+pub struct Locks {}

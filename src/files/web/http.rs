@@ -1,0 +1,124 @@
+//! One HTTP connection of the files page: requests until it closes, each routed by its path
+//! (the page's own files, share links, the page's small API, WebDAV, and the tree). When the
+//! server stops, a connection between requests closes at once and one in a request finishes
+//! it (within the server's grace period).
+use std::convert::Infallible;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tracing::debug;
+
+use super::access::{self, Scope};
+use super::body::{Reply, plain};
+use super::{Web, dav, page, routes, share};
+use crate::server::Conn;
+
+/// How long a client may take to send a request's head (and a kept-alive connection may sit
+/// between requests).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves one connection.
+pub async fn connection(conn: Conn, web: Arc<Web>) -> io::Result<()> {
+    let service = {
+        let web = web.clone();
+        service_fn(move |req: Request<Incoming>| {
+            let web = web.clone();
+            async move { Ok::<_, Infallible>(route(req, web).await) }
+        })
+    };
+    let served = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .max_buf_size(64 * 1024)
+        .serve_connection(TokioIo::new(conn), service);
+    tokio::pin!(served);
+    let res = tokio::select! {
+        res = served.as_mut() => res,
+        () = web.stopping.cancelled() => {
+            served.as_mut().graceful_shutdown();
+            served.await
+        }
+    };
+    if let Err(e) = res {
+        debug!(error = %e, "http connection ended");
+    }
+    Ok(())
+}
+
+/// Answers one request.
+async fn route(req: Request<Incoming>, web: Arc<Web>) -> Reply {
+    if let Err(refusal) = access::gate(&req, &web) {
+        return refusal;
+    }
+    let path = req.uri().path().to_string();
+    if let Some(asset) = path.strip_prefix("/.taojie/") {
+        return taojie_path(req, &web, asset).await;
+    }
+    if path == "/dav" || path.starts_with("/dav/") {
+        if !access::admitted(&req, &web) {
+            return access::unauthorized(true);
+        }
+        return dav::handle(req, &web).await;
+    }
+    if req.method() == Method::GET
+        && let Some(reply) = access::login(&req, &web)
+    {
+        return reply;
+    }
+    if !access::admitted(&req, &web) {
+        return access::unauthorized(false);
+    }
+    routes::handle(req, &web, Scope::Full, &path[1..]).await
+}
+
+/// Paths under `/.taojie/`: the page's files, share links, and the page's API.
+async fn taojie_path(req: Request<Incoming>, web: &Arc<Web>, rest: &str) -> Reply {
+    if let Some(link) = rest.strip_prefix("share/") {
+        return shared(req, web, link).await;
+    }
+    if let Some(reply) = page::asset(&req, rest) {
+        return reply;
+    }
+    if !access::admitted(&req, web) {
+        return access::unauthorized(false);
+    }
+    match rest {
+        "qr.svg" => super::qr::reply(&req),
+        "api/share" if req.method() == Method::POST => routes::mint_share(&req, web),
+        _ => plain(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// A share link: the token names what it reaches; what follows it is a path inside.
+async fn shared(req: Request<Incoming>, web: &Arc<Web>, link: &str) -> Reply {
+    let (token, rest) = link.split_once('/').unwrap_or((link, ""));
+    let Some(key) = &web.token else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "this server has no key, so no share links\n",
+        );
+    };
+    let top = match share::check(key, token, share::now()) {
+        Ok(top) => top,
+        Err(e @ share::Refused::Expired) => return plain(StatusCode::GONE, format!("{e}\n")),
+        Err(e) => {
+            crate::metrics::service(super::SERVICE).refused("bad share link");
+            return plain(StatusCode::FORBIDDEN, format!("{e}\n"));
+        }
+    };
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "a share link is read-only\n",
+        );
+    }
+    let prefix = format!("{}{token}/", share::PREFIX);
+    let rest = rest.to_string();
+    routes::handle(req, web, Scope::Share { top, prefix }, &rest).await
+}
