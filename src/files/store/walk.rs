@@ -123,7 +123,8 @@ pub(super) fn entry_of(name: String, st: &rustix::fs::Stat) -> Entry {
         } else {
             0
         },
-        mtime_ns: (st.st_mtime as i64)
+        mtime_ns: st
+            .st_mtime
             .saturating_mul(1_000_000_000)
             .saturating_add(st.st_mtime_nsec as i64),
     }

@@ -53,13 +53,14 @@ pub fn is_safe(m: &Method) -> bool {
 
 /// The checks every request passes before anything else: the host name, and for a request
 /// that changes something the origin (the `Origin` header, or a browser's `Sec-Fetch-Site`).
-pub fn gate<B>(req: &Request<B>, web: &Web) -> Result<(), Reply> {
+/// Returns the refusal, if any.
+pub fn gate<B>(req: &Request<B>, web: &Web) -> Option<Reply> {
     let h = req.headers();
     let text = |name: header::HeaderName| h.get(name).and_then(|v| v.to_str().ok());
     let host = text(header::HOST).unwrap_or("");
     if web.loopback && !host_is_loopback(host) {
         refused("not a loopback host name");
-        return Err(plain(
+        return Some(plain(
             StatusCode::FORBIDDEN,
             "this server answers to loopback names only\n",
         ));
@@ -68,13 +69,13 @@ pub fn gate<B>(req: &Request<B>, web: &Web) -> Result<(), Reply> {
         let site = h.get("sec-fetch-site").and_then(|v| v.to_str().ok());
         if !origin_ok(text(header::ORIGIN), host) || site == Some("cross-site") {
             refused("foreign origin");
-            return Err(plain(
+            return Some(plain(
                 StatusCode::FORBIDDEN,
                 "a page from another origin may not change anything here\n",
             ));
         }
     }
-    Ok(())
+    None
 }
 
 /// Whether the request shows the login token (or the server needs none).

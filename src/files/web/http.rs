@@ -53,7 +53,7 @@ pub async fn connection(conn: Conn, web: Arc<Web>) -> io::Result<()> {
 
 /// Answers one request.
 async fn route(req: Request<Incoming>, web: Arc<Web>) -> Reply {
-    if let Err(refusal) = access::gate(&req, &web) {
+    if let Some(refusal) = access::gate(&req, &web) {
         return refusal;
     }
     let path = req.uri().path().to_string();

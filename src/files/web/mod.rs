@@ -12,6 +12,9 @@
 //! URL into a name; [`routes`] answers the tree's URLs with [`listing`], [`download`],
 //! [`upload`], [`archive`] and [`edit`]; [`dav`] is WebDAV; [`page`] the page's own files
 //! (built into the binary) and [`qr`] its QR codes; [`body`] the response bodies.
+// A refusal is the response itself, made once per request: no gain in boxing it.
+#![allow(clippy::result_large_err)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

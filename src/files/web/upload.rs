@@ -55,7 +55,7 @@ pub struct Sessions {
 
 enum Slot {
     /// Between chunks.
-    Idle(Session),
+    Idle(Box<Session>),
     /// A chunk is being written.
     Busy,
 }
@@ -85,7 +85,8 @@ impl Sessions {
             session.writer.interrupt();
             return;
         }
-        self.lock().insert(name.to_string(), Slot::Idle(session));
+        self.lock()
+            .insert(name.to_string(), Slot::Idle(Box::new(session)));
     }
 
     fn forget(&self, name: &str) {
@@ -106,7 +107,7 @@ impl Sessions {
             names
                 .into_iter()
                 .filter_map(|n| match map.remove(&n) {
-                    Some(Slot::Idle(s)) => Some(s),
+                    Some(Slot::Idle(s)) => Some(*s),
                     _ => None,
                 })
                 .collect()
@@ -132,7 +133,7 @@ impl Sessions {
             }
             Some(Slot::Idle(s)) => {
                 map.insert(name.to_string(), Slot::Busy);
-                Ok(Some(s))
+                Ok(Some(*s))
             }
         }
     }
@@ -164,7 +165,7 @@ pub async fn reap(web: Arc<Web>, stop: CancellationToken) {
                 .collect();
             old.iter()
                 .filter_map(|n| match map.remove(n) {
-                    Some(Slot::Idle(s)) => Some(s),
+                    Some(Slot::Idle(s)) => Some(*s),
                     _ => None,
                 })
                 .collect()
