@@ -14,7 +14,7 @@ use crate::serve::{self, ServeArgs};
 use crate::{bench, chat, exec, files, http, ipcalc, msg, netcat, time};
 use args::{
     BenchArgs, ChatArgs, ConnectArgs, ExecArgs, GetArgs, HttpArgs, ListenArgs, LsArgs, MsgArgs,
-    PutArgs, ReceiveArgs, SendArgs, TimeArgs,
+    PutArgs, ReceiveArgs, SendArgs, ShareArgs, TimeArgs,
 };
 
 pub mod args;
@@ -92,6 +92,8 @@ pub enum Command {
     Get(GetArgs),
     /// List a directory on a files server
     Ls(LsArgs),
+    /// Print a link to one file or folder of a files page, read-only, until it expires
+    Share(ShareArgs),
     /// Chat client: join a taojie chat broker (or, with --udp, a hub) under a name
     #[command(after_help = "\
 Examples:
@@ -227,6 +229,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
         Command::Put(args) => files::put(args.into()).await,
         Command::Get(args) => files::get(args.into()).await,
         Command::Ls(args) => files::ls(args.into()).await,
+        Command::Share(args) => files::share(args.into()).map(|()| ExitCode::SUCCESS),
         Command::Chat(args) => chat::run(args.into()).await,
         Command::Msg(args) => msg::run(args.into()).await,
         Command::Send(args) => args::send(args).await,

@@ -43,6 +43,7 @@ pub use client::{ls, put};
 pub use download::get;
 pub use server::serve;
 pub use store::partial;
+pub use web::share::run as share;
 
 /// Default port of the files service on `taojie serve`.
 pub const DEFAULT_PORT: u16 = 9021;
@@ -123,6 +124,21 @@ pub struct GetOptions {
     pub overwrite: bool,
     /// Key, --quiet, --json.
     pub opts: ClientOpts,
+}
+
+/// What `files::share` prints a link to.
+#[derive(Debug, Clone)]
+pub struct ShareOptions {
+    /// The address of the files page as others will reach it (`HOST:PORT`).
+    pub addr: String,
+    /// File or folder on the server, from its root ("" or / for the whole root).
+    pub name: String,
+    /// Seconds the link works.
+    pub expires: u64,
+    /// The server's shared key file (default: taojie's own key).
+    pub key: Option<PathBuf>,
+    /// The server's identity key, instead of a shared key.
+    pub identity: Option<PathBuf>,
 }
 
 /// What `files::ls` lists, and how.

@@ -39,6 +39,15 @@ impl Token {
         Some(Token { secret, label })
     }
 
+    /// The token of the secret `secret` (a key file's bytes, or an identity's private key),
+    /// for the page `label` names.
+    pub fn from_secret(secret: &[u8], label: &'static [u8]) -> Token {
+        Token {
+            secret: secret.to_vec(),
+            label,
+        }
+    }
+
     /// HMAC-SHA256 under the secret of `parts`, each preceded by its length (so no two
     /// different lists sign alike).
     pub fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::files::retry::RetryOpts;
-use crate::files::{ClientOpts, GetOptions, LsOptions, PutOptions};
+use crate::files::{ClientOpts, GetOptions, LsOptions, PutOptions, ShareOptions};
 use crate::secure::flags::ClientKeyArgs;
 
 /// Flags for surviving a bad network.
@@ -180,6 +180,44 @@ impl From<LsArgs> for LsOptions {
             identity: a.keys.identity,
             json: a.json,
             proxy: a.proxy,
+        }
+    }
+}
+
+/// `taojie share ADDR NAME [--expires DURATION]`.
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  taojie share 127.0.0.1:9081 report.pdf                     valid for a day
+  taojie share files.example:9081 photos/2026 --expires 7d   a folder, for a week
+  taojie share 10.0.0.2:9081 big.iso --expires 2h --key /etc/taojie/key
+
+The link is signed with the server's key: no server is asked, and it stays valid across
+restarts until it expires; a new key revokes every link. It reaches NAME (and, for a
+folder, what is below it) read-only, and nothing else.")]
+pub struct ShareArgs {
+    /// The address of the files page (`serve files --web ADDR`) as others will reach it
+    pub addr: String,
+    /// File or folder on the server, from its root ("" or / for the whole root)
+    pub name: String,
+    /// How long the link works: a number and s, m, h, d or w (default 1d)
+    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = crate::files::web::share::parse_duration)]
+    pub expires: u64,
+    /// The server's shared key file (default: taojie's own key)
+    #[arg(long, value_name = "FILE", conflicts_with = "identity")]
+    pub key: Option<PathBuf>,
+    /// The server's identity key (`serve files --identity FILE`)
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+}
+
+impl From<ShareArgs> for ShareOptions {
+    fn from(a: ShareArgs) -> Self {
+        ShareOptions {
+            addr: a.addr,
+            name: a.name,
+            expires: a.expires,
+            key: a.key,
+            identity: a.identity,
         }
     }
 }

@@ -14,7 +14,7 @@ mod wormhole;
 pub use bench::BenchArgs;
 pub use chat::ChatArgs;
 pub use exec::{ExecArgs, hint_dashes};
-pub use files::{GetArgs, LsArgs, PutArgs};
+pub use files::{GetArgs, LsArgs, PutArgs, ShareArgs};
 pub use http::HttpArgs;
 pub use msg::MsgArgs;
 pub use netcat::{ConnectArgs, ListenArgs};

@@ -85,6 +85,45 @@ pub fn link(host: &str, key: &Token, name: Option<&RelName>, expires: u64) -> St
     format!("http://{host}{PREFIX}{}/", token(key, name, expires))
 }
 
+/// `taojie share ADDR NAME`: prints the link on standard output (and until when it works on
+/// standard error).
+pub fn run(args: crate::files::ShareOptions) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let secret = match (&args.identity, &args.key) {
+        (Some(id), _) => crate::secure::identity::Identity::load(id)?
+            .private
+            .to_vec(),
+        (None, Some(k)) => crate::auth::Key::load(k)?.bytes().to_vec(),
+        (None, None) => {
+            let path = crate::auth::default_path()?;
+            crate::auth::Key::load(&path)
+                .with_context(|| {
+                    format!("no --key given, and taojie's own key at {}", path.display())
+                })?
+                .bytes()
+                .to_vec()
+        }
+    };
+    let key = Token::from_secret(&secret, super::TOKEN_LABEL);
+    let name = names::validate_dir(args.name.trim_start_matches('/'))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", names::escape(&args.name)))?;
+    let host = args
+        .addr
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    if host.is_empty() || host.contains(['/', '?', '#', ' ']) {
+        anyhow::bail!("{}: the page's address is HOST:PORT", args.addr);
+    }
+    let expires = now().saturating_add(args.expires);
+    println!("{}", link(host, &key, name.as_ref(), expires));
+    let until = chrono::DateTime::from_timestamp(expires as i64, 0).unwrap_or_default();
+    eprintln!(
+        "valid until {} (UTC), read-only",
+        until.format("%Y-%m-%d %H:%M:%S")
+    );
+    Ok(())
+}
+
 /// Parses a duration for `--expires`: a number and a unit (`s`, `m`, `h`, `d`, `w`; seconds
 /// without one), e.g. `90m`, `1h`, `7d`.
 pub fn parse_duration(s: &str) -> Result<u64, String> {
