@@ -103,7 +103,7 @@ mod tests {
     fn hrefs_round_trip() {
         for name in ["a b/c#d?e%f", "名/x", "plain"] {
             let h = href("/", name, false);
-            assert!(!h[1..].contains(['#', '?', ' ', '%'].as_ref()) || h.contains("%25"));
+            assert!(!h.contains(['#', '?', ' ']), "{h}");
             assert_eq!(parse(&h[1..]).unwrap().name.unwrap().as_str(), name);
         }
         assert_eq!(href("/dav/", "a", true), "/dav/a/");
