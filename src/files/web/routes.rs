@@ -102,8 +102,10 @@ pub async fn handle(req: Request<Incoming>, web: &Arc<Web>, scope: Scope, rest: 
                         "base": scope.prefix(), "path": target.name.as_ref().map_or("", |n| n.as_str()),
                         "chunk": web.chunk, "share": false}),
                     ),
-                    (None, true) => page::shell(&req),
-                    (None, false) => plain(StatusCode::FORBIDDEN, "this server is upload-only\n"),
+                    (None, true) if q("archive").is_none() && q("search").is_none() => {
+                        page::shell(&req)
+                    }
+                    (None, _) => plain(StatusCode::FORBIDDEN, "this server is upload-only\n"),
                 };
             }
             let stat = stat(web, name.clone()).await;
