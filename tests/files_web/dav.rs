@@ -25,7 +25,8 @@ fn rclone(web: &Web, addr: &str, args: &[&str]) -> (bool, String) {
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().expect("start rclone");
     let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -34,7 +35,11 @@ fn make_tree(dir: &Path, n: usize, seed: u64) {
     for i in 0..n {
         let sub = dir.join(format!("d{}/e {}", i % 17, i % 5));
         std::fs::create_dir_all(&sub).unwrap();
-        let name = if i % 10 == 0 { format!("文件 {i}.bin") } else { format!("f{i}.bin") };
+        let name = if i % 10 == 0 {
+            format!("文件 {i}.bin")
+        } else {
+            format!("f{i}.bin")
+        };
         let size = (i * 7919 + seed as usize) % 20_000;
         std::fs::write(sub.join(name), bytes(size, seed + i as u64)).unwrap();
     }
@@ -49,21 +54,43 @@ fn rclone_syncs_a_tree_of_1000_files_both_ways() {
     let local = web.path("local");
     make_tree(&local, 1000, 1);
     let up = |what: &str| {
-        let (ok, out) = rclone(&web, &web.addr, &["sync", local.to_str().unwrap(), "tj:tree", "--transfers", "4"]);
+        let (ok, out) = rclone(
+            &web,
+            &web.addr,
+            &[
+                "sync",
+                local.to_str().unwrap(),
+                "tj:tree",
+                "--transfers",
+                "4",
+            ],
+        );
         assert!(ok, "rclone sync up ({what}): {out}");
-        assert_eq!(tree_hashes(&web.root("tree")), tree_hashes(&local), "the server's tree after {what}");
+        assert_eq!(
+            tree_hashes(&web.root("tree")),
+            tree_hashes(&local),
+            "the server's tree after {what}"
+        );
     };
     up("the first sync");
     // Changes here: some files gone, some new, some changed (another size: the remote keeps
     // no times rclone can set, so sizes tell changes).
     for i in (0..1000).step_by(20) {
         let sub = local.join(format!("d{}/e {}", i % 17, i % 5));
-        let name = if i % 10 == 0 { format!("文件 {i}.bin") } else { format!("f{i}.bin") };
+        let name = if i % 10 == 0 {
+            format!("文件 {i}.bin")
+        } else {
+            format!("f{i}.bin")
+        };
         std::fs::remove_file(sub.join(name)).unwrap();
     }
     for i in (1..1000).step_by(37) {
         let sub = local.join(format!("d{}/e {}", i % 17, i % 5));
-        let name = if i % 10 == 0 { format!("文件 {i}.bin") } else { format!("f{i}.bin") };
+        let name = if i % 10 == 0 {
+            format!("文件 {i}.bin")
+        } else {
+            format!("f{i}.bin")
+        };
         if sub.join(&name).exists() {
             std::fs::write(sub.join(name), bytes(30_000 + i, 99)).unwrap();
         }
@@ -73,12 +100,26 @@ fn rclone_syncs_a_tree_of_1000_files_both_ways() {
     up("changes here");
     // Down into an empty folder, then after a change on the server.
     let down = web.path("down");
-    let (ok, out) = rclone(&web, &web.addr, &["sync", "tj:tree", down.to_str().unwrap(), "--transfers", "4"]);
+    let (ok, out) = rclone(
+        &web,
+        &web.addr,
+        &[
+            "sync",
+            "tj:tree",
+            down.to_str().unwrap(),
+            "--transfers",
+            "4",
+        ],
+    );
     assert!(ok, "rclone sync down: {out}");
     assert_eq!(tree_hashes(&down), tree_hashes(&local));
     std::fs::write(web.root("tree/server-side.txt"), b"written on the server").unwrap();
     std::fs::remove_dir_all(web.root("tree/new")).unwrap();
-    let (ok, out) = rclone(&web, &web.addr, &["sync", "tj:tree", down.to_str().unwrap()]);
+    let (ok, out) = rclone(
+        &web,
+        &web.addr,
+        &["sync", "tj:tree", down.to_str().unwrap()],
+    );
     assert!(ok, "rclone sync down again: {out}");
     assert_eq!(tree_hashes(&down), tree_hashes(&web.root("tree")));
     assert!(!down.join("new").exists());
@@ -94,7 +135,9 @@ fn cutting_proxy(target: String, cuts: usize, after: usize) -> (String, Arc<Atom
     std::thread::spawn(move || {
         for (i, client) in l.incoming().enumerate() {
             let Ok(client) = client else { return };
-            let Ok(server) = TcpStream::connect(&target) else { return };
+            let Ok(server) = TcpStream::connect(&target) else {
+                return;
+            };
             let limit = if i < cuts { after } else { usize::MAX };
             let moved = Arc::new(AtomicUsize::new(0));
             let counted = counted.clone();
@@ -139,10 +182,23 @@ fn rclone_through_a_connection_cut_again_and_again_ends_with_the_same_trees() {
     let local = web.path("local");
     std::fs::create_dir_all(local.join("a/b")).unwrap();
     for i in 0..12 {
-        std::fs::write(local.join(format!("a/b/f{i}.bin")), bytes(1_500_000 + i * 1000, 40 + i as u64)).unwrap();
+        std::fs::write(
+            local.join(format!("a/b/f{i}.bin")),
+            bytes(1_500_000 + i * 1000, 40 + i as u64),
+        )
+        .unwrap();
     }
     let (proxy, cut) = cutting_proxy(web.addr.clone(), 8, 2_000_000);
-    let retries = ["--retries", "5", "--low-level-retries", "20", "--transfers", "2", "--contimeout", "5s"];
+    let retries = [
+        "--retries",
+        "5",
+        "--low-level-retries",
+        "20",
+        "--transfers",
+        "2",
+        "--contimeout",
+        "5s",
+    ];
     let mut args = vec!["sync", local.to_str().unwrap(), "tj:tree"];
     args.extend(retries);
     let (ok, out) = rclone(&web, &proxy, &args);
@@ -176,7 +232,11 @@ fn cadaver_makes_uploads_locks_moves_copies_and_removes() {
     let home = web.path("home");
     std::fs::create_dir(&home).unwrap();
     let netrc = home.join(".netrc");
-    std::fs::write(&netrc, format!("machine 127.0.0.1\nlogin anyone\npassword {}\n", web.token)).unwrap();
+    std::fs::write(
+        &netrc,
+        format!("machine 127.0.0.1\nlogin anyone\npassword {}\n", web.token),
+    )
+    .unwrap();
     std::fs::set_permissions(&netrc, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let local = web.path("upload.txt");
     std::fs::write(&local, b"sent by cadaver\n").unwrap();
@@ -196,10 +256,20 @@ fn cadaver_makes_uploads_locks_moves_copies_and_removes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
     let status = common::wait_timeout(&mut child, WAIT).expect("cadaver finished");
     let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     assert!(status.success(), "cadaver: {out}");
     for step in [
         "Creating `box': succeeded",
@@ -211,7 +281,10 @@ fn cadaver_makes_uploads_locks_moves_copies_and_removes() {
     ] {
         assert!(out.contains(step), "cadaver did not say {step:?}:\n{out}");
     }
-    assert_eq!(std::fs::read(web.root("box/moved.txt")).unwrap(), b"sent by cadaver\n");
+    assert_eq!(
+        std::fs::read(web.root("box/moved.txt")).unwrap(),
+        b"sent by cadaver\n"
+    );
     assert!(!web.root("box/up.txt").exists() && !web.root("box/copy.txt").exists());
     assert_eq!(std::fs::read(&got).unwrap(), b"hello from the server\n");
 }

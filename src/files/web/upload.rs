@@ -375,15 +375,12 @@ pub async fn chunk(req: Request<Incoming>, web: &Arc<Web>, mode: Mode, name: Rel
         .unwrap_or_else(|e| Fed::Failed(io::Error::other(e)));
     let shown = escape(name.as_str());
     match fed {
-        Fed::Held(at) => {
-            info!(name = %shown, offset, bytes = len, held = at, "upload chunk held");
-            json(
-                StatusCode::OK,
-                &json!({"offset": at, "size": stamp.size, "done": false}),
-            )
-        }
+        Fed::Held(at) => json(
+            StatusCode::OK,
+            &json!({"offset": at, "size": stamp.size, "done": false}),
+        ),
         Fed::Done(blake3) => {
-            info!(name = %shown, offset, bytes = len, size = stamp.size, %blake3, "upload chunk held; file verified");
+            info!(name = %shown, size = stamp.size, %blake3, "upload verified");
             crate::metrics::service(super::SERVICE).stored(stamp.size);
             json(
                 StatusCode::CREATED,
@@ -391,7 +388,6 @@ pub async fn chunk(req: Request<Incoming>, web: &Arc<Web>, mode: Mode, name: Rel
             )
         }
         Fed::Again(why, at) => {
-            info!(name = %shown, offset, bytes = len, why, "upload chunk forgotten");
             let status = if why == "digest" {
                 StatusCode::UNPROCESSABLE_ENTITY
             } else {
@@ -426,8 +422,25 @@ fn write_chunk(
     len: u64,
     digest: [u8; 32],
 ) -> Fed {
+    let offset = s.writer.held();
     let fed = feed(&mut s.writer, &mut rx, len);
     s.last = Instant::now();
+    // One line per chunk, however its request ended (even cut at the server's stop): what
+    // arrived, and whether it was held. A reader adds up what crossed twice.
+    let shown = escape(name.as_str());
+    match &fed {
+        Ok((got, sum)) => {
+            let outcome = if *got < len {
+                "cut"
+            } else if *sum != digest {
+                "digest"
+            } else {
+                "held"
+            };
+            info!(name = %shown, offset, bytes = got, outcome, "upload chunk");
+        }
+        Err(e) => info!(name = %shown, offset, error = %e, outcome = "failed", "upload chunk"),
+    }
     let again = |mut s: Session, why| match s.writer.rewind() {
         Ok(()) => {
             let at = s.writer.held();
