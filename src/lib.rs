@@ -107,6 +107,8 @@
 //! - [`secure`] is the encrypted channel of every native keyed connection: a Noise handshake
 //!   with a shared key or identity keys, then an authenticated record stream; and the key
 //!   flags every keyed command shares.
+//! - [`web`]: what the services' pages share: their login token, the origin and host checks,
+//!   and the security policy on every reply.
 //! - [`tty`]: the terminal screen of the chat clients, and making peers' text safe to show.
 //! - [`retry`]: the one retry policy (waits and which failures are worth another try).
 //! - [`names`]: names that cross the wire (file names), checked and escaped.

@@ -21,10 +21,14 @@ fn browser_ready() -> bool {
         .args(["-c", "import selenium"])
         .status()
         .is_ok_and(|s| s.success());
-    let mut missing: Vec<&str> = ["/usr/bin/chromium", "/usr/bin/chromedriver", "/usr/bin/unzip"]
-        .into_iter()
-        .filter(|p| !Path::new(p).exists())
-        .collect();
+    let mut missing: Vec<&str> = [
+        "/usr/bin/chromium",
+        "/usr/bin/chromedriver",
+        "/usr/bin/unzip",
+    ]
+    .into_iter()
+    .filter(|p| !Path::new(p).exists())
+    .collect();
     if !selenium {
         missing.push("python3 selenium");
     }
@@ -55,5 +59,8 @@ fn in_chromium_uploads_resume_across_a_restart_and_folders_and_downloads_work() 
         status.success() && out.trim_end() == "ok",
         "the files page in Chromium (tests/peers/web_files.py):\n{out}{err}"
     );
-    assert!(Path::new(&out_dir).join("files-web.png").exists(), "the screenshot");
+    assert!(
+        Path::new(&out_dir).join("files-web.png").exists(),
+        "the screenshot"
+    );
 }

@@ -85,11 +85,15 @@ async fn taojie_path(req: Request<Incoming>, web: &Arc<Web>, rest: &str) -> Repl
     if let Some(reply) = page::asset(&req, rest) {
         return reply;
     }
+    // A QR code is a picture of the text it is asked for, nothing of the server's: a page
+    // opened through a share link (without the token) shows one too.
+    if rest == "qr.svg" {
+        return super::qr::reply(&req);
+    }
     if !access::admitted(&req, web) {
         return access::unauthorized(false);
     }
     match rest {
-        "qr.svg" => super::qr::reply(&req),
         "api/share" if req.method() == Method::POST => routes::mint_share(&req, web),
         _ => plain(StatusCode::NOT_FOUND, "not found\n"),
     }
