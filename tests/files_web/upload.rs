@@ -246,3 +246,82 @@ fn a_whole_put_is_kept_only_whole_and_replaces_only_when_asked() {
     assert_eq!(r.status, 422);
     assert!(!web.root("digest.bin").exists());
 }
+
+#[test]
+fn folders_are_made_renamed_searched_and_removed_and_a_qr_code_is_drawn() {
+    let web = Web::start(&[]);
+    assert_eq!(web.send("POST", "/Projects?mkdir", &[], b"").status, 201);
+    assert_eq!(
+        web.send("POST", "/Projects?mkdir", &[], b"").status,
+        409,
+        "exists"
+    );
+    assert_eq!(
+        web.send("POST", "/no/such?mkdir", &[], b"").status,
+        404,
+        "its parent is missing"
+    );
+    assert_eq!(
+        web.send("PUT", "/Projects/Plan%20A.txt", &[], b"plan")
+            .status,
+        201
+    );
+    assert_eq!(
+        web.send("PUT", "/Projects/other.txt", &[], b"other").status,
+        201
+    );
+    let r = web.send(
+        "POST",
+        "/Projects/Plan%20A.txt?move=Projects/Plan%20B.txt",
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        std::fs::read(web.root("Projects/Plan B.txt")).unwrap(),
+        b"plan"
+    );
+    let r = web.send(
+        "POST",
+        "/Projects/other.txt?move=Projects/Plan%20B.txt",
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 409, "a rename never replaces unless asked");
+    assert_eq!(
+        web.send("POST", "/Projects?move=Archive", &[], b"").status,
+        200
+    );
+    let found = web.send("GET", "/?search=plan", &[], b"").json();
+    let names: Vec<&str> = found["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Archive/Plan B.txt"]);
+    let listing = web.send("GET", "/Archive/?json", &[], b"").json();
+    assert_eq!(listing["entries"].as_array().unwrap().len(), 2);
+    assert_eq!(web.send("DELETE", "/Archive", &[], b"").status, 200);
+    assert!(
+        !web.root("Archive").exists(),
+        "a folder goes with what it holds"
+    );
+    assert_eq!(web.send("DELETE", "/Archive", &[], b"").status, 404);
+    // The share dialog's QR code: an SVG drawn here.
+    let r = web.send(
+        "GET",
+        "/.taojie/qr.svg?text=http%3A%2F%2F127.0.0.1%3A9081%2F",
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("image/svg+xml"));
+    assert!(r.text().starts_with("<svg") && r.text().contains("<path d=\"M4,4h1v1h-1z"));
+    let r = web.send("POST", "/.taojie/api/share?path=&expires=3600", &[], b"");
+    let url = r.json()["url"].as_str().unwrap().to_string();
+    assert!(
+        url.starts_with(&format!("http://{}/.taojie/share/", web.addr)),
+        "{url}"
+    );
+}
