@@ -46,6 +46,53 @@ impl Scope {
     }
 }
 
+/// What the service's mode lets a request do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Everything.
+    ReadWrite,
+    /// Read only (`--read-only`, or a share link).
+    ReadOnly,
+    /// Upload only (`--upload-only`): no listing, no download, nothing removed or moved.
+    UploadOnly,
+}
+
+impl Mode {
+    /// The mode of a request in `scope` on `web`.
+    pub fn of(web: &Web, scope: &Scope) -> Mode {
+        match scope {
+            Scope::Share { .. } => Mode::ReadOnly,
+            Scope::Full if web.state.read_only => Mode::ReadOnly,
+            Scope::Full if web.state.upload_only => Mode::UploadOnly,
+            Scope::Full => Mode::ReadWrite,
+        }
+    }
+
+    /// How the page names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::ReadWrite => "rw",
+            Mode::ReadOnly => "ro",
+            Mode::UploadOnly => "upload",
+        }
+    }
+
+    /// Whether listings and downloads are allowed.
+    pub fn reads(self) -> bool {
+        self != Mode::UploadOnly
+    }
+
+    /// Whether uploads and new folders are allowed.
+    pub fn writes(self) -> bool {
+        self != Mode::ReadOnly
+    }
+
+    /// Whether names may be moved or removed.
+    pub fn edits(self) -> bool {
+        self == Mode::ReadWrite
+    }
+}
+
 /// Whether a method only reads.
 pub fn is_safe(m: &Method) -> bool {
     matches!(m.as_str(), "GET" | "HEAD" | "OPTIONS" | "PROPFIND")

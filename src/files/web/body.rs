@@ -37,6 +37,33 @@ pub fn plain(status: StatusCode, text: impl Into<String>) -> Reply {
     r.map(|b| b.map_err(|never| match never {}).boxed())
 }
 
+/// The answer to a store error: its status, and a message that names nothing of the server's
+/// own paths.
+pub fn io_reply(e: &io::Error) -> Reply {
+    use crate::files::store::partial::NoSpace;
+    use crate::files::store::resolve::NotBeneath;
+    let (status, text) = match e.kind() {
+        _ if NotBeneath::is(e) => (StatusCode::FORBIDDEN, NotBeneath.to_string()),
+        _ if NoSpace::is_full(e) => (StatusCode::INSUFFICIENT_STORAGE, e.to_string()),
+        io::ErrorKind::NotFound => (StatusCode::NOT_FOUND, "no such file or folder".into()),
+        io::ErrorKind::AlreadyExists => (StatusCode::CONFLICT, e.to_string()),
+        io::ErrorKind::NotADirectory => (StatusCode::CONFLICT, e.to_string()),
+        io::ErrorKind::DirectoryNotEmpty => {
+            (StatusCode::CONFLICT, "the folder is not empty".into())
+        }
+        io::ErrorKind::PermissionDenied => (StatusCode::FORBIDDEN, "permission denied".into()),
+        io::ErrorKind::InvalidInput => (StatusCode::BAD_REQUEST, e.to_string()),
+        _ => {
+            tracing::warn!(error = %e, "request failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the server could not do it".into(),
+            )
+        }
+    };
+    plain(status, format!("{text}\n"))
+}
+
 /// `value` as a JSON answer of `status`.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Reply {
     let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());

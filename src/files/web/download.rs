@@ -11,8 +11,9 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::Web;
+use super::body::io_reply;
 use super::body::{self, Feed, Reply, plain};
-use super::routes::{blocking, io_reply};
+use super::disk::blocking;
 use crate::files::names::RelName;
 
 /// Bytes per read, and chunks read ahead of the network.

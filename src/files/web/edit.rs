@@ -7,8 +7,10 @@ use hyper::StatusCode;
 use tracing::info;
 
 use super::Web;
+use super::access::Mode;
+use super::body::io_reply;
 use super::body::{Reply, plain};
-use super::routes::{Mode, blocking, io_reply};
+use super::disk::blocking;
 use crate::files::names::{self, RelName};
 
 /// `POST /DIR?mkdir`.

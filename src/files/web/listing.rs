@@ -8,9 +8,11 @@ use hyper::StatusCode;
 use serde::Serialize;
 
 use super::Web;
+use super::access::Mode;
 use super::access::Scope;
+use super::body::io_reply;
 use super::body::{Reply, json};
-use super::routes::{Mode, blocking, io_reply};
+use super::disk::blocking;
 use crate::files::names::RelName;
 use crate::files::store::visit::Flow;
 use crate::files::store::{Entry, Kind};

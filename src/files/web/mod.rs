@@ -8,10 +8,12 @@
 //! native protocol keeps: nothing outside the root, nothing half-written under a name.
 //!
 //! The pieces: [`http`] serves a connection and routes a request, after [`access`] has said
-//! who sent it (the login token, a [`share`] link, the page's own origin); [`path`] turns a
+//! who sent it (the login token, a [`share`] link, the page's own origin) and what it may do;
+//! [`path`] turns a
 //! URL into a name; [`routes`] answers the tree's URLs with [`listing`], [`download`],
 //! [`upload`], [`archive`] and [`edit`]; [`dav`] is WebDAV; [`page`] the page's own files
-//! (built into the binary) and [`qr`] its QR codes; [`body`] the response bodies.
+//! (built into the binary) and [`qr`] its QR codes; [`body`] the responses and [`disk`] the
+//! store's calls off the async workers.
 // A refusal is the response itself, made once per request: no gain in boxing it.
 #![allow(clippy::result_large_err)]
 
@@ -31,6 +33,7 @@ pub mod access;
 pub mod archive;
 pub mod body;
 pub mod dav;
+pub mod disk;
 pub mod download;
 pub mod edit;
 pub mod http;

@@ -11,7 +11,6 @@
 //! | `POST /DIR?mkdir` | makes the folder |
 //! | `POST /NAME?move=PATH` | moves or renames (`&overwrite` to replace) |
 //! | `DELETE /NAME` | removes a file, or a folder with what it holds |
-use std::io;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
@@ -19,60 +18,15 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use serde_json::json;
 
-use super::access::Scope;
+use super::access::{Mode, Scope};
+use super::body::io_reply;
 use super::body::{Reply, json, plain};
+use super::disk::stat;
 use super::path;
 use super::{Web, archive, download, edit, listing, page, share, upload};
 use crate::files::names::RelName;
 use crate::files::store::Kind;
 use crate::web::query_param;
-
-/// What the service's mode lets a request do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Everything.
-    ReadWrite,
-    /// Read only (`--read-only`, or a share link).
-    ReadOnly,
-    /// Upload only (`--upload-only`): no listing, no download, nothing removed or moved.
-    UploadOnly,
-}
-
-impl Mode {
-    /// The mode of a request in `scope` on `web`.
-    pub fn of(web: &Web, scope: &Scope) -> Mode {
-        match scope {
-            Scope::Share { .. } => Mode::ReadOnly,
-            Scope::Full if web.state.read_only => Mode::ReadOnly,
-            Scope::Full if web.state.upload_only => Mode::UploadOnly,
-            Scope::Full => Mode::ReadWrite,
-        }
-    }
-
-    /// How the page names it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::ReadWrite => "rw",
-            Mode::ReadOnly => "ro",
-            Mode::UploadOnly => "upload",
-        }
-    }
-
-    /// Whether listings and downloads are allowed.
-    pub fn reads(self) -> bool {
-        self != Mode::UploadOnly
-    }
-
-    /// Whether uploads and new folders are allowed.
-    pub fn writes(self) -> bool {
-        self != Mode::ReadOnly
-    }
-
-    /// Whether names may be moved or removed.
-    pub fn edits(self) -> bool {
-        self == Mode::ReadWrite
-    }
-}
 
 /// Answers a request for `rest` (the path after the scope's prefix) in `scope`.
 pub async fn handle(req: Request<Incoming>, web: &Arc<Web>, scope: Scope, rest: &str) -> Reply {
@@ -207,48 +161,6 @@ fn moved(to: &str) -> Reply {
         r.headers_mut().insert(header::LOCATION, v);
     }
     r
-}
-
-/// What `name` is, asked off the async workers.
-pub async fn stat(web: &Web, name: Option<RelName>) -> io::Result<crate::files::store::Entry> {
-    let root = web.state.root.clone();
-    blocking(move || root.stat(name.as_ref())).await
-}
-
-/// Runs a blocking store call on the blocking pool.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(io::Error::other(e)))
-}
-
-/// The answer to a store error: its status, and a message that names nothing of the server's
-/// own paths.
-pub fn io_reply(e: &io::Error) -> Reply {
-    use crate::files::store::partial::NoSpace;
-    use crate::files::store::resolve::NotBeneath;
-    let (status, text) = match e.kind() {
-        _ if NotBeneath::is(e) => (StatusCode::FORBIDDEN, NotBeneath.to_string()),
-        _ if NoSpace::is_full(e) => (StatusCode::INSUFFICIENT_STORAGE, e.to_string()),
-        io::ErrorKind::NotFound => (StatusCode::NOT_FOUND, "no such file or folder".into()),
-        io::ErrorKind::AlreadyExists => (StatusCode::CONFLICT, e.to_string()),
-        io::ErrorKind::NotADirectory => (StatusCode::CONFLICT, e.to_string()),
-        io::ErrorKind::DirectoryNotEmpty => {
-            (StatusCode::CONFLICT, "the folder is not empty".into())
-        }
-        io::ErrorKind::PermissionDenied => (StatusCode::FORBIDDEN, "permission denied".into()),
-        io::ErrorKind::InvalidInput => (StatusCode::BAD_REQUEST, e.to_string()),
-        _ => {
-            tracing::warn!(error = %e, "request failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the server could not do it".into(),
-            )
-        }
-    };
-    plain(status, format!("{text}\n"))
 }
 
 /// `POST /.taojie/api/share?path=P&expires=SECS`: a share link to `P`, for the page's share

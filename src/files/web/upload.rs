@@ -32,8 +32,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::Web;
+use super::access::Mode;
+use super::body::io_reply;
 use super::body::{Reply, json, plain};
-use super::routes::{Mode, io_reply};
 use crate::files::names::{RelName, escape};
 use crate::files::protocol::FileHeader;
 use crate::files::store::partial::{NoSpace, Partial};
@@ -578,7 +579,7 @@ pub async fn receive_whole(
         ));
     };
     let digest = sha256_digest(req.headers());
-    let existed = super::routes::stat(web, Some(name.clone())).await.is_ok();
+    let existed = super::disk::stat(web, Some(name.clone())).await.is_ok();
     let stamp = Stamp {
         size: len,
         mtime_ns,

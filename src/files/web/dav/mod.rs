@@ -17,9 +17,11 @@ use hyper::{Request, Response, StatusCode};
 use tracing::info;
 
 use super::Web;
+use super::access::Mode;
+use super::body::io_reply;
 use super::body::{Reply, plain, whole};
+use super::disk::{blocking, stat};
 use super::path::{self, href};
-use super::routes::{Mode, blocking, io_reply, stat};
 use super::upload::{self, Put};
 use crate::files::names::RelName;
 use crate::files::store::Kind;

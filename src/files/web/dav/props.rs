@@ -9,10 +9,11 @@ use super::xml::{Elem, escape};
 use super::{Web, multistatus};
 use crate::files::names::RelName;
 use crate::files::store::{Entry, Kind};
+use crate::files::web::body::io_reply;
 use crate::files::web::body::{Reply, plain};
+use crate::files::web::disk::blocking;
 use crate::files::web::download::{content_type, http_date};
 use crate::files::web::path::href;
-use crate::files::web::routes::{blocking, io_reply};
 
 /// The live properties this server knows (all in `DAV:`).
 const KNOWN: [&str; 9] = [
