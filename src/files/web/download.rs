@@ -315,4 +315,17 @@ mod tests {
         assert!(d.starts_with("attachment; filename=\"a_b___.txt\"; filename*=UTF-8''"));
         assert!(HeaderValue::from_str(&d).is_ok());
     }
+
+    proptest::proptest! {
+        /// Whatever the header says, a part served lies inside the file and is not empty.
+        #[test]
+        fn a_range_served_lies_inside_the_file(
+            header in "(bytes|items)=[-0-9, +]{0,24}|\\PC{0,30}",
+            size in proptest::prop_oneof![0..64u64, proptest::prelude::any::<u64>()],
+        ) {
+            if let Wanted::Part(a, b) = parse_range(&header, size) {
+                proptest::prop_assert!(a <= b && b < size, "{header:?} of {size}: {a}-{b}");
+            }
+        }
+    }
 }

@@ -109,4 +109,61 @@ mod tests {
         assert_eq!(href("/dav/", "a", true), "/dav/a/");
         assert_eq!(href("/", "", true), "/");
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::{href, parse};
+
+        /// Path segments a browser or a client may send, escapes and dots included.
+        fn raw_path() -> impl Strategy<Value = String> {
+            proptest::collection::vec(
+                prop_oneof![
+                    Just("..".to_string()),
+                    Just(".".to_string()),
+                    Just("%2e%2e".to_string()),
+                    Just("%2E.".to_string()),
+                    Just("%2f".to_string()),
+                    Just("%5c".to_string()),
+                    Just("%00".to_string()),
+                    Just("".to_string()),
+                    "[a-zA-Z0-9 %._~:-]{0,6}",
+                    "\\PC{0,4}",
+                ],
+                0..6,
+            )
+            .prop_map(|parts| parts.join("/"))
+        }
+
+        proptest! {
+            /// Whatever a request's path holds, what comes out is a name beneath the top:
+            /// no empty, `.` or `..` component, nothing absolute, no backslash or control.
+            #[test]
+            fn no_path_climbs_out(rest in raw_path()) {
+                if let Ok(Some(name)) = parse(&rest).map(|t| t.name) {
+                    let s = name.as_str();
+                    prop_assert!(!s.starts_with('/'), "{s:?} from {rest:?}");
+                    prop_assert!(!s.contains('\\') && !s.chars().any(char::is_control));
+                    for c in s.split('/') {
+                        prop_assert!(!matches!(c, "" | "." | ".."), "{s:?} from {rest:?}");
+                    }
+                }
+            }
+
+            /// Every valid name survives the trip through a link and back.
+            #[test]
+            fn hrefs_name_what_they_link(
+                parts in proptest::collection::vec("[^/\\\\\\p{Cc}]{1,8}", 1..4),
+                folder in any::<bool>(),
+            ) {
+                let name = parts.join("/");
+                if let Ok(valid) = crate::files::names::validate(&name) {
+                    let h = href("/", valid.as_str(), folder);
+                    let t = parse(&h[1..]).unwrap();
+                    prop_assert_eq!(t.name, Some(valid));
+                    prop_assert_eq!(t.slash, folder);
+                }
+            }
+        }
+    }
 }

@@ -200,4 +200,29 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
+
+    proptest::proptest! {
+        /// A link with any one byte changed, or any string at all, is refused.
+        #[test]
+        fn no_altered_link_is_accepted(
+            name in "[a-z0-9 ._-]{1,12}(/[a-z0-9 ._-]{1,12}){0,2}",
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            byte in proptest::prelude::any::<u8>(),
+            junk in "\\PC{0,80}",
+        ) {
+            let k = key(b"the key");
+            let Ok(name) = names::validate(&name) else { return Ok(()) };
+            let t = token(&k, Some(&name), 1000);
+            let mut bytes = t.clone().into_bytes();
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+            if let Ok(altered) = String::from_utf8(bytes)
+                && altered != t
+            {
+                proptest::prop_assert!(check(&k, &altered, 10).is_err(), "{altered}");
+            }
+            proptest::prop_assert_eq!(check(&k, &t, 10), Ok(Some(name)));
+            proptest::prop_assert!(check(&k, &junk, 10).is_err());
+        }
+    }
 }
