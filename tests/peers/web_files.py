@@ -6,7 +6,7 @@ Usage:
 Starts its own keyed server (files and its page on port 0) over a fresh root that holds a
 file named `<img src=x onerror=alert(1)>.txt`, a small file and a folder; then in Chromium:
 logs in with the printed login URL; the markup name shows as text and runs nothing; a
-200 MiB file is uploaded through the file picker, and when the server holds about a third of
+200 MiB file is uploaded through the file picker, and when the server holds about half of
 it the server is stopped (SIGTERM, by its PID) and started again on the same addresses: the
 page finds it back by itself and the upload finishes from where it was, so that what crossed
 twice (the server's `upload chunk` lines of both runs, added up) is at most one chunk; a
@@ -247,13 +247,13 @@ def run(taojie, outdir):
             raise Failure("the name became an <img> element")
         no_alert(d)
 
-        # 200 MiB through the file picker; the server is stopped at about a third.
+        # 200 MiB through the file picker; the server is stopped at about half.
         d.find_element(By.ID, "pick-files").send_keys(big)
         def held():
             done = [c for c in chunk_lines(server.err(), "big.bin") if c[2] == "held"]
             return max((o + b for o, b, _ in done), default=0)
         try:
-            until("a third of the big file held", lambda: held() >= BIG // 3, limit=120)
+            until("half of the big file held", lambda: held() >= BIG // 2, limit=120)
         except Failure as e:
             states = d.execute_script("return [...document.querySelectorAll('#up-list li')].map(l => l.textContent)")
             raise Failure(f"{e}; the page says {states}; the server said {server.err()[-8:]}")
