@@ -2,11 +2,11 @@
 //! browsers resume), `If-Range`, `If-None-Match`. The file is opened once beneath the root and
 //! every byte sent is that descriptor's; a thread reads ahead a few chunks at most.
 use std::fs::File;
-use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
@@ -119,41 +119,32 @@ pub fn file_policy(h: &mut HeaderMap) {
     );
 }
 
-/// Reads `len` bytes from `start` into the body, on a blocking thread.
+/// Reads `len` bytes from `start` into the body, on a blocking thread. Each chunk is read
+/// into a fresh buffer that is never zeroed first (`read_to_end` fills its spare room), the
+/// descriptor's own offset moving through the file: it is this feed's alone.
 fn feed(file: File, start: u64, len: u64, tx: Feed) {
-    let (mut at, end) = (start, start + len);
-    while at < end {
-        let n = CHUNK.min((end - at) as usize);
-        let mut buf = BytesMut::zeroed(n);
-        let got = match read_full(&file, &mut buf, at) {
-            Ok(got) => got,
+    let mut file = file;
+    if let Err(e) = file.seek(SeekFrom::Start(start)) {
+        let _ = tx.blocking_send(Err(e));
+        return;
+    }
+    let mut left = len;
+    while left > 0 {
+        let n = CHUNK.min(left as usize);
+        let mut buf = Vec::with_capacity(n);
+        match (&file).take(n as u64).read_to_end(&mut buf) {
+            Ok(got) if got < n => return, // the file shrank: the response is cut, not padded
+            Ok(_) => {}
             Err(e) => {
                 let _ = tx.blocking_send(Err(e));
                 return;
             }
-        };
-        if got < n {
-            // The file shrank: the response is cut rather than padded.
-            return;
         }
-        at += n as u64;
-        if tx.blocking_send(Ok(buf.freeze())).is_err() {
+        left -= n as u64;
+        if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
             return; // the client went away
         }
     }
-}
-
-fn read_full(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read_at(&mut buf[got..], at + got as u64) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 /// What a `Range` header asks of a file of `size` bytes.
