@@ -3,7 +3,7 @@
 //! the [`Partial`] file and hashed segment by segment as they come; a segment counts as held
 //! only once it is vouched for — by the sender's own hash of it (`put`), or by a check of the
 //! whole request it came in (the page's chunk digest) — and only held segments are recorded
-//! in the resume state (by the [`Journal`](super::journal::Journal), every
+//! in the resume state (by the [`Journal`], every
 //! [`CHECKPOINT_EVERY`] segments and whenever the transfer stops). The file goes under its
 //! name only when every byte is in and every segment held ([`Writer::end`]).
 use std::collections::VecDeque;

@@ -76,7 +76,7 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Reply {
     crate::web::secured(r)
 }
 
-/// The sending end of a [`Streamed`] body: a blocking thread sends chunks (or an error,
+/// The sending end of a streamed body: a blocking thread sends chunks (or an error,
 /// which cuts the response).
 pub type Feed = mpsc::Sender<io::Result<Bytes>>;
 

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /DIR/` | the page (a browser), `?json` the listing, `?search=Q` names below, `?archive=zip` or `tar.gz` the folder |
 //! | `GET /FILE` | the file, with `Range` (`?download`: as an attachment) |
-//! | `POST /FILE?upload&size=N&mtime=MS` | where an upload continues (see [`upload`](super::upload)) |
+//! | `POST /FILE?upload&size=N&mtime=MS` | where an upload continues (see [`upload`]) |
 //! | `PATCH /FILE?offset=K&size=N&mtime=MS` | one chunk, with its `Content-Digest` |
 //! | `PUT /FILE` | the whole file in one request (`?overwrite` to replace) |
 //! | `POST /DIR?mkdir` | makes the folder |

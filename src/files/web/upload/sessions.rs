@@ -128,7 +128,7 @@ impl Sessions {
     }
 }
 
-/// Closes uploads idle longer than [`IDLE`], every half minute until `stop`.
+/// Closes uploads idle longer than `IDLE` (ten minutes), every half minute until `stop`.
 pub async fn reap(web: Arc<Web>, stop: CancellationToken) {
     loop {
         tokio::select! {
