@@ -123,6 +123,20 @@ put("http", "v6", b"https://[::1]/x%2Fy\nhttps://localhost\n[::1]:443\ntoken=zz"
 put("http", "no-scheme", b"localhost:8080/x\nnull\nchat.localhost.\n")
 put("http", "idn", "http://bücher.example/ä?ü=1\nhttp://evil.example\nevil.example\n".encode())
 
+# files_web: the first byte picks the part (mod 5): 0 a request path, 1 a Range (after an
+# 8-byte file size), 2 a WebDAV body, 3 header lines (If, Lock-Token, Timeout,
+# Content-Digest), 4 a share link's token.
+put("files_web", "path", b"\x00photos/2026/a%20b%E5%90%8D.jpg")
+put("files_web", "path-climb", b"\x00d/%2e%2e/%2E%2E/key")
+put("files_web", "path-folder", b"\x00docs/inner/")
+put("files_web", "range", b"\x01" + struct.pack(">Q", 1 << 20) + b"bytes=100-")
+put("files_web", "range-suffix", b"\x01" + struct.pack(">Q", 10) + b"bytes=-3")
+put("files_web", "propfind", b"\x02" + b'<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:getlastmodified/><D:getcontentlength/><D:resourcetype/></D:prop></D:propfind>')
+put("files_web", "lockinfo", b"\x02" + b'<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner><D:href>mailto:a&amp;b</D:href></D:owner></D:lockinfo>')
+put("files_web", "xxe", b"\x02" + b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>')
+put("files_web", "headers", b"\x03(<opaquelocktoken:0a1b2c3d-0000-4000-8000-00000000abcd>)\n<opaquelocktoken:x>\nSecond-600, Infinite\nsha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:")
+put("files_web", "share", b"\x04cGhvdG9z.1796671034." + b"0" * 64)
+
 put("ipcalc", "describe", b"\x00192.168.1.10/24\n")
 put("ipcalc", "compare", b"\x01# cases\n10.0.0.1 10.0.0.200 --mask 255.255.255.0\n\n2001:db8::1 2001:db8::ffff/64\n")
 put("ipcalc", "split", b"\x002001:db8::/64 --split 66\n172.16.0.0/12 --split 14 --json\n")

@@ -63,4 +63,5 @@ targets!(
     http,
     ipcalc,
     proxy_requests,
+    files_web,
 );

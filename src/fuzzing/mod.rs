@@ -12,12 +12,14 @@ mod datagrams;
 mod handshake;
 mod proxy;
 mod text;
+mod web;
 mod wire;
 
 pub use datagrams::{ipmsg, sntp, strftime};
 pub use handshake::{handshake, secure_records};
 pub use proxy::proxy_requests;
 pub use text::{chat_lines, files_state, http, ipcalc};
+pub use web::files_web;
 pub use wire::{classic_frames, exec_messages, files_messages, native_frames};
 
 /// A fuzzing entry point: takes any bytes, panics only on a broken property.
@@ -39,6 +41,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("http", http),
     ("ipcalc", ipcalc),
     ("proxy_requests", proxy_requests),
+    ("files_web", files_web),
 ];
 
 /// Splits off the first byte as a small number (a chunk size, a mode), the rest as the input.

@@ -202,6 +202,12 @@ mod tests {
         let again = parse(root.to_xml().as_bytes()).unwrap().unwrap();
         assert_eq!(root, again);
         assert_eq!(escape("<&>\"'"), "&lt;&amp;&gt;&quot;&apos;");
+        // A namespace is the URI its attribute means, escapes resolved.
+        let e = parse(br#"<x:a xmlns:x="urn:&lt;b&amp;c"/>"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.ns, "urn:<b&c");
+        assert_eq!(parse(e.to_xml().as_bytes()).unwrap(), Some(e));
     }
 
     mod props {
