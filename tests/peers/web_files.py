@@ -313,7 +313,8 @@ def run(taojie, outdir):
 
         # And on a phone.
         d.set_window_size(420, 860)
-        time.sleep(0.3)
+        until("the phone-sized layout", lambda: d.execute_script(
+            "return window.innerWidth <= 420 && document.querySelector('#rows').getBoundingClientRect().width <= 420"))
         d.save_screenshot(os.path.join(outdir, "files-web-phone.png"))
         logs = [e for e in d.get_log("browser") if e.get("level") == "SEVERE" and "favicon" not in e.get("message", "")]
         csp = [e for e in logs if "Content Security Policy" in e.get("message", "")]
