@@ -287,6 +287,34 @@ impl AsyncWrite for Conn {
         res
     }
 
+    // Vectored writes pass through: without them hyper copies every body chunk into its own
+    // buffer before writing it (its "flatten" strategy), one pass more over every byte sent.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let res = match &mut this.inner {
+            Inner::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Inner::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        };
+        if let Poll::Ready(Ok(n)) = res {
+            this.count_out(n);
+        }
+        if res.is_ready() {
+            this.activity.touch();
+        }
+        res
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.inner {
+            Inner::Tcp(s) => s.is_write_vectored(),
+            Inner::Unix(s) => s.is_write_vectored(),
+        }
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match &mut self.get_mut().inner {
             Inner::Tcp(s) => Pin::new(s).poll_flush(cx),
