@@ -1,7 +1,8 @@
 //! The page in a real Chromium (`tests/peers/web_files.py`, driven with selenium): log in
 //! with the token, a name with markup stays text, a 200 MiB upload survives a server stop
 //! and start with at most one chunk sent twice, a folder of 500 files, a file and a folder
-//! downloaded; screenshots kept in `target/test-artifacts/`.
+//! downloaded; read-only and upload-only pages offer only what the server allows; screenshots
+//! kept in `target/test-artifacts/`.
 use std::path::Path;
 use std::process::Command;
 

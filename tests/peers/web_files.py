@@ -11,7 +11,8 @@ it the server is stopped (SIGTERM, by its PID) and started again on the same add
 page finds it back by itself and the upload finishes from where it was, so that what crossed
 twice (the server's `upload chunk` lines of both runs, added up) is at most one chunk; a
 folder of 500 small files is uploaded through the folder picker; a file and a folder (as
-.zip) are downloaded with the page's buttons. Every file is compared byte for byte. A
+.zip) are downloaded with the page's buttons; a `--read-only` server's page offers no upload,
+rename or delete, an `--upload-only` one's no listing. Every file is compared byte for byte. A
 screenshot of the page (wide, and phone-sized) goes to OUTDIR.
 
 Prints `ok` and exits 0, or prints what went wrong and exits 1. Every wait is bounded; the
@@ -60,10 +61,10 @@ def until(what, pred, limit=WAIT, every=0.05):
 class Server:
     """`taojie serve files --web` on the given (or port-0) page address; keeps its stderr."""
 
-    def __init__(self, taojie, root, key, web="127.0.0.1:0"):
+    def __init__(self, taojie, root, key, web="127.0.0.1:0", extra=()):
         self.proc = subprocess.Popen(
             [taojie, "serve", "files", "--listen", "127.0.0.1:0", "--root", root, "--key", key,
-             "--web", web, "--grace", "3"],
+             "--web", web, "--grace", "3", *extra],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -310,6 +311,30 @@ def run(taojie, outdir):
                     if inside.read() != orig.read():
                         raise Failure(f"{name} in docs.zip differs")
         no_alert(d)
+
+        # The page follows the server's mode: read-only shows no upload, rename or delete;
+        # upload-only shows the upload buttons and no listing.
+        for flag in ("--read-only", "--upload-only"):
+            other = Server(taojie, root, key, extra=(flag,))
+            try:
+                d.get(other.login)
+                until(f"the {flag} note", lambda: d.execute_script(
+                    "return !document.getElementById('mode-note').hidden"))
+                shown = d.execute_script(
+                    "const seen = id => { const e = document.getElementById(id); return !!e && e.offsetParent !== null; };"
+                    "return {upload: seen('up-files'), list: seen('list'),"
+                    " rename: document.querySelectorAll('#rows button[title=\"Rename\"]').length}")
+                if flag == "--read-only":
+                    until("the read-only listing", lambda: row(d, "notes.txt"))
+                    if shown["upload"] or d.execute_script(
+                            "return document.querySelectorAll('#rows button[title=\"Rename\"], #rows button[title=\"Delete\"]').length"):
+                        raise Failure(f"a read-only page offers changes: {shown}")
+                elif not shown["upload"] or shown["list"]:
+                    raise Failure(f"an upload-only page: {shown}")
+            finally:
+                other.stop()
+        d.get(server.login)
+        until("the listing again", lambda: row(d, "album"))
 
         # And on a phone.
         d.set_window_size(420, 860)
