@@ -2,7 +2,7 @@
 //! and whole files in one `PUT`: the file under its name only when whole and verified, a
 //! server stopped and started again resumes from what it held, and every chunk that is wrong
 //! (offset, size, digest, length) is refused with nothing written.
-use super::{Web, bytes, digest, need, run};
+use super::{Web, bin, bytes, digest, need, run};
 
 const MIB: usize = 1 << 20;
 const CHUNK: usize = 8 * MIB;
@@ -324,4 +324,37 @@ fn folders_are_made_renamed_searched_and_removed_and_a_qr_code_is_drawn() {
         url.starts_with(&format!("http://{}/.taojie/share/", web.addr)),
         "{url}"
     );
+}
+
+#[test]
+fn a_chunk_size_that_splits_a_segment_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    for bad in ["5M", "0", "3M"] {
+        let args = [
+            "serve",
+            "files",
+            "--listen",
+            "127.0.0.1:0",
+            "--root",
+            root,
+            "--insecure-no-auth",
+            "--web",
+            "127.0.0.1:0",
+            "--web-chunk",
+            bad,
+        ];
+        let (status, out, err) = super::common::run_program(bin(), &args, b"", super::WAIT);
+        assert!(!status.success(), "--web-chunk {bad} was taken");
+        assert!(
+            out.is_empty(),
+            "nothing announced: {}",
+            String::from_utf8_lossy(&out)
+        );
+        assert!(
+            err.contains("not a multiple of 4M"),
+            "--web-chunk {bad}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
 }

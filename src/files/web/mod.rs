@@ -50,6 +50,19 @@ pub const DEFAULT_PORT: u16 = 9081;
 /// Default largest upload chunk: proxies that cap request bodies (nginx's default is 1 MiB,
 /// many set 10 MiB or more) let it through.
 pub const DEFAULT_CHUNK: u64 = 8 << 20;
+/// Parses `--web-chunk`: a size (`8M`) that is a whole number of the tree hash's segments, so
+/// every chunk but the last ends where a verified segment does.
+pub fn chunk_size(s: &str) -> Result<u64, String> {
+    let n = crate::flags::bytes(s)?;
+    if n == 0 || !n.is_multiple_of(crate::files::tree::SEGMENT) {
+        return Err(format!(
+            "{n} bytes is not a multiple of 4M ({} bytes)",
+            crate::files::tree::SEGMENT
+        ));
+    }
+    Ok(n)
+}
+
 /// What the page's login token is an HMAC of, under the server's key.
 pub const TOKEN_LABEL: &[u8] = b"taojie files web token";
 /// The announce name.

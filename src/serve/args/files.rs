@@ -34,7 +34,7 @@ pub struct FilesArgs {
     #[arg(long, value_name = "ADDR")]
     pub web: Option<String>,
     /// Largest upload chunk the page sends in one request, a multiple of 4M (default 8M)
-    #[arg(long, value_name = "BYTES", value_parser = crate::flags::bytes, requires = "web")]
+    #[arg(long, value_name = "BYTES", value_parser = files::web::chunk_size, requires = "web")]
     pub web_chunk: Option<u64>,
     /// Run without a key (loopback addresses only): anyone who can connect may read and write
     #[arg(long, conflicts_with_all = ["key", "identity"])]
