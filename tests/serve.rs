@@ -39,7 +39,7 @@ fn serves_everything_in_a_namespace() {
     let mut server = Server::start_program(
         "unshare",
         &["--net", "sh", "-c", script, common::bin()],
-        10,
+        11,
         &[("XDG_DATA_HOME", data_dir)],
     );
     enter_netns_of(server.child.id());
@@ -51,6 +51,7 @@ fn serves_everything_in_a_namespace() {
         ("sntp", "udp", "127.0.0.1:9123"),
         ("exec", "tcp", "127.0.0.1:9512"),
         ("files", "tcp", "127.0.0.1:9021"),
+        ("files-web", "tcp", "127.0.0.1:9081"),
         ("chat", "tcp", "127.0.0.1:9006"),
         ("chat", "udp", "127.0.0.1:9006"),
         ("chat-web", "tcp", "127.0.0.1:9080"),
@@ -72,6 +73,14 @@ fn serves_everything_in_a_namespace() {
         html.starts_with("HTTP/1.1 200") && html.contains("taojie chat"),
         "{html}"
     );
+    // The files page is keyed: without the token it answers 401, and says how to log in.
+    let mut files_page = TcpStream::connect("127.0.0.1:9081").unwrap();
+    files_page
+        .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:9081\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    files_page.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 401"), "{reply}");
     let u = UdpSocket::bind("127.0.0.1:0").unwrap();
     u.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     u.send_to(b"%Y", "127.0.0.1:9013").unwrap();
@@ -132,7 +141,9 @@ fn any_port_puts_every_service_on_a_port_the_kernel_picks() {
     let data_dir = data.path().to_str().unwrap();
     let args = ["serve", "--any-port"];
     let server = Server::start_with_env(&args, 10, &[("XDG_DATA_HOME", data_dir)]);
-    let defaults = ["9007", "9013", "9123", "9512", "9021", "9006", "9080"];
+    let defaults = [
+        "9007", "9013", "9123", "9512", "9021", "9081", "9006", "9080",
+    ];
     for (service, _, addr) in &server.lines {
         let (host, port) = addr.rsplit_once(':').unwrap();
         assert_eq!(host, "127.0.0.1", "{service} on {addr}");

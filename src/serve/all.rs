@@ -46,8 +46,10 @@ pub async fn serve(limits: Limits, any_port: bool, shutdown: CancellationToken) 
         keys: keys.clone(),
         ..Default::default()
     };
+    // The files page too, with the key: its login URL is printed at start.
     let files = files::ServeOptions {
         listen: port(files::DEFAULT_PORT),
+        web: port(files::web::DEFAULT_PORT),
         keys,
         ..Default::default()
     };
