@@ -4,7 +4,6 @@
 //! downloaded; read-only and upload-only pages offer only what the server allows; screenshots
 //! kept in `target/test-artifacts/`.
 use std::path::Path;
-use std::process::Command;
 
 use super::{WAIT, bin, common};
 
@@ -15,37 +14,9 @@ fn artifacts() -> String {
     dir.to_str().unwrap().to_string()
 }
 
-/// Whether Chromium, its driver and selenium are here; in CI (which installs them, see
-/// .ci/run) they must be.
-fn browser_ready() -> bool {
-    let selenium = Command::new("python3")
-        .args(["-c", "import selenium"])
-        .status()
-        .is_ok_and(|s| s.success());
-    let mut missing: Vec<&str> = [
-        "/usr/bin/chromium",
-        "/usr/bin/chromedriver",
-        "/usr/bin/unzip",
-    ]
-    .into_iter()
-    .filter(|p| !Path::new(p).exists())
-    .collect();
-    if !selenium {
-        missing.push("python3 selenium");
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI installs Chromium, unzip and selenium (.ci/run); missing {missing:?}");
-    }
-    eprintln!("skipped: the browser test needs {missing:?} (see .ci/run)");
-    false
-}
-
 #[test]
 fn in_chromium_uploads_resume_across_a_restart_and_folders_and_downloads_work() {
-    if !browser_ready() {
+    if !common::need::browser() || !common::need::tool("unzip") {
         return;
     }
     let out_dir = artifacts();

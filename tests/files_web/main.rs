@@ -19,9 +19,10 @@ mod upload;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
+// A program a test needs (.ci/run installs it): a failure under CI, a reported skip elsewhere.
+use common::need::tool as need;
 use common::{Server, bin};
 
 /// Bound on every wait for a reply.
@@ -52,7 +53,7 @@ impl Web {
     /// The same on an existing directory (a restart keeps root and key), the page on `web`.
     fn start_in(dir: tempfile::TempDir, web: &str, extra: &[&str]) -> Web {
         let (root, key) = (dir.path().join("root"), dir.path().join("key"));
-        let mut cmd = Command::new(bin());
+        let mut cmd = common::command(bin());
         cmd.args([
             "serve",
             "files",
@@ -211,22 +212,6 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&b[nl + 2..nl + 2 + size]);
         b = &b[nl + 2 + size + 2..];
     }
-}
-
-/// Whether `program` is here; in CI (which installs it, see .ci/run) it must be.
-fn need(program: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if found {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI installs {program} (.ci/run); it is missing");
-    }
-    eprintln!("skipped: this test needs {program} (see .ci/run)");
-    false
 }
 
 /// Runs a program to its end (bounded); its status, stdout and stderr.
