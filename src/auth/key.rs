@@ -26,25 +26,80 @@ impl Key {
         Ok(Key(bytes.to_vec()))
     }
 
-    /// Reads a key file; one trailing newline is dropped. Warns when others may read it.
+    /// Reads a key file; one trailing newline is dropped. Refuses what cannot be a shared key
+    /// (see [`check_key_file`]), so a wrong file is named at once rather than failing later
+    /// as a wrong key. Warns when others may read it.
     pub fn load(path: &Path) -> Result<Key> {
-        let mut bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read key file {}", path.display()))?;
+        let shown = path.display();
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot read key file {shown}"))?;
+        if meta.len() > MAX_KEY_FILE {
+            bail!(
+                "{shown} is not a key file ({} bytes; a shared key is a line of 64 hex \
+                 characters from `taojie keygen FILE`)",
+                meta.len()
+            );
+        }
+        let mut bytes =
+            std::fs::read(path).with_context(|| format!("cannot read key file {shown}"))?;
         if bytes.last() == Some(&b'\n') {
             bytes.pop();
         }
-        if let Ok(meta) = std::fs::metadata(path)
-            && meta.permissions().mode() & 0o077 != 0
-        {
-            tracing::warn!(path = %path.display(), "key file is readable by other users; chmod 600 it");
+        check_key_file(&bytes).map_err(|why| anyhow::anyhow!("key file {shown}: {why}"))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(path = %shown, "key file is readable by other users; chmod 600 it");
         }
-        Key::from_bytes(&bytes).with_context(|| format!("key file {}", path.display()))
+        Key::from_bytes(&bytes).with_context(|| format!("key file {shown}"))
     }
 
     /// The secret's bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.0
     }
+}
+
+/// The fewest bytes a key file may hold: fewer is a word typed in or a paste cut short, not
+/// a secret (`taojie keygen` writes 64).
+pub const MIN_KEY: usize = 16;
+/// The largest file read as a key: a key is a line; anything this big is some other file.
+pub const MAX_KEY_FILE: u64 = 4096;
+
+/// Why `bytes` (a key file's, its trailing newline dropped) cannot be a shared key: another
+/// kind of key file given where the shared one belongs, or too few bytes to be a secret.
+pub fn check_key_file(bytes: &[u8]) -> std::result::Result<(), String> {
+    let starts = |tag: &str| bytes.starts_with(tag.as_bytes());
+    if starts("taojie-x25519-private ") {
+        return Err(
+            "this is an identity key (`taojie keygen --identity`): give it with \
+                    --identity, not --key"
+                .into(),
+        );
+    }
+    if starts("taojie-x25519 ") {
+        return Err(
+            "this is a public identity key (a .pub line): it belongs in a server's \
+                    --authorized file, not after --key"
+                .into(),
+        );
+    }
+    if starts("-----BEGIN") {
+        return Err(
+            "this is a PEM file (a TLS key or certificate), not a shared key; make \
+                    one with `taojie keygen FILE`"
+                .into(),
+        );
+    }
+    if bytes.is_empty() {
+        return Err("the key is empty".into());
+    }
+    if bytes.len() < MIN_KEY {
+        return Err(format!(
+            "{} bytes is too short for a shared key (at least {MIN_KEY}; `taojie keygen FILE` \
+             makes one)",
+            bytes.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Writes a new key file at `path`: 32 random bytes as 64 hex characters and a newline,
@@ -59,13 +114,22 @@ pub fn generate(path: &Path) -> Result<()> {
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .with_context(|| match path.exists() {
-            true => format!("{} already exists; not overwriting it", path.display()),
-            false => format!("cannot create key file {}", path.display()),
-        })?;
+        .map_err(|e| create_error(e, path, "key file "))?;
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
     Ok(())
+}
+
+/// The error for a new file at `path` that could not be made: one sentence when something is
+/// already there (the OS's "File exists" would only repeat it), else the OS's reason after
+/// "cannot create `what`PATH".
+pub fn create_error(e: std::io::Error, path: &Path, what: &str) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            anyhow::anyhow!("{} already exists; not overwriting it", path.display())
+        }
+        _ => anyhow::Error::new(e).context(format!("cannot create {what}{}", path.display())),
+    }
 }
 
 /// Where `taojie serve` keeps its key: `$XDG_DATA_HOME/taojie/key`, else
@@ -116,19 +180,38 @@ mod tests {
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        let err = generate(&path).unwrap_err().to_string();
-        assert!(err.contains("not overwriting"), "{err}");
+        let err = format!("{:#}", generate(&path).unwrap_err());
+        assert!(err.ends_with("already exists; not overwriting it"), "{err}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
         assert_eq!(Key::load(&path).unwrap().bytes(), &text.as_bytes()[..64]);
         assert_eq!(format!("{:?}", Key::load(&path).unwrap()), "Key(MASKED)");
     }
 
     #[test]
+    fn files_that_cannot_be_a_shared_key_are_refused_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        for (bytes, why) in [
+            (&b"garbage\n"[..], "7 bytes is too short"),
+            (b"taojie-x25519-private AAAA\n", "give it with --identity"),
+            (b"taojie-x25519 AAAA me@host\n", "--authorized"),
+            (b"-----BEGIN PRIVATE KEY-----\nMIIE\n", "PEM file"),
+        ] {
+            std::fs::write(&path, bytes).unwrap();
+            let err = format!("{:#}", Key::load(&path).unwrap_err());
+            assert!(err.contains(why) && err.contains("key file"), "{err}");
+        }
+        std::fs::write(&path, vec![b'k'; 5000]).unwrap();
+        let err = format!("{:#}", Key::load(&path).unwrap_err());
+        assert!(err.contains("is not a key file (5000 bytes"), "{err}");
+    }
+
+    #[test]
     fn only_one_trailing_newline_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k");
-        std::fs::write(&path, b"secret\n\n").unwrap();
-        assert_eq!(Key::load(&path).unwrap().bytes(), b"secret\n");
+        std::fs::write(&path, b"a longer secret\n\n").unwrap();
+        assert_eq!(Key::load(&path).unwrap().bytes(), b"a longer secret\n");
         std::fs::write(&path, b"\n").unwrap();
         assert!(Key::load(&path).is_err());
     }

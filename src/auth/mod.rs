@@ -11,4 +11,4 @@ mod key;
 pub use handshake::{
     AuthError, CHALLENGE_LEN, TIMEOUT, classic_server, client, refuse_protocol_1, server,
 };
-pub use key::{Key, default_path, generate, load_or_create};
+pub use key::{Key, create_error, default_path, generate, load_or_create};

@@ -144,10 +144,7 @@ fn write_new(path: &Path, text: &str, mode: u32) -> Result<()> {
         .create_new(true)
         .mode(mode)
         .open(path)
-        .with_context(|| match path.exists() {
-            true => format!("{} already exists; not overwriting it", path.display()),
-            false => format!("cannot create {}", path.display()),
-        })?;
+        .map_err(|e| crate::auth::create_error(e, path, ""))?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     Ok(())
