@@ -11,7 +11,7 @@ use std::io;
 use std::time::Duration;
 
 use crate::framing::FrameError;
-use crate::secure::HandshakeError;
+use crate::secure::{ConnectError, HandshakeError};
 
 /// Waits between attempts: `first`, then twice as long each time up to `max`; with `jitter`,
 /// each a random 0.75-1.25 of that.
@@ -90,10 +90,15 @@ pub fn broken(e: &anyhow::Error) -> Option<String> {
             Some(_) => return None,
             None => {}
         }
-        match cause.downcast_ref::<HandshakeError>() {
+        let handshake = cause
+            .downcast_ref::<HandshakeError>()
+            .or_else(|| cause.downcast_ref::<ConnectError>().map(|c| &c.cause));
+        match handshake {
             Some(HandshakeError::Io(io)) => return io_broken(io),
             Some(HandshakeError::Timeout(_)) => return Some("timed out in the handshake".into()),
             Some(HandshakeError::Silent) => return Some("closed by the server at once".into()),
+            // Said at once on a first connection (a wrong port), retried on a later one.
+            Some(HandshakeError::NoBanner) => return Some("sent no banner".into()),
             Some(_) => return None,
             None => {}
         }
@@ -116,6 +121,10 @@ pub fn unreachable(e: &anyhow::Error) -> bool {
             || matches!(c.downcast_ref::<FrameError>(), Some(FrameError::Io(io)) if kind_of(io))
             || matches!(
                 c.downcast_ref::<HandshakeError>(),
+                Some(HandshakeError::Io(io)) if kind_of(io)
+            )
+            || matches!(
+                c.downcast_ref::<ConnectError>().map(|c| &c.cause),
                 Some(HandshakeError::Io(io)) if kind_of(io)
             )
     })

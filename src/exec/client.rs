@@ -5,7 +5,7 @@ use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -46,9 +46,7 @@ async fn exec(args: ClientOptions) -> Result<u8> {
     stream.set_nodelay(true)?;
     // A quiet command's connection would otherwise never notice the server is gone.
     crate::sys::keepalive(&stream, crate::sys::CLIENT_KEEPALIVE);
-    let stream = crate::secure::connect(stream, &auth)
-        .await
-        .with_context(|| addr.clone())?;
+    let stream = crate::secure::connect_to(stream, &auth, &addr, SERVICE).await?;
     let mut t = FramedStream::new(stream);
     hello::client(&mut t, SERVICE).await?;
     t.send_control(&Control::Request {

@@ -166,10 +166,27 @@ pub fn client_auth(
     if no_key == NoKey::DefaultOrNone {
         return Ok(ClientAuth::None);
     }
-    bail!(
-        "no key: give --key FILE (the server's shared key) or --identity FILE (yours, from \
-         `taojie keygen --identity`), or --insecure-no-auth for a server started without one"
-    )
+    bail!("{}", no_key_advice(None, true))
+}
+
+/// What every client without a key is told: the key flags to give (those the server takes,
+/// when its banner said), and `--insecure-no-auth` where the command has that flag and the
+/// server may be one started without a key.
+pub fn no_key_advice(offered: Option<&[super::Mode]>, insecure_flag: bool) -> String {
+    use super::Mode;
+    let key = "--key FILE (the server's shared key)";
+    let id = "--identity FILE (yours, from `taojie keygen --identity`)";
+    let takes = |m: Mode| offered.is_none_or(|o| o.contains(&m));
+    let ways: Vec<&str> = [(Mode::Psk, key), (Mode::Xx, id)]
+        .into_iter()
+        .filter(|(m, _)| takes(*m))
+        .map(|(_, w)| w)
+        .collect();
+    let mut line = format!("no key: give {}", ways.join(" or "));
+    if insecure_flag && offered.is_none() {
+        line.push_str(", or --insecure-no-auth for a server started without one");
+    }
+    line
 }
 
 /// What a server's flags accept, listening on `addrs`. `service` names it in messages.

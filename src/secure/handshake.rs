@@ -26,6 +26,11 @@ use super::{ClientAuth, Mode, PATTERN_NN, PATTERN_PSK, PATTERN_XX, Proven, Serve
 pub const LINE: usize = 32;
 /// The whole handshake must finish within this.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// A taojie server sends its banner as soon as it accepts; one that has said nothing after
+/// this long is another kind of service (or the wrong port).
+pub const BANNER_WAIT: Duration = Duration::from_secs(3);
+/// How long a client looks at what a server that is not taojie sent, to name it.
+const LOOK: Duration = Duration::from_millis(200);
 const PREFIX: &str = "taojie/2 ";
 
 /// Why a handshake failed. The messages are safe to show: no key material in them.
@@ -44,13 +49,20 @@ pub enum HandshakeError {
     /// The peer took too long.
     #[error("the handshake timed out ({0})")]
     Timeout(&'static str),
-    /// The server sent no protocol-2 banner: protocol 1 (plaintext after an HMAC), or not
-    /// taojie at all.
+    /// The server sent something other than a protocol-2 banner: another service, a
+    /// `--classic` listener, or protocol 1 (plaintext after an HMAC). Holds the first bytes.
+    #[error("answered, but not as a taojie service ({})", what_it_sent(.0))]
+    NotTaojie(Vec<u8>),
+    /// The server accepted the connection and said nothing for [`BANNER_WAIT`]: a service
+    /// that waits for its client to speak first (echo, HTTP), so most likely a wrong port.
     #[error(
-        "the server speaks taojie's old plaintext protocol (1), or is not taojie; refusing to \
-         talk to it unencrypted — upgrade the server"
+        "accepted the connection but sent no taojie banner within {} s: is it the right port?",
+        BANNER_WAIT.as_secs()
     )]
-    OldServer,
+    NoBanner,
+    /// The client has no key and the server wants one (these modes).
+    #[error("{}", mode_advice(Mode::Nn, .0))]
+    Unkeyed(Vec<Mode>),
     /// The client sent no protocol-2 line.
     #[error("a client of taojie's old plaintext protocol (1), or not taojie: refused")]
     OldClient,
@@ -277,14 +289,13 @@ async fn client_steps<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut banner = [0u8; LINE];
-    match s.read(&mut banner).await? {
-        0 => return Err(HandshakeError::Silent),
-        n => read_exact(s, &mut banner[n..]).await?,
-    }
-    let offered = parse_line(&banner).ok_or(HandshakeError::OldServer)?;
+    let banner = read_banner(s).await?;
+    let offered = parse_line(&banner).ok_or_else(|| HandshakeError::NotTaojie(banner.to_vec()))?;
     let mode = auth.mode();
     if !offered.contains(&mode) {
+        if mode == Mode::Nn {
+            return Err(HandshakeError::Unkeyed(offered));
+        }
         return Err(HandshakeError::Mode(mode_advice(mode, &offered)));
     }
     let answer = line(mode.name());
@@ -358,6 +369,72 @@ where
         )),
         Err(_) => Err(HandshakeError::Noise("an unreadable verdict".into())),
     }
+}
+
+/// The server's 32-byte banner, read within [`BANNER_WAIT`]. Bytes that cannot begin one end
+/// the wait at once: a chat broker's greeting, a `--classic` listener's challenge. A little
+/// more of what such a server sends is read then, to name it.
+async fn read_banner<S: AsyncRead + Unpin>(s: &mut S) -> Result<[u8; LINE], HandshakeError> {
+    let mut got = Vec::with_capacity(LINE);
+    let mut buf = [0u8; 2 * LINE];
+    let deadline = tokio::time::Instant::now() + BANNER_WAIT;
+    while got.len() < LINE {
+        let n = match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) if got.is_empty() => return Err(HandshakeError::NoBanner),
+            Err(_) => return Err(HandshakeError::NotTaojie(got)),
+            Ok(read) => read?,
+        };
+        if n == 0 {
+            return Err(match got.is_empty() {
+                true => HandshakeError::Silent,
+                false => HandshakeError::NotTaojie(got),
+            });
+        }
+        got.extend_from_slice(&buf[..n]);
+        let k = got.len().min(PREFIX.len());
+        if got[..k] != PREFIX.as_bytes()[..k] {
+            // Not taojie: a moment more for the rest of its first line, to show it.
+            let until = tokio::time::Instant::now() + LOOK;
+            while got.len() < 2 * LINE && !got.contains(&b'\n') {
+                match tokio::time::timeout_at(until, s.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n.min(2 * LINE)]),
+                    _ => break,
+                }
+            }
+            return Err(HandshakeError::NotTaojie(got));
+        }
+    }
+    // A taojie server says nothing more before the client's answer.
+    got.try_into().map_err(HandshakeError::NotTaojie)
+}
+
+/// What a server that is not taojie sent, for a message: its first line if it is text
+/// (`it sent `*** welcome…``), else how many bytes, and who sends bytes like these.
+pub fn what_it_sent(sent: &[u8]) -> String {
+    const SHOWN: usize = 40;
+    let text = String::from_utf8_lossy(sent);
+    let printable = text
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\r' | '\n' | '\t'))
+        .filter(|c| *c != char::REPLACEMENT_CHARACTER)
+        .count();
+    if sent.is_empty() || printable * 10 < text.chars().count() * 9 {
+        return format!(
+            "it sent {} bytes that are not text, as a --classic listener or a taojie older \
+             than protocol 2 does",
+            sent.len()
+        );
+    }
+    let line = text.lines().next().unwrap_or("").trim_end();
+    let mut shown: String = line
+        .chars()
+        .take(SHOWN)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect();
+    if line.chars().count() > SHOWN || !text.contains('\n') {
+        shown.push('…');
+    }
+    format!("it sent `{shown}`")
 }
 
 /// What to say when the server does not offer the mode the client's flags ask for.
@@ -492,12 +569,33 @@ mod tests {
         // A protocol-1 server sends 32 random bytes first.
         let (a, mut b) = tokio::io::duplex(64);
         let old = async {
-            b.write_all(&[0x5a; 32]).await.unwrap();
+            b.write_all(&[0xa5; 32]).await.unwrap();
             b
         };
         let psk = ClientAuth::Psk(key("k"));
         let (c, _b) = tokio::join!(client(a, &psk), old);
-        assert!(matches!(c, Err(HandshakeError::OldServer)));
+        let err = c.err().unwrap().to_string();
+        assert!(err.contains("32 bytes that are not text"), "{err}");
+        // A chat broker greets first; an echo server waits for the client.
+        let (a, mut b) = tokio::io::duplex(256);
+        let chat = async {
+            b.write_all(b"*** welcome, you are user4 in lobby; commands: /nick NAME\n")
+                .await
+                .unwrap();
+            b
+        };
+        let (c, _b) = tokio::join!(client(a, &psk), chat);
+        let err = c.err().unwrap().to_string();
+        assert_eq!(
+            err,
+            "answered, but not as a taojie service (it sent `*** welcome, you are user4 in lobby; \
+             com…`)"
+        );
+        let (a, _b) = tokio::io::duplex(64);
+        tokio::time::pause();
+        let c = client(a, &psk).await;
+        assert!(matches!(c, Err(HandshakeError::NoBanner)), "{:?}", c.err());
+        tokio::time::resume();
         // A protocol-1 client answers the banner with 64 binary bytes.
         let (mut a, b) = tokio::io::duplex(256);
         let old = async {

@@ -20,7 +20,7 @@ pub mod identity;
 pub mod records;
 pub mod stream;
 
-pub use handshake::{HandshakeError, client, server};
+pub use handshake::{HandshakeError, client, server, what_it_sent};
 pub use identity::{Authorized, Identity, Known, KnownHosts, PublicKey};
 pub use records::Records;
 pub use stream::SecureStream;
@@ -147,6 +147,50 @@ where
         );
     }
     Ok(stream)
+}
+
+/// A client's handshake that failed at `addr`, for a client of `service`: one sentence that
+/// names both, so that a port holding some other service says so (see [`connect_to`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.sentence())]
+pub struct ConnectError {
+    /// The server's address, as shown.
+    pub addr: String,
+    /// The service the client wanted (`files`, `exec`).
+    pub service: &'static str,
+    /// What went wrong.
+    pub cause: HandshakeError,
+}
+
+impl ConnectError {
+    fn sentence(&self) -> String {
+        let (addr, service) = (&self.addr, self.service);
+        match &self.cause {
+            HandshakeError::NotTaojie(sent) => format!(
+                "{addr} answered, but not as a taojie {service} service ({})",
+                what_it_sent(sent)
+            ),
+            e @ HandshakeError::NoBanner => format!("{addr} {e}"),
+            e => format!("{addr}: {e}"),
+        }
+    }
+}
+
+/// [`connect`] for a client of `service` at `addr`, its failure a [`ConnectError`].
+pub async fn connect_to<S>(
+    stream: S,
+    auth: &ClientAuth,
+    addr: impl std::fmt::Display,
+    service: &'static str,
+) -> Result<SecureStream<S>, ConnectError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    connect(stream, auth).await.map_err(|cause| ConnectError {
+        addr: addr.to_string(),
+        service,
+        cause,
+    })
 }
 
 /// The label the PSK is derived under.
