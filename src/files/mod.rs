@@ -23,9 +23,11 @@ use crate::server::{LiveCaps, LiveLimits};
 pub mod classic;
 pub mod client;
 pub mod download;
+pub mod interrupt;
 pub mod link;
 pub mod progress;
 pub mod protocol;
+pub mod put;
 pub mod receive;
 pub mod retry;
 pub mod send;
@@ -39,8 +41,9 @@ pub mod web;
 
 /// The names files are stored and asked for under (shared with the messenger's attachments).
 pub use crate::names;
-pub use client::{ls, put};
+pub use client::ls;
 pub use download::get;
+pub use put::put;
 pub use server::serve;
 pub use store::partial;
 pub use web::share::run as share;

@@ -5,6 +5,9 @@
 //! [`FileHeader`], the receiver answers `accept` (with the offset to resume from) or `refuse`,
 //! the sender streams the missing bytes on data channel 1 with a `segment` hash after every
 //! [`SEGMENT`](super::tree::SEGMENT) bytes, and the receiver answers `verified` or `failed`.
+//! A receiver that already has a file of that size under the name answers `have` (its hash)
+//! instead of `accept`, and the sender says whether it is the `same`. A sender that is told to
+//! stop sends `stop` in place of the rest, and the receiver says what it keeps (`stopped`).
 use serde::{Deserialize, Serialize};
 
 /// Data channel that carries file bytes.
@@ -51,6 +54,12 @@ pub enum Msg {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         fresh: bool,
     },
+    /// Client → server: make this directory (an empty one of a tree being put); answered
+    /// with `end`, or `refuse`.
+    PutDir {
+        /// Relative name, `/`-separated; validated by the server.
+        name: String,
+    },
     /// Client → server: send me these names (files or whole directories).
     Get {
         /// Names relative to the root.
@@ -66,10 +75,27 @@ pub enum Msg {
         /// The file; its name is relative to the client's output directory.
         header: FileHeader,
     },
+    /// Server → client (get): a directory with nothing in it to send; the client makes it.
+    Dir {
+        /// Its name, relative to the client's output directory.
+        name: String,
+    },
     /// Receiver → sender: send the bytes from `offset` on.
     Accept {
         /// Bytes the receiver already holds (verified) from an earlier attempt.
         offset: u64,
+    },
+    /// Receiver → sender, in place of `accept`: a file of the same size is already under the
+    /// name (and is not to be replaced); its BLAKE3, for the sender to compare with its own.
+    Have {
+        /// The receiver's file's BLAKE3, hex.
+        blake3: String,
+    },
+    /// Sender → receiver, after `have`: whether the two files are the same. Either way no
+    /// byte follows: the same file is up to date, another is not replaced.
+    Same {
+        /// The hashes are equal.
+        same: bool,
     },
     /// Receiver → sender: this file will not be taken; the sender moves on.
     Refuse {
@@ -90,6 +116,14 @@ pub enum Msg {
         index: u64,
         /// Hex chaining value (or the root hash for a file of one segment).
         hash: String,
+    },
+    /// Sender → receiver, in place of the rest of a file: stop here and keep what is
+    /// verified for a later resume (the sending user pressed Ctrl-C).
+    Stop,
+    /// Receiver → sender, after `stop`: what it keeps.
+    Stopped {
+        /// Verified bytes kept beside the target for a resume (0: nothing kept).
+        kept: u64,
     },
     /// Receiver → sender: the file is in place under its final name.
     Verified {

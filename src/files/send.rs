@@ -8,6 +8,7 @@ use anyhow::{Result, anyhow, bail};
 use indicatif::ProgressBar;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::link::{self, Link};
 use super::partial::NoSpace;
@@ -27,13 +28,24 @@ pub enum Sent {
         /// File bytes sent this time (less than the size after a resume).
         sent: u64,
     },
+    /// The receiver already has the same file: nothing was sent.
+    UpToDate {
+        /// BLAKE3 of the file, hex, the same on both sides.
+        blake3: String,
+    },
     /// The receiver did not take it (exists, no space, refused name).
     Refused(String),
     /// The receiver discarded it (hash or disk trouble).
     Failed(String),
     /// The receiver's disk cannot hold it, before or while the bytes came.
     NoSpace(NoSpace),
+    /// Stopped on our side before the end: what the receiver said it keeps, if it answered
+    /// (`None`: it had not accepted yet, or did not answer in time).
+    Stopped(Option<u64>),
 }
+
+/// How long a sender that stopped waits for the receiver to say what it keeps.
+const STOPPED_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 enum Item {
     Data(Records),
@@ -48,23 +60,42 @@ pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     file: File,
     header: &FileHeader,
     bar: &ProgressBar,
+    stop: &CancellationToken,
 ) -> Result<Sent> {
-    let offset = match t.recv_control::<Msg>().await? {
+    let answer = tokio::select! {
+        biased;
+        // Nothing accepted, nothing to keep: the connection is dropped.
+        () = stop.cancelled() => return Ok(Sent::Stopped(None)),
+        answer = t.recv_control::<Msg>() => answer?,
+    };
+    let offset = match answer {
         Msg::Accept { offset } if TreeHasher::valid_offset(header.size, offset) => offset,
         Msg::Accept { offset } => bail!("protocol error: peer asked to resume at {offset}"),
         Msg::Refuse { message } => return Ok(Sent::Refused(message)),
+        Msg::Have { blake3 } => return compare(t, file, header, blake3).await,
         Msg::NoSpace { detail, kept } => return Ok(Sent::NoSpace(NoSpace { detail, kept })),
         Msg::Error { message } => bail!("{}", super::names::escape(&message)),
         other => bail!("protocol error: unexpected {}", kind_of(&other)),
     };
-    bar.set_position(offset);
+    super::progress::start_at(bar, offset);
     let (tx, mut rx) = mpsc::channel::<Item>(4);
     // Sent frames go back to the reader to be filled again.
     let (spare_tx, spare) = std::sync::mpsc::channel::<Records>();
     let size = header.size;
     let reader = tokio::task::spawn_blocking(move || read(file, size, offset, tx, spare));
     let mut sent = 0u64;
-    while let Some(item) = rx.recv().await {
+    loop {
+        // Only the wait for the next piece gives way to a stop: a frame is sent whole.
+        let item = tokio::select! {
+            biased;
+            () = stop.cancelled() => {
+                drop(rx);
+                let _ = reader.await;
+                return stopped(t, sent).await;
+            }
+            item = rx.recv() => item,
+        };
+        let Some(item) = item else { break };
         match item {
             Item::Data(frame) => {
                 let n = (frame.len() - link::DATA_HEADER) as u64;
@@ -87,6 +118,47 @@ pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
         Msg::Failed { message } => Sent::Failed(message),
         Msg::NoSpace { detail, kept } => Sent::NoSpace(NoSpace { detail, kept }),
         other => bail!("protocol error: unexpected {}", kind_of(&other)),
+    })
+}
+
+/// Tells the receiver to stop and keep what it verified (`sent` bytes went this time);
+/// returns what it says it keeps.
+async fn stopped<S: AsyncRead + AsyncWrite + Unpin>(t: &mut Link<S>, sent: u64) -> Result<Sent> {
+    t.send_control(&Msg::Stop).await?;
+    let answer = match tokio::time::timeout(STOPPED_WAIT, t.recv_control::<Msg>()).await {
+        Err(_) => return Ok(Sent::Stopped(None)),
+        Ok(answer) => answer?,
+    };
+    Ok(match answer {
+        Msg::Stopped { kept } => Sent::Stopped(Some(kept)),
+        // It had all it needed before the stop came.
+        Msg::Verified { blake3, .. } => Sent::Verified { blake3, sent },
+        Msg::Failed { message } => Sent::Failed(message),
+        Msg::NoSpace { detail, kept } => Sent::NoSpace(NoSpace { detail, kept }),
+        other => bail!(
+            "protocol error: unexpected {}",
+            super::receive::kind(&other)
+        ),
+    })
+}
+
+/// After the receiver said it has a file of this size under the name: hashes `file`, tells
+/// the receiver whether the two are the same, and ends the offer either way.
+async fn compare<S: AsyncRead + AsyncWrite + Unpin>(
+    t: &mut Link<S>,
+    file: File,
+    header: &FileHeader,
+    theirs: String,
+) -> Result<Sent> {
+    let ours = tokio::task::spawn_blocking(move || tree::file_hash(&file))
+        .await
+        .map_err(|e| anyhow!("hashing failed: {e}"))?
+        .map_err(|e| anyhow!("{}: {e}", super::names::escape(&header.name)))?;
+    let same = tree::unhex(&theirs).is_some() && tree::unhex(&theirs) == tree::unhex(&ours);
+    t.send_control(&Msg::Same { same }).await?;
+    Ok(match same {
+        true => Sent::UpToDate { blake3: ours },
+        false => Sent::Refused(super::receive::exists_message(&header.name)),
     })
 }
 

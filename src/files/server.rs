@@ -150,6 +150,17 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                             Err(Msg::Refuse { message })
                         });
                 match opened {
+                    Err(have @ Msg::Have { .. }) => {
+                        t.send_control(&have).await?;
+                        match receive::same(t).await? {
+                            true => {
+                                info!(name = %escape(&name), "upload not needed: the same file is there")
+                            }
+                            false => {
+                                info!(name = %escape(&name), "upload refused: another file of that size is there")
+                            }
+                        }
+                    }
                     Err(refusal) => {
                         let reason = match &refusal {
                             Msg::Refuse { message } | Msg::Error { message } => escape(message),
@@ -161,7 +172,8 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                     Ok(partial) => {
                         let resumed = partial.offset;
                         let hidden = ProgressBar::hidden();
-                        let receiving = receive::receive(t, partial, &hidden);
+                        let never = CancellationToken::new();
+                        let receiving = receive::receive(t, partial, &hidden, &never);
                         // Dropping the reception makes its writer record what it verified
                         // and let the file go, for the newer connection to resume.
                         let out = tokio::select! {
@@ -182,9 +194,25 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                             Outcome::NoSpace(full) => {
                                 warn!(name = %escape(&name), detail = %full.detail, kept = full.kept, "upload stopped: no space left")
                             }
+                            Outcome::Stopped { kept, .. } => {
+                                info!(name = %escape(&name), kept, "upload stopped by the client; the verified part kept for a resume")
+                            }
                         }
                     }
                 }
+            }
+            Msg::PutDir { name } => {
+                let answer = match make_dir(&state, &name).await {
+                    Ok(()) => {
+                        info!(name = %escape(&name), "directory made");
+                        Msg::End
+                    }
+                    Err(message) => {
+                        info!(name = %escape(&name), reason = %message, "directory refused");
+                        Msg::Refuse { message }
+                    }
+                };
+                t.send_control(&answer).await?;
             }
             Msg::Get { .. } if state.upload_only => {
                 let message = "this server is upload-only".to_string();
@@ -204,6 +232,8 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                 t.send_control(&Msg::Error { message }).await?;
             }
             Msg::Ls { dir } => serve_ls(t, &state, &dir).await?,
+            // A client's stop that crossed the end of its file: nothing left to stop.
+            Msg::Stop => {}
             other => {
                 let message = format!("unexpected request: {}", kind_of(&other));
                 t.send_control(&Msg::Error {
@@ -221,6 +251,9 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
 fn on_server(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::NotFound => "no such file or directory on the server".into(),
+        io::ErrorKind::NotADirectory if e.get_ref().is_none() => {
+            "not a directory on the server".into()
+        }
         io::ErrorKind::PermissionDenied if e.get_ref().is_none() => {
             "permission denied on the server".into()
         }
@@ -242,7 +275,14 @@ fn accept_put(
     }
     let name = names::validate(&header.name)
         .map_err(|e| refuse(format!("name {} refused: {e}", escape(&header.name))))?;
-    Partial::open_with(&state.root, &name, header, overwrite, fresh).map_err(|e| refusal(&name, &e))
+    Partial::open_with(&state.root, &name, header, overwrite, fresh).map_err(|e| {
+        // The name is taken: the same file there is no reason to refuse.
+        let taken = e.kind() == io::ErrorKind::AlreadyExists && !overwrite;
+        let have = taken
+            .then(|| receive::have(&state.root, &name, header))
+            .flatten();
+        have.unwrap_or_else(|| refusal(&name, &e))
+    })
 }
 
 /// The answer to an upload that [`Partial::open_with`] turned down with `e`.
@@ -264,6 +304,20 @@ fn refusal(name: &RelName, e: &io::Error) -> Msg {
             message: format!("name {name} refused: {e}"),
         },
     }
+}
+
+/// Makes the directory `raw` beneath the root for an upload (the answer's message if not).
+async fn make_dir(state: &State, raw: &str) -> Result<(), String> {
+    if state.read_only {
+        return Err("this server is read-only".into());
+    }
+    let name = names::validate(raw).map_err(|e| format!("name {} refused: {e}", escape(raw)))?;
+    let root = state.root.clone();
+    let n = name.clone();
+    tokio::task::spawn_blocking(move || root.make_dirs(&n))
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
+        .map_err(|e| format!("{}: {}", escape(raw), on_server(&e)))
 }
 
 /// Sends one requested name: a file, or every regular file under a directory. Each file is
@@ -296,8 +350,20 @@ async fn serve_get<S: AsyncRead + AsyncWrite + Unpin>(
     let top = name.file_name().to_string();
     match found {
         Found::File(file) => send_one(t, Ok(file), top).await,
-        Found::Tree(files) => {
-            for rel in files {
+        Found::Tree(tree) => {
+            // Directories nothing else would make: the empty ones, or the top when it is one.
+            let dirs: Vec<String> = match tree.files.is_empty() && tree.empty_dirs.is_empty() {
+                true => vec![top.clone()],
+                false => tree
+                    .empty_dirs
+                    .iter()
+                    .map(|d| format!("{top}/{}", d.as_str()))
+                    .collect(),
+            };
+            for name in dirs {
+                t.send_control(&Msg::Dir { name }).await?;
+            }
+            for rel in tree.files {
                 let full = names::validate(&format!("{}/{}", name.as_str(), rel.as_str()));
                 let opened = match full {
                     Ok(full) => open_blocking(&state.root, full).await,
@@ -338,13 +404,18 @@ async fn send_one<S: AsyncRead + AsyncWrite + Unpin>(
         header: header.clone(),
     })
     .await?;
-    match send::send(t, file, &header, &ProgressBar::hidden()).await {
+    let never = CancellationToken::new();
+    match send::send(t, file, &header, &ProgressBar::hidden(), &never).await {
         Ok(Sent::Verified { sent, .. }) => {
             info!(name = %escape(&header.name), sent, "download verified")
+        }
+        Ok(Sent::UpToDate { .. }) => {
+            info!(name = %escape(&header.name), "download not needed: the client has the same file")
         }
         Ok(Sent::Refused(m) | Sent::Failed(m)) => {
             info!(name = %escape(&header.name), reason = %m, "download not taken")
         }
+        Ok(Sent::Stopped(_)) => {}
         Ok(Sent::NoSpace(full)) => {
             info!(name = %escape(&header.name), detail = %full.detail, kept = full.kept, "download not taken: the client has no space left")
         }
@@ -362,7 +433,14 @@ async fn serve_ls<S: AsyncRead + AsyncWrite + Unpin>(
         Err(e) => Err(e.to_string()),
         Ok(d) => {
             let root = state.root.clone();
-            tokio::task::spawn_blocking(move || root.list(d.as_ref()))
+            // `ls` of a file shows its entry, as ls(1) does.
+            let list = move || match (root.list(d.as_ref()), &d) {
+                (Err(e), Some(name)) if e.kind() == io::ErrorKind::NotADirectory => {
+                    root.entry(name).map(|one| vec![one]).map_err(|_| e)
+                }
+                (listed, _) => listed,
+            };
+            tokio::task::spawn_blocking(list)
                 .await
                 .unwrap_or_else(|e| Err(io::Error::other(e)))
                 .map_err(|e| on_server(&e))

@@ -127,6 +127,23 @@ impl TreeHasher {
     }
 }
 
+/// The BLAKE3 of a whole open file, hex (the same as [`TreeHasher`]'s root and `b3sum`'s),
+/// read from its start without moving its position.
+pub fn file_hash(file: &std::fs::File) -> std::io::Result<String> {
+    use std::os::unix::fs::FileExt;
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    loop {
+        let n = file.read_at(&mut buf, at)?;
+        if n == 0 {
+            return Ok(hex(h.finalize().as_bytes()));
+        }
+        h.update(&buf[..n]);
+        at += n as u64;
+    }
+}
+
 /// Lower-case hex of a hash.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

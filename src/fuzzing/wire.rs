@@ -105,6 +105,12 @@ pub fn files_messages(data: &[u8]) {
             Some(Msg::Get { names }) => names.iter().for_each(|n| {
                 let _ = names::validate(n);
             }),
+            Some(Msg::PutDir { name } | Msg::Dir { name }) => {
+                let _ = names::validate(&name);
+            }
+            Some(Msg::Have { blake3 }) => {
+                let _ = unhex(&blake3);
+            }
             Some(Msg::Ls { dir }) => {
                 let _ = names::validate_dir(&dir);
             }
@@ -123,7 +129,10 @@ pub fn files_messages(data: &[u8]) {
             Some(Msg::NoSpace { detail, kept }) => {
                 let _ = (names::escape(&detail), TreeHasher::valid_offset(size, kept));
             }
-            Some(Msg::End) | None => {}
+            Some(Msg::Stopped { kept }) => {
+                let _ = TreeHasher::valid_offset(size, kept);
+            }
+            Some(Msg::End | Msg::Same { .. } | Msg::Stop) | None => {}
         }
     }
 }

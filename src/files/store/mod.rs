@@ -36,7 +36,7 @@ pub mod walk;
 pub mod writer;
 
 pub use dir::{Dir, Place};
-pub use walk::{Entry, Found, Kind};
+pub use walk::{Entry, Found, Kind, Tree};
 
 /// A directory tree that names are resolved beneath; cheap to clone (the descriptor is
 /// shared).
@@ -125,6 +125,19 @@ impl Root {
             }
         }
         Ok(Place::new(dir, Vec::new(), name.file_name()))
+    }
+
+    /// Makes the directory `name` and any missing on its way, each beneath the one before
+    /// (an existing one is fine; a file in the way is `NotADirectory`, naming it).
+    pub fn make_dirs(&self, name: &RelName) -> io::Result<()> {
+        let mut dir = self.dir.clone();
+        for part in name.components() {
+            dir = match dir.make_subdir(part) {
+                Ok((next, _)) => next,
+                Err(e) => return Err(not_dir(e, part)),
+            };
+        }
+        Ok(())
     }
 
     /// Opens `name` beneath the root (see [`resolve`]).

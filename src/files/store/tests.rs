@@ -83,19 +83,25 @@ fn listings_and_trees_leave_out_links_partials_and_unsendable_names() {
         ]
     );
     assert_eq!(listed[2].size, 1);
-    let Found::Tree(files) = root.find(&n("d")).unwrap() else {
+    std::fs::create_dir_all(d.join("empty/deeper")).unwrap();
+    std::fs::create_dir(d.join("links only")).unwrap();
+    symlink("../f", d.join("links only/l")).unwrap();
+    let Found::Tree(tree) = root.find(&n("d")).unwrap() else {
         panic!("d is a directory");
     };
-    let mut files: Vec<&str> = files.iter().map(RelName::as_str).collect();
+    let mut files: Vec<&str> = tree.files.iter().map(RelName::as_str).collect();
     files.sort();
     assert_eq!(files, ["e/g", "f"]);
-    let all: Vec<String> = root
-        .files_under(None)
-        .unwrap()
-        .iter()
-        .map(|r| r.as_str().to_string())
-        .collect();
-    assert_eq!(all.len(), 2, "{all:?}");
+    let mut empty: Vec<&str> = tree.empty_dirs.iter().map(RelName::as_str).collect();
+    empty.sort();
+    assert_eq!(empty, ["empty/deeper", "links only"]);
+    let all = root.tree_under(None).unwrap();
+    assert_eq!(all.files.len(), 2, "{all:?}");
+    root.make_dirs(&n("made/here")).unwrap();
+    root.make_dirs(&n("made/here")).unwrap();
+    assert!(tmp.path().join("root/made/here").is_dir());
+    let err = root.make_dirs(&n("d/f/x")).unwrap_err();
+    assert!(err.to_string().contains("f is not a directory"), "{err}");
 }
 
 #[test]

@@ -59,8 +59,18 @@ pub struct Entry {
 pub enum Found {
     /// A regular file, open: the bytes sent are this descriptor's.
     File(File),
-    /// A directory: the regular files under it, relative to it.
-    Tree(Vec<RelName>),
+    /// A directory: what is under it.
+    Tree(Tree),
+}
+
+/// What a walk of a directory found that can cross the wire, relative to it.
+#[derive(Debug, Default)]
+pub struct Tree {
+    /// The regular files.
+    pub files: Vec<RelName>,
+    /// The directories with nothing in them to send (no file, no directory): made on the
+    /// other side as they are, since no file's path makes them.
+    pub empty_dirs: Vec<RelName>,
 }
 
 impl Root {
@@ -78,6 +88,35 @@ impl Root {
         Ok(out)
     }
 
+    /// What `name` itself is (a link is a link), as a listing of it alone shows it: under
+    /// the name as given. taojie's own partial files are not there to see.
+    pub fn entry(&self, name: &RelName) -> io::Result<Entry> {
+        let last = name.file_name();
+        if last.ends_with(PART_SUFFIX) || last.ends_with(STATE_SUFFIX) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        let dir = match name.as_str().rsplit_once('/') {
+            None => self.top().clone(),
+            Some((parent, _)) => {
+                Dir::from_fd(self.beneath(parent, OFlags::RDONLY | OFlags::DIRECTORY, 0)?)
+            }
+        };
+        let st = rustix::fs::statat(dir.fd().as_fd(), last, AtFlags::SYMLINK_NOFOLLOW)?;
+        let kind = Kind::of(FileType::from_raw_mode(st.st_mode));
+        Ok(Entry {
+            name: name.as_str().to_string(),
+            kind,
+            size: if kind == Kind::File {
+                st.st_size as u64
+            } else {
+                0
+            },
+            mtime_ns: (st.st_mtime as i64)
+                .saturating_mul(1_000_000_000)
+                .saturating_add(st.st_mtime_nsec as i64),
+        })
+    }
+
     /// `name` opened for a download: the file itself, or the files of the tree it heads.
     pub fn find(&self, name: &RelName) -> io::Result<Found> {
         let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY;
@@ -87,7 +126,7 @@ impl Root {
         if md.is_file() {
             Ok(Found::File(file))
         } else if md.is_dir() {
-            Ok(Found::Tree(files_under(Dir::from_fd(file.into()))?))
+            Ok(Found::Tree(tree_under(Dir::from_fd(file.into()))?))
         } else {
             Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -96,9 +135,10 @@ impl Root {
         }
     }
 
-    /// The regular files under the directory `dir` (the root for `None`), relative to it.
-    pub fn files_under(&self, dir: Option<&RelName>) -> io::Result<Vec<RelName>> {
-        files_under(self.dir(dir)?)
+    /// The regular files and empty directories under the directory `dir` (the root for
+    /// `None`), relative to it.
+    pub fn tree_under(&self, dir: Option<&RelName>) -> io::Result<Tree> {
+        tree_under(self.dir(dir)?)
     }
 }
 
@@ -151,12 +191,13 @@ pub(super) fn names_in(dir: &Dir) -> io::Result<Vec<String>> {
     Ok(out)
 }
 
-/// Every regular file under `top`, relative to it; links and names that cannot be sent
-/// (see [`names::validate`]) are skipped.
-fn files_under(top: Dir) -> io::Result<Vec<RelName>> {
-    let mut out = Vec::new();
+/// Every regular file under `top`, and every directory with nothing in it to send, relative
+/// to it; links and names that cannot be sent (see [`names::validate`]) are skipped.
+fn tree_under(top: Dir) -> io::Result<Tree> {
+    let mut out = Tree::default();
     let mut stack = vec![(top, String::new())];
     while let Some((dir, prefix)) = stack.pop() {
+        let before = (out.files.len(), stack.len());
         for name in names_in(&dir)? {
             let Ok(rel) = names::validate(&format!("{prefix}{name}")) else {
                 continue;
@@ -171,7 +212,7 @@ fn files_under(top: Dir) -> io::Result<Vec<RelName>> {
                 Err(e) => return Err(e.into()),
             };
             match kind {
-                Kind::File => out.push(rel),
+                Kind::File => out.files.push(rel),
                 // A directory swapped for a link (or removed) since the stat: skipped.
                 Kind::Dir => match dir.subdir(&name) {
                     Ok(sub) => stack.push((sub, format!("{}/", rel.as_str()))),
@@ -180,6 +221,14 @@ fn files_under(top: Dir) -> io::Result<Vec<RelName>> {
                 },
                 Kind::Other => {}
             }
+        }
+        let empty = (out.files.len(), stack.len()) == before;
+        if empty
+            && let Some(rel) = prefix
+                .strip_suffix('/')
+                .and_then(|p| names::validate(p).ok())
+        {
+            out.empty_dirs.push(rel);
         }
     }
     Ok(out)

@@ -193,6 +193,7 @@ impl Writer {
         if matches!(&res, Err(e) if e.kind() == io::ErrorKind::Interrupted || NoSpace::is_full(e)) {
             let _ = self.journal.record(std::mem::take(&mut self.unsynced));
         }
+        let held = self.held();
         let Writer {
             p,
             journal,
@@ -222,11 +223,13 @@ impl Writer {
                 Ok(hash)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                // Kept for a resume, unless the sender asked to start over and keep nothing.
+                // Kept for a resume, unless the sender asked to start over and keep nothing;
+                // the error says how much ([`Kept`]).
+                let kept = if p.fresh { 0 } else { held };
                 if p.fresh {
                     p.discard();
                 }
-                Err(e)
+                Err(io::Error::new(e.kind(), Kept(kept)))
             }
             Err(e) if NoSpace::is_full(&e) => {
                 let detail = format!(
@@ -260,3 +263,15 @@ impl Writer {
         )));
     }
 }
+
+/// What an interrupted writer kept: the error inside its [`io::ErrorKind::Interrupted`].
+#[derive(Debug)]
+pub struct Kept(pub u64);
+
+impl std::fmt::Display for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "interrupted; {} verified bytes kept", self.0)
+    }
+}
+
+impl std::error::Error for Kept {}
