@@ -645,3 +645,30 @@ fn no_key_is_refused_beyond_loopback_and_loud_on_it() {
         "{err}"
     );
 }
+
+#[test]
+fn a_port_that_is_not_exec_says_what_answered_there() {
+    let fx = Fixture::new();
+    let chat = Server::start(&["serve", "chat", "--listen", "127.0.0.1:0"], 1);
+    let echo = Server::start(&["serve", "echo", "--listen", "127.0.0.1:0"], 1);
+    let (chat, echo) = (chat.addr("chat", "tcp"), echo.addr("echo", "tcp"));
+    let key = fx.key();
+    let (code, _, err) = exec(&chat, &["--key", &key], &["true"], b"");
+    assert_eq!(code, 255, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "taojie: error: {chat} answered, but not as a taojie exec service (it sent `*** welcome"
+        )),
+        "{err}"
+    );
+    // The echo server waits for its client to speak: a short wait, then a question.
+    let (code, _, err) = exec(&echo, &["--key", &key], &["true"], b"");
+    assert_eq!(code, 255, "{err}");
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "taojie: error: {echo} accepted the connection but sent no taojie banner within 3 s: \
+             is it the right port?"
+        )
+    );
+}

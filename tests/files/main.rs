@@ -5,13 +5,16 @@
 //! wrong keys and server modes; `classic.rs` the seed-style Python uploader; `disk_full.rs`
 //! uploads into a small tmpfs that fills; `malicious.rs` a hostile server against `get`;
 //! `race.rs` a local user swapping directories under the root; `wire.rs` the hand-made peers;
-//! `peer.rs` a client written again in Python (`tests/peers/files_peer.py`).
+//! `peer.rs` a client written again in Python (`tests/peers/files_peer.py`);
+//! `messages.rs` what the clients say about a wrong port, a key, a link or a file already there.
 mod classic;
 #[path = "../common/mod.rs"]
 mod common;
 mod disk_full;
 mod hostile;
+mod interrupt;
 mod malicious;
+mod messages;
 mod peer;
 mod race;
 mod resume;
@@ -124,6 +127,15 @@ struct Proxy {
 
 impl Proxy {
     fn start(target: &str, flip_at: Option<u64>) -> Proxy {
+        Self::with(target, flip_at, None)
+    }
+
+    /// A counting proxy that carries at most `rate` bytes per second each way: a slow link.
+    fn slow(target: &str, rate: u64) -> Proxy {
+        Self::with(target, None, Some(rate))
+    }
+
+    fn with(target: &str, flip_at: Option<u64>, rate: Option<u64>) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let (up, down) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -134,8 +146,8 @@ impl Proxy {
                 let server = TcpStream::connect(&target).unwrap();
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
                 let (counter, back) = (counter.clone(), back.clone());
-                thread::spawn(move || pump(client, server, Some(counter), flip_at));
-                thread::spawn(move || pump(s2, c2, Some(back), None));
+                thread::spawn(move || pump(client, server, Some(counter), flip_at, rate));
+                thread::spawn(move || pump(s2, c2, Some(back), None, rate));
             }
         });
         Proxy { addr, up, down }
@@ -148,10 +160,29 @@ impl Proxy {
     }
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<AtomicU64>>, flip: Option<u64>) {
-    let mut buf = vec![0u8; 256 * 1024];
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    count: Option<Arc<AtomicU64>>,
+    flip: Option<u64>,
+    rate: Option<u64>,
+) {
+    // A slow link passes small pieces, so that it is slow evenly.
+    let mut buf = vec![
+        0u8;
+        if rate.is_some() {
+            16 * 1024
+        } else {
+            256 * 1024
+        }
+    ];
     let mut pos = 0u64;
+    let start = Instant::now();
     loop {
+        if let Some(rate) = rate {
+            let due = Duration::from_secs_f64(pos as f64 / rate as f64);
+            thread::sleep(due.saturating_sub(start.elapsed()));
+        }
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
