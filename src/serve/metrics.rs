@@ -45,8 +45,18 @@ pub struct MetricsArgs {
     /// handshakes, commands, files stored, chat members and lines, per service. A PORT alone
     /// means 127.0.0.1:PORT; another address exposes the counters (not secrets, but who is
     /// busy) to whoever can reach it, so give one explicitly only behind a firewall
-    #[arg(long, value_name = "ADDR", global = true)]
+    #[arg(long, value_name = "ADDR", global = true, value_parser = spec)]
     pub metrics: Option<String>,
+}
+
+/// Checks what `--metrics` takes (a PORT alone, or `HOST:PORT`) with the address parser;
+/// returns it as given.
+pub fn spec(s: &str) -> Result<String, crate::addr::AddrError> {
+    match !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        true => crate::addr::parse(&format!("127.0.0.1:{s}"))?,
+        false => crate::addr::parse(s)?,
+    };
+    Ok(s.to_string())
 }
 
 /// The address `--metrics` asks for: `PORT` alone on loopback, else `HOST:PORT`.

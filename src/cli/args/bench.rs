@@ -11,6 +11,7 @@ taojie bench 127.0.0.1:9007 --udp --size 512 --json"
 )]
 pub struct BenchArgs {
     /// Echo server address, HOST:PORT
+    #[arg(value_parser = crate::addr::host_port)]
     pub addr: String,
     /// Connections (UDP: sockets) opened before the clock starts
     #[arg(long, value_name = "N", default_value_t = 1)]

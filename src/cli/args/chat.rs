@@ -20,6 +20,7 @@ pub struct ChatArgs {
     /// joined by --nats, comma-separated. When the broker is gone the client connects again
     /// (to the next, or to the same one once it is back), under the same name and in the
     /// same room
+    #[arg(value_parser = crate::addr::host_port_list)]
     pub addr: String,
     /// Your name in the chat
     #[arg(long, value_name = "NAME")]

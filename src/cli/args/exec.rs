@@ -29,6 +29,7 @@ Examples:
 )]
 pub struct ExecArgs {
     /// Server address, HOST:PORT
+    #[arg(value_parser = crate::addr::host_port)]
     pub addr: String,
     /// Key flags
     #[command(flatten)]

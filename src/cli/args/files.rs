@@ -79,6 +79,7 @@ impl From<ClientArgs> for ClientOpts {
   taojie put 127.0.0.1:9021 big.iso --no-resume           start over; on failure keep nothing")]
 pub struct PutArgs {
     /// Server address
+    #[arg(value_parser = crate::addr::host_port)]
     pub addr: String,
     /// Files or directories to upload
     #[arg(required = true)]
@@ -121,6 +122,7 @@ impl From<PutArgs> for PutOptions {
   taojie get 127.0.0.1:9021 big.iso --retries 0         fail at the first break")]
 pub struct GetArgs {
     /// Server address
+    #[arg(value_parser = crate::addr::host_port)]
     pub addr: String,
     /// Names on the server (files or directories)
     #[arg(required = true)]
@@ -155,6 +157,7 @@ impl From<GetArgs> for GetOptions {
   taojie ls 127.0.0.1:9021 backup/2026 --json")]
 pub struct LsArgs {
     /// Server address
+    #[arg(value_parser = crate::addr::host_port)]
     pub addr: String,
     /// Directory on the server (default: its root)
     #[arg(default_value = "")]

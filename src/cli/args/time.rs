@@ -11,6 +11,7 @@ use crate::time::ClientOptions;
   taojie time 127.0.0.1:9123 --sntp --json")]
 pub struct TimeArgs {
     /// Server address, HOST:PORT
+    #[arg(value_parser = crate::addr::host_port)]
     pub addr: String,
     /// strftime format to ask for (default: the server's, `%Y-%m-%d %X`)
     #[arg(conflicts_with_all = ["tcp", "sntp"])]

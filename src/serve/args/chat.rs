@@ -37,12 +37,12 @@ const _: () = assert!(chat::DEFAULT_MAX_CONNS == 20_000);
 )]
 pub struct ChatArgs {
     /// TCP address of the line broker, e.g. `127.0.0.1:9006` or `[::1]:0`
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::host_port)]
     pub listen: Option<String>,
     /// UDP address of the hub (datagrams `NAME: text` relayed to every recent peer). taojie's
     /// client proves its address and gets everything; peers that cannot (seed clients, forged
     /// addresses) share about one byte out per byte the hub receives, so it amplifies nothing
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::host_port)]
     pub udp: Option<String>,
     /// Key flags
     #[command(flatten)]
@@ -80,7 +80,7 @@ pub struct ChatArgs {
     pub split_at: usize,
     /// TCP address of the chat page and its WebSocket (`/ws`), into the broker's rooms; with
     /// --key the page needs the token in the login URL printed at start
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::host_port)]
     pub web: Option<String>,
     /// Ping a quiet page's WebSocket this often, in seconds (keeps proxies from closing it);
     /// a page that answers nothing for 2.5 times this long has gone and leaves its room

@@ -10,10 +10,10 @@ use crate::server::LimitArgs;
 #[derive(Args, Debug, Clone, Default)]
 pub struct EchoArgs {
     /// TCP address to listen on, e.g. `127.0.0.1:9007` or `[::1]:0`
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::host_port)]
     pub listen: Option<String>,
     /// UDP address to listen on
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::host_port)]
     pub udp: Option<String>,
     /// Unix-domain socket path to listen on
     #[arg(long, value_name = "PATH")]

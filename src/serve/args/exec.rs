@@ -16,7 +16,7 @@ use crate::server::PreAuthArgs;
 pub struct ExecArgs {
     /// TCP address of the native exec service, e.g. 127.0.0.1:9512 [default: 127.0.0.1:9512
     /// unless only --classic is given]
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::host_port)]
     pub listen: Option<String>,
     /// Key flags
     #[command(flatten)]
@@ -46,7 +46,7 @@ pub struct ExecArgs {
     /// Also serve the seed's protocol on this TCP address: a raw command in, run by `sh -c`;
     /// `struct.pack('i', n)` and the output (stderr if any, else stdout) back. With --key the
     /// seed's HMAC challenge (SHA-256) comes first
-    #[arg(long, value_name = "ADDR", conflicts_with = "allow")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::host_port, conflicts_with = "allow")]
     pub classic: Option<String>,
     /// Run without a key. Only on loopback addresses, and anyone who can connect may run
     /// commands as you

@@ -11,7 +11,7 @@ use crate::server::{LimitArgs, PreAuthArgs};
 #[derive(Args, Debug, Clone, Default)]
 pub struct FilesArgs {
     /// TCP address to listen on (default 127.0.0.1:9021)
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::host_port)]
     pub listen: Option<String>,
     /// Directory uploads land in and downloads come from (default: taojie's data directory)
     #[arg(long, value_name = "DIR")]
@@ -26,7 +26,7 @@ pub struct FilesArgs {
     #[arg(long)]
     pub upload_only: bool,
     /// Also accept the seed's classic upload (length + JSON header + bytes) on this address
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::host_port)]
     pub classic: Option<String>,
     /// Also serve the files to browsers and WebDAV clients on this address: a page that
     /// browses, uploads (resumable, in chunks), downloads folders as archives and makes share

@@ -18,10 +18,10 @@ one nobody has used for --channel-expiry seconds goes. In `taojie serve --config
 [relay] section runs it, its keys these flags (listen = \"127.0.0.1:4000\", channel-expiry = 600).")]
 pub struct RelayArgs {
     /// Where the mailbox server listens (clients use ws://ADDR/v1)
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::host_port)]
     pub listen: String,
     /// Where the transit relay listens (none: mailbox only)
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::host_port)]
     pub transit: Option<String>,
     /// Connections served at once, mailbox and transit each
     #[arg(long, value_name = "N", default_value_t = 20_000)]

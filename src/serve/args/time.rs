@@ -9,13 +9,13 @@ use crate::time;
 #[derive(Args, Debug, Clone, Default)]
 pub struct TimeArgs {
     /// UDP address of the strftime service (a datagram holds a format, the answer the time)
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::host_port)]
     pub listen: Option<String>,
     /// TCP address of the daytime service (RFC 867)
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::host_port)]
     pub tcp: Option<String>,
     /// UDP address of the SNTP service (RFC 4330)
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::host_port)]
     pub sntp: Option<String>,
     /// Stratum the SNTP service claims [default: 10, an unsynchronized local clock]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=15))]

@@ -16,26 +16,27 @@ pub struct TcpHint {
 }
 
 impl TcpHint {
-    /// Parses `tcp:HOST:PORT` (the `--transit-helper` form; `[V6]` or a bare v6 address too).
+    /// Parses `tcp:HOST:PORT` (the `--transit-helper` form), its `HOST:PORT` as every address
+    /// flag's ([`crate::addr::parse`]; a bare v6 address before the port is taken too).
     pub fn parse_helper(s: &str) -> Result<TcpHint, String> {
         let rest = s
             .strip_prefix("tcp:")
             .ok_or_else(|| format!("`{s}` is not tcp:HOST:PORT"))?;
         // Options after the port (`:priority=2.0`) are allowed and ignored.
         let rest = rest.split(":priority=").next().unwrap_or(rest);
-        let (host, port) = rest
+        let bare_v6 = rest
             .rsplit_once(':')
-            .ok_or_else(|| format!("`{s}` is not tcp:HOST:PORT"))?;
-        let port: u16 = port
-            .parse()
-            .map_err(|_| format!("`{s}`: the port is not a number"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err(format!("`{s}` has no host"));
-        }
+            .filter(|(host, _)| host.parse::<std::net::Ipv6Addr>().is_ok())
+            .map(|(host, port)| format!("[{host}]:{port}"));
+        let hp = crate::addr::parse(bare_v6.as_deref().unwrap_or(rest))
+            .map_err(|e| format!("`{s}`: {e}"))?;
+        let hostname = match hp.host {
+            crate::addr::Host::Ip(ip) => ip.to_string(),
+            crate::addr::Host::Name(name) => name,
+        };
         Ok(TcpHint {
-            hostname: host.to_string(),
-            port,
+            hostname,
+            port: hp.port,
         })
     }
 
@@ -126,6 +127,8 @@ mod tests {
         assert_eq!(h.address(), "[::1]:4001");
         let h = TcpHint::parse_helper("tcp:relay.example:4001:priority=2.0").unwrap();
         assert_eq!(h.address(), "relay.example:4001");
+        let h = TcpHint::parse_helper("tcp:::1:4001").unwrap();
+        assert_eq!(h.address(), "[::1]:4001");
         for bad in ["127.0.0.1:4001", "tcp:host", "tcp::1", "tcp:h:99999"] {
             assert!(TcpHint::parse_helper(bad).is_err(), "{bad}");
         }
