@@ -217,11 +217,12 @@ pub async fn run(mut args: ServeArgs, matches: Option<&ArgMatches>) -> Result<()
             .unwrap_or_default()
     };
     if let Some(path) = &args.check_config {
-        return config::check(path, &overrides());
+        return config::check(path, &overrides()).await;
     }
     if let Some(path) = &args.config {
         // Read before anything binds: a bad file is one line and exit status 1.
         let config = config::Config::load(path, &overrides())?;
+        config.resolve_addresses().await?;
         let token = shutdown::on_signal()?;
         // `--metrics` on the command line wins over the file's `metrics`.
         let metrics = metrics::MetricsArgs {

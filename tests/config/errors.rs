@@ -41,7 +41,48 @@ const BAD: &[(&str, &str, usize, &str)] = &[
         "bad metrics address",
         "metrics = \"nowhere\"\n\n[echo]\n",
         1,
-        "metrics: expected a port or \"HOST:PORT\"",
+        "metrics: bad value `nowhere`: expected HOST:PORT (e.g. 127.0.0.1:9007 or [::1]:9007); \
+         nowhere has no port",
+    ),
+    (
+        "metrics port out of range",
+        "metrics = 99999\n[echo]\n",
+        1,
+        "metrics: bad value `99999`: expected HOST:PORT (e.g. 127.0.0.1:9007 or [::1]:9007); \
+         99999 is not a port (1-65535)",
+    ),
+    (
+        "listen port out of range",
+        "[echo]\nlisten = \"127.0.0.1:99999\"\n",
+        2,
+        "[echo] listen: bad value `127.0.0.1:99999`: expected HOST:PORT (e.g. 127.0.0.1:9007 \
+         or [::1]:9007); 99999 is not a port (1-65535)",
+    ),
+    (
+        "a v6 address without brackets",
+        "[files]\nroot = \"r\"\nkey = \"k\"\n\nclassic = \"::1\"\n",
+        5,
+        "[files] classic: bad value `::1`: expected HOST:PORT (e.g. 127.0.0.1:9007 or \
+         [::1]:9007); ::1 reads as an IPv6 address without a port",
+    ),
+    (
+        "a v6 address without a port",
+        "[echo]\n[chat]\nweb = \"[::1]\"\n",
+        3,
+        "[chat] web: bad value `[::1]`: expected HOST:PORT (e.g. 127.0.0.1:9007 or \
+         [::1]:9007); [::1] has no port",
+    ),
+    (
+        "a name that does not resolve",
+        "[echo]\nlisten = \"127.0.0.1:0\"\n[time]\nsntp = \"nosuch.invalid:123\"\n",
+        4,
+        "[time] sntp: nosuch.invalid:123: cannot resolve nosuch.invalid (",
+    ),
+    (
+        "a metrics name that does not resolve",
+        "\nmetrics = \"nosuch.invalid:9100\"\n[echo]\n",
+        2,
+        "metrics: nosuch.invalid:9100: cannot resolve nosuch.invalid (",
     ),
     (
         "unknown section",

@@ -79,10 +79,11 @@ impl Overrides {
 }
 
 /// `taojie serve --check-config FILE`: reads and checks `path` as `--config` would (with the
-/// command line's `overrides`), binding and writing nothing; prints `FILE: ok (SERVICES)` on
+/// command line's `overrides`), looks up every address it names, binding and writing nothing; prints `FILE: ok (SERVICES)` on
 /// standard output and notes (a key still to be created) on standard error.
-pub fn check(path: &Path, overrides: &Overrides) -> Result<()> {
+pub async fn check(path: &Path, overrides: &Overrides) -> Result<()> {
     let config = Config::load(path, overrides)?;
+    config.resolve_addresses().await?;
     for note in config.check_files()? {
         eprintln!("taojie: {note}");
     }
@@ -133,14 +134,6 @@ impl Section {
     }
 }
 
-/// Whether `spec` has the form `--metrics` takes: a port, or a host and a port.
-fn metrics_address_looks_right(spec: &str) -> bool {
-    spec.parse::<u16>().is_ok()
-        || spec
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
-}
-
 /// A configuration file read and checked.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -150,6 +143,8 @@ pub struct Config {
     pub log_level: Option<String>,
     /// `metrics`, the address of the Prometheus endpoint (as `--metrics`), if set.
     pub metrics: Option<String>,
+    /// The line of `metrics`.
+    pub metrics_line: usize,
     /// The services to run, in start order.
     pub sections: Vec<Section>,
     /// The `[[forward]]` tables, in file order (started after the services).
@@ -168,23 +163,28 @@ impl Config {
         let at = |line: usize, msg: String| anyhow!("{} line {line}: {msg}", path.display());
         let mut log_level = None;
         let mut metrics = None;
+        let mut metrics_line = 1;
         for (key, item) in &parsed.top {
             match (key.as_str(), &item.raw) {
                 ("log-level", file::Raw::Str(s)) => {
                     crate::log::level::parse(s).map_err(|e| at(item.line, format!("{e:#}")))?;
                     log_level = Some(s.clone());
                 }
-                ("metrics", file::Raw::Str(s)) if metrics_address_looks_right(s) => {
-                    metrics = Some(s.clone())
-                }
-                ("metrics", file::Raw::Int(port)) if u16::try_from(*port).is_ok() => {
-                    metrics = Some(port.to_string())
-                }
-                ("metrics", _) => {
-                    return Err(at(
-                        item.line,
-                        "metrics: expected a port or \"HOST:PORT\" (as --metrics)".into(),
-                    ));
+                ("metrics", raw) => {
+                    let spec = match raw {
+                        file::Raw::Str(s) => s.clone(),
+                        file::Raw::Int(port) => port.to_string(),
+                        _ => {
+                            return Err(at(
+                                item.line,
+                                "metrics: expected a port or \"HOST:PORT\" (as --metrics)".into(),
+                            ));
+                        }
+                    };
+                    crate::serve::metrics::spec(&spec)
+                        .map_err(|e| at(item.line, format!("metrics: bad value `{spec}`: {e}")))?;
+                    metrics = Some(spec);
+                    metrics_line = item.line;
                 }
                 ("log-level", _) => {
                     return Err(at(item.line, "log-level: expected a string".into()));
@@ -263,6 +263,7 @@ impl Config {
             path: path.to_path_buf(),
             log_level,
             metrics,
+            metrics_line,
             sections,
             forwards,
             overrides: overrides.clone(),
@@ -272,6 +273,45 @@ impl Config {
     /// The section of `name`, if it runs.
     pub fn section(&self, name: &str) -> Option<&Section> {
         self.sections.iter().find(|s| s.name == name)
+    }
+
+    /// Looks up every address the file names (`metrics` and each section's address keys,
+    /// those whose flag takes an ADDR): an error names the line of the first that does not
+    /// resolve. Their form was checked when the file was read, by the flags' parser.
+    pub async fn resolve_addresses(&self) -> Result<()> {
+        if let Some(spec) = &self.metrics
+            && !spec.bytes().all(|b| b.is_ascii_digit())
+        {
+            crate::addr::resolve(spec).await.map_err(|e| {
+                anyhow!(
+                    "{} line {}: metrics: {e:#}",
+                    self.path.display(),
+                    self.metrics_line
+                )
+            })?;
+        }
+        for s in &self.sections {
+            let cmd = args::command(s.name);
+            for (key, entry) in &s.keys {
+                let takes_addr = cmd.get_arguments().any(|a| {
+                    a.get_long() == Some(key.as_str())
+                        && a.get_value_names().is_some_and(|v| v == ["ADDR"])
+                });
+                let (true, Setting::Values(values)) = (takes_addr, &entry.setting) else {
+                    continue;
+                };
+                for value in values {
+                    if let Err(e) = crate::addr::resolve(value).await {
+                        let at = match entry.line {
+                            Some(line) => format!("{} line {line}", self.path.display()),
+                            None => "command line".to_string(),
+                        };
+                        bail!("{at}: [{}] {key}: {e:#}", s.name);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// What `--check-config` looks at beyond the keys, binding nothing and writing nothing:
