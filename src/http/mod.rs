@@ -2,8 +2,9 @@
 //! with `--raw`, seed 000's own way: a request written by hand on a plain socket and the reply
 //! shown exactly as it came.
 //!
-//! [`tls`] builds the trust roots, [`body`] decodes a compressed body, [`save`] puts a body on stdout or into a file that appears
-//! only when complete, [`raw`] is the seed's socket.
+//! [`tls`] builds the trust roots, [`body`] decodes a compressed body, [`save`] puts a body
+//! on stdout or into a file that appears only when complete, [`failure`] says in one line why
+//! a request failed, [`raw`] is the seed's socket.
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,7 +12,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use reqwest::{Url, redirect};
 
+pub use failure::describe;
+
 pub mod body;
+pub mod failure;
 pub mod raw;
 pub mod save;
 pub mod tls;
@@ -21,7 +25,8 @@ pub mod tls;
 pub struct Options {
     /// http:// or https:// URL; `user:password@` in it is sent as basic auth (never shown).
     pub url: String,
-    /// Write the body to FILE: complete and checked against Content-Length, or not at all.
+    /// Write the body to FILE: complete and checked against Content-Length, or not at all;
+    /// a directory takes it under the URL's name ([`save::target`]).
     pub output: Option<PathBuf>,
     /// Replace FILE when it exists (without this an existing FILE is an error).
     pub overwrite: bool,
@@ -66,6 +71,12 @@ pub async fn run(args: Options) -> Result<ExitCode> {
         .user_agent(concat!("taojie/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("HTTP client set-up")?;
+    // Where the body goes, checked before anything is asked: a directory to save into, a
+    // file not to replace.
+    let output = match (&args.output, args.head) {
+        (Some(path), false) => Some(save::target(path, &url, args.overwrite)?),
+        _ => None,
+    };
     let mut request = if args.head {
         client.head(url.clone())
     } else {
@@ -107,7 +118,7 @@ pub async fn run(args: Options) -> Result<ExitCode> {
     if let (Some(len), Some(cap)) = (expected, &cap) {
         cap.check(len)?;
     }
-    match &args.output {
+    match &output {
         Some(path) => {
             save::to_file(response, path, expected, args.overwrite, cap).await?;
         }
@@ -234,27 +245,4 @@ fn print_head(response: &reqwest::Response) {
     }
     let _ = writeln!(out);
     let _ = out.flush();
-}
-
-/// One clear line for a failed request: what went wrong, without the URL's credentials
-/// (they were taken out before the request was made).
-pub fn describe(e: reqwest::Error) -> anyhow::Error {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else if e.is_redirect() {
-        "redirect refused"
-    } else if e.is_body() || e.is_decode() {
-        "the body broke off"
-    } else {
-        "request failed"
-    };
-    let untrusted = format!("{e:?}").contains("InvalidCertificate");
-    let e = anyhow::Error::new(e).context(kind);
-    if untrusted {
-        e.context("the server's certificate is not trusted (a private CA or self-signed: give it with --cacert FILE)")
-    } else {
-        e
-    }
 }

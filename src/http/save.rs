@@ -79,6 +79,54 @@ pub async fn to_stdout(response: reqwest::Response, cap: Option<Cap>) -> Result<
     Ok(total)
 }
 
+/// The file `-o PATH` names for `url`: PATH itself, or, when PATH is a directory (or ends
+/// in `/`), the URL's last path segment inside it, as curl's `--output-dir` with `-O`. Checked
+/// before the request: the directory must exist, and an existing file is an error unless
+/// `overwrite` (a directory always is).
+pub fn target(path: &Path, url: &reqwest::Url, overwrite: bool) -> Result<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let shown = path.display();
+    let file = if path.is_dir() || path.as_os_str().as_bytes().ends_with(b"/") {
+        if !path.is_dir() {
+            bail!("-o {shown}: no such directory");
+        }
+        let name = url_file_name(url).with_context(|| {
+            format!("-o {shown}: the URL's path names no file to save there (give -o DIR/NAME)")
+        })?;
+        path.join(name)
+    } else {
+        path.to_path_buf()
+    };
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        bail!("-o {shown}: {} is not a directory", dir.display());
+    }
+    match std::fs::symlink_metadata(&file) {
+        Ok(m) if m.is_dir() => bail!(
+            "{} is a directory; not replacing it (--overwrite replaces files only)",
+            file.display()
+        ),
+        Ok(_) if !overwrite => bail!(
+            "{} exists; not replacing it (--overwrite to replace)",
+            file.display()
+        ),
+        _ => Ok(file),
+    }
+}
+
+/// The URL's last path segment, percent-decoded, if it is a plain file name.
+fn url_file_name(url: &reqwest::Url) -> Option<String> {
+    let last = url.path_segments()?.next_back()?;
+    let name = super::percent_decode(last).ok()?;
+    let plain = !matches!(name.as_str(), "" | "." | "..")
+        && !name.contains('/')
+        && !name.chars().any(char::is_control);
+    plain.then_some(name)
+}
+
 /// Streams `response`'s body into `path` (see the module doc); `expected` is the length the
 /// body must have (Content-Length of an unencoded body). Returns the bytes written.
 pub async fn to_file(
@@ -95,7 +143,10 @@ pub async fn to_file(
         );
     }
     let tmp = temp_beside(path)?;
-    let result = write_body(response, &tmp, expected, cap).await;
+    // Errors name the file asked for, never the temporary one.
+    let result = write_body(response, &tmp, expected, cap)
+        .await
+        .map_err(|e| tell_of(e, &tmp, path));
     let finish = result.and_then(|n| {
         if !overwrite {
             // A hard link fails when the name was taken meanwhile: still never replaced.
@@ -104,7 +155,8 @@ pub async fn to_file(
             })?;
             std::fs::remove_file(&tmp)?;
         } else {
-            std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("cannot put the body at {}", path.display()))?;
         }
         Ok(n)
     });
@@ -112,6 +164,16 @@ pub async fn to_file(
         let _ = std::fs::remove_file(&tmp);
     }
     finish
+}
+
+/// `e`, with the file asked for (`path`) in place of the temporary one (`tmp`).
+fn tell_of(e: anyhow::Error, tmp: &Path, path: &Path) -> anyhow::Error {
+    let text = format!("{e:#}");
+    let tmp = tmp.display().to_string();
+    match text.contains(&tmp) {
+        true => anyhow::anyhow!(text.replace(&tmp, &path.display().to_string())),
+        false => e,
+    }
 }
 
 /// A fresh temporary name in the directory of `path`.
@@ -137,7 +199,7 @@ async fn write_body(
         .create_new(true)
         .open(tmp)
         .await
-        .with_context(|| format!("create {}", tmp.display()))?;
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
     let std_file = file.into_std().await;
     let mut file = tokio::fs::File::from_std(std_file.try_clone()?);
     let bar = progress(expected);
@@ -149,7 +211,9 @@ async fn write_body(
         if let Some(cap) = &cap {
             cap.check(total + chunk.len() as u64)?;
         }
-        file.write_all(&chunk).await.context("write the file")?;
+        file.write_all(&chunk)
+            .await
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         total += chunk.len() as u64;
         bar.set_position(total);
         if total - flushed >= WRITEBACK_EVERY {
@@ -165,7 +229,9 @@ async fn write_body(
         bail!("the body has {total} bytes; Content-Length said {want}");
     }
     file.flush().await?;
-    file.sync_all().await.context("sync the file")?;
+    file.sync_all()
+        .await
+        .with_context(|| format!("cannot sync {}", tmp.display()))?;
     Ok(total)
 }
 
@@ -187,5 +253,21 @@ fn progress(len: Option<u64>) -> ProgressBar {
             bar
         }
         None => ProgressBar::new_spinner(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_file_asked_for_not_the_temporary_one() {
+        let (tmp, path) = (Path::new("/d/.x.0a1b.taojie-part"), Path::new("/d/x"));
+        let e = anyhow::anyhow!("No space left on device (os error 28)")
+            .context(format!("cannot write {}", tmp.display()));
+        assert_eq!(
+            tell_of(e, tmp, path).to_string(),
+            "cannot write /d/x: No space left on device (os error 28)"
+        );
     }
 }

@@ -4,11 +4,13 @@
 //! `--overwrite`, IPv6 and `--raw` against nginx; `redirects.rs` chains, loops and the limit;
 //! `tls.rs` self-signed certificates and https to http; `python.rs` Python's http.server and
 //! the misbehaving server of `tests/peers/http_quirks.py` (a stalled body, basic auth);
-//! `bad_input.rs` URLs that must be refused before anything is sent.
+//! `bad_input.rs` URLs that must be refused before anything is sent; `messages.rs` a refused
+//! connection, https to a plain port and `-o` with a directory.
 mod bad_input;
 #[path = "../common/mod.rs"]
 mod common;
 mod downloads;
+mod messages;
 mod nginx;
 mod python;
 mod redirects;

@@ -20,10 +20,13 @@ Examples:
 pub struct HttpArgs {
     /// http:// or https:// URL; `user:password@` in it is sent as basic auth (never shown)
     pub url: String,
-    /// Write the body to FILE: complete and checked against Content-Length, or not at all
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    /// Write the body to FILE: complete and checked against Content-Length, or not at all.
+    /// A directory (an existing one, or any PATH ending in /) takes the file under the URL's
+    /// last path segment, as curl's --output-dir with -O
+    #[arg(short = 'o', long = "output", value_name = "FILE|DIR")]
     pub output: Option<PathBuf>,
-    /// Replace FILE when it exists (without this an existing FILE is an error)
+    /// Replace FILE when it exists (without this an existing FILE is an error, found before
+    /// anything is downloaded); a directory is never replaced
     #[arg(long)]
     pub overwrite: bool,
     /// Print the status line and the headers before the body
