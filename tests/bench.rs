@@ -134,3 +134,42 @@ fn bad_flags_are_refused() {
     assert!(!status.success());
     assert!(err.contains("--size"), "{err}");
 }
+
+#[test]
+fn a_port_that_does_not_echo_is_said_so_and_fails() {
+    // A server that takes the bytes and answers nothing (a discard server), on port 0.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { break };
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut conn, &mut std::io::sink());
+            });
+        }
+    });
+    let (status, out, err) = run_with_input(
+        &["bench", &addr, "--seconds", "0.5"],
+        b"",
+        Duration::from_secs(30),
+    );
+    let out = String::from_utf8_lossy(&out);
+    assert!(!status.success(), "{out}");
+    assert!(!out.contains("byte for byte"), "{out}");
+    assert!(
+        out.contains("verified   NO answer came back: the server did not echo"),
+        "{out}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "taojie: error: {addr} (tcp) did not echo: no answer came back in "
+        )) && err.trim_end().ends_with("is it an echo server?"),
+        "{err}"
+    );
+    // And the same failure from --json, whose report says 0 requests.
+    let (ok, v) = bench_json(&[&addr]);
+    assert!(!ok);
+    assert_eq!(v["requests"], 0);
+    assert_eq!(v["errors"], 0);
+}

@@ -61,7 +61,8 @@ impl Options {
     }
 }
 
-/// Runs the benchmark and prints its figures; exits non-zero if any answer differed.
+/// Runs the benchmark and prints its figures; exits non-zero, saying why on standard error,
+/// if no answer came back or any differed.
 pub async fn run(args: Options) -> Result<ExitCode> {
     args.check()?;
     let report = measure(&args).await?;
@@ -70,11 +71,12 @@ pub async fn run(args: Options) -> Result<ExitCode> {
     } else {
         println!("{}", report.text());
     }
-    let bad = report.errors > 0 || report.requests == 0;
-    Ok(if bad {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    Ok(match report.failure() {
+        Some(why) => {
+            eprintln!("taojie: error: {why}");
+            ExitCode::FAILURE
+        }
+        None => ExitCode::SUCCESS,
     })
 }
 
@@ -126,13 +128,16 @@ pub async fn measure(args: &Options) -> Result<Report> {
     }
     let elapsed = start.elapsed();
     let cpu = crate::sys::cpu_time().saturating_sub(cpu_start);
-    if let Some(e) = first_error {
+    // With nothing verified, the run's one error line says it (Report::failure).
+    if let Some(e) = &first_error
+        && totals.verified > 0
+    {
         tracing::warn!(failed, error = %e, "connections failed during the run");
     }
     let proto = if args.udp { "udp" } else { "tcp" };
     let shape = (args.conns, args.depth, args.size);
     let hist = latencies.snapshot();
-    Ok(Report::build(
+    let mut report = Report::build(
         args.addr.clone(),
         proto,
         shape,
@@ -141,7 +146,9 @@ pub async fn measure(args: &Options) -> Result<Report> {
         &hist,
         elapsed,
         cpu,
-    ))
+    );
+    report.first_failure = first_error.map(|e| e.to_string());
+    Ok(report)
 }
 
 enum Sockets {

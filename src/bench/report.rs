@@ -132,6 +132,9 @@ pub struct Report {
     pub failed_conns: usize,
     /// The bench process's own CPU use: (user + system) / wall × 100; 200 = both cores.
     pub cpu_percent: f64,
+    /// Why the first connection that failed did, when one did.
+    #[serde(skip)]
+    pub first_failure: Option<String>,
 }
 
 impl Report {
@@ -167,15 +170,39 @@ impl Report {
             lost: totals.lost,
             failed_conns,
             cpu_percent: cpu.as_secs_f64() / secs * 100.0,
+            first_failure: None,
+        }
+    }
+
+    /// Why the run failed, in one line for standard error: no answer, or answers that were
+    /// not what was sent. `None` when every answer came back verified.
+    pub fn failure(&self) -> Option<String> {
+        let (addr, proto) = (&self.addr, self.proto);
+        match (self.errors, self.requests) {
+            (0, 0) => {
+                let first = match &self.first_failure {
+                    Some(why) => format!(", the first: {why}"),
+                    None => String::new(),
+                };
+                Some(format!(
+                    "{addr} ({proto}) did not echo: no answer came back in {:.1} s ({} requests \
+                     unanswered, {} connections failed{first}); is it an echo server?",
+                    self.seconds, self.lost, self.failed_conns
+                ))
+            }
+            (0, _) => None,
+            (bad, _) => Some(format!(
+                "{addr} ({proto}) did not echo what was sent: {bad} answers differed"
+            )),
         }
     }
 
     /// The human-readable summary.
     pub fn text(&self) -> String {
-        let verdict = if self.errors == 0 {
-            format!("all {} answers byte for byte", self.requests)
-        } else {
-            format!("{} answers DIFFERED from what was sent", self.errors)
+        let verdict = match (self.errors, self.requests) {
+            (0, 0) => "NO answer came back: the server did not echo".to_string(),
+            (0, n) => format!("all {n} answers byte for byte"),
+            (bad, _) => format!("{bad} answers DIFFERED from what was sent"),
         };
         format!(
             "taojie bench {addr} ({proto}): {conns} conns x depth {depth}, {size}-byte messages, {secs:.1} s\n\
