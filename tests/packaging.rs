@@ -4,7 +4,8 @@
 //! gzipped, the completions the binary writes, the unit accepted by `systemd-analyze verify`
 //! and hardened by `systemd-analyze security`, the packaged binary runs, and a purge leaves
 //! nothing. Skipped, with a message, where
-//! cargo-deb is not installed (`.ci/run` installs it).
+//! cargo-deb is not installed (`.ci/run` installs it). The release profile strips debug info,
+//! and build-deb.sh refuses a binary over 15 MB (the sizes measured are in BENCHMARKS.md).
 mod common;
 
 use std::collections::BTreeMap;
@@ -54,6 +55,7 @@ fn build_deb(dir: &Path) -> PathBuf {
             "bash",
             script,
             "--no-build",
+            "--no-size-check",
             "--fast",
             "--strip",
             "-o",
@@ -71,6 +73,50 @@ fn build_deb(dir: &Path) -> PathBuf {
         "{name}"
     );
     debs[0].clone()
+}
+
+/// The release profile ships the binary stripped and optimised for size (15 MB at most, the
+/// package 6 MB: BENCHMARKS.md "Size"), and build-deb.sh refuses a binary over that limit, as
+/// the debug binary the tests built is; the profiling profile keeps symbols and line tables.
+#[test]
+fn the_release_binary_is_stripped_and_build_deb_refuses_one_that_is_not() {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let cargo: toml::Table = std::fs::read_to_string(manifest).unwrap().parse().unwrap();
+    let profile = |name: &str| cargo["profile"][name].as_table().unwrap().clone();
+    let release = profile("release");
+    assert_eq!(release["strip"].as_str(), Some("symbols"), "{release:?}");
+    assert_eq!(release["debug"].as_bool(), Some(false), "{release:?}");
+    assert_eq!(release["opt-level"].as_str(), Some("s"), "{release:?}");
+    let profiling = profile("profiling");
+    assert_eq!(profiling["inherits"].as_str(), Some("release"));
+    assert_eq!(profiling["debug"].as_str(), Some("line-tables-only"));
+    assert_eq!(profiling["strip"].as_str(), Some("none"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("target");
+    std::fs::create_dir_all(target.join("release")).unwrap();
+    std::os::unix::fs::symlink(bin(), target.join("release/taojie")).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/build-deb.sh");
+    let target_env = format!("CARGO_TARGET_DIR={}", target.display());
+    let (status, _, err) = run_program(
+        "env",
+        &[&target_env, "bash", script, "--no-build"],
+        b"",
+        LIMIT,
+    );
+    assert!(
+        !status.success(),
+        "a debug binary passed the size check: {err}"
+    );
+    let size = std::fs::metadata(bin()).unwrap().len();
+    assert!(size > 15_000_000, "the debug binary is only {size} bytes");
+    assert!(
+        err.contains(&format!(
+            "release/taojie is {:.1} MB, over the 15.0 MB a release binary may be",
+            size as f64 / 1e6
+        )),
+        "{err}"
+    );
 }
 
 /// `dpkg-deb -c`: each regular file's path (without the leading `./`) and its mode and owner
