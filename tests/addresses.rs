@@ -49,6 +49,9 @@ const COMMANDS: &[&str] = &[
     "time @",
     "connect @",
     "listen @",
+    "forward @ 127.0.0.1:9",
+    "forward 127.0.0.1:0 @",
+    "forward udp:@ udp:127.0.0.1:9",
 ];
 
 #[test]

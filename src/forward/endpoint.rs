@@ -43,9 +43,11 @@ impl Endpoint {
 
     fn check(self) -> Result<Endpoint, String> {
         match &self {
-            Endpoint::Tcp(a) | Endpoint::Udp(a) if !a.contains(':') => Err(format!(
-                "{self}: expected HOST:PORT (e.g. 127.0.0.1:8080), udp:HOST:PORT or unix:PATH"
-            )),
+            // The one address parser every flag shares, and its sentence.
+            Endpoint::Tcp(a) | Endpoint::Udp(a) => match crate::addr::parse(a) {
+                Ok(_) => Ok(self),
+                Err(e) => Err(e.to_string()),
+            },
             Endpoint::Unix(p) if p.as_os_str().is_empty() => {
                 Err("unix: needs a path (unix:/run/app.sock)".into())
             }

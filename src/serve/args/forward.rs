@@ -142,7 +142,7 @@ pub struct ForwardArgs {
     #[command(flatten)]
     pub preauth: PreAuthArgs,
     /// Serve Prometheus metrics at http://ADDR/metrics (PORT alone: 127.0.0.1:PORT)
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::serve::metrics::spec)]
     pub metrics: Option<String>,
 }
 
