@@ -38,6 +38,7 @@ const COMMANDS: &[&str] = &[
     "serve chat --udp @",
     "serve chat --web @",
     "serve relay --listen @",
+    "serve proxy --listen @",
     "serve --metrics @ echo",
     "exec @ -- true",
     "put @ /etc/hostname",

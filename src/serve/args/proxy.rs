@@ -31,7 +31,7 @@ are SOCKS reply codes (2: not allowed by ruleset, 5: refused, ...) or HTTP statu
 502, 504), and are logged aggregated per client address.")]
 pub struct ProxyArgs {
     /// TCP address to listen on, e.g. `127.0.0.1:1080` or `[::1]:0`
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1080")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1080", value_parser = crate::addr::host_port)]
     pub listen: String,
     /// Let clients reach destinations matching RULE (see below); repeatable
     #[arg(long, value_name = "RULE", value_parser = allow_rule)]
