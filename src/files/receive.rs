@@ -11,7 +11,6 @@ use tokio_util::sync::CancellationToken;
 use super::link::Link;
 use super::names::RelName;
 use super::partial::{NoSpace, Partial};
-use super::progress::human;
 use super::protocol::{DATA, FileHeader, Msg};
 use super::store::Root;
 use super::store::writer::{Kept, Writer};
