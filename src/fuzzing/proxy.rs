@@ -33,7 +33,7 @@ pub fn proxy_requests(data: &[u8]) {
         );
         assert!(n <= data.len() - at);
     }
-    if let Some((head, n)) = feed(data, chunk, http_connect::parse_connect) {
+    if let Some((head, n)) = feed(data, chunk, http_connect::parse_request) {
         assert!(n <= MAX_HEAD);
         let authority = format!("{}:{}", head.host, head.port);
         let (host, port) = parse_authority(&authority).expect("a target prints as it parsed");

@@ -1,5 +1,7 @@
-//! The HTTP side of a connection: one `CONNECT HOST:PORT` request head, checked against the
-//! users with `Proxy-Authorization: Basic`; refusals are a status line and an empty body.
+//! The HTTP side of a connection: one request head, `CONNECT HOST:PORT` for a tunnel or a
+//! plain request for an `http://` URL (passed on rewritten, one per connection), checked
+//! against the users with `Proxy-Authorization: Basic`; refusals are a status line and an
+//! empty body.
 use tokio::io::AsyncWriteExt;
 
 use super::{Asked, Failure, Inbox, Users};
@@ -9,13 +11,13 @@ use crate::server::Conn;
 /// The challenge a client without (good) credentials gets with its 407.
 const CHALLENGE: &str = "Proxy-Authenticate: Basic realm=\"taojie proxy\"";
 
-/// Reads the CONNECT request from `conn`; what follows its head stays in `inbox`.
+/// Reads the request from `conn`; what follows its head stays in `inbox`.
 pub async fn negotiate(
     conn: &mut Conn,
     inbox: &mut Inbox,
     users: Option<&Users>,
 ) -> Result<Asked, Failure> {
-    let request = match inbox.next(conn, http_connect::parse_connect).await {
+    let request = match inbox.next(conn, http_connect::parse_request).await {
         Ok(r) => r,
         Err(Failure::Http(e)) => {
             let (code, reason) = e.status();
@@ -51,5 +53,6 @@ pub async fn negotiate(
         port: request.port,
         user,
         udp: false,
+        forward: request.forward,
     })
 }

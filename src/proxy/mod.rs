@@ -1,5 +1,6 @@
 //! `taojie serve proxy`: SOCKS5 (RFC 1928, with RFC 1929 username and password) and HTTP/1.1
-//! `CONNECT` on one port, told apart by the first byte (5 for SOCKS, a letter for HTTP). A
+//! `CONNECT` on one port, told apart by the first byte (5 for SOCKS, a letter for HTTP), and
+//! plain HTTP requests for `http://` URLs, passed on one per connection. A
 //! connection's request is read and its user checked (`socks.rs`, `http.rs`) under the server
 //! framework's handshake caps and deadline; the destination is checked against the
 //! [`rules`] and opened ([`target`]); then the bytes are relayed both ways by the relay
@@ -100,6 +101,8 @@ pub(crate) struct Asked {
     user: Option<String>,
     /// SOCKS5 UDP ASSOCIATE rather than CONNECT.
     udp: bool,
+    /// A plain HTTP request rather than CONNECT: its head as the target gets it.
+    forward: Option<Vec<u8>>,
 }
 
 /// Why a connection's request was not served (each answered on the wire already, where the
@@ -212,7 +215,11 @@ async fn handle(mut conn: Conn, ctx: Arc<Ctx>) -> io::Result<()> {
         return udp::associate(conn, asked, &ctx.rules, ctx.connect_timeout).await;
     }
     let Asked {
-        host, port, user, ..
+        host,
+        port,
+        user,
+        forward,
+        ..
     } = asked;
     let dest = format!("{host}:{port}");
     let mut upstream = match target::open(&ctx.rules, &host, port, ctx.connect_timeout).await {
@@ -225,32 +232,60 @@ async fn handle(mut conn: Conn, ctx: Arc<Ctx>) -> io::Result<()> {
             return Ok(());
         }
     };
-    let ok = match protocol {
-        Protocol::Socks => socks5::reply(socks5::code::SUCCEEDED, upstream.local_addr().ok()),
-        Protocol::Http => http_connect::response(200, "Connection established", &[]),
+    // A tunnel is answered; a plain request goes on, its answer the target's.
+    let mut first = match (protocol, forward) {
+        (_, Some(head)) => head,
+        (Protocol::Socks, None) => {
+            let ok = socks5::reply(socks5::code::SUCCEEDED, upstream.local_addr().ok());
+            conn.write_all(&ok).await?;
+            Vec::new()
+        }
+        (Protocol::Http, None) => {
+            let ok = http_connect::response(200, "Connection established", &[]);
+            conn.write_all(&ok).await?;
+            Vec::new()
+        }
     };
-    conn.write_all(&ok).await?;
     // What the client sent after its request goes to the target first.
-    upstream.write_all(&inbox.0).await?;
+    first.extend_from_slice(&inbox.0);
+    upstream.write_all(&first).await?;
     let user = user.unwrap_or_else(|| "-".into());
     let relayed = async move {
-        // The one log line per connection is the session's, written when it drops.
-        let session = Session::new(SERVICE, &peer, &dest);
-        session
+        // The one log line per connection is the session's, and the metrics are the
+        // tally's, both written when they drop: also when the idle timeout or the shutdown
+        // deadline drops this future in the middle of the relay.
+        let mut tally = Tally {
+            who,
+            session: Session::new(SERVICE, &peer, &dest),
+        };
+        tally
+            .session
             .totals
             .up
-            .fetch_add(inbox.0.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        let mut session = session;
+            .fetch_add(first.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let client = Stream::Plain(Plain::Conn(conn));
         let target = Stream::Plain(Plain::Tcp(upstream));
-        let res = pump::relay(client, target, &session.totals).await;
-        let (up, down) = session.totals.get();
-        meter.proxied(&who, "relayed");
-        meter.proxied_bytes(&who, up, down);
-        session.relayed(res);
+        let res = pump::relay(client, target, &tally.session.totals).await;
+        tally.session.relayed(res);
     };
     relayed.instrument(info_span!("proxy", user = %user)).await;
     Ok(())
+}
+
+/// A relayed connection's count in the per-user metrics, taken when it drops, however the
+/// relay ended.
+struct Tally {
+    who: String,
+    session: Session,
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        let meter = crate::metrics::service(SERVICE);
+        let (up, down) = self.session.totals.get();
+        meter.proxied(&self.who, "relayed");
+        meter.proxied_bytes(&self.who, up, down);
+    }
 }
 
 /// Reads the request and logs the user in; the protocol is the first byte's.

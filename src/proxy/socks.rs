@@ -65,5 +65,6 @@ pub async fn negotiate(
         port: request.port,
         user,
         udp: request.command == Command::UdpAssociate,
+        forward: None,
     })
 }

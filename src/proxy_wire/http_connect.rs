@@ -1,5 +1,6 @@
 //! HTTP/1.1 `CONNECT` (RFC 9110 section 9.3.6): the request head a client sends to open a
-//! tunnel, with `Proxy-Authorization: Basic`, and the proxy's status line back. Heads are
+//! tunnel, with `Proxy-Authorization: Basic`, and the proxy's status line back; any other
+//! method asks for a plain `http://` URL, passed on by [`super::http_forward`]. Heads are
 //! parsed with httparse once complete, and refused past [`MAX_HEAD`] bytes.
 use base64::Engine;
 
@@ -20,11 +21,12 @@ pub enum HeadError {
     /// Not HTTP/1.x.
     #[error("malformed request: {0}")]
     Malformed(String),
-    /// A method other than CONNECT (the proxy opens tunnels only).
-    #[error("method {0} not allowed: only CONNECT")]
-    Method(String),
-    /// The target is not `HOST:PORT`.
-    #[error("bad CONNECT target {0:?}")]
+    /// A URL whose scheme is not `http` (the proxy passes on plain HTTP only; https goes
+    /// through a CONNECT tunnel).
+    #[error("scheme {0}: only http:// URLs (and CONNECT for the rest)")]
+    Scheme(String),
+    /// The target is not `HOST:PORT` (CONNECT) or an `http://` URL (any other method).
+    #[error("bad request target {0:?}")]
     Target(String),
 }
 
@@ -33,15 +35,16 @@ impl HeadError {
     pub fn status(&self) -> (u16, &'static str) {
         match self {
             HeadError::TooLarge => (431, "Request Header Fields Too Large"),
-            HeadError::Malformed(_) | HeadError::Target(_) => (400, "Bad Request"),
-            HeadError::Method(_) => (405, "Method Not Allowed"),
+            HeadError::Malformed(_) | HeadError::Target(_) | HeadError::Scheme(_) => {
+                (400, "Bad Request")
+            }
         }
     }
 }
 
-/// A parsed CONNECT request.
+/// A parsed proxy request: a CONNECT, or a plain request to pass on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectRequest {
+pub struct ProxyRequest {
     /// Where to.
     pub host: Host,
     /// The destination port.
@@ -49,11 +52,13 @@ pub struct ConnectRequest {
     /// `Proxy-Authorization: Basic` if present: `Some(None)` when present but not a
     /// well-formed Basic credential.
     pub credentials: Option<Option<Credentials>>,
+    /// For a plain request (not CONNECT): its head rewritten for the origin server.
+    pub forward: Option<Vec<u8>>,
 }
 
-/// Parses a CONNECT request head; the bytes after it (a client that did not wait for the
-/// answer) are the tunnel's.
-pub fn parse_connect(buf: &[u8]) -> Result<Parsed<ConnectRequest>, HeadError> {
+/// Parses a proxy request head; the bytes after it (a client that did not wait for the
+/// answer, or a request's body) are the tunnel's.
+pub fn parse_request(buf: &[u8]) -> Result<Parsed<ProxyRequest>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let used = match req.parse(buf) {
@@ -68,23 +73,26 @@ pub fn parse_connect(buf: &[u8]) -> Result<Parsed<ConnectRequest>, HeadError> {
     if used > MAX_HEAD {
         return Err(HeadError::TooLarge);
     }
-    let method = req.method.unwrap_or_default();
-    if !method.eq_ignore_ascii_case("CONNECT") {
-        return Err(HeadError::Method(method.chars().take(16).collect()));
-    }
-    let target = req.path.unwrap_or_default();
-    let (host, port) = parse_authority(target)
-        .ok_or_else(|| HeadError::Target(target.chars().take(64).collect()))?;
+    let (host, port, forward) = if req.method.unwrap_or_default() == "CONNECT" {
+        let target = req.path.unwrap_or_default();
+        let (host, port) = parse_authority(target)
+            .ok_or_else(|| HeadError::Target(target.chars().take(64).collect()))?;
+        (host, port, None)
+    } else {
+        let f = super::http_forward::rewrite(&req)?;
+        (f.host, f.port, Some(f.head))
+    };
     let credentials = req
         .headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("proxy-authorization"))
         .map(|h| basic(h.value));
     Ok(Parsed::Done(
-        ConnectRequest {
+        ProxyRequest {
             host,
             port,
             credentials,
+            forward,
         },
         used,
     ))
@@ -161,7 +169,7 @@ mod tests {
     fn curl_connect_with_and_without_credentials() {
         let head = b"CONNECT 127.0.0.1:8080 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\
 User-Agent: curl/8\r\nProxy-Connection: Keep-Alive\r\n\r\nGET /";
-        let Ok(Parsed::Done(r, n)) = parse_connect(head) else {
+        let Ok(Parsed::Done(r, n)) = parse_request(head) else {
             panic!()
         };
         assert_eq!(
@@ -169,7 +177,7 @@ User-Agent: curl/8\r\nProxy-Connection: Keep-Alive\r\n\r\nGET /";
             (8080, None, &b"GET /"[..])
         );
         let head = encode_connect(&Host::parse("::1"), 443, Some(("ann", "p:w")));
-        let Ok(Parsed::Done(r, _)) = parse_connect(&head) else {
+        let Ok(Parsed::Done(r, _)) = parse_request(&head) else {
             panic!()
         };
         assert_eq!(r.host, Host::parse("::1"));
@@ -179,22 +187,26 @@ User-Agent: curl/8\r\nProxy-Connection: Keep-Alive\r\n\r\nGET /";
             (&b"ann"[..], &b"p:w"[..])
         );
         let bad = b"CONNECT a:1 HTTP/1.1\r\nProxy-Authorization: Bearer x\r\n\r\n";
-        let Ok(Parsed::Done(r, _)) = parse_connect(bad) else {
+        let Ok(Parsed::Done(r, _)) = parse_request(bad) else {
             panic!()
         };
         assert_eq!(r.credentials, Some(None));
     }
 
     #[test]
-    fn other_methods_bad_targets_and_huge_heads_are_refused() {
-        let e = parse_connect(b"GET http://x/ HTTP/1.1\r\n\r\n").unwrap_err();
-        assert_eq!(e.status().0, 405);
-        let e = parse_connect(b"CONNECT ::1:80 HTTP/1.1\r\n\r\n").unwrap_err();
+    fn plain_requests_bad_targets_and_huge_heads() {
+        let Ok(Parsed::Done(r, _)) = parse_request(b"GET http://x/ HTTP/1.1\r\n\r\n") else {
+            panic!()
+        };
+        assert_eq!((r.port, r.forward.is_some()), (80, true));
+        let e = parse_request(b"GET https://x/ HTTP/1.1\r\n\r\n").unwrap_err();
+        assert_eq!(e.status().0, 400);
+        let e = parse_request(b"CONNECT ::1:80 HTTP/1.1\r\n\r\n").unwrap_err();
         assert_eq!(e.status().0, 400);
         let mut big = b"CONNECT a:1 HTTP/1.1\r\nX: ".to_vec();
         big.resize(MAX_HEAD, b'a');
-        assert_eq!(parse_connect(&big), Err(HeadError::TooLarge));
-        assert_eq!(parse_connect(&big[..100]), Ok(Parsed::Incomplete));
+        assert_eq!(parse_request(&big), Err(HeadError::TooLarge));
+        assert_eq!(parse_request(&big[..100]), Ok(Parsed::Incomplete));
     }
 
     #[test]
@@ -216,7 +228,7 @@ User-Agent: curl/8\r\nProxy-Connection: Keep-Alive\r\n\r\nGET /";
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic_nor_overrun(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
-            if let Ok(Parsed::Done(_, n)) = parse_connect(&bytes) { prop_assert!(n <= bytes.len()); }
+            if let Ok(Parsed::Done(_, n)) = parse_request(&bytes) { prop_assert!(n <= bytes.len()); }
             if let Ok(Parsed::Done(_, n)) = parse_response(&bytes) { prop_assert!(n <= bytes.len()); }
         }
 
@@ -226,9 +238,9 @@ User-Agent: curl/8\r\nProxy-Connection: Keep-Alive\r\n\r\nGET /";
             let host = Host::Name(name);
             let head = encode_connect(&host, port, Some((&user, &pw)));
             for cut in 0..head.len() {
-                prop_assert_eq!(parse_connect(&head[..cut]), Ok(Parsed::Incomplete));
+                prop_assert_eq!(parse_request(&head[..cut]), Ok(Parsed::Incomplete));
             }
-            let Ok(Parsed::Done(r, n)) = parse_connect(&head) else { panic!() };
+            let Ok(Parsed::Done(r, n)) = parse_request(&head) else { panic!() };
             prop_assert_eq!((r.host, r.port, n), (host, port, head.len()));
             let c = r.credentials.unwrap().unwrap();
             prop_assert_eq!((c.user, c.password), (user.into_bytes(), pw.into_bytes()));

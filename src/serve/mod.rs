@@ -117,7 +117,8 @@ Examples:
     /// A Magic Wormhole mailbox server and transit relay, for `taojie send` and any wormhole
     /// client
     Relay(RelayArgs),
-    /// A SOCKS5 and HTTP CONNECT proxy on one port, with destination rules and users
+    /// A SOCKS5 and HTTP (CONNECT and plain http://) proxy on one port, with destination rules
+    /// and users
     Proxy(ProxyArgs),
 }
 

@@ -55,7 +55,8 @@ fn bad_requests_get_their_answer_and_the_proxy_serves_on() {
         let out = exchange(&addr, cut);
         assert!(out.len() <= 2, "{cut:?} got {out:?}");
     }
-    // HTTP: another method, a bad target, a head past 8 KiB.
+    // HTTP: an https:// or origin-form target on a plain request, a bad target, a head past
+    // 8 KiB.
     let status = |bytes: &[u8]| {
         String::from_utf8_lossy(&exchange(&addr, bytes))
             .lines()
@@ -63,10 +64,13 @@ fn bad_requests_get_their_answer_and_the_proxy_serves_on() {
             .unwrap_or("")
             .to_string()
     };
-    assert_eq!(
-        status(b"GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n"),
-        "HTTP/1.1 405 Method Not Allowed"
-    );
+    for bad in [
+        &b"GET https://x/ HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET http://user:pw@x/ HTTP/1.1\r\n\r\n",
+    ] {
+        assert_eq!(status(bad), "HTTP/1.1 400 Bad Request");
+    }
     assert_eq!(
         status(b"CONNECT nowhere HTTP/1.1\r\n\r\n"),
         "HTTP/1.1 400 Bad Request"

@@ -3,13 +3,15 @@
 //! PySocks; the rules' refusals (the target sees nothing); hostile and junk requests; and
 //! `taojie connect --proxy` through taojie's proxy and through microsocks and tinyproxy.
 //!
-//! `clients.rs` holds curl, PySocks, `taojie http` and the metrics; `rules.rs` the refusals
+//! `clients.rs` holds curl, PySocks, `taojie http` and the metrics; `forward.rs` plain HTTP
+//! requests (no CONNECT) and a relay cut off by the idle timeout; `rules.rs` the refusals
 //! and the config file; `hostile.rs` bad requests and junk connections; `peers.rs` taojie's
 //! clients (connect, exec, put, ls, forward, chat) through taojie's proxy and others, and ncat;
 //! `ssh.rs` ssh with taojie as its ProxyCommand.
 mod clients;
 #[path = "../common/mod.rs"]
 mod common;
+mod forward;
 mod hostile;
 #[path = "../http/nginx.rs"]
 mod nginx;

@@ -26,7 +26,11 @@ Examples:
   taojie connect --proxy socks5h://ann:PASSWORD@HOST:1080 example.com:22
 
 Prints `proxy tcp ADDR` once listening. SOCKS5 (CONNECT and UDP ASSOCIATE; no auth, or \
-username/password with --users) and HTTP CONNECT (Proxy-Authorization: Basic with --users) share the port. Refusals \
+username/password with --users) and HTTP (Proxy-Authorization: Basic with --users) share the \
+port. HTTP is CONNECT for a tunnel (https://), or a plain request for an http:// URL \
+(curl -x http://PROXY http://...), which goes on to its server with the hop-by-hop and Proxy-* \
+headers left out and Connection: close: one request per connection, so a client opens a new \
+one for the next. Refusals \
 are SOCKS reply codes (2: not allowed by ruleset, 5: refused, ...) or HTTP statuses (403, 407, \
 502, 504), and are logged aggregated per client address.")]
 pub struct ProxyArgs {
