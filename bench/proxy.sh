@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# DRAFT, NOT WORKING YET: its smoke run (SMOKE=1 TAOJIE=target/debug/taojie) hung in the first
+# send through taojie and was stopped by a 300 s timeout; not debugged (see the commit).
+#
+# bench/proxy.sh — `taojie serve proxy` against microsocks and dante (danted), SOCKS5 on
+# loopback, the same client ends for all (bench/proxy_peer.py, bench/forward_peer.py):
+#
+#  1. SIZE_MB through each proxy to a sink: throughput end to end, and the proxy's CPU
+#     seconds per GiB (its children included: dante forks).
+#  2. CONNS connections at once through each to an echo server, 4 KiB each way, each checked
+#     intact: the count intact and the seconds for all.
+#  3. Connection setup, SETUP connections one after another timed from connect() to the
+#     SOCKS5 success reply: p50 and p99, and directly to the target for the added cost.
+#
+# Each figure is the median of ROUNDS rounds, the proxies interleaved within each round so
+# all see the same machine. The machine should be quiet.
+#
+#   bench/proxy.sh                  # 1 GiB, 1,000 connections at once, 5 rounds
+#   SMOKE=1 bench/proxy.sh          # 16 MiB, 100 connections, 1 round: that it works
+#
+# TAOJIE=PATH measures that binary instead of building the release one (a smoke run with the
+# debug build says nothing about speed). The payload lives in /dev/shm (removed at the end).
+# Needs: microsocks, dante-server, python3, bc.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -n "${SMOKE:-}" ]; then
+    SIZE_MB=${SIZE_MB:-16}; ROUNDS=${ROUNDS:-1}; CONNS=${CONNS:-100}; SETUP=${SETUP:-200}
+fi
+SIZE_MB=${SIZE_MB:-1024}
+ROUNDS=${ROUNDS:-5}
+CONNS=${CONNS:-1000}
+SETUP=${SETUP:-2000}
+if [ -z "${TAOJIE:-}" ]; then cargo build --release -q; TAOJIE=target/release/taojie; fi
+W=$(mktemp -d /dev/shm/taojie-proxy-bench.XXXXXX)
+T=$W/taojie
+cp "$TAOJIE" "$T"
+FPEER="python3 bench/forward_peer.py"
+PEER="python3 bench/proxy_peer.py"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$W"
+}
+trap cleanup EXIT
+ulimit -n 65536 2>/dev/null || ulimit -n 8192 || true
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+wait_for() { # wait_for CMD...: up to 10 s
+    for _ in $(seq 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    echo "timed out waiting for: $*" >&2; exit 1
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+listening() { ss -Hltn "sport = :$1" | grep -q .; }
+descendants() { local c; for c in $(pgrep -P "$1" || true); do echo "$c"; descendants "$c"; done; }
+tree_cpu() { # CPU seconds of PID, its reaped children and its live descendants
+    local hz total=0 p
+    hz=$(getconf CLK_TCK)
+    for p in $1 $(descendants "$1"); do
+        [ -r "/proc/$p/stat" ] || continue
+        total=$(awk -v hz="$hz" -v t="$total" '{sub(/^.*\) /, ""); print t + ($12 + $13 + $14 + $15) / hz}' "/proc/$p/stat")
+    done
+    echo "$total"
+}
+
+head -c "${SIZE_MB}M" /dev/urandom > "$W/in"
+GIB=$(echo "$SIZE_MB / 1024" | bc -l)
+$FPEER sink > "$W/sink.port" & PIDS+=("$!")
+$FPEER echo > "$W/echo.port" & PIDS+=("$!")
+wait_for test -s "$W/sink.port"; wait_for test -s "$W/echo.port"
+SINK=127.0.0.1:$(cat "$W/sink.port"); ECHO=127.0.0.1:$(cat "$W/echo.port")
+
+# Each proxy: PROXY_name (its address) and PID_name.
+start_taojie() {
+    "$T" serve proxy --listen 127.0.0.1:0 --allow 127.0.0.1 --max-conns 4096 \
+        > "$W/taojie.ann" 2> "$W/taojie.log" & PIDS+=("$!"); PID_taojie=$!
+    wait_for grep -q ' tcp ' "$W/taojie.ann"
+    PROXY_taojie=$(awk '/ tcp / {print $3; exit}' "$W/taojie.ann")
+}
+start_microsocks() {
+    local port; port=$(free_port)
+    microsocks -i 127.0.0.1 -p "$port" > /dev/null 2>&1 & PIDS+=("$!"); PID_microsocks=$!
+    wait_for listening "$port"; PROXY_microsocks=127.0.0.1:$port
+}
+start_dante() {
+    local port; port=$(free_port)
+    cat > "$W/danted.conf" <<CONF
+logoutput: $W/danted.log
+internal: 127.0.0.1 port = $port
+external: 127.0.0.1
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
+socks pass { from: 127.0.0.0/8 to: 127.0.0.0/8 command: connect }
+CONF
+    /usr/sbin/danted -f "$W/danted.conf" -p "$W/danted.pid" -N 4 & PIDS+=("$!"); PID_dante=$!
+    wait_for listening "$port"; PROXY_dante=127.0.0.1:$port
+}
+
+CASES=(taojie microsocks)
+if command -v /usr/sbin/danted >/dev/null; then CASES+=(dante); else
+    echo "dante-server is not installed: its case is left out" >&2; fi
+for c in "${CASES[@]}"; do "start_$c"; : > "$W/t.$c"; : > "$W/cpu.$c"; : > "$W/many.$c"
+    : > "$W/p50.$c"; : > "$W/p99.$c"; done
+: > "$W/p50.direct"; : > "$W/p99.direct"
+
+for r in $(seq "$ROUNDS"); do
+    for c in "${CASES[@]}"; do
+        eval "proxy=\$PROXY_$c; pid=\$PID_$c"
+        before=$(tree_cpu "$pid")
+        read -r secs bytes < <($PEER send "$proxy" "$SINK" "$W/in")
+        after=$(tree_cpu "$pid")
+        echo "$bytes / $secs / 1048576" | bc -l >> "$W/t.$c"
+        echo "($after - $before) / $GIB" | bc -l >> "$W/cpu.$c"
+        read -r secs intact < <($PEER many "$proxy" "$ECHO" "$CONNS")
+        echo "$secs $intact" >> "$W/many.$c"
+        read -r p50 p99 < <($PEER setup "$proxy" "$ECHO" "$SETUP")
+        echo "$p50" >> "$W/p50.$c"; echo "$p99" >> "$W/p99.$c"
+    done
+    read -r p50 p99 < <($PEER setup - "$ECHO" "$SETUP")
+    echo "$p50" >> "$W/p50.direct"; echo "$p99" >> "$W/p99.direct"
+    echo "round $r of $ROUNDS done" >&2
+done
+
+echo "bench/proxy.sh: SIZE_MB=$SIZE_MB ROUNDS=$ROUNDS CONNS=$CONNS SETUP=$SETUP (medians)"
+printf '%-12s %10s %10s %22s %12s %12s\n' proxy "MiB/s" "CPU s/GiB" "$CONNS at once: s/intact" "setup p50us" "setup p99us"
+for c in "${CASES[@]}" direct; do
+    if [ "$c" = direct ]; then t=-; cpu=-; many=-; else
+        t=$(median < "$W/t.$c"); cpu=$(median < "$W/cpu.$c")
+        many=$(sort -n "$W/many.$c" | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}')
+        t=$(printf '%.0f' "$t"); cpu=$(printf '%.2f' "$cpu"); fi
+    printf '%-12s %10s %10s %22s %12s %12s\n' "$c" "$t" "$cpu" "$many" \
+        "$(median < "$W/p50.$c")" "$(median < "$W/p99.$c")"
+done
+for c in "${CASES[@]}"; do
+    if awk -v n="$CONNS" '$2 != n {bad=1} END {exit !bad}' "$W/many.$c"; then
+        echo "$c: some of the $CONNS connections did not come back intact" >&2; exit 1
+    fi
+done
