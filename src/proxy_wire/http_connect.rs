@@ -4,6 +4,7 @@
 //! parsed with httparse once complete, and refused past [`MAX_HEAD`] bytes.
 use base64::Engine;
 
+use super::http_forward::TargetError;
 use super::socks5::Credentials;
 use super::{Host, Parsed, parse_authority};
 
@@ -79,7 +80,10 @@ pub fn parse_request(buf: &[u8]) -> Result<Parsed<ProxyRequest>, HeadError> {
             .ok_or_else(|| HeadError::Target(target.chars().take(64).collect()))?;
         (host, port, None)
     } else {
-        let f = super::http_forward::rewrite(&req)?;
+        let f = super::http_forward::rewrite(&req).map_err(|e| match e {
+            TargetError::Scheme(s) => HeadError::Scheme(s),
+            TargetError::Target(t) => HeadError::Target(t),
+        })?;
         (f.host, f.port, Some(f.head))
     };
     let credentials = req

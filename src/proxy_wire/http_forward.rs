@@ -9,8 +9,18 @@
 //! httparse has parsed the head; the URL is the `url` crate's to take apart.
 use url::{Position, Url};
 
-use super::http_connect::HeadError;
 use super::{Host, parse_authority};
+
+/// Why a plain request's target cannot be passed on (`http_connect` answers it with 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// A scheme other than `http`.
+    #[error("scheme {0}: only http:// URLs (and CONNECT for the rest)")]
+    Scheme(String),
+    /// Not an absolute `http://` URL with a host, or one with a login in it.
+    #[error("bad request target {0:?}")]
+    Target(String),
+}
 
 /// Fields that end at the proxy, in lower case, besides `Proxy-*` and those `Connection`
 /// names; `Host` is written afresh from the URL.
@@ -28,13 +38,13 @@ pub struct Forward {
 }
 
 /// Rewrites a parsed request with an absolute-form `http://` target for the origin server.
-pub fn rewrite(req: &httparse::Request<'_, '_>) -> Result<Forward, HeadError> {
+pub fn rewrite(req: &httparse::Request<'_, '_>) -> Result<Forward, TargetError> {
     let method = req.method.unwrap_or_default();
     let target = req.path.unwrap_or_default();
-    let bad = || HeadError::Target(target.chars().take(64).collect());
+    let bad = || TargetError::Target(target.chars().take(64).collect());
     let url = Url::parse(target).map_err(|_| bad())?;
     if url.scheme() != "http" {
-        return Err(HeadError::Scheme(url.scheme().chars().take(16).collect()));
+        return Err(TargetError::Scheme(url.scheme().chars().take(16).collect()));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad());
@@ -77,7 +87,7 @@ pub fn rewrite(req: &httparse::Request<'_, '_>) -> Result<Forward, HeadError> {
 mod tests {
     use super::*;
 
-    fn forward(head: &[u8]) -> Result<Forward, HeadError> {
+    fn forward(head: &[u8]) -> Result<Forward, TargetError> {
         let mut headers = [httparse::EMPTY_HEADER; 16];
         let mut req = httparse::Request::new(&mut headers);
         assert!(req.parse(head).unwrap().is_complete());
@@ -106,13 +116,13 @@ Content-Length: 3\r\nVia: 1.1 taojie\r\nConnection: close\r\n\r\n"
 
     #[test]
     fn other_schemes_logins_and_origin_form_are_refused() {
-        for (head, code) in [
-            (&b"GET https://x/ HTTP/1.1\r\n\r\n"[..], 400),
-            (b"GET ftp://x/ HTTP/1.1\r\n\r\n", 400),
-            (b"GET http://u:p@x/ HTTP/1.1\r\n\r\n", 400),
-            (b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        for head in [
+            &b"GET https://x/ HTTP/1.1\r\n\r\n"[..],
+            b"GET ftp://x/ HTTP/1.1\r\n\r\n",
+            b"GET http://u:p@x/ HTTP/1.1\r\n\r\n",
+            b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n",
         ] {
-            assert_eq!(forward(head).unwrap_err().status().0, code);
+            assert!(forward(head).is_err());
         }
     }
 }
