@@ -27,7 +27,7 @@ impl Key {
     }
 
     /// Reads a key file; one trailing newline is dropped. Refuses what cannot be a shared key
-    /// (see [`check_key_file`]), so a wrong file is named at once rather than failing later
+    /// (see `check_key_file` below), so a wrong file is named at once rather than failing later
     /// as a wrong key. Warns when others may read it.
     pub fn load(path: &Path) -> Result<Key> {
         let shown = path.display();

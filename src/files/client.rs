@@ -1,5 +1,5 @@
 //! The clients' connection, what `put` and `get` report alike, and `taojie ls` (`put` is in
-//! [`put`](super::put), `get` in [`download`](super::download)).
+//! [`put`](mod@super::put), `get` in [`download`](super::download)).
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
