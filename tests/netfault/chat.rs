@@ -14,7 +14,7 @@ fn chat_lines_stay_in_order_over_loss() {
     let lines: String = (0..N).map(|i| format!("line {i}\n")).collect();
     // Wait until the reader is in, so no line is sent before it listens.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !String::from_utf8_lossy(&reader.stdout).contains("known as reader") {
+    while !String::from_utf8_lossy(&reader.stdout).contains("you are reader") {
         assert!(
             std::time::Instant::now() < deadline,
             "the reader never saw the writer join: {:?}",

@@ -114,6 +114,12 @@ fn a_server_that_vanishes_during_a_quiet_command_is_noticed() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The command running does not mean nothing is in flight: the server's `started`, or the
+    // client's end of input after it, may still wait for its acknowledgement, and data
+    // unacknowledged when the link goes is retransmitted for a quarter of an hour instead of
+    // being probed by keepalive (this failed two runs in a row on an idle machine). So the
+    // link goes once both ends have had everything they sent acknowledged, for half a second.
+    wait_settled(&net, &served.addr);
     net.link.vanish();
     let (status, out, err) = client.finish(Duration::from_secs(180));
     assert!(!status.success(), "exec succeeded with its server gone");
@@ -132,4 +138,40 @@ fn a_server_that_vanishes_during_a_quiet_command_is_noticed() {
         std::thread::sleep(Duration::from_millis(200));
     }
     drop(served);
+}
+
+/// Waits until the connection to `server` has nothing unacknowledged on either end (`ss`'s
+/// Send-Q is 0 in both namespaces) in five looks 100 ms apart.
+fn wait_settled(net: &crate::Net, server: &str) {
+    let send_q = |ns: &str, filter: &str| -> Option<u64> {
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "ss",
+                "-tnH",
+                "state",
+                "established",
+                filter,
+                server,
+            ])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let line = text.lines().next()?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    let deadline = std::time::Instant::now() + LIMIT;
+    let mut quiet = 0;
+    while quiet < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the connection never settled (something stayed unacknowledged)"
+        );
+        let settled = send_q(&net.link.client_ns, "dst") == Some(0)
+            && send_q(&net.link.server_ns, "src") == Some(0);
+        quiet = if settled { quiet + 1 } else { 0 };
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
