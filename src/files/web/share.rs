@@ -53,6 +53,11 @@ pub fn check(key: &Token, token: &str, now: u64) -> Result<Option<RelName>, Refu
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or(Refused::Forged)?;
+    // One spelling per link: the signature as it was made, lower-case hex (an upper-case
+    // digit would decode to the same bytes, a second link for the same grant).
+    if sig.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(Refused::Forged);
+    }
     let sig = unhex(sig)
         .filter(|s| s.len() == 32)
         .ok_or(Refused::Forged)?;
