@@ -7,7 +7,7 @@
 //! requests (no CONNECT) and a relay cut off by the idle timeout; `rules.rs` the refusals
 //! and the config file; `hostile.rs` bad requests and junk connections; `peers.rs` taojie's
 //! clients (connect, exec, put, ls, forward, chat) through taojie's proxy and others, and ncat;
-//! `ssh.rs` ssh with taojie as its ProxyCommand.
+//! `ssh.rs` ssh with taojie as its ProxyCommand; `udp6.rs` UDP ASSOCIATE over IPv6.
 mod clients;
 #[path = "../common/mod.rs"]
 mod common;
@@ -18,6 +18,7 @@ mod nginx;
 mod peers;
 mod rules;
 mod ssh;
+mod udp6;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
