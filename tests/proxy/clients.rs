@@ -2,7 +2,7 @@
 //! CONNECT tunnel, -p), with and without credentials, over IPv4 and IPv6; Python's PySocks.
 use std::time::Duration;
 
-use crate::common::run_program;
+use crate::common::{need, run_program};
 use crate::{HELLO, curl, nginx, proxy, users_file};
 
 /// The curl flags for each way through a proxy at `proxy` (with `creds` as `user:pass@`).
@@ -115,6 +115,9 @@ fn credentials_are_checked_on_both_protocols() {
 
 #[test]
 fn pysocks_fetches_through_the_proxy_with_a_login() {
+    if !need::python("socks") {
+        return;
+    }
     let n = nginx();
     let dir = tempfile::tempdir().unwrap();
     let users = users_file(dir.path());
@@ -209,6 +212,9 @@ fn taojie_http_takes_proxy_and_the_proxy_variables_as_curl_does() {
 
 #[test]
 fn pysocks_udp_associate_reaches_an_echo_server_and_denied_datagrams_go_nowhere() {
+    if !need::python("socks") {
+        return;
+    }
     let echo =
         crate::common::Server::start(&["serve", "echo", "--udp", "127.0.0.1:0", "--upper"], 1);
     let target = echo.addr("echo", "udp");

@@ -1,16 +1,19 @@
 //! `taojie serve proxy` (the real binary) with real clients on loopback: curl in its three
 //! proxy modes, with and without credentials, over IPv4 and IPv6, to a real nginx; Python's
 //! PySocks; the rules' refusals (the target sees nothing); hostile and junk requests; and
-//! `taojie connect --proxy` through taojie's proxy and through microsocks and tinyproxy.
+//! `taojie connect --proxy` through taojie's proxy and through microsocks, dante and tinyproxy.
 //!
 //! `clients.rs` holds curl, PySocks, `taojie http` and the metrics; `forward.rs` plain HTTP
 //! requests (no CONNECT) and a relay cut off by the idle timeout; `rules.rs` the refusals
 //! and the config file; `hostile.rs` bad requests and junk connections; `peers.rs` taojie's
 //! clients (connect, exec, put, ls, forward, chat) through taojie's proxy and others, and ncat;
-//! `ssh.rs` ssh with taojie as its ProxyCommand; `udp6.rs` UDP ASSOCIATE over IPv6.
+//! `dante.rs` taojie's client through dante; `udp6.rs` UDP ASSOCIATE over IPv6; `ssh.rs` ssh
+//! with taojie as its ProxyCommand. A test whose peer is missing is skipped and says so, and
+//! fails under CI (`common::need`).
 mod clients;
 #[path = "../common/mod.rs"]
 mod common;
+mod dante;
 mod forward;
 mod hostile;
 #[path = "../http/nginx.rs"]
@@ -20,7 +23,7 @@ mod rules;
 mod ssh;
 mod udp6;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{Server, run_program};
@@ -78,20 +81,4 @@ pub fn curl(args: &[&str], url: &str) -> Curl {
         body: String::from_utf8_lossy(&out).into_owned(),
         stderr: err,
     }
-}
-
-/// Whether `program` runs at all; under CI its absence fails the test (`.ci/run` installs it).
-pub fn have(program: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-        || std::path::Path::new(program).is_absolute() && std::path::Path::new(program).exists()
-        || std::path::Path::new(&format!("/usr/bin/{program}")).exists();
-    assert!(
-        found || std::env::var_os("CI").is_none(),
-        "{program} is missing (.ci/run installs it)"
-    );
-    found
 }

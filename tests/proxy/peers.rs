@@ -6,9 +6,10 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::common::need;
 use crate::common::{Proc, Server, bin, run_with_input};
 use crate::nginx::free_port;
-use crate::{have, proxy, users_file};
+use crate::{proxy, users_file};
 
 /// A peer proxy, killed by its PID when dropped.
 pub struct Peer(Child);
@@ -42,7 +43,7 @@ pub fn start_peer(program: &str, args: &[&str], port: u16) -> Peer {
 
 /// `taojie connect --proxy URL TARGET`: one line there and back, stdin held open until the
 /// echo is in (microsocks ends both ways at the client's half-close).
-fn echo_through(url: &str, target: &str) {
+pub fn echo_through(url: &str, target: &str) {
     let mut p = Proc::spawn(bin(), &["connect", "--proxy", url, target]);
     p.feed(b"through\n".to_vec());
     let got = p.wait_stdout(8, Duration::from_secs(10)).to_vec();
@@ -56,7 +57,7 @@ fn echo_through(url: &str, target: &str) {
     );
 }
 
-fn echo_server() -> (Server, String) {
+pub fn echo_server() -> (Server, String) {
     let s = Server::start(&["serve", "echo", "--listen", "127.0.0.1:0"], 1);
     let addr = s.addr("echo", "tcp");
     (s, addr)
@@ -120,7 +121,7 @@ fn taojie_connect_through_taojies_proxy_with_a_login() {
 fn taojie_connect_through_microsocks_and_tinyproxy() {
     let (_echo, target) = echo_server();
     let port = target.rsplit_once(':').unwrap().1;
-    if have("microsocks") {
+    if need::tool("microsocks") {
         let p = free_port();
         let ps = p.to_string();
         let _ms = start_peer(
@@ -148,7 +149,7 @@ fn taojie_connect_through_microsocks_and_tinyproxy() {
             "{err}"
         );
     }
-    if have("tinyproxy") {
+    if need::tool("tinyproxy") {
         let dir = tempfile::tempdir().unwrap();
         let p = free_port();
         let conf = dir.path().join("tinyproxy.conf");
@@ -236,7 +237,7 @@ fn exec_put_and_ls_go_through_the_proxy() {
 
 #[test]
 fn ncat_goes_through_taojies_proxy_by_socks5_and_connect() {
-    if !have("ncat") {
+    if !need::tool("ncat") {
         return;
     }
     let (_echo, target) = echo_server();

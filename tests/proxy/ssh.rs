@@ -3,13 +3,14 @@
 use std::process::{Command, Stdio};
 
 use crate::common::bin;
+use crate::common::need;
 use crate::nginx::free_port;
 use crate::peers::{Peer, start_peer};
-use crate::{have, proxy};
+use crate::proxy;
 
 /// OpenSSH's sshd on `port`, for the current user with `user_key`, all files in `dir`.
 fn sshd(dir: &std::path::Path, port: u16) -> Option<Peer> {
-    if !have("/usr/sbin/sshd") || !have("ssh") {
+    if !need::tool("/usr/sbin/sshd") || !need::tool("ssh") {
         return None;
     }
     let keygen = |name: &str| {
