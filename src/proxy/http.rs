@@ -1,5 +1,5 @@
 //! The HTTP side of a connection: one request head, `CONNECT HOST:PORT` for a tunnel or a
-//! plain request for an `http://` URL (passed on rewritten, one per connection), checked
+//! plain request for an `http://` URL (passed on rewritten, one per connection: `plain.rs`), checked
 //! against the users with `Proxy-Authorization: Basic`; refusals are a status line and an
 //! empty body.
 use tokio::io::AsyncWriteExt;
@@ -54,5 +54,6 @@ pub async fn negotiate(
         user,
         udp: false,
         forward: request.forward,
+        body: request.body,
     })
 }

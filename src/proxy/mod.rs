@@ -1,6 +1,6 @@
 //! `taojie serve proxy`: SOCKS5 (RFC 1928, with RFC 1929 username and password) and HTTP/1.1
 //! `CONNECT` on one port, told apart by the first byte (5 for SOCKS, a letter for HTTP), and
-//! plain HTTP requests for `http://` URLs, passed on one per connection. A
+//! plain HTTP requests for `http://` URLs, passed on one per connection (`plain.rs`). A
 //! connection's request is read and its user checked (`socks.rs`, `http.rs`) under the server
 //! framework's handshake caps and deadline; the destination is checked against the
 //! [`rules`] and opened ([`target`]); then the bytes are relayed both ways by the relay
@@ -28,6 +28,7 @@ use crate::transport::{Plain, Stream};
 
 mod http;
 mod per_user;
+mod plain;
 pub mod rules;
 mod socks;
 pub mod target;
@@ -103,6 +104,8 @@ pub(crate) struct Asked {
     udp: bool,
     /// A plain HTTP request rather than CONNECT: its head as the target gets it.
     forward: Option<Vec<u8>>,
+    /// The plain request's body length (what follows its head for the target).
+    body: u64,
 }
 
 /// Why a connection's request was not served (each answered on the wire already, where the
@@ -219,6 +222,7 @@ async fn handle(mut conn: Conn, ctx: Arc<Ctx>) -> io::Result<()> {
         port,
         user,
         forward,
+        body,
         ..
     } = asked;
     let dest = format!("{host}:{port}");
@@ -232,15 +236,32 @@ async fn handle(mut conn: Conn, ctx: Arc<Ctx>) -> io::Result<()> {
             return Ok(());
         }
     };
-    // A tunnel is answered; a plain request goes on, its answer the target's.
-    let mut first = match (protocol, forward) {
-        (_, Some(head)) => head,
-        (Protocol::Socks, None) => {
+    let user = user.unwrap_or_else(|| "-".into());
+    // A plain request goes on with its body, and its answer comes back (plain.rs).
+    if let Some(head) = forward {
+        let early = std::mem::take(&mut inbox.0);
+        let exchanged = async move {
+            let mut tally = Tally {
+                who,
+                session: Session::new(SERVICE, &peer, &dest),
+            };
+            let res =
+                plain::exchange(conn, upstream, head, early, body, &tally.session.totals).await;
+            tally.session.relayed(res);
+        };
+        exchanged
+            .instrument(info_span!("proxy", user = %user))
+            .await;
+        return Ok(());
+    }
+    // A tunnel is answered, then relayed.
+    let mut first = match protocol {
+        Protocol::Socks => {
             let ok = socks5::reply(socks5::code::SUCCEEDED, upstream.local_addr().ok());
             conn.write_all(&ok).await?;
             Vec::new()
         }
-        (Protocol::Http, None) => {
+        Protocol::Http => {
             let ok = http_connect::response(200, "Connection established", &[]);
             conn.write_all(&ok).await?;
             Vec::new()
@@ -249,7 +270,6 @@ async fn handle(mut conn: Conn, ctx: Arc<Ctx>) -> io::Result<()> {
     // What the client sent after its request goes to the target first.
     first.extend_from_slice(&inbox.0);
     upstream.write_all(&first).await?;
-    let user = user.unwrap_or_else(|| "-".into());
     let relayed = async move {
         // The one log line per connection is the session's, and the metrics are the
         // tally's, both written when they drop: also when the idle timeout or the shutdown

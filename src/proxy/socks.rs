@@ -66,5 +66,6 @@ pub async fn negotiate(
         user,
         udp: request.command == Command::UdpAssociate,
         forward: None,
+        body: 0,
     })
 }

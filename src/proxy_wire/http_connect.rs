@@ -29,6 +29,9 @@ pub enum HeadError {
     /// The target is not `HOST:PORT` (CONNECT) or an `http://` URL (any other method).
     #[error("bad request target {0:?}")]
     Target(String),
+    /// A plain request whose body has no length (chunked).
+    #[error("a request body without Content-Length")]
+    LengthRequired,
 }
 
 impl HeadError {
@@ -39,6 +42,7 @@ impl HeadError {
             HeadError::Malformed(_) | HeadError::Target(_) | HeadError::Scheme(_) => {
                 (400, "Bad Request")
             }
+            HeadError::LengthRequired => (411, "Length Required"),
         }
     }
 }
@@ -55,6 +59,8 @@ pub struct ProxyRequest {
     pub credentials: Option<Option<Credentials>>,
     /// For a plain request (not CONNECT): its head rewritten for the origin server.
     pub forward: Option<Vec<u8>>,
+    /// For a plain request: the bytes of body after its head (0 for CONNECT).
+    pub body: u64,
 }
 
 /// Parses a proxy request head; the bytes after it (a client that did not wait for the
@@ -74,17 +80,19 @@ pub fn parse_request(buf: &[u8]) -> Result<Parsed<ProxyRequest>, HeadError> {
     if used > MAX_HEAD {
         return Err(HeadError::TooLarge);
     }
-    let (host, port, forward) = if req.method.unwrap_or_default() == "CONNECT" {
+    let (host, port, forward, body) = if req.method.unwrap_or_default() == "CONNECT" {
         let target = req.path.unwrap_or_default();
         let (host, port) = parse_authority(target)
             .ok_or_else(|| HeadError::Target(target.chars().take(64).collect()))?;
-        (host, port, None)
+        (host, port, None, 0)
     } else {
         let f = super::http_forward::rewrite(&req).map_err(|e| match e {
             TargetError::Scheme(s) => HeadError::Scheme(s),
             TargetError::Target(t) => HeadError::Target(t),
+            TargetError::LengthRequired => HeadError::LengthRequired,
+            TargetError::Length(l) => HeadError::Malformed(format!("Content-Length {l:?}")),
         })?;
-        (f.host, f.port, Some(f.head))
+        (f.host, f.port, Some(f.head), f.body)
     };
     let credentials = req
         .headers
@@ -97,6 +105,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Parsed<ProxyRequest>, HeadError> {
             port,
             credentials,
             forward,
+            body,
         },
         used,
     ))

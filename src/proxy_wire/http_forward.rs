@@ -3,8 +3,10 @@
 //! origin form (`GET /path HTTP/1.1`), its `Host` set from the URL, the hop-by-hop header
 //! fields (RFC 9110 section 7.6.1: `Connection`, `Keep-Alive`, `TE`, `Upgrade`, and those
 //! `Connection` names) and every `Proxy-*` field left out, a `Via` line added, and
-//! `Connection: close`: one request per connection, the origin's answer relayed as it comes.
-//! `Transfer-Encoding` stays, since the body goes on byte for byte as the client framed it.
+//! `Connection: close`: one request per connection. The body goes on byte for byte, as long
+//! as its `Content-Length` says: the proxy passes on that many bytes and no more, so a
+//! request with a chunked body (no length known up front) is refused (411, RFC 9112 section
+//! 6.3 lets a server ask for a length), and conflicting lengths are a bad request.
 //!
 //! httparse has parsed the head; the URL is the `url` crate's to take apart.
 use url::{Position, Url};
@@ -20,6 +22,12 @@ pub enum TargetError {
     /// Not an absolute `http://` URL with a host, or one with a login in it.
     #[error("bad request target {0:?}")]
     Target(String),
+    /// A body framed by `Transfer-Encoding` (chunked) rather than a length.
+    #[error("a request body without Content-Length")]
+    LengthRequired,
+    /// `Content-Length` not a number, or more than one that disagree.
+    #[error("bad Content-Length {0:?}")]
+    Length(String),
 }
 
 /// Fields that end at the proxy, in lower case, besides `Proxy-*` and those `Connection`
@@ -35,6 +43,8 @@ pub struct Forward {
     pub port: u16,
     /// The rewritten request head, ending in its blank line.
     pub head: Vec<u8>,
+    /// The bytes of body that follow the head (its `Content-Length`, 0 without one).
+    pub body: u64,
 }
 
 /// Rewrites a parsed request with an absolute-form `http://` target for the origin server.
@@ -49,6 +59,7 @@ pub fn rewrite(req: &httparse::Request<'_, '_>) -> Result<Forward, TargetError> 
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad());
     }
+    let body = body_length(req)?;
     let port = url.port_or_known_default().unwrap_or(80);
     let (host, port) =
         parse_authority(&format!("{}:{port}", url.host_str().ok_or_else(bad)?)).ok_or_else(bad)?;
@@ -80,7 +91,40 @@ pub fn rewrite(req: &httparse::Request<'_, '_>) -> Result<Forward, TargetError> 
         head.extend_from_slice(b"\r\n");
     }
     head.extend_from_slice(b"Via: 1.1 taojie\r\nConnection: close\r\n\r\n");
-    Ok(Forward { host, port, head })
+    Ok(Forward {
+        host,
+        port,
+        head,
+        body,
+    })
+}
+
+/// The request body's length from `Content-Length` (0 when there is none); a
+/// `Transfer-Encoding` asks for a length instead.
+fn body_length(req: &httparse::Request<'_, '_>) -> Result<u64, TargetError> {
+    let mut length = None;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(TargetError::LengthRequired);
+        }
+        if !h.name.eq_ignore_ascii_case("content-length") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(h.value);
+        for part in text.split(',') {
+            let part = part.trim();
+            let bad = || TargetError::Length(part.chars().take(32).collect());
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            let n: u64 = part.parse().map_err(|_| bad())?;
+            if length.is_some_and(|l| l != n) {
+                return Err(bad());
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length.unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -104,6 +148,7 @@ Content-Length: 3\r\n\r\n",
         )
         .unwrap();
         assert_eq!((f.host, f.port), (Host::Name("example.com".into()), 8080));
+        assert_eq!(f.body, 3);
         assert_eq!(
             String::from_utf8(f.head).unwrap(),
             "GET /a/b?q=1 HTTP/1.1\r\nHost: example.com:8080\r\nUser-Agent: curl/8\r\n\
@@ -123,6 +168,33 @@ Content-Length: 3\r\nVia: 1.1 taojie\r\nConnection: close\r\n\r\n"
             b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n",
         ] {
             assert!(forward(head).is_err());
+        }
+    }
+
+    #[test]
+    fn only_a_body_of_known_length_goes_on() {
+        let length = |fields: &str| {
+            let head = format!("POST http://x/ HTTP/1.1\r\n{fields}\r\n");
+            forward(head.as_bytes()).map(|f| f.body)
+        };
+        assert_eq!(length(""), Ok(0));
+        assert_eq!(length("Content-Length: 10\r\n"), Ok(10));
+        assert_eq!(
+            length("Content-Length: 7, 7\r\nContent-Length: 7\r\n"),
+            Ok(7)
+        );
+        assert_eq!(
+            length("Transfer-Encoding: chunked\r\n"),
+            Err(TargetError::LengthRequired)
+        );
+        for bad in ["1, 2", "-1", "+5", "0x10", "", "99999999999999999999"] {
+            assert!(
+                matches!(
+                    length(&format!("Content-Length: {bad}\r\n")),
+                    Err(TargetError::Length(_))
+                ),
+                "{bad}"
+            );
         }
     }
 }

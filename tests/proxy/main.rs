@@ -4,7 +4,8 @@
 //! `taojie connect --proxy` through taojie's proxy and through microsocks, dante and tinyproxy.
 //!
 //! `clients.rs` holds curl, PySocks, `taojie http` and the metrics; `forward.rs` plain HTTP
-//! requests (no CONNECT) and a relay cut off by the idle timeout; `rules.rs` the refusals
+//! requests (no CONNECT) and a relay cut off by the idle timeout; `pipeline.rs` a second
+//! plain request on one connection (pipelined or kept alive); `rules.rs` the refusals
 //! and the config file; `hostile.rs` bad requests and junk connections; `peers.rs` taojie's
 //! clients (connect, exec, put, ls, forward, chat) through taojie's proxy and others, and ncat;
 //! `dante.rs` taojie's client through dante; `udp6.rs` UDP ASSOCIATE over IPv6; `ssh.rs` ssh
@@ -19,6 +20,7 @@ mod hostile;
 #[path = "../http/nginx.rs"]
 mod nginx;
 mod peers;
+mod pipeline;
 mod rules;
 mod ssh;
 mod udp6;
