@@ -3,14 +3,15 @@
 //! PySocks; the rules' refusals (the target sees nothing); hostile and junk requests; and
 //! `taojie connect --proxy` through taojie's proxy and through microsocks, dante and tinyproxy.
 //!
-//! `clients.rs` holds curl, PySocks, `taojie http` and the metrics; `forward.rs` plain HTTP
-//! requests (no CONNECT) and a relay cut off by the idle timeout; `pipeline.rs` a second
-//! plain request on one connection (pipelined or kept alive); `rules.rs` the refusals
-//! and the config file; `hostile.rs` bad requests and junk connections; `peers.rs` taojie's
-//! clients (connect, exec, put, ls, forward, chat) through taojie's proxy and others, and ncat;
-//! `dante.rs` taojie's client through dante; `udp6.rs` UDP ASSOCIATE over IPv6; `ssh.rs` ssh
-//! with taojie as its ProxyCommand. A test whose peer is missing is skipped and says so, and
-//! fails under CI (`common::need`).
+//! `clients.rs` holds curl, PySocks, `taojie http` and the metrics; `caps.rs` the per-user
+//! cap; `forward.rs` plain HTTP requests (no CONNECT) and a relay cut off by the idle
+//! timeout; `pipeline.rs` a second plain request on one connection (pipelined or kept
+//! alive); `rules.rs` the refusals and the config file; `hostile.rs` bad requests and junk
+//! connections; `peers.rs` taojie's clients (connect, exec, put, get, ls, forward, chat)
+//! through taojie's proxy and others, and ncat; `dante.rs` taojie's client through dante;
+//! `udp6.rs` UDP ASSOCIATE over IPv6; `ssh.rs` ssh with taojie as its ProxyCommand. A test
+//! whose peer is missing is skipped and says so, and fails under CI (`common::need`).
+mod caps;
 mod clients;
 #[path = "../common/mod.rs"]
 mod common;

@@ -164,7 +164,7 @@ fn taojie_connect_through_microsocks_and_tinyproxy() {
 }
 
 #[test]
-fn exec_put_and_ls_go_through_the_proxy() {
+fn exec_put_get_and_ls_go_through_the_proxy() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key");
     let key = key.to_str().unwrap();
@@ -231,6 +231,29 @@ fn exec_put_and_ls_go_through_the_proxy() {
     );
     assert!(status.success(), "{err}");
     assert!(String::from_utf8_lossy(&out).contains("note.txt"));
+    let back = dir.path().join("back");
+    std::fs::create_dir(&back).unwrap();
+    let (status, _, err) = run_with_input(
+        &[
+            "get",
+            &files_at,
+            "note.txt",
+            "--key",
+            key,
+            "--proxy",
+            &via,
+            "-q",
+            "-o",
+            back.to_str().unwrap(),
+        ],
+        b"",
+        Duration::from_secs(30),
+    );
+    assert!(status.success(), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(back.join("note.txt")).unwrap(),
+        "through the proxy\n"
+    );
     // Each went through the proxy: its log line names the destination by name.
     p.wait_stderr(&format!("target={exec_at} "));
 }
