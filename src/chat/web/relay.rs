@@ -29,6 +29,8 @@ use crate::server::Conn;
 
 /// The longest a browser may go without taking a message we are sending it.
 const STALL: Duration = Duration::from_secs(30);
+/// The longest a close we started waits for the page's own (see [`finish`]).
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// Bytes the frame reader starts with (tungstenite allocates it up front, 128 KiB unless told):
 /// a chat line fits, and a longer message grows it only while it is read.
 const READ_BUFFER: usize = 2048;
@@ -106,7 +108,7 @@ where
                     write_some(&pair, &mut inbound)?;
                 }
                 Some(Ok(Message::Binary(_))) => {
-                    let _ = ws.close(Some(close(CloseCode::Unsupported, "text messages only"))).await;
+                    finish(&mut ws, close(CloseCode::Unsupported, "text messages only")).await;
                     return Ok(());
                 }
                 Some(Ok(Message::Close(_))) => {
@@ -123,7 +125,7 @@ where
                 Some(Err(e)) => {
                     debug!(error = %e, "websocket read failed");
                     if let Some(code) = refusal(&e) {
-                        let _ = ws.close(Some(close(code, "message too long"))).await;
+                        finish(&mut ws, close(code, "message too long")).await;
                     }
                     return Ok(());
                 }
@@ -132,7 +134,7 @@ where
             () = &mut next_ping => {
                 if heard.elapsed() >= silent_limit {
                     debug!("page silent for {:.0} s; letting it go", heard.elapsed().as_secs_f64());
-                    let _ = tokio::time::timeout(ping, ws.close(Some(close(CloseCode::Away, "no answer to pings")))).await;
+                    finish(&mut ws, close(CloseCode::Away, "no answer to pings")).await;
                     return Ok(());
                 }
                 match tokio::time::timeout(STALL, ws.send(Message::Ping(Default::default()))).await {
@@ -150,7 +152,7 @@ where
                 r?;
                 let Some(out) = read_lines(&pair, &mut lines)? else {
                     // The broker closed the member (it quit, or was dropped).
-                    let _ = tokio::time::timeout(STALL, ws.close(Some(close(CloseCode::Normal, "")))).await;
+                    finish(&mut ws, close(CloseCode::Normal, "")).await;
                     return Ok(());
                 };
                 let send = async {
@@ -166,6 +168,30 @@ where
                 }
             }
         }
+    }
+}
+
+/// Ends a connection from our side (RFC 6455 §7.1.1): sends `frame`, then reads and drops
+/// what the page still sends until its answering close, for [`CLOSE_WAIT`] at most. Closing
+/// the socket with the page's frames unread would reset the connection, and the reset
+/// throws away what was still on its way to the page, our close frame with it: a page that
+/// closed just as the broker let it go saw no close frame at all.
+async fn finish<S>(ws: &mut WebSocketStream<S>, frame: CloseFrame)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let handshake = async {
+        if ws.close(Some(frame)).await.is_err() {
+            return;
+        }
+        while let Some(Ok(msg)) = ws.next().await {
+            if msg.is_close() {
+                break;
+            }
+        }
+    };
+    if tokio::time::timeout(CLOSE_WAIT, handshake).await.is_err() {
+        debug!("no close from the page within {CLOSE_WAIT:?}; closing the connection");
     }
 }
 
