@@ -2,7 +2,7 @@
 //! with `--raw`, seed 000's own way: a request written by hand on a plain socket and the reply
 //! shown exactly as it came.
 //!
-//! [`tls`] builds the trust roots, [`body`] decodes a compressed body, [`save`] puts a body
+//! Trust comes from the shared [`crate::tls::Client`] (system roots and `--cacert`), [`body`] decodes a compressed body, [`save`] puts a body
 //! on stdout or into a file that appears only when complete, [`failure`] says in one line why
 //! a request failed, [`raw`] is the seed's socket.
 use std::path::PathBuf;
@@ -18,7 +18,6 @@ pub mod body;
 pub mod failure;
 pub mod raw;
 pub mod save;
-pub mod tls;
 
 /// What `http::run` fetches, and where the body goes.
 #[derive(Debug, Clone)]
@@ -51,6 +50,24 @@ pub struct Options {
     pub proxy: Option<String>,
 }
 
+/// The TLS configuration: the platform's roots and `cacert`'s certificates (one of which,
+/// presented as the server's own, is trusted as it stands, as curl does), offering HTTP/1.1.
+fn trust(cacert: Option<PathBuf>) -> Result<rustls::ClientConfig> {
+    let given = cacert.is_some();
+    let opts = crate::tls::ClientOptions {
+        cacert,
+        alpn: vec!["http/1.1".into()],
+        ..Default::default()
+    };
+    let client = crate::tls::Client::new(&opts);
+    let client = if given {
+        client.context("--cacert")?
+    } else {
+        client?
+    };
+    Ok(client.rustls_config())
+}
+
 /// Runs `taojie http`.
 pub async fn run(args: Options) -> Result<ExitCode> {
     let (url, auth) = parse_url(&args.url)?;
@@ -64,7 +81,7 @@ pub async fn run(args: Options) -> Result<ExitCode> {
         client = client.proxy(reqwest::Proxy::all(p).context("--proxy")?);
     }
     let client = client
-        .tls_backend_preconfigured(tls::client_config(args.cacert.as_deref())?)
+        .tls_backend_preconfigured(trust(args.cacert.clone())?)
         .redirect(policy(args.max_redirs))
         .connect_timeout(timeout)
         .read_timeout(timeout)

@@ -86,6 +86,12 @@ impl Client {
         })
     }
 
+    /// The rustls configuration itself, for a client library that runs its own handshakes
+    /// (`taojie http`'s reqwest).
+    pub fn rustls_config(&self) -> rustls::ClientConfig {
+        (*self.config).clone()
+    }
+
     /// The name the handshake asks for and checks: `--sni`, else `host`.
     pub fn server_name(&self, host: &str) -> Result<ServerName<'static>> {
         let name = self.sni.as_deref().unwrap_or(host);
