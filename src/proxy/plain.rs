@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::proxy_wire::http_connect::MAX_HEAD;
+use crate::proxy_wire::http_forward::connection_options;
 use crate::pump::{Broken, Method, Side, Totals};
 use crate::server::Conn;
 
@@ -144,17 +145,7 @@ async fn answer_head(
 /// The answer's head as the client gets it: this proxy's version, no hop-by-hop fields,
 /// and on the final answer `Connection: close`.
 fn rewrite(res: &httparse::Response<'_, '_>, interim: bool) -> Vec<u8> {
-    let named: Vec<String> = res
-        .headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("connection"))
-        .flat_map(|h| {
-            String::from_utf8_lossy(h.value)
-                .split(',')
-                .map(|t| t.trim().to_ascii_lowercase())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let named = connection_options(res.headers);
     let code = res.code.unwrap_or(0);
     let reason = res.reason.unwrap_or("");
     let mut out = format!("HTTP/1.1 {code} {reason}\r\n").into_bytes();

@@ -65,17 +65,7 @@ pub fn rewrite(req: &httparse::Request<'_, '_>) -> Result<Forward, TargetError> 
         parse_authority(&format!("{}:{port}", url.host_str().ok_or_else(bad)?)).ok_or_else(bad)?;
     let path = &url[Position::BeforePath..Position::AfterQuery];
     let authority = &url[Position::BeforeHost..Position::AfterPort];
-    let named: Vec<String> = req
-        .headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("connection"))
-        .flat_map(|h| {
-            String::from_utf8_lossy(h.value)
-                .split(',')
-                .map(|t| t.trim().to_ascii_lowercase())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let named = connection_options(req.headers);
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\n").into_bytes();
     for h in req.headers.iter() {
         let name = h.name.to_ascii_lowercase();
@@ -125,6 +115,21 @@ fn body_length(req: &httparse::Request<'_, '_>) -> Result<u64, TargetError> {
         }
     }
     Ok(length.unwrap_or(0))
+}
+
+/// The field names a message's `Connection` fields list (RFC 9110 §7.6.1), in lower case:
+/// hop-by-hop fields of this one connection, never passed on.
+pub fn connection_options(headers: &[httparse::Header<'_>]) -> Vec<String> {
+    headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+        .flat_map(|h| {
+            String::from_utf8_lossy(h.value)
+                .split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 #[cfg(test)]
