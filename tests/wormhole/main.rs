@@ -3,6 +3,7 @@
 //! `interop.rs` runs the real `wormhole` client, mailbox server and transit relay against
 //! taojie. The tests need root (CI is root) and the peers .ci/run installs; without them they
 //! fail under CI and say so and pass elsewhere.
+mod client;
 #[path = "../common/mod.rs"]
 mod common;
 mod hostile;
