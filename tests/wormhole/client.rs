@@ -1,11 +1,12 @@
 //! The client side of `taojie send` / `taojie receive` beyond the protocol itself: the servers
 //! taken from the environment (clients read no config file), direct transit over IPv6, and a
 //! mailbox connection that drops mid-exchange and is picked up again.
+use std::process::Command;
 use std::time::Duration;
 
-use crate::LIMIT;
 use crate::common::bin;
 use crate::lab::{Lab, both_ok};
+use crate::{LIMIT, fill_file};
 
 /// `TAOJIE_RELAY_URL` and `TAOJIE_TRANSIT_HELPER` stand for `--relay-url` and
 /// `--transit-helper` on both commands. Without them the defaults name the public servers,
@@ -31,4 +32,66 @@ fn the_servers_come_from_the_environment() {
     let (r, s) = (r.finish(LIMIT), s.finish(LIMIT));
     both_ok(&s, &r);
     assert_eq!(r.stdout, b"from the environment\n");
+}
+
+/// `nft ARGS` in the namespace `ns`.
+fn nft(ns: &str, args: &str) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "nft"])
+        .args(args.split(' '))
+        .output()
+        .expect("nft (apt-get install nftables)");
+    assert!(
+        out.status.success(),
+        "nft {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The sender offers ::1 beside 127.0.0.1 and listens on both; the receiver (not listening
+/// itself) connects to the ::1 hint. IPv4 TCP is refused in the namespace and the transit
+/// relay named is a closed port, so the only way the file can arrive is direct over IPv6.
+#[test]
+fn direct_transit_over_ipv6_loopback() {
+    let Some(lab) = Lab::taojie_at("[::1]:0", "[::1]:0", &[]) else {
+        return;
+    };
+    nft(&lab.ns, "add table ip tj");
+    nft(
+        &lab.ns,
+        "add chain ip tj out { type filter hook output priority 0 ; }",
+    );
+    nft(
+        &lab.ns,
+        "add rule ip tj out ip protocol tcp reject with tcp reset",
+    );
+    let dir = lab.dir.path();
+    let dst = dir.join("dst");
+    std::fs::create_dir_all(&dst).unwrap();
+    fill_file(&dir.join("six.bin"), 4 << 20);
+    let servers = [
+        "--relay-url",
+        &lab.relay_url,
+        "--transit-helper",
+        "tcp:[::1]:9",
+    ];
+    let mut send = vec!["send", "six.bin"];
+    send.extend(servers);
+    let mut s = lab.spawn(bin(), &send, dir, b"");
+    let code = s.wait_code(Duration::from_secs(30));
+    let d = dst.display().to_string();
+    let mut recv = vec!["receive", &code, "--no-listen", "--accept", "-o", &d];
+    recv.extend(servers);
+    let r = lab.spawn(bin(), &recv, dir, b"");
+    let (r, s) = (r.finish(LIMIT), s.finish(LIMIT));
+    both_ok(&s, &r);
+    assert!(
+        r.stderr.contains("Receiving (direct [::1]:"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read(dir.join("six.bin")).unwrap(),
+        std::fs::read(dst.join("six.bin")).unwrap()
+    );
 }

@@ -43,6 +43,29 @@ fn have(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The Python mailbox server in `ns`, its database in `dir` (so a restart keeps the state).
+fn start_mailbox(ns: &str, dir: &Path) -> Child {
+    let db = |n: &str| dir.join(n).display().to_string();
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "python3",
+            "-m",
+            "twisted",
+            "wormhole-mailbox",
+        ])
+        .arg(format!("--port=tcp:{MAILBOX_PORT}:interface=127.0.0.1"))
+        .arg(format!("--channel-db={}", db("channel.sqlite")))
+        .arg(format!("--usage-db={}", db("usage.sqlite")))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn new_ns() -> Option<String> {
     static N: AtomicU32 = AtomicU32::new(0);
     if !crate::common::need::root() {
@@ -74,25 +97,7 @@ impl Lab {
         }
         let ns = new_ns()?;
         let dir = tempfile::tempdir().unwrap();
-        let db = |n: &str| dir.path().join(n).display().to_string();
-        let mailbox = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns,
-                "python3",
-                "-m",
-                "twisted",
-                "wormhole-mailbox",
-            ])
-            .arg(format!("--port=tcp:{MAILBOX_PORT}:interface=127.0.0.1"))
-            .arg(format!("--channel-db={}", db("channel.sqlite")))
-            .arg(format!("--usage-db={}", db("usage.sqlite")))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mailbox = start_mailbox(&ns, dir.path());
         let relay = Command::new("ip")
             .args(["netns", "exec", &ns, "twist3", "transitrelay"])
             .arg(format!("--port=tcp:{RELAY_PORT}:interface=127.0.0.1"))
@@ -116,12 +121,17 @@ impl Lab {
 
     /// `taojie serve relay` in place of both, with `extra` flags.
     pub fn taojie(extra: &[&str]) -> Option<Lab> {
+        Lab::taojie_at("127.0.0.1:0", "127.0.0.1:0", extra)
+    }
+
+    /// `taojie serve relay --listen LISTEN --transit TRANSIT` and `extra` flags.
+    pub fn taojie_at(listen: &str, transit: &str, extra: &[&str]) -> Option<Lab> {
         if !have("wormhole", &["--version"]) {
             return cannot("the wormhole client (apt-get install magic-wormhole)");
         }
         let ns = new_ns()?;
         let mut args = vec!["netns", "exec", &ns, bin(), "serve", "relay"];
-        args.extend(["--listen", "127.0.0.1:0", "--transit", "127.0.0.1:0"]);
+        args.extend(["--listen", listen, "--transit", transit]);
         args.extend(extra);
         let server = Server::start_program("ip", &args, 2, &[]);
         let relay_url = format!("ws://{}/v1", server.addr("relay", "tcp"));

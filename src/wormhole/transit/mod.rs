@@ -7,6 +7,7 @@
 pub mod hints;
 pub mod records;
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
@@ -103,27 +104,71 @@ async fn expect(s: &mut TcpStream, want: &[u8], what: &str) -> Result<()> {
     Ok(())
 }
 
+/// A listener on every address and a port of its own: one IPv6 socket that takes IPv4 as well
+/// (true), or IPv4 alone where IPv6 is off (false).
+async fn listen_any() -> Result<(TcpListener, bool)> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let dual = || -> std::io::Result<std::net::TcpListener> {
+        let s = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+        s.set_only_v6(false)?;
+        s.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)).into())?;
+        s.listen(128)?;
+        s.set_nonblocking(true)?;
+        Ok(s.into())
+    };
+    match dual() {
+        Ok(l) => Ok((TcpListener::from_std(l)?, true)),
+        Err(_) => Ok((TcpListener::bind("0.0.0.0:0").await?, false)),
+    }
+}
+
+/// The addresses offered as direct hints: the machine's IPv4 addresses and (with `v6`) its
+/// IPv6 ones that a peer can reach without a scope (not link-local), loopback left out; on a
+/// machine with none of those, loopback (127.0.0.1 and, with `v6`, ::1). At most
+/// [`hints::MAX_HINTS`], IPv4 first.
+pub fn direct_addresses(v6: bool) -> Vec<IpAddr> {
+    let reachable = |ip: &IpAddr| match ip {
+        IpAddr::V4(a) => !a.is_loopback() && !a.is_unspecified(),
+        IpAddr::V6(a) => {
+            v6 && !a.is_loopback()
+                && !a.is_unspecified()
+                && !a.is_unicast_link_local()
+                && !a.is_multicast()
+        }
+    };
+    let mut addrs: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(reachable)
+        .collect();
+    if addrs.is_empty() {
+        addrs.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        if v6 {
+            addrs.push(IpAddr::V6(Ipv6Addr::LOCALHOST));
+        }
+    }
+    addrs.sort();
+    addrs.dedup();
+    addrs.truncate(hints::MAX_HINTS);
+    addrs
+}
+
 impl Transit {
-    /// Starts our side: binds the listener (unless `opts.listen` is false) and finds the
-    /// addresses to offer (the machine's addresses other than loopback, or loopback alone).
+    /// Starts our side: binds the listener (unless `opts.listen` is false; both IPv6 and
+    /// IPv4 where the machine has IPv6) and finds the addresses to offer ([`direct_addresses`]).
     pub async fn new(role: Role, opts: TransitOptions) -> Result<Transit> {
         let mut side = [0u8; 8];
         getrandom::fill(&mut side).expect("the system's random source");
         let (listener, direct) = if opts.listen {
-            let l = TcpListener::bind("0.0.0.0:0").await?;
+            let (l, v6) = listen_any().await?;
             let port = l.local_addr()?.port();
-            let mut addrs: Vec<String> = if_addrs::get_if_addrs()
-                .unwrap_or_default()
+            let hints = direct_addresses(v6)
                 .into_iter()
-                .filter(|i| !i.is_loopback() && i.ip().is_ipv4())
-                .map(|i| i.ip().to_string())
-                .collect();
-            if addrs.is_empty() {
-                addrs.push("127.0.0.1".into());
-            }
-            let hints = addrs
-                .into_iter()
-                .map(|hostname| TcpHint { hostname, port })
+                .map(|ip| TcpHint {
+                    hostname: ip.to_string(),
+                    port,
+                })
                 .collect();
             (Some(l), hints)
         } else {
@@ -203,7 +248,8 @@ impl Transit {
                 accepted = async { self.listener.as_ref().unwrap().accept().await },
                     if self.listener.is_some() => {
                     if let Ok((s, from)) = accepted {
-                        let hint = TcpHint { hostname: from.ip().to_string(), port: from.port() };
+                        let ip = from.ip().to_canonical();
+                        let hint = TcpHint { hostname: ip.to_string(), port: from.port() };
                         candidate(&mut set, Some(s), hint, false);
                     }
                 }
