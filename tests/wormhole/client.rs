@@ -95,3 +95,54 @@ fn direct_transit_over_ipv6_loopback() {
         std::fs::read(dst.join("six.bin")).unwrap()
     );
 }
+
+/// The mailbox server restarts while `taojie send` waits for its peer: the sender dials again,
+/// claims and opens the same mailbox (the server kept it in its database) and `wormhole
+/// receive`, coming afterwards, gets the text.
+#[test]
+fn the_sender_gets_its_mailbox_back_after_the_server_restarts() {
+    let Some(mut lab) = Lab::python() else { return };
+    let cwd = lab.dir.path().to_path_buf();
+    let code = "5-crossover-clockwork";
+    let mut s = lab.taojie_cmd(
+        &["send", "--text", "after a restart", "--code", code],
+        &cwd,
+        b"",
+    );
+    s.wait_code(Duration::from_secs(30));
+    lab.restart_mailbox();
+    s.wait_line("reconnected to the mailbox server", Duration::from_secs(90));
+    let r = lab.wormhole(&["receive", code], &cwd, b"");
+    let (r, s) = (r.finish(LIMIT), s.finish(LIMIT));
+    both_ok(&s, &r);
+    assert_eq!(r.stdout, b"after a restart\n");
+    assert!(s.stderr.contains("lost the mailbox server"), "{}", s.stderr);
+}
+
+/// The same on the receiving side: `taojie receive` has claimed the nameplate and waits when
+/// the server restarts; `wormhole send` comes afterwards and the file arrives whole.
+#[test]
+fn the_receiver_gets_its_mailbox_back_after_the_server_restarts() {
+    let Some(mut lab) = Lab::python() else { return };
+    let dir = lab.dir.path().to_path_buf();
+    let dst = dir.join("dst");
+    std::fs::create_dir_all(&dst).unwrap();
+    fill_file(&dir.join("kept.bin"), 1 << 20);
+    let code = "6-crossover-clockwork";
+    let d = dst.display().to_string();
+    let mut r = lab.taojie_cmd(&["receive", code, "--accept", "-o", &d], &dir, b"");
+    r.wait_line("Waiting for the sender", Duration::from_secs(30));
+    lab.restart_mailbox();
+    r.wait_line("reconnected to the mailbox server", Duration::from_secs(90));
+    let s = lab.wormhole(
+        &["send", "--hide-progress", "--code", code, "kept.bin"],
+        &dir,
+        b"",
+    );
+    let (r, s) = (r.finish(LIMIT), s.finish(LIMIT));
+    both_ok(&s, &r);
+    assert_eq!(
+        std::fs::read(dir.join("kept.bin")).unwrap(),
+        std::fs::read(dst.join("kept.bin")).unwrap()
+    );
+}

@@ -119,6 +119,17 @@ impl Lab {
         Some(lab)
     }
 
+    /// Stops the Python mailbox server (by its PID) and starts it again on the same port and
+    /// database, as an operator restarting it would: every client connection drops.
+    #[allow(dead_code)]
+    pub fn restart_mailbox(&mut self) {
+        let old = &mut self.servers[0];
+        let _ = old.kill();
+        let _ = old.wait();
+        self.servers[0] = start_mailbox(&self.ns, self.dir.path());
+        self.wait_listening(&[MAILBOX_PORT]);
+    }
+
     /// `taojie serve relay` in place of both, with `extra` flags.
     pub fn taojie(extra: &[&str]) -> Option<Lab> {
         Lab::taojie_at("127.0.0.1:0", "127.0.0.1:0", extra)

@@ -23,7 +23,10 @@ pub async fn receive(opts: ReceiveOptions) -> Result<()> {
         bail!("{} is not a directory", opts.out_dir.display());
     }
     let session = super::session_options(&opts.endpoints, opts.extensions);
-    let mut w = Wormhole::open(&session, CodeChoice::Given(opts.code.clone()), |_| {}).await?;
+    let mut w = Wormhole::open(&session, CodeChoice::Given(opts.code.clone()), |_| {
+        eprintln!("Waiting for the sender...");
+    })
+    .await?;
     let mut transit: Option<Transit> = None;
     let mut hints = PeerHints::default();
     let offer = loop {
