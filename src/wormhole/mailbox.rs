@@ -375,3 +375,78 @@ impl MailboxClient {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.ws.close(None)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(phase: &str) -> ClientMsg {
+        ClientMsg::Add {
+            phase: phase.into(),
+            body: "00".into(),
+        }
+    }
+
+    #[test]
+    fn a_new_connection_is_brought_back_to_where_the_old_one_was() {
+        let mut r = Resume::default();
+        r.note(&ClientMsg::Allocate);
+        r.seen(
+            &ServerMsg::Allocated {
+                nameplate: "7".into(),
+            },
+            "me",
+        );
+        r.note(&ClientMsg::Claim {
+            nameplate: "7".into(),
+        });
+        r.note(&ClientMsg::Open {
+            mailbox: "mb".into(),
+        });
+        r.note(&add("pake"));
+        r.note(&add("version"));
+        // Our pake came back from the server; the peer's version is not ours.
+        let echo = |side: &str, phase: &str| {
+            ServerMsg::Message(MailboxMessage {
+                side: side.into(),
+                phase: phase.into(),
+                body: "00".into(),
+                id: None,
+            })
+        };
+        r.seen(&echo("me", "pake"), "me");
+        r.seen(&echo("peer", "version"), "me");
+        assert_eq!(
+            r.replay(),
+            vec![
+                ClientMsg::Claim {
+                    nameplate: "7".into()
+                },
+                ClientMsg::Open {
+                    mailbox: "mb".into()
+                },
+                add("version"),
+            ]
+        );
+        // Once released, the nameplate is not claimed again (it may be gone, or someone
+        // else's); a close in flight is said again.
+        r.note(&ClientMsg::Release {
+            nameplate: Some("7".into()),
+        });
+        let close = ClientMsg::Close {
+            mailbox: Some("mb".into()),
+            mood: Some("happy".into()),
+        };
+        r.note(&close);
+        r.seen(&echo("me", "version"), "me");
+        assert_eq!(
+            r.replay(),
+            vec![
+                ClientMsg::Open {
+                    mailbox: "mb".into()
+                },
+                close
+            ]
+        );
+    }
+}

@@ -315,6 +315,24 @@ mod tests {
         );
     }
 
+    #[test]
+    fn direct_addresses_are_never_empty_and_v6_only_when_listening_on_v6() {
+        let v4 = direct_addresses(false);
+        assert!(!v4.is_empty());
+        assert!(v4.iter().all(IpAddr::is_ipv4), "{v4:?}");
+        let both = direct_addresses(true);
+        assert!(!both.is_empty() && both.len() <= hints::MAX_HINTS);
+        assert!(
+            both.iter().all(|ip| !ip.is_loopback())
+                || both.contains(&IpAddr::V6(Ipv6Addr::LOCALHOST))
+        );
+        assert!(
+            both.iter()
+                .all(|ip| !matches!(ip, IpAddr::V6(a) if a.is_unicast_link_local())),
+            "{both:?}"
+        );
+    }
+
     #[tokio::test]
     async fn two_sides_find_each_other_directly() {
         let key = Key([3; 32]);
