@@ -87,13 +87,14 @@ pub async fn receive(opts: ReceiveOptions) -> Result<()> {
     };
     w.send_json(&json!({"answer": {"file_ack": "ok"}})).await?;
     let key = w.derive_key(&format!("{}/transit-key", super::super::APPID));
-    w.close("happy").await;
     let suite = if matches!(offer, Offer::Entries { .. }) {
         Suite::ChaCha
     } else {
         Suite::SecretBox
     };
-    let conn = transit.connect(&key, &hints, suite).await?;
+    // The mailbox is closed while transit connects (one server round trip off the start).
+    let (conn, ()) = tokio::join!(transit.connect(&key, &hints, suite), w.close("happy"));
+    let conn = conn?;
     eprintln!("Receiving ({})...", conn.description);
     match offer {
         Offer::File { size, .. } => {

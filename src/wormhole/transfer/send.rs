@@ -187,8 +187,8 @@ async fn send_on(mut w: Wormhole, source: Source, opts: &SendOptions) -> Result<
         }
     };
     let key = w.derive_key(&format!("{}/transit-key", super::super::APPID));
-    w.close("happy").await;
     let Some(transit) = transit else {
+        w.close("happy").await;
         if answer.get("message_ack").and_then(Value::as_str) == Some("ok") {
             eprintln!("text message sent");
             return Ok(());
@@ -196,6 +196,7 @@ async fn send_on(mut w: Wormhole, source: Source, opts: &SendOptions) -> Result<
         bail!("the receiver did not take the message: {answer}");
     };
     if answer.get("file_ack").and_then(Value::as_str) != Some("ok") {
+        w.close("happy").await;
         bail!("the receiver did not accept the offer: {answer}");
     }
     // Entries go to a taojie peer: its records in ChaCha20-Poly1305.
@@ -204,7 +205,10 @@ async fn send_on(mut w: Wormhole, source: Source, opts: &SendOptions) -> Result<
     } else {
         Suite::SecretBox
     };
-    let mut conn = transit.connect(&key, &peer_hints, suite).await?;
+    // The mailbox is closed while transit connects: a server round trip (with its database
+    // commits, on the Python server) less before the first byte moves.
+    let (conn, ()) = tokio::join!(transit.connect(&key, &peer_hints, suite), w.close("happy"));
+    let mut conn = conn?;
     eprintln!("Sending ({})...", conn.description);
     let (file, size) = match source {
         Source::File { file, size, .. } => (file, size),
