@@ -159,22 +159,30 @@ impl Conn {
     }
 
     /// Reads what is there without waiting; `WouldBlock` when nothing is.
+    ///
+    /// A read that fills less than `buf` emptied the socket, so it also clears the read
+    /// readiness, as tokio's own `poll_read` does: the next [`Conn::readable`] waits for new
+    /// bytes instead of returning at once for a `read` that can only say `EAGAIN` (one system
+    /// call per request saved on request/response traffic). Bytes that arrive after the read
+    /// raise a new readiness event, which clearing the one the read was made under leaves set.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = match &self.inner {
-            Inner::Tcp(s) => s.try_read(buf),
-            Inner::Unix(s) => s.try_read(buf),
-        }?;
+        let n = short_clears(buf.len(), |f| match &self.inner {
+            Inner::Tcp(s) => s.try_io(Interest::READABLE, || f(read_fd(s, buf))),
+            Inner::Unix(s) => s.try_io(Interest::READABLE, || f(read_fd(s, buf))),
+        })?;
         self.activity.touch();
         self.count_in(n);
         Ok(n)
     }
 
     /// Writes what the socket takes without waiting; `WouldBlock` when it takes nothing.
+    /// A short write clears the write readiness (the socket's buffer is full), so the next
+    /// [`Conn::writable`] waits for room instead of trying a write bound to fail.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        let n = match &self.inner {
-            Inner::Tcp(s) => s.try_write(buf),
-            Inner::Unix(s) => s.try_write(buf),
-        }?;
+        let n = short_clears(buf.len(), |f| match &self.inner {
+            Inner::Tcp(s) => s.try_io(Interest::WRITABLE, || f(write_fd(s, buf))),
+            Inner::Unix(s) => s.try_io(Interest::WRITABLE, || f(write_fd(s, buf))),
+        })?;
         self.activity.touch();
         self.count_out(n);
         Ok(n)
@@ -235,6 +243,39 @@ impl Conn {
         };
         sock.shutdown(std::net::Shutdown::Write)
     }
+}
+
+/// Runs a read or write of up to `len` bytes through tokio's `try_io` (`call` gets a filter
+/// for the system call's result) so that a short transfer clears the readiness it was made
+/// under: the filter turns it into `WouldBlock` for tokio and the count is kept aside.
+fn short_clears(
+    len: usize,
+    call: impl FnOnce(&mut dyn FnMut(io::Result<usize>) -> io::Result<usize>) -> io::Result<usize>,
+) -> io::Result<usize> {
+    let mut short = 0;
+    let mut filter = |res: io::Result<usize>| match res {
+        Ok(n) if 0 < n && n < len => {
+            short = n;
+            Err(io::ErrorKind::WouldBlock.into())
+        }
+        other => other,
+    };
+    match call(&mut filter) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && short > 0 => Ok(short),
+        other => other,
+    }
+}
+
+/// One `read(2)` on a socket tokio owns, without waiting.
+fn read_fd(sock: &impl std::os::fd::AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    use std::io::Read;
+    (&*socket2::SockRef::from(sock)).read(buf)
+}
+
+/// One `write(2)` on a socket tokio owns, without waiting.
+fn write_fd(sock: &impl std::os::fd::AsFd, buf: &[u8]) -> io::Result<usize> {
+    use std::io::Write;
+    (&*socket2::SockRef::from(sock)).write(buf)
 }
 
 /// The socket itself, for what tokio does not wrap (peeking at waiting bytes, socket options).
