@@ -15,11 +15,21 @@ fn main() -> ExitCode {
     let _log = taojie::log::init(cli.log_format, writer);
     taojie::sys::raise_fd_limit();
     // One transfer needs one thread: handing each body chunk between worker threads costs
-    // `taojie http` and `taojie exec` more than the copy itself. Everything else gets a worker
-    // per core.
-    let mut builder = match cli.command {
-        taojie::cli::Command::Http(_) | taojie::cli::Command::Exec(_) => {
+    // `taojie http` and `taojie exec` more than the copy itself. `taojie serve --threads 1`
+    // runs every service on the one thread too (no hand-off between threads per request);
+    // `--threads N` gives N workers. Everything else gets a worker per core.
+    let threads = match &cli.command {
+        taojie::cli::Command::Serve(args) => args.threads,
+        _ => None,
+    };
+    let mut builder = match (&cli.command, threads) {
+        (taojie::cli::Command::Http(_) | taojie::cli::Command::Exec(_), _) | (_, Some(1)) => {
             tokio::runtime::Builder::new_current_thread()
+        }
+        (_, Some(n)) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n.into());
+            b
         }
         _ => tokio::runtime::Builder::new_multi_thread(),
     };

@@ -158,3 +158,58 @@ fn any_port_puts_every_service_on_a_port_the_kernel_picks() {
     s.read_exact(&mut b).unwrap();
     assert_eq!(&b, b"ping");
 }
+
+#[test]
+fn one_thread_serves_every_service() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let args = ["serve", "--any-port", "--threads", "1"];
+    let server = Server::start_with_env(&args, 10, &[("XDG_DATA_HOME", data_dir)]);
+    // Echo: 4 MiB written while it is read back, more than the socket buffers hold, so the
+    // server meets short reads and short writes on its one thread.
+    let s = TcpStream::connect(server.addr("echo", "tcp")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let data: Vec<u8> = (0..4 << 20).map(|i| (i % 251) as u8).collect();
+    let mut w = s.try_clone().unwrap();
+    let sent = data.clone();
+    let writer = std::thread::spawn(move || {
+        w.write_all(&sent).unwrap();
+        w.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::new();
+    (&s).read_to_end(&mut back).unwrap();
+    writer.join().unwrap();
+    assert!(
+        back == data,
+        "echo gave back {} of {} bytes, or others",
+        back.len(),
+        data.len()
+    );
+    // Daytime over TCP answers one line and closes.
+    let mut d = TcpStream::connect(server.addr("daytime", "tcp")).unwrap();
+    d.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut line = String::new();
+    d.read_to_string(&mut line).unwrap();
+    assert!(
+        line.ends_with('\n') && line.len() > 10,
+        "daytime said {line:?}"
+    );
+    // UDP echo on the same thread.
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    u.send_to(b"hello", server.addr("echo", "udp")).unwrap();
+    let mut b = [0u8; 16];
+    let (n, _) = u.recv_from(&mut b).unwrap();
+    assert_eq!(&b[..n], b"hello");
+}
+
+#[test]
+fn zero_threads_is_refused_with_one_line() {
+    let out = std::process::Command::new(common::bin())
+        .args(["serve", "echo", "--listen", "127.0.0.1:0", "--threads", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--threads"), "{err}");
+}

@@ -57,6 +57,12 @@ pub struct ServeArgs {
     /// The metrics endpoint
     #[command(flatten)]
     pub metrics: metrics::MetricsArgs,
+    /// Threads that run the services (before or after SERVICE): 1 runs everything on one
+    /// thread, which spends the least CPU per request (no hand-off between threads; one
+    /// core's worth of traffic); N gives N worker threads. Default: one per CPU
+    #[arg(long, value_name = "N", global = true,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// Run the services FILE (TOML) has a `[SERVICE]` section for, each with the section's keys
     /// as its flags (same names: max-conns = 50); flags given here override the file, and with
     /// a SERVICE only that one runs. SIGHUP re-reads FILE: connection and handshake limits and
