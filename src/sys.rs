@@ -164,6 +164,36 @@ pub fn free_space(path: &std::path::Path) -> std::io::Result<u64> {
     Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
+/// Waits until `len` bytes of `file` from `offset` are on disk (starting the writeback of any
+/// still dirty), then drops them from the page cache: a file received at the disk's pace keeps
+/// only its last few megabytes in memory, instead of pushing out everyone else's cache (and
+/// making the kernel reclaim it) as it grows. A write error found while waiting is returned:
+/// the wait consumes it, so a later fsync of the same open file would not report it.
+pub fn settle_written(file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let Some(nonzero) = std::num::NonZeroU64::new(len) else {
+        return Ok(());
+    };
+    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+        | libc::SYNC_FILE_RANGE_WRITE
+        | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+    // SAFETY: sync_file_range only reads its integer arguments; a bad fd is an error return.
+    let rc = unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            flags,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // Only a hint: clean pages go, any redirtied meanwhile stay.
+    let _ = rustix::fs::fadvise(file, offset, Some(nonzero), rustix::fs::Advice::DontNeed);
+    Ok(())
+}
+
 /// Asks the kernel to start writing `len` bytes of `file` from `offset` to disk now, without
 /// waiting: a large file's final fsync then finds little left to do.
 pub fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {

@@ -4,12 +4,15 @@
 //! only once it is vouched for — by the sender's own hash of it (`put`), or by a check of the
 //! whole request it came in (the page's chunk digest) — and only held segments are recorded
 //! in the resume state (by the [`Journal`], every
-//! [`CHECKPOINT_EVERY`] segments and whenever the transfer stops). The file goes under its
-//! name only when every byte is in and every segment held ([`Writer::end`]).
+//! [`CHECKPOINT_EVERY`] segments and whenever the transfer stops). Every finished
+//! [`WINDOW`] of bytes goes to the [`Journal`]'s thread too, which writes it back to disk while
+//! the bytes stream on and drops what is on disk from the page cache, so the final fsync is
+//! short. The file goes under its name only when every byte is in and every segment held
+//! ([`Writer::end`]).
 use std::collections::VecDeque;
 use std::io::{self, Seek, SeekFrom, Write};
 
-use super::journal::Journal;
+use super::journal::{Journal, WINDOW};
 use super::partial::{NoSpace, Partial};
 use crate::files::progress::human;
 use crate::files::tree::{self, SEGMENT, TreeHasher};
@@ -17,9 +20,6 @@ use crate::files::tree::{self, SEGMENT, TreeHasher};
 /// Segments held in memory before the partial file is synced and they are recorded: the
 /// most a crash costs on resume (64 MiB).
 pub const CHECKPOINT_EVERY: usize = 16;
-/// Written bytes are handed to the disk in windows of this size as they arrive, so the
-/// final fsync of a large file is short.
-const WRITEBACK: u64 = 8 << 20;
 
 /// A [`Partial`] file being written (see the module's doc).
 pub struct Writer {
@@ -106,9 +106,11 @@ impl Writer {
             ));
         }
         self.p.file.write_all(bytes)?;
-        if end / WRITEBACK != self.written_to / WRITEBACK || end == size {
-            let from = self.written_to - self.written_to % WRITEBACK;
-            crate::sys::start_writeback(&self.p.file, from, end - from);
+        // Each finished window (and the end) goes to the disk thread, which writes it back
+        // while the bytes stream on.
+        if end / WINDOW != self.written_to / WINDOW || end == size {
+            let from = self.written_to - self.written_to % WINDOW;
+            self.journal.written(from, end)?;
         }
         self.written_to = end;
         self.p.hasher.update(bytes, &mut self.done);
