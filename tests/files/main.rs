@@ -6,7 +6,8 @@
 //! uploads into a small tmpfs that fills; `malicious.rs` a hostile server against `get`;
 //! `race.rs` a local user swapping directories under the root; `wire.rs` the hand-made peers;
 //! `peer.rs` a client written again in Python (`tests/peers/files_peer.py`);
-//! `messages.rs` what the clients say about a wrong port, a key, a link or a file already there.
+//! `messages.rs` what the clients say about a wrong port, a key, a link or a file already there;
+//! `page_cache.rs` how much of a received file stays in the page cache.
 mod classic;
 #[path = "../common/mod.rs"]
 mod common;
@@ -15,6 +16,7 @@ mod hostile;
 mod interrupt;
 mod malicious;
 mod messages;
+mod page_cache;
 mod peer;
 mod race;
 mod resume;
