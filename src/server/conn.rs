@@ -211,6 +211,15 @@ impl Conn {
         }
     }
 
+    /// Polls until the socket may be writable, for a writer that makes its own system calls
+    /// (sendfile(2)) inside `poll_write`; see [`Conn::try_io_counted`].
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &self.inner {
+            Inner::Tcp(s) => s.poll_write_ready(cx),
+            Inner::Unix(s) => s.poll_write_ready(cx),
+        }
+    }
+
     /// Runs `call`, a non-blocking system call on the socket that moves bytes one way, and
     /// counts what it returns as bytes read (`interest` READABLE) or written (WRITABLE), as
     /// activity too. A `WouldBlock` clears the readiness, so [`Conn::ready`] then waits.

@@ -1,6 +1,7 @@
 //! A file's bytes over HTTP: `GET` and `HEAD`, one `Range` (so `curl -C -`, `curl -r` and
 //! browsers resume), `If-Range`, `If-None-Match`. The file is opened once beneath the root and
-//! every byte sent is that descriptor's; a thread reads ahead a few chunks at most.
+//! every byte sent is that descriptor's: with sendfile(2) on the page's own connections
+//! ([`zerocopy`]), else read by a thread a few chunks ahead of the network.
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -14,6 +15,7 @@ use super::Web;
 use super::body::io_reply;
 use super::body::{self, Feed, Reply, plain};
 use super::disk::blocking;
+use super::zerocopy::{self, Outbox};
 use crate::files::names::RelName;
 
 /// Bytes per read, and chunks read ahead of the network.
@@ -79,6 +81,8 @@ pub async fn reply<B>(
     };
     let body = if req.method() == Method::HEAD {
         body::empty()
+    } else if let Some(outbox) = req.extensions().get::<Outbox>() {
+        zerocopy::body(outbox, file, start, len)
     } else {
         let (tx, body) = body::streamed(AHEAD, Some(len));
         tokio::task::spawn_blocking(move || feed(file, start, len, tx));

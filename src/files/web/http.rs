@@ -16,6 +16,7 @@ use tracing::debug;
 
 use super::access::{self, Scope};
 use super::body::{Reply, plain};
+use super::zerocopy::{Outbox, Wire};
 use super::{Web, dav, page, routes, share};
 use crate::server::Conn;
 
@@ -25,18 +26,24 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves one connection.
 pub async fn connection(conn: Conn, web: Arc<Web>) -> io::Result<()> {
+    let outbox = Outbox::default();
     let service = {
         let web = web.clone();
-        service_fn(move |req: Request<Incoming>| {
+        let outbox = outbox.clone();
+        service_fn(move |mut req: Request<Incoming>| {
             let web = web.clone();
+            req.extensions_mut().insert(outbox.clone());
             async move { Ok::<_, Infallible>(route(req, web).await) }
         })
     };
+    // Queued writes (`writev`), never copied into hyper's own buffer: a download's chunks
+    // are stand-ins that the wire turns into sendfile(2) (see `zerocopy`).
     let served = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEAD_TIMEOUT)
         .max_buf_size(64 * 1024)
-        .serve_connection(TokioIo::new(conn), service);
+        .writev(true)
+        .serve_connection(TokioIo::new(Wire::new(conn, outbox)), service);
     tokio::pin!(served);
     let res = tokio::select! {
         res = served.as_mut() => res,

@@ -12,8 +12,8 @@
 //! [`path`] turns a
 //! URL into a name; [`routes`] answers the tree's URLs with [`listing`], [`download`],
 //! [`upload`], [`archive`] and [`edit`]; [`dav`] is WebDAV; [`page`] the page's own files
-//! (built into the binary) and [`qr`] its QR codes; [`body`] the responses and [`disk`] the
-//! store's calls off the async workers.
+//! (built into the binary) and [`qr`] its QR codes; [`body`] the responses, [`zerocopy`] a
+//! file's bytes sent with sendfile(2), and [`disk`] the store's calls off the async workers.
 // A refusal is the response itself, made once per request: no gain in boxing it.
 #![allow(clippy::result_large_err)]
 
@@ -44,6 +44,7 @@ pub mod qr;
 pub mod routes;
 pub mod share;
 pub mod upload;
+pub mod zerocopy;
 
 /// Default port of the files page on `taojie serve`.
 pub const DEFAULT_PORT: u16 = 9081;
