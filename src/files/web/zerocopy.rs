@@ -2,7 +2,7 @@
 //! to the socket, never through user space, while hyper still writes every header and keeps
 //! the connection's HTTP (lengths, keep-alive, the next request).
 //!
-//! hyper only sends bodies made of byte chunks, so a download's body ([`FileBody`]) yields
+//! hyper only sends bodies made of byte chunks, so a download's body (made by [`body`]) yields
 //! *stand-ins*: slices of one untouched region that no real data ever lies in, each as long
 //! as the span of the file it stands for, and queues that span in the connection's
 //! [`Outbox`]. The connection ([`Wire`]) passes every other write through; a write of a
