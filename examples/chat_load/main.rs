@@ -5,7 +5,11 @@
 //! memory idle and under load.
 //!
 //! Usage: chat_load ADDR PID CLIENTS [--throughput SECS] [--rate LINES_PER_SEC_PER_ROOM]
-//!        [--latency SECS] [--readers N] [--rooms R]
+//!        [--latency SECS] [--readers N] [--rooms R] [--all-send]
+//!
+//! With `--all-send` (one room, latency phase only) there is no writer: the members send the
+//! room's `--rate` lines a second themselves, in turn (see crowd.rs), and each line is owed to
+//! every member but its sender.
 //!
 //! Brokers joined through NATS: ADDR and PID may be comma-separated lists (PIDs of every
 //! process to charge the CPU to, NATS included). Room r's writer then joins broker r mod N
@@ -17,6 +21,7 @@
 //! everyone rather than at the rate it can drop clients. The readers are plain threads with a
 //! mio poll loop each (see reader.rs), so that the instrument takes little of the two cores
 //! the broker is measured on.
+mod crowd;
 mod reader;
 
 use std::io::Write;
@@ -25,8 +30,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use mio::unix::SourceFd;
 use mio::{Interest, Poll, Token};
 use reader::Shared;
+use std::os::fd::AsRawFd;
 
 /// 41 bytes with the newline: `~T` + 16-digit send time in µs + space + 21 x's.
 const LINE_LEN: usize = 41;
@@ -115,7 +122,7 @@ fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
         eprintln!(
-            "usage: chat_load ADDR PID CLIENTS [--throughput SECS] [--rate L/S PER ROOM] [--latency SECS] [--readers N] [--rooms R]"
+            "usage: chat_load ADDR PID CLIENTS [--throughput SECS] [--rate L/S PER ROOM] [--latency SECS] [--readers N] [--rooms R] [--all-send]"
         );
         std::process::exit(2);
     }
@@ -148,6 +155,13 @@ fn main() -> std::io::Result<()> {
     let latency_secs = arg(&args, "--latency", 3.0);
     let readers = (arg(&args, "--readers", 1.0) as usize).max(1);
     let rooms = (arg(&args, "--rooms", 1.0) as usize).clamp(1, clients.max(1));
+    let all_send = args.iter().any(|a| a == "--all-send");
+    if all_send && (rooms > 1 || throughput_secs > 0.0 || fixed_rate <= 0.0 || clients < 2) {
+        eprintln!(
+            "chat_load: --all-send takes one room, --rate and two clients or more, and no --throughput"
+        );
+        std::process::exit(2);
+    }
 
     let sh = Arc::new(Shared::new(clients, readers));
     let mut registries = Vec::new();
@@ -167,6 +181,7 @@ fn main() -> std::io::Result<()> {
     let t0 = Instant::now();
     // One connection at a time, each complete before the next: ncat's listen backlog is small
     // and overflowing it makes ncat quit with "getpeername ... failed".
+    let mut members = Vec::new();
     for i in 0..clients {
         let mut s = connect(client_at(i, rooms))?;
         if rooms > 1 {
@@ -174,13 +189,20 @@ fn main() -> std::io::Result<()> {
             s.write_all(format!("/join r{}\n", i % rooms).as_bytes())?;
         }
         s.set_nonblocking(true)?;
-        let mut s = mio::net::TcpStream::from_std(s);
+        if all_send {
+            s.set_nodelay(true)?;
+        }
+        let s = Arc::new(s);
         let r = i % readers;
-        registries[r].register(&mut s, Token(i), Interest::READABLE)?;
+        registries[r].register(&mut SourceFd(&s.as_raw_fd()), Token(i), Interest::READABLE)?;
+        if all_send {
+            members.push(s.clone());
+        }
         handoff[r].send((i, s)).expect("reader thread");
     }
     let mut writers = Vec::new();
-    for room in 0..rooms {
+    // With --all-send the members are the writers.
+    for room in 0..rooms * usize::from(!all_send) {
         let mut w = connect(writer_at(room))?;
         w.set_nodelay(true)?;
         w.set_write_timeout(Some(WRITE_LIMIT))?;
@@ -267,7 +289,19 @@ fn main() -> std::io::Result<()> {
         let mut next_rss = start;
         let mut buf = Vec::new();
         let mut last_wake = start;
-        while Instant::now() < end {
+        let mut stuck = 0;
+        if all_send {
+            let mut sample = || {
+                if Instant::now() >= next_rss {
+                    peak_rss = peak_rss.max(rss_kib(pid));
+                    next_rss += Duration::from_millis(200);
+                }
+            };
+            let done = crowd::send(&members, &sh, rate, latency_secs, &mut sample);
+            sent[0] = done.lines;
+            stuck = done.stuck;
+        }
+        while !all_send && Instant::now() < end {
             // Sleep until the next line is due (or the next RSS sample), but at least a
             // millisecond: at high rates the lines of a millisecond go out in one write, as
             // they did with the fixed 1 ms tick, while at low rates the driver does not wake
@@ -304,7 +338,12 @@ fn main() -> std::io::Result<()> {
         // Wait for every delivery owed, or for the broker to have sent nothing for 2 s (a
         // line lost to a dropped client never arrives), at most 30 s: a shorter quiet spell
         // can be a retransmission timeout on an overloaded loopback, with lines still to come.
-        let want = base + deliveries(&sent, clients, rooms);
+        let owed = if all_send {
+            sent[0] * (clients as u64 - 1)
+        } else {
+            deliveries(&sent, clients, rooms)
+        };
+        let want = base + owed;
         let deadline = Instant::now() + Duration::from_secs(30);
         while sh.total() < want && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
@@ -323,10 +362,21 @@ fn main() -> std::io::Result<()> {
         sh.measure_latency.store(false, Ordering::Relaxed);
         let h = sh.latency();
         let lines_in = sent.iter().sum::<u64>().max(1);
-        let expected = deliveries(&sent, clients, rooms).max(1);
+        let expected = owed.max(1);
+        let (who, per_line) = if all_send {
+            let every = clients as f64 / rate;
+            (
+                format!(
+                    "every member sending, one line each every {every:.3} s; {lines_in} lines made, {stuck} never taken by the broker; "
+                ),
+                clients as f64 - 1.0,
+            )
+        } else {
+            (String::new(), clients as f64)
+        };
         println!(
-            "latency at {rate:.0} lines/s per room into {rooms} room(s) ({:.0} delivered/s): {} samples of {expected} expected, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; broker CPU {:.2} ms per line in ({:.2} µs per delivery; this driver {:.2} µs per delivery); {} clients closed by the broker; broker RSS peak {peak_rss} KiB",
-            rate * clients as f64,
+            "latency at {rate:.0} lines/s per room into {rooms} room(s) ({who}{:.0} delivered/s): {} samples of {expected} expected, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; broker CPU {:.2} ms per line in ({:.2} µs per delivery; this driver {:.2} µs per delivery); {} clients closed by the broker; broker RSS peak {peak_rss} KiB",
+            rate * per_line,
             h.len(),
             h.value_at_quantile(0.5) as f64 / 1000.0,
             h.value_at_quantile(0.99) as f64 / 1000.0,

@@ -2,13 +2,15 @@
 //! its share of the clients, so the instrument costs little more per delivery than the read
 //! system call itself and leaves the cores to the broker it measures.
 use std::io::{ErrorKind, Read};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use mio::net::TcpStream;
+use mio::unix::SourceFd;
 use mio::{Events, Poll, Token};
 
 /// State the readers update and the driver's main thread reads.
@@ -78,7 +80,8 @@ impl Shared {
 }
 
 struct Client {
-    stream: TcpStream,
+    /// Shared with the main thread, which sends from it when every member is a sender.
+    stream: Arc<TcpStream>,
     idx: usize,
     /// The start of a line split across reads.
     carry: Vec<u8>,
@@ -92,12 +95,13 @@ struct Tally {
 }
 
 /// Runs reader `me` of `readers` until the process exits. The main thread registers each
-/// client with this reader's registry under `Token(idx)` and then sends it down `rx`.
+/// client (nonblocking, by its descriptor) with this reader's registry under `Token(idx)` and
+/// then sends it down `rx`.
 pub fn run(
     me: usize,
     readers: usize,
     mut poll: Poll,
-    rx: Receiver<(usize, TcpStream)>,
+    rx: Receiver<(usize, Arc<TcpStream>)>,
     sh: Arc<Shared>,
 ) {
     let mut slots: Vec<Option<Client>> = Vec::new();
@@ -105,7 +109,7 @@ pub fn run(
     // One buffer for all of this reader's clients: a 41-byte line needs no more per client.
     let mut buf = vec![0u8; 64 * 1024];
     let mut samples: Vec<u64> = Vec::with_capacity(4096);
-    let place = |slots: &mut Vec<Option<Client>>, (idx, stream): (usize, TcpStream)| {
+    let place = |slots: &mut Vec<Option<Client>>, (idx, stream): (usize, Arc<TcpStream>)| {
         let local = idx / readers;
         if slots.len() <= local {
             slots.resize_with(local + 1, || None);
@@ -149,7 +153,7 @@ pub fn run(
             let mut lines = 0;
             let mut gone = false;
             loop {
-                match c.stream.read(&mut buf) {
+                match (&*c.stream).read(&mut buf) {
                     Ok(0) => {
                         gone = true;
                         break;
@@ -184,7 +188,9 @@ pub fn run(
                 counter.store(counter.load(Ordering::Relaxed) + lines, Ordering::Relaxed);
             }
             if gone {
-                let _ = poll.registry().deregister(&mut c.stream);
+                let _ = poll
+                    .registry()
+                    .deregister(&mut SourceFd(&c.stream.as_raw_fd()));
                 slots[local] = None;
                 sh.closed.fetch_add(1, Ordering::Relaxed);
             }
