@@ -60,11 +60,13 @@ wait_for() { # wait_for CMD...: up to 5 s
     for _ in $(seq 50); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
     echo "timed out waiting for: $*" >&2; exit 1
 }
-free_port() { # a port nothing listens on (nc takes it a moment later)
+free_port() { # a port no TCP socket has, in any state (nc takes it a moment later; without
+    # SO_REUSEADDR, even a connection in TIME_WAIT on it, such as thousands left by another
+    # benchmark just before, makes its bind fail)
     local p
     while :; do
         p=$((20000 + RANDOM % 20000))
-        ss -ltnH "sport = :$p" | grep -q . || { echo "$p"; return; }
+        ss -tanH "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
 }
 

@@ -21,6 +21,8 @@
 #   bench/proxy.sh                  # 1 GiB, 1,000 connections at once, 5 rounds
 #   SMOKE=1 bench/proxy.sh          # 16 MiB, 100 connections, 1 round: that it works
 #
+# TAOJIE_ARGS="--threads 1" gives `serve` its runtime flags (one thread: no wake-ups between
+# workers on a connection's setup).
 # TAOJIE=PATH measures that binary instead of building the release one (a smoke run with the
 # debug build says nothing about speed). The payload lives in /dev/shm (removed at the end).
 # Needs: microsocks, dante-server, python3, bc.
@@ -91,7 +93,7 @@ SINK=127.0.0.1:$(cat "$W/sink.port"); ECHO=127.0.0.1:$(cat "$W/echo.port")
 
 # Each proxy: PROXY_name (its address) and PID_name.
 start_taojie() {
-    "$T" serve proxy --listen 127.0.0.1:0 --allow 127.0.0.1 --max-conns 4096 \
+    "$T" serve ${TAOJIE_ARGS:-} proxy --listen 127.0.0.1:0 --allow 127.0.0.1 --max-conns 4096 \
         --max-handshakes 4096 --max-handshakes-per-addr 4096 \
         > "$W/taojie.ann" 2> "$W/taojie.log" & PIDS+=("$!"); PID_taojie=$!
     wait_for grep -q ' tcp ' "$W/taojie.ann"
