@@ -1,11 +1,10 @@
 //! The client side of `taojie send` / `taojie receive` beyond the protocol itself: the servers
 //! taken from the environment (clients read no config file), direct transit over IPv6, and a
 //! mailbox connection that drops mid-exchange and is picked up again.
-use std::process::Command;
 use std::time::Duration;
 
 use crate::common::bin;
-use crate::lab::{Lab, both_ok};
+use crate::lab::{Lab, both_ok, nft};
 use crate::{LIMIT, fill_file};
 
 /// `TAOJIE_RELAY_URL` and `TAOJIE_TRANSIT_HELPER` stand for `--relay-url` and
@@ -32,20 +31,6 @@ fn the_servers_come_from_the_environment() {
     let (r, s) = (r.finish(LIMIT), s.finish(LIMIT));
     both_ok(&s, &r);
     assert_eq!(r.stdout, b"from the environment\n");
-}
-
-/// `nft ARGS` in the namespace `ns`.
-fn nft(ns: &str, args: &str) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "nft"])
-        .args(args.split(' '))
-        .output()
-        .expect("nft (apt-get install nftables)");
-    assert!(
-        out.status.success(),
-        "nft {args}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The sender offers ::1 beside 127.0.0.1 and listens on both; the receiver (not listening

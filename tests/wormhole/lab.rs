@@ -345,3 +345,18 @@ pub fn both_ok(a: &Done, b: &Done) {
         b.stderr
     );
 }
+
+/// `nft ARGS` in the namespace `ns` (its rules, counters); what it printed.
+pub fn nft(ns: &str, args: &str) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "nft"])
+        .args(args.split(' '))
+        .output()
+        .expect("nft (apt-get install nftables)");
+    assert!(
+        out.status.success(),
+        "nft {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -1,29 +1,14 @@
 //! Resume between two taojie peers: a transfer killed at about half, run again with a new
 //! code, moves only the rest — counted by nftables on the namespace's `lo`, not by taojie —
 //! and the file arrives byte-identical.
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::lab::{Lab, both_ok};
+use crate::lab::{Lab, both_ok, nft};
 use crate::{LIMIT, fill_file};
 
 /// The size: 1 GiB (two taojie peers seal with ring's ChaCha20-Poly1305, fast even in
 /// a debug build).
 const SIZE: u64 = 1 << 30;
-
-fn nft(ns: &str, args: &str) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "nft"])
-        .args(args.split(' '))
-        .output()
-        .expect("nft (apt-get install nftables)");
-    assert!(
-        out.status.success(),
-        "nft {args}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// TCP bytes sent on the namespace's loopback since the counter was made.
 fn wire_bytes(ns: &str) -> u64 {
