@@ -15,6 +15,7 @@
 #
 #   bench/files_web.sh                          # 1 GiB, 100,000 files, 3 rounds
 #   SIZE_MB=256 FILES=10000 ROUNDS=1 bench/files_web.sh    # a quick check
+#   TAOJIE_ARGS="--threads 1" bench/files_web.sh           # serve's runtime flags for both servers
 #
 # The file and the listed folder live in /dev/shm (removed at the end); upload roots on disk.
 # Needs: nginx (Debian's), curl, python3, bc, /usr/bin/time.
@@ -88,7 +89,7 @@ NGINX_WORKER=$(pgrep -P "${PIDS[0]}" | head -1)
 
 # Two taojie servers: one serving the file and the folder (its page), one taking uploads.
 serve() { # serve ROOT NAME: sets ADDR (native), WEB (page), TOKEN
-    "$T" serve files --listen 127.0.0.1:0 --root "$1" --key "$D/key" --web 127.0.0.1:0 \
+    "$T" serve ${TAOJIE_ARGS:-} files --listen 127.0.0.1:0 --root "$1" --key "$D/key" --web 127.0.0.1:0 \
         > "$D/$2.ann" 2> "$D/$2.log" &
     PIDS+=($!)
     wait_for grep -q '^files-web tcp' "$D/$2.ann"
