@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::common::{need, run_program};
-use crate::{HELLO, curl, nginx, proxy, users_file};
+use crate::{ALLOW_NGINX, HELLO, curl, hello_urls, nginx, proxy, users_file};
 
 /// The curl flags for each way through a proxy at `proxy` (with `creds` as `user:pass@`).
 fn modes(proxy: &str, creds: &str) -> Vec<(&'static str, Vec<String>)> {
@@ -30,21 +30,9 @@ fn modes(proxy: &str, creds: &str) -> Vec<(&'static str, Vec<String>)> {
 #[test]
 fn curl_in_every_mode_over_ipv4_and_ipv6_reaches_nginx() {
     let n = nginx();
-    let allow = [
-        "--allow",
-        "127.0.0.1",
-        "--allow",
-        "[::1]",
-        "--allow",
-        "localhost",
-    ];
     for listen in ["127.0.0.1:0", "[::1]:0"] {
-        let (mut server, addr) = proxy(listen, &allow);
-        for url in [
-            n.url("/hello.txt"),
-            n.url6("/hello.txt"),
-            format!("http://localhost:{}/hello.txt", n.port),
-        ] {
+        let (mut server, addr) = proxy(listen, &ALLOW_NGINX);
+        for url in hello_urls(&n) {
             for (mode, flags) in modes(&addr, "") {
                 let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
                 let c = curl(&flags, &url);
@@ -121,15 +109,10 @@ fn pysocks_fetches_through_the_proxy_with_a_login() {
     let n = nginx();
     let dir = tempfile::tempdir().unwrap();
     let users = users_file(dir.path());
-    let allow = [
-        "--allow",
-        "localhost",
-        "--allow",
-        "127.0.0.1",
-        "--allow",
-        "[::1]",
-    ];
-    let (_server, addr) = proxy("127.0.0.1:0", &[&allow[..], &["--users", &users]].concat());
+    let (_server, addr) = proxy(
+        "127.0.0.1:0",
+        &[&ALLOW_NGINX[..], &["--users", &users]].concat(),
+    );
     let (host, port) = addr.rsplit_once(':').unwrap();
     let script = format!(
         r#"

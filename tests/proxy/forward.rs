@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::common::{Server, bin};
-use crate::{HELLO, curl, nginx, proxy, users_file};
+use crate::{ALLOW_NGINX, HELLO, curl, hello_urls, nginx, proxy, users_file};
 
 /// `ann:s3cret pass` in Basic's base64.
 const ANN_BASIC: &str = "YW5uOnMzY3JldCBwYXNz";
@@ -18,21 +18,9 @@ const ANN_BASIC: &str = "YW5uOnMzY3JldCBwYXNz";
 #[test]
 fn curl_x_http_fetches_plain_http_urls_over_ipv4_and_ipv6() {
     let n = nginx();
-    let allow = [
-        "--allow",
-        "127.0.0.1",
-        "--allow",
-        "[::1]",
-        "--allow",
-        "localhost",
-    ];
     for listen in ["127.0.0.1:0", "[::1]:0"] {
-        let (mut server, addr) = proxy(listen, &allow);
-        for url in [
-            n.url("/hello.txt"),
-            n.url6("/hello.txt"),
-            format!("http://localhost:{}/hello.txt", n.port),
-        ] {
+        let (mut server, addr) = proxy(listen, &ALLOW_NGINX);
+        for url in hello_urls(&n) {
             // No -p: curl sends `GET http://... HTTP/1.1` to the proxy itself.
             let c = curl(&["-x", &format!("http://{addr}")], &url);
             assert_eq!(

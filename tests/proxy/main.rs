@@ -41,6 +41,26 @@ pub fn nginx() -> nginx::Nginx {
     n
 }
 
+/// The rules that let a proxy reach the test's nginx, which listens on loopback (denied by
+/// default): its IPv4 and IPv6 addresses and the name `localhost`.
+pub const ALLOW_NGINX: [&str; 6] = [
+    "--allow",
+    "127.0.0.1",
+    "--allow",
+    "[::1]",
+    "--allow",
+    "localhost",
+];
+
+/// `/hello.txt` on `n` by its IPv4 address, its IPv6 address and the name `localhost`.
+pub fn hello_urls(n: &nginx::Nginx) -> [String; 3] {
+    [
+        n.url("/hello.txt"),
+        n.url6("/hello.txt"),
+        format!("http://localhost:{}/hello.txt", n.port),
+    ]
+}
+
 /// `taojie serve proxy --listen LISTEN ARGS...`, its stderr captured; returns it and its
 /// address.
 pub fn proxy(listen: &str, args: &[&str]) -> (Server, String) {

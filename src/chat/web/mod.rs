@@ -6,13 +6,11 @@
 //! fetched from elsewhere; who may open the WebSocket is [`crate::web::access`]'s to say),
 //! and `relay` makes an open one a member of the broker.
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use tokio::net::TcpListener;
-use tracing::warn;
 
 use super::broker::Broker;
 use crate::server::{self, Listener, LiveLimits};
@@ -60,7 +58,7 @@ pub fn start(
         .as_deref()
         .and_then(|a| Token::from_auth(a, TOKEN_LABEL));
     server::announce("chat-web", "tcp", &local);
-    tell(local, token.as_ref());
+    crate::web::announce("chat-web", "chat", "the chat", local, token.as_ref());
     let web = Arc::new(Web {
         broker: Arc::new(Broker {
             auth: None,
@@ -78,33 +76,4 @@ pub fn start(
         move |conn| http::connection(conn, web.clone()),
         shutdown,
     ))
-}
-
-/// The login URL (as Jupyter prints one), and the warnings a page open to the network needs.
-fn tell(local: SocketAddr, token: Option<&Token>) {
-    let shown = match local.ip() {
-        ip if ip.is_unspecified() && local.is_ipv4() => {
-            SocketAddr::new([127, 0, 0, 1].into(), local.port())
-        }
-        ip if ip.is_unspecified() => {
-            SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), local.port())
-        }
-        _ => local,
-    };
-    match token {
-        Some(t) => eprintln!("chat-web login http://{shown}/?token={}", t.hex()),
-        None => eprintln!("chat-web page http://{shown}/"),
-    }
-    if local.ip().is_loopback() {
-        return;
-    }
-    if token.is_none() {
-        warn!(%local, "chat page open to anyone who can reach it (no --key)");
-    } else {
-        warn!(
-            %local,
-            "chat page served over plain HTTP: the token keeps others out, but anyone on the \
-             network path can read the chat and the token; put it behind TLS"
-        );
-    }
 }

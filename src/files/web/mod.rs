@@ -17,13 +17,11 @@
 // A refusal is the response itself, made once per request: no gain in boxing it.
 #![allow(clippy::result_large_err)]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Result;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
 use super::state::State;
 use crate::server::{self, Listener, LiveLimits};
@@ -117,7 +115,7 @@ pub fn start(
     let local = listener.local_addr()?;
     let token = Token::from_auth(&state.auth, TOKEN_LABEL);
     server::announce(SERVICE, "tcp", &local);
-    tell(local, token.as_ref());
+    crate::web::announce("files-web", "files", "the files", local, token.as_ref());
     let web = Arc::new(Web {
         state,
         token,
@@ -146,33 +144,4 @@ pub fn start(
         // What pages left half-sent is recorded, for them to resume after a restart.
         web.uploads.close_all().await;
     })
-}
-
-/// The login URL (as Jupyter prints one), and the warnings a page open to the network needs.
-fn tell(local: SocketAddr, token: Option<&Token>) {
-    let shown = match local.ip() {
-        ip if ip.is_unspecified() && local.is_ipv4() => {
-            SocketAddr::new([127, 0, 0, 1].into(), local.port())
-        }
-        ip if ip.is_unspecified() => {
-            SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), local.port())
-        }
-        _ => local,
-    };
-    match token {
-        Some(t) => eprintln!("files-web login http://{shown}/?token={}", t.hex()),
-        None => eprintln!("files-web page http://{shown}/"),
-    }
-    if local.ip().is_loopback() {
-        return;
-    }
-    if token.is_none() {
-        warn!(%local, "files page open to anyone who can reach it (no --key)");
-    } else {
-        warn!(
-            %local,
-            "files page served over plain HTTP: the token keeps others out, but anyone on the \
-             network path can read the files and the token; put it behind TLS"
-        );
-    }
 }
