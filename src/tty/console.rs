@@ -32,6 +32,7 @@ struct Tty {
 impl Drop for Screen {
     fn drop(&mut self) {
         if let Some(tty) = &self.tty {
+            tty.printer.close();
             tty.modes.restore();
             // The prompt (and anything half typed) goes: the shell's prompt comes next.
             let mut out = std::io::stdout().lock();

@@ -5,8 +5,13 @@
 //!
 //! A finished line is taken off the screen as it is handed over, so the chat shows it once,
 //! as the room sees it (`<name> text`), not also as it was typed after the prompt.
+//!
+//! The editor draws the prompt again after every line it prints, on its own thread, so a
+//! line still on its way when the chat ends would bring the prompt back under the shell's.
+//! [`Printer::close`] therefore has the editor stop drawing it and waits until it has.
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use rustyline::error::ReadlineError;
 use rustyline::{Config, DefaultEditor, ExternalPrinter};
@@ -29,8 +34,56 @@ pub enum Typed {
     Failed(String),
 }
 
+/// How long [`Printer::close`] waits for the editor to take its prompt away.
+const CLOSE_WAIT: Duration = Duration::from_millis(500);
+
 /// Prints above the line being typed.
-pub struct Printer(Mutex<Box<dyn ExternalPrinter + Send>>);
+pub struct Printer {
+    out: Mutex<Box<dyn ExternalPrinter + Send>>,
+    ending: Arc<Ending>,
+}
+
+/// The chat ending, as the editor's thread and the printer see it.
+#[derive(Default)]
+struct Ending {
+    state: Mutex<EndState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct EndState {
+    /// The chat is ending: the prompt is drawn empty from now on.
+    closing: bool,
+    /// The editor has drawn the empty prompt, or stopped reading lines.
+    settled: bool,
+}
+
+impl Ending {
+    fn lock(&self) -> std::sync::MutexGuard<'_, EndState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks the editor as done with the prompt and wakes [`Printer::close`].
+    fn settle(&self) {
+        self.lock().settled = true;
+        self.changed.notify_all();
+    }
+}
+
+/// The prompt the editor draws: [`PROMPT`], empty once the chat is ending.
+struct Prompt(Arc<Ending>);
+
+impl rustyline::Prompt for Prompt {
+    fn raw(&self) -> &str {
+        let closing = self.0.lock().closing;
+        if closing {
+            self.0.settle();
+            ""
+        } else {
+            PROMPT
+        }
+    }
+}
 
 impl Printer {
     /// Prints `text` (one or more whole lines) above the line being typed.
@@ -39,8 +92,30 @@ impl Printer {
             text.push('\n');
         }
         // A panic elsewhere while printing must not silence the chat.
-        let mut p = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let _ = p.print(text);
+    }
+
+    /// Takes the prompt off for good as the chat ends: every line printed before has been
+    /// drawn and the prompt under them is gone when this returns (or after [`CLOSE_WAIT`]).
+    pub fn close(&self) {
+        self.ending.lock().closing = true;
+        // Something printed makes the editor draw again even when nothing else is on its
+        // way; that drawing, the first with the empty prompt, comes after every line queued
+        // before it. What is printed moves the cursor up a row and back down to the start
+        // of the row the prompt was cleared from: nothing shows, no blank line is left.
+        let printed = {
+            let mut p = self.out.lock().unwrap_or_else(|e| e.into_inner());
+            p.print("\x1b[A\n".to_string()).is_ok()
+        };
+        if !printed {
+            return;
+        }
+        let state = self.ending.lock();
+        let _ = self
+            .ending
+            .changed
+            .wait_timeout_while(state, CLOSE_WAIT, |s| !s.settled);
     }
 }
 
@@ -64,26 +139,32 @@ pub fn start() -> Option<(Printer, mpsc::UnboundedReceiver<Typed>)> {
             let _ = ready_tx.send(None);
             return;
         };
+        let ending = Arc::new(Ending::default());
         match editor.create_external_printer() {
             Ok(p) => {
-                let p: Box<dyn ExternalPrinter + Send> = Box::new(p);
-                let _ = ready_tx.send(Some(Printer(Mutex::new(p))));
+                let out: Box<dyn ExternalPrinter + Send> = Box::new(p);
+                let printer = Printer {
+                    out: Mutex::new(out),
+                    ending: ending.clone(),
+                };
+                let _ = ready_tx.send(Some(printer));
             }
             Err(_) => {
                 let _ = ready_tx.send(None);
                 return;
             }
         }
-        read_lines(&mut editor, &lines_tx);
+        read_lines(&mut editor, &lines_tx, &Prompt(ending.clone()));
+        ending.settle();
     });
     let printer = ready_rx.recv().ok().flatten()?;
     Some((printer, lines_rx))
 }
 
 /// Reads lines until the user leaves or the chat stops listening.
-fn read_lines(editor: &mut DefaultEditor, lines: &mpsc::UnboundedSender<Typed>) {
+fn read_lines(editor: &mut DefaultEditor, lines: &mpsc::UnboundedSender<Typed>, prompt: &Prompt) {
     loop {
-        let typed = match editor.readline(PROMPT) {
+        let typed = match editor.readline(prompt) {
             Ok(line) => {
                 erase(&line);
                 if !line.trim().is_empty() {
