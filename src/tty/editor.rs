@@ -97,7 +97,7 @@ impl Printer {
     }
 
     /// Takes the prompt off for good as the chat ends: every line printed before has been
-    /// drawn and the prompt under them is gone when this returns (or after [`CLOSE_WAIT`]).
+    /// drawn and the prompt under them is gone when this returns (or after half a second).
     pub fn close(&self) {
         self.ending.lock().closing = true;
         // Something printed makes the editor draw again even when nothing else is on its
