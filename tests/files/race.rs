@@ -103,7 +103,9 @@ async fn a_local_user_racing_uploads_never_gets_a_file_written_outside_the_root(
     ];
     let srv = Server::start_with_env(&args, 1, &[("RUST_LOG", "warn")]);
 
-    let script = common::peer_script("swap_race.py");
+    // The racer gets the script's text, not its path: the user it runs as may not be able
+    // to reach the checkout (a clone under a 0700 directory, say).
+    let script = std::fs::read_to_string(common::peer_script("swap_race.py")).unwrap();
     let (d, l) = (shared.join("d"), shared.join("l"));
     let mut racer = common::Proc::spawn(
         "setpriv",
@@ -114,6 +116,7 @@ async fn a_local_user_racing_uploads_never_gets_a_file_written_outside_the_root(
             "65534",
             "--clear-groups",
             "/usr/bin/python3",
+            "-c",
             &script,
             d.to_str().unwrap(),
             l.to_str().unwrap(),
