@@ -33,6 +33,9 @@ fn openssl_s_client_verifies_and_talks_to_listen_tls_cert() {
     client.0.feed(b"from s_client\n".to_vec());
     assert!(client.0.wait_stdout(12, WAIT).ends_with(b"from listen\n"));
     client.0.wait_stderr("Verification: OK", WAIT);
+    // s_client ends the whole session when the server's close_notify comes, so the server's
+    // side closes only once the client's line is in.
+    assert_eq!(server.wait_stdout(14, WAIT), b"from s_client\n");
     client.0.close_stdin();
     let (status, out, err) = server.finish(WAIT);
     assert!(status.success(), "{err}");
@@ -97,6 +100,8 @@ fn ncat_ssl_both_ways() {
             .wait_stdout(19, WAIT)
             .starts_with(b"from taojie listen\n")
     );
+    // ncat, too, ends when the server's side closes: that waits for the client's line.
+    assert_eq!(server.wait_stdout(10, WAIT), b"from ncat\n");
     client.0.close_stdin();
     let (status, out, err) = server.finish(WAIT);
     assert!(status.success(), "{err}");
@@ -110,6 +115,7 @@ fn ncat_ssl_both_ways() {
     let mut client = Peer(Proc::spawn("ncat", &["--ssl", "127.0.0.1", port]));
     client.0.feed(b"anyone\n".to_vec());
     assert!(client.0.wait_stdout(12, WAIT).starts_with(b"self-signed\n"));
+    assert_eq!(server.wait_stdout(7, WAIT), b"anyone\n");
     client.0.close_stdin();
     let (status, out, _) = server.finish(WAIT);
     assert!(status.success());
