@@ -18,7 +18,10 @@ fn main() -> ExitCode {
     // `taojie http` and `taojie exec` more than the copy itself. `taojie serve --threads 1`
     // runs every service on the one thread too (no hand-off between threads per request);
     // `--threads N` gives N workers. Everything else gets a worker per core.
+    // `serve --per-core` runs the first of its per-core runtimes here, on one thread too; the
+    // server framework starts the others beside each TCP listener.
     let threads = match &cli.command {
+        taojie::cli::Command::Serve(args) if args.per_core => Some(1),
         taojie::cli::Command::Serve(args) => args.threads,
         _ => None,
     };

@@ -59,10 +59,18 @@ pub struct ServeArgs {
     pub metrics: metrics::MetricsArgs,
     /// Threads that run the services (before or after SERVICE): 1 runs everything on one
     /// thread, which spends the least CPU per request (no hand-off between threads; one
-    /// core's worth of traffic); N gives N worker threads. Default: one per CPU
+    /// core's worth of traffic); N gives N worker threads (with --per-core, N threads of
+    /// one runtime each). Default: one per CPU
     #[arg(long, value_name = "N", global = true,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
+    /// Thread-per-core (before or after SERVICE): one single-threaded runtime per CPU (or per
+    /// --threads N), each accepting on its own SO_REUSEPORT copy of every TCP listener, so a
+    /// connection lives on the one thread that accepted it (no work stealing, no wake-up of
+    /// another thread per request). The connection caps, limits, reloads and metrics stay
+    /// process-wide; UDP and Unix sockets and shared brokers run on the first thread
+    #[arg(long, global = true)]
+    pub per_core: bool,
     /// Run the services FILE (TOML) has a `[SERVICE]` section for, each with the section's keys
     /// as its flags (same names: max-conns = 50); flags given here override the file, and with
     /// a SERVICE only that one runs. SIGHUP re-reads FILE: connection and handshake limits and
@@ -73,6 +81,16 @@ pub struct ServeArgs {
     /// nothing: `FILE: ok (SERVICES)` and status 0, or the error naming the line
     #[arg(long, value_name = "FILE")]
     pub check_config: Option<std::path::PathBuf>,
+}
+
+impl ServeArgs {
+    /// Threads (one runtime each) in thread-per-core mode: --threads N, else one per CPU.
+    pub fn cores(&self) -> usize {
+        match self.threads {
+            Some(n) => n.into(),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
 }
 
 /// The services `taojie serve` can run one at a time.
@@ -225,6 +243,10 @@ pub async fn run(mut args: ServeArgs, matches: Option<&ArgMatches>) -> Result<()
     };
     if let Some(path) = &args.check_config {
         return config::check(path, &overrides()).await;
+    }
+    if args.per_core {
+        // Before anything binds: only then are TCP listeners bound to be spread.
+        crate::server::per_core::set_cores(args.cores());
     }
     if let Some(path) = &args.config {
         // Read before anything binds: a bad file is one line and exit status 1.

@@ -58,10 +58,21 @@ pub async fn listen_udp(addr: &str) -> Result<UdpSocket> {
     bind_udp(crate::addr::resolve_one(addr).await?)
 }
 
-/// Binds a TCP listener with SO_REUSEADDR and a deep backlog.
+/// Binds a TCP listener with SO_REUSEADDR and a deep backlog (and SO_REUSEPORT in
+/// thread-per-core mode, so that [`serve_stream`](super::serve_stream) can bind its siblings).
 pub fn bind_tcp(addr: SocketAddr) -> Result<TcpListener> {
+    let listener = bind_tcp_std(addr, super::per_core::reuse_port())?;
+    Ok(TcpListener::from_std(listener)?)
+}
+
+/// Binds a TCP listener as [`bind_tcp`] does, with SO_REUSEPORT if `reuse_port`, not yet
+/// registered with any runtime (a thread-per-core sibling is registered by its own thread).
+pub(super) fn bind_tcp_std(addr: SocketAddr, reuse_port: bool) -> Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.set_nonblocking(true)?;
     socket
         .bind(&addr.into())
@@ -69,7 +80,7 @@ pub fn bind_tcp(addr: SocketAddr) -> Result<TcpListener> {
     socket
         .listen(BACKLOG)
         .with_context(|| format!("cannot listen on tcp {addr}"))?;
-    Ok(TcpListener::from_std(socket.into())?)
+    Ok(socket.into())
 }
 
 /// Binds a UDP socket with SO_REUSEADDR.
@@ -103,4 +114,21 @@ pub fn bind_unix(path: &Path) -> Result<Listener> {
     let listener =
         UnixListener::bind(path).with_context(|| format!("cannot bind unix {}", path.display()))?;
     Ok(Listener::Unix(listener, path.to_path_buf()))
+}
+
+/// Binds `n - 1` `SO_REUSEPORT` siblings of `listener` for thread-per-core serving, on the
+/// very address it got (its port, when it was bound to port 0); none for a Unix listener or
+/// when `n` is 1. Fails if `listener` itself was bound without `SO_REUSEPORT`.
+pub(super) fn reuse_port_siblings(
+    listener: &Listener,
+    n: usize,
+) -> Result<Vec<std::net::TcpListener>> {
+    let Listener::Tcp(first) = listener else {
+        return Ok(Vec::new());
+    };
+    if n <= 1 {
+        return Ok(Vec::new());
+    }
+    let addr = first.local_addr().context("the listener's address")?;
+    (1..n).map(|_| bind_tcp_std(addr, true)).collect()
 }

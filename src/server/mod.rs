@@ -10,13 +10,15 @@
 //! handshakes in flight and gives each a deadline. UDP services that answer limit each source
 //! address with [`PerSource`], since a source address can be forged. Refused connections are
 //! logged through [`refused`], which shows the first few per kind and peer address and then
-//! one summary line per window.
+//! one summary line per window. [`per_core`] spreads each TCP listener over one thread per
+//! core (`taojie serve --per-core`).
 use std::io::Write;
 
 pub mod bind;
 mod conn;
 mod datagram;
 mod limits;
+pub mod per_core;
 pub mod per_source;
 pub mod preauth;
 mod refusals;

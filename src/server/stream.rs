@@ -1,4 +1,4 @@
-//! The accept loop for stream listeners (TCP and Unix).
+//! The accept loop for stream listeners (TCP and Unix), one per core in thread-per-core mode.
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error_span, warn};
 
 use super::conn::{Activity, Conn};
-use super::{Listener, LiveLimits};
+use super::{Listener, LiveLimits, bind, per_core};
 use crate::retry::Backoff;
 
 /// The next connection's id: unique in the process, across every listener, so a log reader
@@ -22,6 +22,10 @@ static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 /// task of its own, within `limits` (read again for each new connection, so live limits that
 /// change apply to the next one). Returns once every connection has finished or was cut at
 /// the grace deadline.
+///
+/// In thread-per-core mode ([`per_core`](super::per_core)) a TCP listener is served by one
+/// accept loop per core, each on its own thread and `SO_REUSEPORT` listener, all under the
+/// one connection cap; `shutdown` stops them all, and this returns when all are done.
 pub async fn serve_stream<H, F>(
     service: &'static str,
     listener: Listener,
@@ -32,12 +36,82 @@ pub async fn serve_stream<H, F>(
     H: Fn(Conn) -> F + Send + Sync + 'static,
     F: Future<Output = io::Result<()>> + Send + 'static,
 {
-    let handler = Arc::new(handler);
+    let shared = Shared {
+        service,
+        handler: Arc::new(handler),
+        live: limits.into(),
+        // A count rather than a semaphore's permits: the cap may move while connections are
+        // open, and lowering it below the count only refuses newcomers until enough have left.
+        open: Arc::new(AtomicUsize::new(0)),
+    };
+    // An error (the listener was bound without SO_REUSEPORT, before the mode was set) leaves
+    // it to the one loop, as in the ordinary mode.
+    let siblings = bind::reuse_port_siblings(&listener, per_core::cores()).unwrap_or_else(|e| {
+        warn!(service, error = %format!("{e:#}"), "cannot spread the listener over threads; serving it on one");
+        Vec::new()
+    });
+    if siblings.is_empty() {
+        return accept_loop(shared, listener, shutdown).await;
+    }
+    let stop = CancellationToken::new();
+    let done: Vec<_> = siblings
+        .into_iter()
+        .enumerate()
+        .map(|(i, sibling)| {
+            let shared = shared.clone();
+            let stop = stop.clone().cancelled_owned();
+            per_core::spawn(service, i + 1, sibling, move |l| {
+                accept_loop(shared, l, stop)
+            })
+        })
+        .collect();
+    let relay = async {
+        shutdown.await;
+        stop.cancel();
+    };
+    tokio::join!(relay, accept_loop(shared, listener, stop.cancelled()));
+    for finished in done {
+        let _ = finished.await;
+    }
+}
+
+/// What every accept loop of one listener shares, across threads in thread-per-core mode.
+struct Shared<H> {
+    service: &'static str,
+    handler: Arc<H>,
+    live: LiveLimits,
+    /// Connections open on every loop together: the one count the cap applies to.
+    open: Arc<AtomicUsize>,
+}
+
+impl<H> Clone for Shared<H> {
+    fn clone(&self) -> Self {
+        Shared {
+            service: self.service,
+            handler: self.handler.clone(),
+            live: self.live.clone(),
+            open: self.open.clone(),
+        }
+    }
+}
+
+/// One accept loop: accepts on `listener` until `shutdown`, spawning each connection on the
+/// runtime it runs on, then waits for those connections up to the grace deadline.
+async fn accept_loop<H, F>(
+    shared: Shared<H>,
+    listener: Listener,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(Conn) -> F + Send + Sync + 'static,
+    F: Future<Output = io::Result<()>> + Send + 'static,
+{
+    let Shared {
+        service,
+        handler,
+        live,
+        open,
+    } = shared;
     let meter = crate::metrics::service(service);
-    let live = limits.into();
-    // A count rather than a semaphore's permits: the cap may move while connections are open,
-    // and lowering it below the count only refuses newcomers until enough have left.
-    let open = Arc::new(AtomicUsize::new(0));
     let tracker = TaskTracker::new();
     let cut = CancellationToken::new();
     // Pauses after an accept error such as EMFILE.
@@ -73,14 +147,14 @@ pub async fn serve_stream<H, F>(
             }
         };
         meter.accepted.inc();
-        // Only this loop adds to the count, so checking and adding cannot race past the cap.
-        if open.load(Ordering::Acquire) >= max_conns {
+        // Other threads' loops may add to the count at the same moment (thread-per-core): a
+        // place is taken by compare-and-swap, so together they cannot pass the cap.
+        let Some(permit) = Slot::take(&open, max_conns, meter) else {
             debug!(service, peer = %conn.peer(), "connection limit reached; closing");
             meter.refused("connection limit");
             continue;
-        }
+        };
         let conn = conn.metered(meter);
-        let permit = Slot::take(&open, meter);
         // Every line the connection logs carries who it is, in both formats (`conn{service=…
         // peer=ADDR conn=N}: …` in text, a `span` object in JSON). A span's level only decides
         // when it is enabled; no filter short of `off` drops the error level, so it is there
@@ -133,10 +207,18 @@ pub async fn serve_stream<H, F>(
 struct Slot(Arc<AtomicUsize>, &'static crate::metrics::Service);
 
 impl Slot {
-    fn take(open: &Arc<AtomicUsize>, meter: &'static crate::metrics::Service) -> Slot {
-        open.fetch_add(1, Ordering::AcqRel);
+    /// A place under `max` in `open`, or None when all are taken.
+    fn take(
+        open: &Arc<AtomicUsize>,
+        max: usize,
+        meter: &'static crate::metrics::Service,
+    ) -> Option<Slot> {
+        open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .ok()?;
         meter.open.inc();
-        Slot(open.clone(), meter)
+        Some(Slot(open.clone(), meter))
     }
 }
 

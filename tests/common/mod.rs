@@ -209,6 +209,18 @@ impl Server {
         &self.stderr
     }
 
+    /// Reads the server's stdout until it closes (the server exited) or `limit` passes;
+    /// returns the lines printed after the address lines it was started with.
+    pub fn stdout_until_closed(&mut self, limit: Duration) -> Vec<String> {
+        let out = self.stdout_rest.as_ref().expect("stdout read");
+        let deadline = Instant::now() + limit;
+        let mut lines = Vec::new();
+        while let Ok(line) = out.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            lines.push(line);
+        }
+        lines
+    }
+
     /// The address announced for `service` over `proto`.
     pub fn addr(&self, service: &str, proto: &str) -> String {
         self.lines
