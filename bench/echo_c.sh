@@ -18,6 +18,9 @@
 #   ROUNDS=7 SECONDS_PER_RUN=10 bench/echo_c.sh
 #   TAOJIE=/tmp/taojie-before TAOJIE_ARGS="--threads 1" PERF=1 ROUNDS=1 bench/echo_c.sh
 #   SCENARIOS="50x1x64 1x1x64" bench/echo_c.sh
+#   TAOJIE_MODES="default;--threads 1;--per-core" bench/echo_c.sh
+#       several runtime modes of the one binary in the same rounds (`;` between their
+#       TAOJIE_ARGS, `default` for none), each against C's: which one should be the default
 # Scenarios are CONNSxDEPTHxSIZE; the default is the issue's three plus 1 connection (latency).
 # Loopback only; every run is bounded (the load generator's -t, and an alarm of -t + 30 s).
 set -euo pipefail
@@ -28,6 +31,13 @@ SECS=${SECONDS_PER_RUN:-5}
 SCENARIOS=${SCENARIOS:-"50x1x64 50x16x64 4x4x16384 1x1x64"}
 PERF=${PERF:-0}
 TAOJIE_ARGS=${TAOJIE_ARGS:-}
+# The taojie modes to run, t0 t1 ...: TAOJIE_MODES split at `;`, or TAOJIE_ARGS alone.
+IFS=';' read -r -a MODES <<<"${TAOJIE_MODES:-${TAOJIE_ARGS:-default}}"
+SERVERS="c"
+for i in "${!MODES[@]}"; do
+    [ "${MODES[$i]}" = default ] && MODES[$i]=""
+    SERVERS="$SERVERS t$i"
+done
 
 T=$(mktemp -d /tmp/taojie-echo-c.XXXXXX)
 SPID=""
@@ -48,14 +58,15 @@ fi
 [ "$PERF" = 1 ] && ! command -v perf >/dev/null && { echo "bench/echo_c.sh: perf is missing" >&2; exit 1; }
 TCK=$(getconf CLK_TCK)
 
-# Starts server $1 (c or taojie); sets SPID and ADDR once it has printed its address.
+# Starts server $1 (c, or tI: taojie in mode I); sets SPID and ADDR once it has printed its
+# address.
 start_server() {
     : >"$T/out"
     if [ "$1" = c ]; then
         "$T/epoll_echo" 127.0.0.1:0 >"$T/out" 2>"$T/err" &
     else
         # shellcheck disable=SC2086
-        "$TAOJIE" serve echo --listen 127.0.0.1:0 $TAOJIE_ARGS >"$T/out" 2>"$T/err" &
+        "$TAOJIE" serve echo --listen 127.0.0.1:0 ${MODES[${1#t}]} >"$T/out" 2>"$T/err" &
     fi
     SPID=$!
     ADDR=""
@@ -106,9 +117,11 @@ run_one() {
     echo "round=$round server=$server scenario=$scen $line cpu_us_per_req=$cpu_us $perfline" | tee -a "$T/runs"
 }
 
-echo "# taojie: $TAOJIE $TAOJIE_ARGS; $ROUNDS rounds, $SECS s per run; $(nproc) CPUs; $(date -u +%FT%TZ)"
+echo "# taojie: $TAOJIE; $ROUNDS rounds, $SECS s per run; $(nproc) CPUs; $(date -u +%FT%TZ)"
+for i in "${!MODES[@]}"; do echo "# t$i: serve echo ${MODES[$i]:-(default runtime)}"; done
 for round in $(seq "$ROUNDS"); do
-    if [ $((round % 2)) = 1 ]; then order="c taojie"; else order="taojie c"; fi
+    # Odd rounds C first, even rounds C last (and the modes reversed).
+    if [ $((round % 2)) = 1 ]; then order=$SERVERS; else order=$(tr ' ' '\n' <<<"$SERVERS" | tac | tr '\n' ' '); fi
     for scen in $SCENARIOS; do
         for server in $order; do
             run_one "$server" "$scen" "$round"
@@ -116,37 +129,42 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-# Medians per (scenario, server) of every numeric field, then taojie / C.
+# Medians per (scenario, server) of every numeric field, then each taojie mode / C.
 echo
-echo "# medians over $ROUNDS rounds (ratio = taojie / C)"
-python3 - "$T/runs" "$PERF" <<'EOF'
+echo "# medians over $ROUNDS rounds (ratio = taojie mode / C)"
+python3 - "$T/runs" "$PERF" "$SERVERS" "${MODES[@]/#/=}" <<'EOF'
 import statistics, sys
 runs = {}
 for line in open(sys.argv[1]):
     f = dict(kv.split("=", 1) for kv in line.split())
     runs.setdefault((f["scenario"], f["server"]), []).append(f)
 perf = sys.argv[2] == "1"
+servers = sys.argv[3].split()
+label = {"c": "C"}
+for i, mode in enumerate(sys.argv[4:]):
+    label[f"t{i}"] = f"t{i} " + (mode[1:] or "default")
 cols = ["rps", "cpu_us_per_req", "p50_us", "p99_us"]
-print(f"{'scenario':<12}" + "".join(f"{c + ' C':>18}{c + ' taojie':>20}{'ratio':>8}" for c in cols))
+print(f"{'scenario':<12}{'server':<20}" + "".join(f"{c:>16}{'ratio':>7}" for c in cols))
 for scen in dict.fromkeys(s for s, _ in runs):
     med = {srv: {c: statistics.median(float(r[c]) for r in runs[(scen, srv)]) for c in cols}
-           for srv in ("c", "taojie")}
-    row = f"{scen:<12}"
-    for c in cols:
-        a, b = med["c"][c], med["taojie"][c]
-        row += f"{a:>18.2f}{b:>20.2f}{(b / a if a else 0):>8.2f}"
-    print(row)
+           for srv in servers}
+    for srv in servers:
+        row = f"{scen:<12}{label[srv]:<20}"
+        for c in cols:
+            a, b = med["c"][c], med[srv][c]
+            row += f"{b:>16.2f}{(b / a if a else 0):>7.2f}"
+        print(row)
 if perf:
     print("\n# per request (medians of perf stat counts / requests answered)")
     keys = ["sys_enter", "sys_enter_recvfrom", "sys_enter_read", "sys_enter_sendto",
             "sys_enter_write", "sys_enter_epoll_wait", "sys_enter_epoll_pwait",
             "sys_enter_futex", "context-switches", "cpu-migrations", "task-clock"]
     for scen in dict.fromkeys(s for s, _ in runs):
-        for srv in ("c", "taojie"):
+        for srv in servers:
             rs = runs[(scen, srv)]
             per = {k: statistics.median(float(r.get(k, 0)) / float(r["requests"]) for r in rs)
                    for k in keys}
             # task-clock is in ms: µs of CPU per request
             per["task-clock"] *= 1000
-            print(f"{scen:<12} {srv:<7}" + " ".join(f"{k.replace('sys_enter_', '')}={v:.3f}" for k, v in per.items()))
+            print(f"{scen:<12} {label[srv]:<20}" + " ".join(f"{k.replace('sys_enter_', '')}={v:.3f}" for k, v in per.items()))
 EOF

@@ -22,7 +22,10 @@
 #   SMOKE=1 bench/proxy.sh          # 16 MiB, 100 connections, 1 round: that it works
 #
 # TAOJIE_ARGS="--threads 1" gives `serve` its runtime flags (one thread: no wake-ups between
-# workers on a connection's setup).
+# workers on a connection's setup); TAOJIE_ARGS="--per-core" runs a single-threaded runtime per
+# core, each with its own SO_REUSEPORT listener. TAOJIE_MODES="default;--threads 1;--per-core"
+# runs one taojie per mode (`;` between their flags, `default` for none) in the same rounds, as
+# cases taojie, taojie1, taojie2...; the issue's marks compare the first with the peers.
 # TAOJIE=PATH measures that binary instead of building the release one (a smoke run with the
 # debug build says nothing about speed). The payload lives in /dev/shm (removed at the end).
 # Needs: microsocks, dante-server, python3, bc.
@@ -91,13 +94,20 @@ $PEER echo > "$W/echo.port" & PIDS+=("$!")
 wait_for test -s "$W/sink.port"; wait_for test -s "$W/echo.port"
 SINK=127.0.0.1:$(cat "$W/sink.port"); ECHO=127.0.0.1:$(cat "$W/echo.port")
 
+# The taojie modes: TAOJIE_MODES split at `;`, or TAOJIE_ARGS alone.
+IFS=';' read -r -a MODES <<<"${TAOJIE_MODES:-${TAOJIE_ARGS:-default}}"
 # Each proxy: PROXY_name (its address) and PID_name.
-start_taojie() {
-    "$T" serve ${TAOJIE_ARGS:-} proxy --listen 127.0.0.1:0 --allow 127.0.0.1 --max-conns 4096 \
+start_taojie() { # start_taojie I: taojie in mode I, as case taojie (I empty or 0) or taojieI
+    local i=${1:-0} name=taojie args
+    args=${MODES[$i]}
+    [ "$i" = 0 ] || name=taojie$i
+    [ "$args" = default ] && args=""
+    # shellcheck disable=SC2086
+    "$T" serve $args proxy --listen 127.0.0.1:0 --allow 127.0.0.1 --max-conns 4096 \
         --max-handshakes 4096 --max-handshakes-per-addr 4096 \
-        > "$W/taojie.ann" 2> "$W/taojie.log" & PIDS+=("$!"); PID_taojie=$!
-    wait_for grep -q ' tcp ' "$W/taojie.ann"
-    PROXY_taojie=$(awk '/ tcp / {print $3; exit}' "$W/taojie.ann")
+        > "$W/$name.ann" 2> "$W/$name.log" & PIDS+=("$!"); eval "PID_$name=\$!"
+    wait_for grep -q ' tcp ' "$W/$name.ann"
+    eval "PROXY_$name=$(awk '/ tcp / {print $3; exit}' "$W/$name.ann")"
 }
 start_microsocks() {
     local port; port=$(free_port)
@@ -125,7 +135,13 @@ for need in microsocks /usr/sbin/danted bc ss; do
     command -v "$need" >/dev/null || { echo "bench/proxy.sh: $need is missing (apt-get install microsocks dante-server bc iproute2)" >&2; exit 1; }
 done
 CASES=(taojie microsocks dante)
-for c in "${CASES[@]}"; do "start_$c"; : > "$W/t.$c"; : > "$W/cpu.$c"; : > "$W/many.$c"
+for i in "${!MODES[@]}"; do
+    [ "$i" = 0 ] || CASES+=("taojie$i")
+    echo "bench/proxy.sh: $( [ "$i" = 0 ] && echo taojie || echo "taojie$i" ) is serve ${MODES[$i]} proxy" >&2
+done
+for c in "${CASES[@]}"; do
+    case $c in taojie*) start_taojie "${c#taojie}" ;; *) "start_$c" ;; esac
+    : > "$W/t.$c"; : > "$W/cpu.$c"; : > "$W/many.$c"
     : > "$W/p50.$c"; : > "$W/p99.$c"; done
 : > "$W/p50.direct"; : > "$W/p99.direct"
 
@@ -164,7 +180,7 @@ t_taojie=$(median < "$W/t.taojie"); cpu_taojie=$(median < "$W/cpu.taojie")
 for c in "${CASES[@]}"; do
     added=$(echo "$(median < "$W/p50.$c") - $direct" | bc -l)
     line=$(printf '%-12s setup p50 added %6.0f us' "$c" "$added")
-    if [ "$c" != taojie ]; then
+    if [ "${c#taojie}" = "$c" ]; then
         line+=$(printf ', taojie throughput x%.2f of its' "$(echo "$t_taojie / $(median < "$W/t.$c")" | bc -l)")
         cpu=$(median < "$W/cpu.$c")
         if [ "$(echo "$cpu > 0" | bc -l)" = 1 ]; then
