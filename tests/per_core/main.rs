@@ -3,7 +3,10 @@
 //! the connection cap is one for the process, not one per thread; SIGTERM drains every
 //! thread's connections (and cuts them at the grace deadline), a second signal stops at once;
 //! SIGHUP's new limits reach every thread; each socket's address line is printed once.
+//! `services.rs`: the proxy and the chat broker with their connections on every thread.
+#[path = "../common/mod.rs"]
 mod common;
+mod services;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -19,7 +22,7 @@ const THREADS: &str = "4";
 
 /// Starts `taojie serve ARGS --per-core --threads 4` with stderr captured (RUST_LOG unset)
 /// and waits for `n` address lines.
-fn serve(args: &[&str], n: usize) -> Server {
+pub fn serve(args: &[&str], n: usize) -> Server {
     let mut cmd = common::command(common::bin());
     cmd.arg("serve")
         .args(args)
@@ -29,7 +32,7 @@ fn serve(args: &[&str], n: usize) -> Server {
 }
 
 /// A connection with read and write timeouts.
-fn connect(addr: &str) -> TcpStream {
+pub fn connect(addr: &str) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.set_read_timeout(Some(LIMIT)).unwrap();
     s.set_write_timeout(Some(LIMIT)).unwrap();
@@ -37,7 +40,7 @@ fn connect(addr: &str) -> TcpStream {
 }
 
 /// Sends `msg` and reads as many bytes back.
-fn round_trip(s: &mut TcpStream, msg: &[u8]) -> Vec<u8> {
+pub fn round_trip(s: &mut TcpStream, msg: &[u8]) -> Vec<u8> {
     s.write_all(msg).unwrap();
     let mut back = vec![0; msg.len()];
     s.read_exact(&mut back).unwrap();
@@ -79,7 +82,7 @@ fn listeners_on(port: u16) -> usize {
 
 /// Waits until `n` sockets listen on `port`. The address line comes out as the first
 /// listener is bound; its siblings follow as the service starts serving it.
-fn wait_listeners(port: u16, n: usize) {
+pub fn wait_listeners(port: u16, n: usize) {
     let deadline = Instant::now() + LIMIT;
     while listeners_on(port) != n {
         assert!(
@@ -91,7 +94,7 @@ fn wait_listeners(port: u16, n: usize) {
     }
 }
 
-fn port_of(addr: &str) -> u16 {
+pub fn port_of(addr: &str) -> u16 {
     addr.rsplit_once(':').unwrap().1.parse().unwrap()
 }
 
