@@ -1,6 +1,7 @@
 //! Thread-per-core serving (`taojie serve --per-core`): the process runs one current-thread
 //! runtime per core, and every TCP listener served with [`serve_stream`](super::serve_stream)
-//! gets one `SO_REUSEPORT` sibling per extra core, each accepting on a thread of its own. The
+//! gets one `SO_REUSEPORT` sibling per extra core, accepting on that core's thread (N threads
+//! in all, shared by every listener: the first is the one `main` runs). The
 //! kernel spreads new connections over the siblings by their address hash; a connection then
 //! lives its whole life on the thread that accepted it, with no work stealing and no wake-up
 //! of another thread per request.
@@ -19,8 +20,11 @@
 //! binds; the services never know it. Only in this mode are TCP listeners bound with
 //! `SO_REUSEPORT`: otherwise a second server of the same user on the same port would be an
 //! error, as it should be, rather than a silent sharer of the traffic.
+use std::io;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tracing::warn;
 
@@ -46,51 +50,70 @@ pub(super) fn reuse_port() -> bool {
     cores() > 1
 }
 
-/// Starts a thread named `taojie-core-I` with a current-thread runtime that runs what `run`
-/// makes of `listener` (registered with that runtime), then drops the runtime without
-/// waiting for blocking work. The receiver resolves when the serving is done (or the thread
-/// could not start: it is logged).
+/// The runtimes of the threads beyond the first, one per extra core, started on first use
+/// (none in the ordinary mode). Every listener's siblings share them: N threads in all, however
+/// many listeners the services bind. A thread that cannot start is logged and left out.
+pub(super) fn extra_runtimes() -> &'static [Handle] {
+    static EXTRA: OnceLock<Vec<Handle>> = OnceLock::new();
+    if cores() <= 1 {
+        return &[];
+    }
+    EXTRA.get_or_init(|| {
+        (1..cores())
+            .filter_map(|i| {
+                start_core(i)
+                    .inspect_err(|e| warn!(error = %e, "cannot start thread taojie-core-{i}"))
+                    .ok()
+            })
+            .collect()
+    })
+}
+
+/// Starts thread `taojie-core-I` running a current-thread runtime for the life of the
+/// process, and returns its handle. Waits for the thread to build it: a moment, once.
+fn start_core(i: usize) -> io::Result<Handle> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(format!("taojie-core-{i}"))
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => {
+                    let _ = tx.send(Ok(rt.handle().clone()));
+                    // Drives the tasks spawned on it (accept loops and their connections)
+                    // until the process ends.
+                    rt.block_on(std::future::pending::<()>());
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        })?;
+    rx.recv()
+        .map_err(|_| io::Error::other("the thread ended before its runtime started"))?
+}
+
+/// Runs what `run` makes of `listener` on `runtime` (the listener registered with it); the
+/// receiver resolves when that is done.
 pub(super) fn spawn<R, F>(
     service: &'static str,
-    index: usize,
+    runtime: &Handle,
     listener: std::net::TcpListener,
     run: R,
 ) -> oneshot::Receiver<()>
 where
     R: FnOnce(Listener) -> F + Send + 'static,
-    F: std::future::Future<Output = ()>,
+    F: std::future::Future<Output = ()> + Send + 'static,
 {
     let (done, finished) = oneshot::channel();
-    let thread = std::thread::Builder::new()
-        .name(format!("taojie-core-{index}"))
-        .spawn(move || {
-            if let Err(e) = serve_here(listener, run) {
-                warn!(service, error = %e, "cannot serve a listener on thread {index}");
-            }
-            let _ = done.send(());
-        });
-    if let Err(e) = thread {
-        warn!(service, error = %e, "cannot start thread {index}");
-    }
-    finished
-}
-
-/// Runs what `run` makes of `listener` on a current-thread runtime of this thread's own.
-fn serve_here<R, F>(listener: std::net::TcpListener, run: R) -> std::io::Result<()>
-where
-    R: FnOnce(Listener) -> F,
-    F: std::future::Future<Output = ()>,
-{
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let served = rt.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        run(Listener::Tcp(listener)).await;
-        Ok(())
+    runtime.spawn(async move {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => run(Listener::Tcp(l)).await,
+            Err(e) => warn!(service, error = %e, "cannot serve a listener on another thread"),
+        }
+        let _ = done.send(());
     });
-    // A handler's spawn_blocking work (a file being read) must not hold this thread past the
-    // grace deadline the accept loop already kept: the service is done with it.
-    rt.shutdown_background();
-    served
+    finished
 }

@@ -46,7 +46,8 @@ pub async fn serve_stream<H, F>(
     };
     // An error (the listener was bound without SO_REUSEPORT, before the mode was set) leaves
     // it to the one loop, as in the ordinary mode.
-    let siblings = bind::reuse_port_siblings(&listener, per_core::cores()).unwrap_or_else(|e| {
+    let runtimes = per_core::extra_runtimes();
+    let siblings = bind::reuse_port_siblings(&listener, 1 + runtimes.len()).unwrap_or_else(|e| {
         warn!(service, error = %format!("{e:#}"), "cannot spread the listener over threads; serving it on one");
         Vec::new()
     });
@@ -56,11 +57,11 @@ pub async fn serve_stream<H, F>(
     let stop = CancellationToken::new();
     let done: Vec<_> = siblings
         .into_iter()
-        .enumerate()
-        .map(|(i, sibling)| {
+        .zip(runtimes)
+        .map(|(sibling, runtime)| {
             let shared = shared.clone();
             let stop = stop.clone().cancelled_owned();
-            per_core::spawn(service, i + 1, sibling, move |l| {
+            per_core::spawn(service, runtime, sibling, move |l| {
                 accept_loop(shared, l, stop)
             })
         })

@@ -94,6 +94,16 @@ pub fn wait_listeners(port: u16, n: usize) {
     }
 }
 
+/// The server's threads named `taojie-core-I` (the runtimes beside the first).
+fn core_threads(server: &Server) -> usize {
+    std::fs::read_dir(format!("/proc/{}/task", server.child.id()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("taojie-core-"))
+        .count()
+}
+
+/// The port of HOST:PORT.
 pub fn port_of(addr: &str) -> u16 {
     addr.rsplit_once(':').unwrap().1.parse().unwrap()
 }
@@ -104,12 +114,7 @@ fn many_connections_spread_over_the_threads_are_each_served_intact() {
     let addr = server.addr("echo", "tcp");
     // One listener per thread, all on the port the first one got from port 0.
     wait_listeners(port_of(&addr), 4);
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", server.child.id()))
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|name| name.starts_with("taojie-core-"))
-        .count();
-    assert_eq!(tasks, 3, "threads beside the first");
+    assert_eq!(core_threads(&server), 3, "threads beside the first");
     // 200 connections open at once (their source ports spread them over the four
     // listeners), each with bytes of its own, going both ways in several rounds.
     let mut conns: Vec<TcpStream> = (0..200).map(|_| connect(&addr)).collect();
@@ -300,6 +305,8 @@ fn every_service_prints_each_address_line_once() {
             wait_listeners(port_of(addr), 4);
         }
     }
+    // One runtime per thread, shared by all those listeners: 3 beside the first, not 3 each.
+    assert_eq!(core_threads(&server), 3, "threads beside the first");
     let mut echo = connect(&server.addr("echo", "tcp"));
     assert_eq!(round_trip(&mut echo, b"ping"), b"ping");
     let mut daytime = connect(&server.addr("daytime", "tcp"));
