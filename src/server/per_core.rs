@@ -13,8 +13,10 @@
 //! a handler must be `Send + Sync`. The first thread (the one that called `serve_stream`)
 //! keeps what cannot be spread: UDP sockets (their per-source limits and the chat hub are one
 //! state, and a datagram has no connection to keep on a thread), Unix sockets (no
-//! `SO_REUSEPORT`), the signal handler, the metrics endpoint's scrape and every broker task a
-//! service starts beside its listeners.
+//! `SO_REUSEPORT`), the signal handler, and every task a service starts beside its listeners
+//! rather than per connection (the chat broker's NATS link, the UDP hubs). Chat's TCP members
+//! are spread like any connection: its rooms are one `Arc`'d state with its own locks, so a
+//! post crosses to members on other threads as it does between the default runtime's workers.
 //!
 //! The mode is process-wide ([`set_cores`]), chosen by `taojie serve` before any service
 //! binds; the services never know it. Only in this mode are TCP listeners bound with
