@@ -179,6 +179,128 @@ fn wrong_chunks_are_refused_and_write_nothing() {
     assert_eq!(std::fs::read(web.root("empty")).unwrap(), b"");
 }
 
+/// Sends the chunk of `data` at `offset` on a connection of its own and reads the answer in
+/// a thread: several in flight at once, as the page sends them.
+fn chunk_in_thread<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    web: &Web,
+    name: &'s str,
+    data: &'s [u8],
+    offset: usize,
+) -> std::thread::ScopedJoinHandle<'s, super::Resp> {
+    let (addr, auth) = (web.addr.clone(), web.bearer());
+    scope.spawn(move || {
+        let piece = &data[offset..(offset + CHUNK).min(data.len())];
+        let target = format!("/{name}?offset={offset}&{}", q(data));
+        let headers = [
+            ("Authorization", auth.as_str()),
+            ("Content-Digest", &digest(piece)),
+        ];
+        super::request(&addr, "PATCH", &target, &headers, piece)
+    })
+}
+
+#[test]
+fn chunks_in_flight_at_once_and_out_of_order_give_the_exact_file() {
+    let web = Web::start(&[]);
+    let data = bytes(5 * CHUNK + 4321, 6);
+    let name = "many.bin";
+    assert_eq!(start(&web, name, &data), 0);
+    // Every chunk at once, the last ones first: each is written when the ones before it are.
+    let answers: Vec<(usize, super::Resp)> = std::thread::scope(|s| {
+        let offsets: Vec<usize> = (0..6).rev().map(|i| i * CHUNK).collect();
+        let handles: Vec<_> = offsets
+            .iter()
+            .map(|&at| (at, chunk_in_thread(s, &web, name, &data, at)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(at, h)| (at, h.join().unwrap()))
+            .collect()
+    });
+    for (at, r) in &answers {
+        let end = (at + CHUNK).min(data.len());
+        let want = if end == data.len() { 201 } else { 200 };
+        assert_eq!(r.status, want, "chunk at {at}: {}", r.text());
+        assert_eq!(r.json()["offset"], end, "chunk at {at}: held up to its end");
+    }
+    let last = &answers[0].1;
+    assert_eq!(last.json()["blake3"], blake3::hash(&data).to_hex().as_str());
+    assert_eq!(std::fs::read(web.root(name)).unwrap(), data);
+    assert_eq!(partial_len(&web, name), None, "nothing left beside it");
+}
+
+#[test]
+fn a_chunk_ahead_waits_for_the_ones_before_and_a_restart_resumes_after_what_is_contiguous() {
+    let web = Web::start(&[]);
+    let data = bytes(4 * CHUNK, 7);
+    let name = "gap.bin";
+    assert_eq!(start(&web, name, &data), 0);
+    assert_eq!(chunk(&web, name, &data, 0, CHUNK).status, 200);
+    // Overlapping what is held, or not starting where a segment does: refused at once.
+    let r = chunk(&web, name, &data, 0, CHUNK);
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["offset"], CHUNK);
+    let r = chunk(&web, name, &data, CHUNK + 4096, CHUNK - 4096);
+    assert_eq!(r.status, 400, "{}", r.text());
+    // The third chunk without the second: verified in memory, never written; once nobody
+    // sends the second, it is let go and told where the upload continues.
+    let r = chunk(&web, name, &data, 2 * CHUNK, CHUNK);
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["offset"], CHUNK);
+    assert_eq!(
+        partial_len(&web, name),
+        Some(CHUNK as u64),
+        "nothing past the gap"
+    );
+    // A chunk that claims a range another chunk in flight has claimed is refused, and the
+    // first is still taken: the third chunk waits while the second is being sent slowly.
+    let (answers, dup) = std::thread::scope(|s| {
+        use std::io::Write;
+        let piece = &data[CHUNK..2 * CHUNK];
+        let head = format!(
+            "PATCH /{name}?offset={CHUNK}&{} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nConnection: close\r\nContent-Digest: {}\r\nContent-Length: {}\r\n\r\n",
+            q(&data),
+            web.addr,
+            web.bearer(),
+            digest(piece),
+            piece.len()
+        );
+        let mut slow = std::net::TcpStream::connect(&web.addr).unwrap();
+        slow.write_all(head.as_bytes()).unwrap();
+        slow.write_all(&piece[..MIB]).unwrap();
+        // The second chunk is on its way (its first bytes reach the partial file): the same
+        // range again is refused.
+        let deadline = std::time::Instant::now() + super::WAIT;
+        while partial_len(&web, name).unwrap() == CHUNK as u64 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the slow chunk never began"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let dup = chunk(&web, name, &data, CHUNK, CHUNK);
+        let third = chunk_in_thread(s, &web, name, &data, 2 * CHUNK);
+        slow.write_all(&piece[MIB..]).unwrap();
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut slow, &mut raw).unwrap();
+        (vec![super::parse(&raw), third.join().unwrap()], dup)
+    });
+    assert_eq!(dup.status, 409, "{}", dup.text());
+    for (i, r) in answers.iter().enumerate() {
+        assert_eq!(r.status, 200, "chunk {}: {}", i + 1, r.text());
+        assert_eq!(r.json()["offset"], (i + 2) * CHUNK);
+    }
+    // Stopped now and started again: the upload continues after the three chunks held.
+    let addr = web.addr.clone();
+    let dir = web.stop();
+    let web = Web::start_in(dir, &addr, &[]);
+    assert_eq!(start(&web, name, &data), 3 * CHUNK as u64);
+    let r = chunk(&web, name, &data, 3 * CHUNK, CHUNK);
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(std::fs::read(web.root(name)).unwrap(), data);
+}
+
 #[test]
 fn a_whole_put_is_kept_only_whole_and_replaces_only_when_asked() {
     if !need("curl") {

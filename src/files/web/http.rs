@@ -24,6 +24,11 @@ use crate::server::Conn;
 /// between requests).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The largest read of a connection (hyper's buffer, which also bounds a request's head):
+/// with 64 KiB, an 8 MiB upload chunk came in 128 pieces, each a wake-up of the thread that
+/// writes it (BENCHMARKS.md, "Files page").
+const READ_MAX: usize = 512 * 1024;
+
 /// Serves one connection.
 pub async fn connection(conn: Conn, web: Arc<Web>) -> io::Result<()> {
     let outbox = Outbox::default();
@@ -37,11 +42,12 @@ pub async fn connection(conn: Conn, web: Arc<Web>) -> io::Result<()> {
         })
     };
     // Queued writes (`writev`), never copied into hyper's own buffer: a download's chunks
-    // are stand-ins that the wire turns into sendfile(2) (see `zerocopy`).
+    // are stand-ins that the wire turns into sendfile(2) (see `zerocopy`). Reads grow up to
+    // `READ_MAX` while a body fills them: an upload's bytes come in few large pieces.
     let served = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEAD_TIMEOUT)
-        .max_buf_size(64 * 1024)
+        .max_buf_size(READ_MAX)
         .writev(true)
         .serve_connection(TokioIo::new(Wire::new(conn, outbox)), service);
     tokio::pin!(served);

@@ -6,9 +6,12 @@
 //! bytes each, so proxies that cap request bodies let them through), each with the SHA-256 of
 //! its bytes in `Content-Digest` (RFC 9530): `POST ?upload&size=N&mtime=MS` asks where to
 //! continue (0, or what an earlier attempt left held), then `PATCH ?offset=K&size=N&mtime=MS`
-//! sends the bytes from there. A chunk is written as it arrives and its segments held once its
-//! digest matches; a chunk cut off or not matching is forgotten (the partial file cut back to
-//! where it began), so the next try sends it again. Between chunks the upload stays open in
+//! sends the bytes from there. The page keeps a few chunks in flight at once: the next one is
+//! written as it arrives and its segments held once its digest matches, the ones after it are
+//! received into memory, checked, and written in order when their turn comes
+//! ([`turns`]); so the partial file only grows by verified chunks, contiguously. A chunk cut
+//! off or not matching is forgotten (the partial file cut back to where it began, or the
+//! memory let go), so the next try sends it again. Between chunks the upload stays open in
 //! [`Sessions`] (for its writer and its lock on the partial file); an idle one, and every one
 //! when the server stops, is closed with what it holds recorded, so a page reloaded, a network
 //! back or a server started again resumes from there: size and modification time must match,
@@ -16,9 +19,9 @@
 //!
 //! `PUT` sends a whole file in one request (curl `-T`, WebDAV), into the same writer.
 //!
-//! [`sessions`] keeps the uploads open between chunks, [`chunk`](mod@chunk) takes the page's
-//! requests, [`whole`](mod@whole) a whole file in one; here, what they share: a request body
-//! pumped into a writer.
+//! [`sessions`] keeps the uploads open between chunks, [`turns`] orders the chunks of one,
+//! [`chunk`](mod@chunk) takes the page's requests, [`whole`](mod@whole) a whole file in one;
+//! here, what they share: a request body pumped into a writer.
 use std::io;
 
 use base64::Engine;
@@ -33,6 +36,7 @@ use crate::files::store::writer::Writer;
 
 pub mod chunk;
 pub mod sessions;
+pub mod turns;
 pub mod whole;
 
 pub use chunk::{chunk, start};

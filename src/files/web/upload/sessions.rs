@@ -1,17 +1,20 @@
 //! The uploads open between chunks, by name: each holds its writer (and so the lock on its
-//! partial file) and what a resume must match; idle ones are closed with what they hold
-//! recorded, as is every one when the server stops.
+//! partial file), what a resume must match and the chunks in flight ([`Upload`]); idle ones
+//! are closed with what they hold recorded, as is every one when the server stops.
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::StatusCode;
 use serde_json::json;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+pub(super) use super::turns::Stamp;
+use super::turns::{BUDGET_KIB, Upload};
 use crate::files::names::RelName;
 use crate::files::protocol::FileHeader;
 use crate::files::store::partial::Partial;
@@ -26,30 +29,27 @@ const MAX_OPEN: usize = 256;
 const IDLE: Duration = Duration::from_secs(600);
 
 /// Uploads under way, by name.
-#[derive(Default)]
 pub struct Sessions {
     map: Mutex<HashMap<String, Slot>>,
     closed: AtomicBool,
+    /// Room for chunks received ahead of their turn, across uploads (KiB).
+    pub(super) budget: Arc<Semaphore>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            map: Mutex::default(),
+            closed: AtomicBool::new(false),
+            budget: Arc::new(Semaphore::new(BUDGET_KIB as usize)),
+        }
+    }
 }
 
 enum Slot {
-    /// Between chunks.
-    Idle(Box<Session>),
-    /// A chunk is being written.
-    Busy,
-}
-
-pub(super) struct Session {
-    pub(super) writer: Writer,
-    pub(super) stamp: Stamp,
-    pub(super) last: Instant,
-}
-
-/// What a resume must match: the file's size and modification time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Stamp {
-    pub(super) size: u64,
-    pub(super) mtime_ns: i64,
+    /// Its partial file is being opened.
+    Opening,
+    Open(Arc<Upload>),
 }
 
 impl Sessions {
@@ -57,74 +57,49 @@ impl Sessions {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Puts a session back between chunks (or closes it when the server is stopping).
-    pub(super) fn put_back(&self, name: &str, session: Session) {
-        if self.closed.load(Ordering::Acquire) {
-            self.lock().remove(name);
-            session.writer.interrupt();
-            return;
-        }
-        self.lock()
-            .insert(name.to_string(), Slot::Idle(Box::new(session)));
+    /// Whether the server is stopping (a writer put back now is closed instead).
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
-    pub(super) fn forget(&self, name: &str) {
-        self.lock().remove(name);
+    /// Forgets `up` (it ended), unless another upload took its name meanwhile.
+    pub(super) fn forget(&self, name: &str, up: &Upload) {
+        up.end();
+        let mut map = self.lock();
+        if matches!(map.get(name), Some(Slot::Open(u)) if std::ptr::eq(Arc::as_ptr(u), up)) {
+            map.remove(name);
+        }
+    }
+
+    /// Removes and returns the uploads with nothing in flight (idle for longer than `older`,
+    /// if given), their writers taken to be closed.
+    fn take_idle(&self, older: Option<Duration>) -> Vec<Writer> {
+        let mut map = self.lock();
+        let mut writers = Vec::new();
+        map.retain(|_, slot| match slot {
+            Slot::Open(up) => match up.take_if_idle(older) {
+                Some(w) => {
+                    writers.push(w);
+                    false
+                }
+                None => true,
+            },
+            Slot::Opening => true,
+        });
+        writers
     }
 
     /// Closes every idle upload, recording what it holds; uploads busy with a chunk close
     /// when it ends. For the server's stop.
     pub async fn close_all(&self) {
         self.closed.store(true, Ordering::Release);
-        let idle: Vec<Session> = {
-            let mut map = self.lock();
-            let names: Vec<String> = map
-                .iter()
-                .filter(|(_, s)| matches!(s, Slot::Idle(_)))
-                .map(|(n, _)| n.clone())
-                .collect();
-            names
-                .into_iter()
-                .filter_map(|n| match map.remove(&n) {
-                    Some(Slot::Idle(s)) => Some(*s),
-                    _ => None,
-                })
-                .collect()
-        };
+        let idle = self.take_idle(None);
         let n = idle.len();
-        let _ = tokio::task::spawn_blocking(move || {
-            idle.into_iter().for_each(|s| s.writer.interrupt())
-        })
-        .await;
+        let _ =
+            tokio::task::spawn_blocking(move || idle.into_iter().for_each(|w| w.interrupt())).await;
         if n > 0 {
             info!(uploads = n, "unfinished uploads recorded, to resume");
         }
-    }
-
-    /// Takes the idle session of `name`, if any; `Err` while one of its chunks is busy.
-    fn take(&self, name: &str) -> Result<Option<Session>, ()> {
-        let mut map = self.lock();
-        match map.remove(name) {
-            None => Ok(None),
-            Some(Slot::Busy) => {
-                map.insert(name.to_string(), Slot::Busy);
-                Err(())
-            }
-            Some(Slot::Idle(s)) => {
-                map.insert(name.to_string(), Slot::Busy);
-                Ok(Some(*s))
-            }
-        }
-    }
-
-    /// Marks `name` busy for a session about to be opened; `false` when full or taken.
-    fn reserve(&self, name: &str) -> bool {
-        let mut map = self.lock();
-        if map.len() >= MAX_OPEN || map.contains_key(name) {
-            return false;
-        }
-        map.insert(name.to_string(), Slot::Busy);
-        true
     }
 }
 
@@ -135,25 +110,11 @@ pub async fn reap(web: Arc<Web>, stop: CancellationToken) {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(30)) => {}
         }
-        let stale: Vec<Session> = {
-            let mut map = web.uploads.lock();
-            let old: Vec<String> = map
-                .iter()
-                .filter(|(_, s)| matches!(s, Slot::Idle(x) if x.last.elapsed() > IDLE))
-                .map(|(n, _)| n.clone())
-                .collect();
-            old.iter()
-                .filter_map(|n| match map.remove(n) {
-                    Some(Slot::Idle(s)) => Some(*s),
-                    _ => None,
-                })
-                .collect()
-        };
+        let stale = web.uploads.take_idle(Some(IDLE));
         if !stale.is_empty() {
-            let _ = tokio::task::spawn_blocking(move || {
-                stale.into_iter().for_each(|s| s.writer.interrupt())
-            })
-            .await;
+            let _ =
+                tokio::task::spawn_blocking(move || stale.into_iter().for_each(|w| w.interrupt()))
+                    .await;
         }
     }
 }
@@ -214,43 +175,60 @@ pub(super) fn open_refused(e: &io::Error) -> Reply {
     }
 }
 
-/// A session for `name` and `stamp`: the idle one, or one opened now. `Err` is the answer.
-pub(super) async fn session(
+/// The upload of `name` for `stamp`: the open one, or one opened now (an open one for another
+/// file of the same name is closed first, if nothing of it is in flight). `Err` is the answer.
+pub(super) async fn upload(
     web: &Web,
     name: &RelName,
     stamp: Stamp,
     overwrite: bool,
-) -> Result<Session, Reply> {
+) -> Result<Arc<Upload>, Reply> {
     let busy = || {
         json(
             StatusCode::CONFLICT,
             &json!({"error": "a chunk of this file is being received"}),
         )
     };
-    match web.uploads.take(name.as_str()) {
-        Err(()) => return Err(busy()),
-        Ok(Some(s)) if s.stamp == stamp => return Ok(s),
-        Ok(Some(s)) => {
-            // Another file under the same name now: the old one's held part stays until the
-            // partial file is opened for this one, which starts it over.
-            let _ = tokio::task::spawn_blocking(move || s.writer.interrupt()).await;
+    let old = {
+        let mut map = web.uploads.lock();
+        match map.get(name.as_str()) {
+            Some(Slot::Open(up)) if up.stamp == stamp && !up.is_gone() => return Ok(up.clone()),
+            Some(Slot::Opening) => return Err(busy()),
+            Some(Slot::Open(up)) => {
+                // Another file under the same name now: the old one's held part stays until
+                // the partial file is opened for this one, which starts it over.
+                let up = up.clone();
+                if !up.is_gone() && !up.idle() {
+                    return Err(busy());
+                }
+                map.insert(name.as_str().to_string(), Slot::Opening);
+                up.take_if_idle(None)
+            }
+            None if map.len() >= MAX_OPEN => {
+                return Err(json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &json!({"error": "too many uploads at once; try again"}),
+                ));
+            }
+            None => {
+                map.insert(name.as_str().to_string(), Slot::Opening);
+                None
+            }
         }
-        Ok(None) if !web.uploads.reserve(name.as_str()) => {
-            return Err(json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &json!({"error": "too many uploads at once; try again"}),
-            ));
-        }
-        Ok(None) => {}
+    };
+    if let Some(w) = old {
+        let _ = tokio::task::spawn_blocking(move || w.interrupt()).await;
     }
-    match open(web, name, stamp, overwrite, false).await {
-        Ok(writer) => Ok(Session {
-            writer,
-            stamp,
-            last: Instant::now(),
-        }),
+    let opened = open(web, name, stamp, overwrite, false).await;
+    let mut map = web.uploads.lock();
+    match opened {
+        Ok(writer) => {
+            let up = Arc::new(Upload::new(stamp, writer));
+            map.insert(name.as_str().to_string(), Slot::Open(up.clone()));
+            Ok(up)
+        }
         Err(e) => {
-            web.uploads.forget(name.as_str());
+            map.remove(name.as_str());
             Err(open_refused(&e))
         }
     }
