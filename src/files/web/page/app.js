@@ -411,7 +411,8 @@ async function search(text) {
 
 const queue = [];
 let running = 0;
-const PARALLEL = 3;
+const PARALLEL = 3;   // files at once
+const AHEAD = 3;      // chunks of one file in flight at once
 let replaceAll = null;
 
 function uploadAll(items) {
@@ -420,10 +421,10 @@ function uploadAll(items) {
   for (const it of items) {
     const li = el("li", {}, el("span", { class: "uname", text: it.rel, title: it.rel }), el("button", { type: "button", class: "icon", title: "Cancel", "aria-label": "Cancel " + it.rel, text: "✕" }), el("span", { class: "ustate", text: "waiting" }), el("progress", { max: "1", value: "0" }));
     $("up-list").appendChild(li);
-    const job = { file: it.file, dest: join(it.dir, it.rel), li, cancelled: false, xhr: null };
+    const job = { file: it.file, dest: join(it.dir, it.rel), li, cancelled: false, xhrs: new Set() };
     li.querySelector("button").addEventListener("click", () => {
       job.cancelled = true;
-      if (job.xhr) job.xhr.abort();
+      for (const x of job.xhrs) x.abort();
       status(job, "cancelled", "failed");
     });
     queue.push(job);
@@ -494,26 +495,17 @@ async function upload(job) {
         if (offset > 0) status(job, `resuming at ${human(offset)}`);
       }
       if (offset >= f.size && f.size > 0) { offset = null; continue; }
-      const end = Math.min(f.size, offset + state.chunk);
-      const buf = await f.slice(offset, end).arrayBuffer();
-      const digest = await sha256(buf);
-      const r = await send(job, `${url}?offset=${offset}&${q}${overwrite}`, buf, digest, offset);
+      const r = await sendFrom(job, url, `${q}${overwrite}`, offset);
       wait = 500;
-      if (r.status === 200 || r.status === 201) {
-        const body = JSON.parse(r.text);
-        offset = body.offset;
-        progress(job, offset);
-        if (body.done) {
-          job.li.querySelector("progress").value = 1;
-          status(job, `${human(f.size)} · verified`, "done");
-          return;
-        }
+      if (r.status === 201) {
+        job.li.querySelector("progress").value = 1;
+        status(job, `${human(f.size)} · verified`, "done");
+        return;
       } else if (r.status === 409) {
+        // Told where the upload continues (or that it is busy): ask again.
         const body = JSON.parse(r.text || "{}");
-        if (typeof body.offset === "number") offset = body.offset;
-        else throw new Retry(body.error || "busy");
-      } else if (r.status === 422) {
-        status(job, "a chunk arrived damaged; sending it again");
+        if (typeof body.offset !== "number") throw new Retry(body.error || "busy");
+        offset = null;
       } else if (r.status >= 500 && r.status !== 507) {
         throw new Retry("server error " + r.status);
       } else {
@@ -542,13 +534,71 @@ async function replace(name) {
   return r.choice === "ok" || r.choice === "alt";
 }
 
+// Sends the chunks of a file from `offset` on, AHEAD of them in flight at once (each its own
+// request; the server writes them in order as they come). Chunks are read and hashed one
+// after another, so they are sent in order. Resolves with the answer that ends it: the
+// last chunk's 201, or the first refusal once every chunk in flight has ended (a damaged
+// chunk is sent again at once). A lost connection rejects, once the others have ended.
+async function sendFrom(job, url, q, offset) {
+  const f = job.file;
+  const flying = new Map();
+  let next = offset, ready = Promise.resolve(), stop = null, broken = null;
+  job.held = offset;
+  job.loaded = new Map();
+  const launch = (start) => {
+    const end = Math.min(f.size, start + state.chunk);
+    const prepared = ready.then(async () => {
+      const buf = await f.slice(start, end).arrayBuffer();
+      return { buf, digest: await sha256(buf) };
+    });
+    ready = prepared.catch(() => {});
+    const p = prepared
+      .then(({ buf, digest }) => send(job, `${url}?offset=${start}&${q}`, buf, digest, start))
+      .then((r) => ({ start, r }), (e) => ({ start, e }));
+    flying.set(start, p);
+  };
+  for (;;) {
+    while (!stop && !broken && !job.cancelled && flying.size < AHEAD &&
+           (next < f.size || (f.size === 0 && next === 0 && !flying.size))) {
+      launch(next);
+      next = f.size === 0 ? 1 : Math.min(f.size, next + state.chunk);
+    }
+    if (!flying.size) break;
+    const { start, r, e } = await Promise.race(flying.values());
+    flying.delete(start);
+    job.loaded.delete(start);
+    if (e) { broken = broken || e; continue; }
+    if (r.status === 200) {
+      const body = JSON.parse(r.text);
+      job.held = Math.max(job.held, body.offset);
+      progress(job, job.held + sum(job.loaded));
+    } else if (r.status === 201) {
+      stop = r;
+    } else if (r.status === 422 && !stop && !broken) {
+      status(job, "a chunk arrived damaged; sending it again");
+      launch(start);
+    } else if (!stop) {
+      stop = r;
+    }
+  }
+  if (broken && !(stop && stop.status === 201)) throw broken;
+  if (job.cancelled) throw new Error("(cancelled)");
+  return stop || { status: 409, text: '{"offset":' + next + "}" };
+}
+
+const sum = (m) => { let n = 0; for (const v of m.values()) n += v; return n; };
+
 function send(job, url, buf, digest, offset) {
   return new Promise((resolve, reject) => {
     const x = new XMLHttpRequest();
-    job.xhr = x;
+    job.xhrs.add(x);
     x.open("PATCH", url);
     x.setRequestHeader("Content-Digest", "sha-256=:" + b64(digest) + ":");
-    x.upload.onprogress = (ev) => progress(job, offset + ev.loaded);
+    x.upload.onprogress = (ev) => {
+      job.loaded.set(offset, ev.loaded);
+      progress(job, job.held + sum(job.loaded));
+    };
+    x.onloadend = () => job.xhrs.delete(x);
     x.onload = () => resolve({ status: x.status, text: x.responseText });
     x.onerror = () => reject(new Error("(connection lost)"));
     x.onabort = () => reject(new Error("(cancelled)"));
