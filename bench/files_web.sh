@@ -4,8 +4,8 @@
 #   download: one file over the page's HTTP (curl -o /dev/null) against nginx's sendfile of
 #             the same file (both from the page cache);
 #   upload:   the same file through the page's chunked endpoint (bench/peers/web_upload.py:
-#             8 MiB chunks, SHA-256 each, as the page sends them) against `taojie put`, both
-#             into roots on disk, verified, fsynced and renamed into place;
+#             8 MiB chunks, SHA-256 each, 3 in flight, as the page sends them) against
+#             `taojie put`, both into roots on disk, verified, fsynced and renamed into place;
 #   listing:  a folder of FILES empty files as the page's JSON (`?json`) and as WebDAV
 #             (PROPFIND, Depth: 1), one request each.
 # Medians of ROUNDS interleaved runs (the order swapped every round). Release build. Besides
