@@ -7,7 +7,8 @@
 # (bytes / recvfrom calls); and the client's time waiting for answers (web_upload.py's
 # TIMING line). Counts, not times: they hold on a busy machine. Roots on /var/tmp (disk).
 #   bench/files_web_upload_perf.sh 1024 target/release/taojie /var/tmp/taojie-before
-# WINDOW=N passes web_upload.py's chunks in flight (default: its own).
+# WINDOW=N passes web_upload.py's chunks in flight (default: its own). RECORD=1: `perf record`
+# instead, and the server's top symbols (use `cargo build --profile profiling` for them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=$1; shift
@@ -27,7 +28,11 @@ per_gib() { awk -v mb="$SIZE_MB" '
 measure() { # measure NAME CMD...: perf stat on the server around CMD
     local name=$1; shift
     sync; sleep 0.5
-    perf stat -e "$EV" -p $SRV -o $W/stat 2>/dev/null &
+    if [ -n "${RECORD:-}" ]; then
+        perf record -q -F 999 -g -p $SRV -o $W/perf.data 2>/dev/null &
+    else
+        perf stat -e "$EV" -p $SRV -o $W/stat 2>/dev/null &
+    fi
     local p=$!
     sleep 0.5
     local t0; t0=$(date +%s.%N)
@@ -35,7 +40,13 @@ measure() { # measure NAME CMD...: perf stat on the server around CMD
     local t1; t1=$(date +%s.%N)
     kill -INT $p; wait $p || true
     printf '%-12s wall %.2f s' "$name" "$(echo "$t1 - $t0" | bc -l)"
-    per_gib $W/stat
+    if [ -n "${RECORD:-}" ]; then
+        echo
+        perf report -i $W/perf.data --no-children --sort sym --stdio 2>/dev/null |
+            grep '%' | grep -v '^#' | head -25
+    else
+        per_gib $W/stat
+    fi
     grep '^TIMING' $W/client.err | sed 's/^/             /' || true
 }
 for BIN in "$@"; do
