@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# bench/files_web_upload_perf.sh SIZE_MB BIN [BIN...]: for each taojie binary, one server
+# bench/files_web_upload_perf.sh SIZE_MB BIN[@WINDOW] ...: for each taojie binary, one server
 # (native files port and the page), then one upload of the same SIZE_MB MiB file through the
 # page's chunked endpoint (bench/peers/web_upload.py, as the page sends it) and one
 # `taojie put` of it, each under `perf stat -p SERVER`: the server's CPU time (task-clock),
 # context switches and syscalls by kind, all per GiB; the average socket read
 # (bytes / recvfrom calls); and the client's time waiting for answers (web_upload.py's
 # TIMING line). Counts, not times: they hold on a busy machine. Roots on /var/tmp (disk).
-#   bench/files_web_upload_perf.sh 1024 target/release/taojie /var/tmp/taojie-before
-# WINDOW=N passes web_upload.py's chunks in flight (default: its own). RECORD=1: `perf record`
-# instead, and the server's top symbols (use `cargo build --profile profiling` for them).
+#   bench/files_web_upload_perf.sh 1024 /var/tmp/taojie-before@1 target/release/taojie@1 target/release/taojie
+# BIN@N sends N chunks in flight (web_upload.py's WINDOW; a build from before several chunks
+# could be in flight takes only 1); without it, web_upload.py's own default (WINDOW=N in the
+# environment sets it for all). RECORD=1: `perf record` instead, and the server's top symbols
+# (use `cargo build --profile profiling` for them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=$1; shift
@@ -49,7 +51,9 @@ measure() { # measure NAME CMD...: perf stat on the server around CMD
     fi
     grep '^TIMING' $W/client.err | sed 's/^/             /' || true
 }
-for BIN in "$@"; do
+for ARG in "$@"; do
+    BIN=${ARG%@*}; WIN=${WINDOW:-}
+    [ "$BIN" != "$ARG" ] && WIN=${ARG##*@}
     rm -rf $W/root; mkdir $W/root
     "$BIN" serve files --listen 127.0.0.1:0 --root $W/root --key $W/key --web 127.0.0.1:0 \
         > $W/ann 2> $W/log &
@@ -59,8 +63,8 @@ for BIN in "$@"; do
     WEB=$(awk '/^files-web tcp/ {print $3}' $W/ann)
     TOKEN=$(sed -n 's/.*files-web login .*token=//p' $W/log)
     cat $W/in > /dev/null
-    echo "== $BIN ($SIZE_MB MiB, load $(cut -d' ' -f1-3 /proc/loadavg))"
-    measure "page upload" env TIMING=1 ${WINDOW:+WINDOW=$WINDOW} python3 bench/peers/web_upload.py "$WEB" "$TOKEN" $W/in web.bin
+    echo "== $BIN, ${WIN:-default} in flight ($SIZE_MB MiB, load $(cut -d' ' -f1-3 /proc/loadavg))"
+    measure "page upload" env TIMING=1 ${WIN:+WINDOW=$WIN} python3 bench/peers/web_upload.py "$WEB" "$TOKEN" $W/in web.bin
     cmp $W/in $W/root/web.bin
     measure "put" "$BIN" put "$ADDR" $W/in --key $W/key --quiet
     cmp $W/in $W/root/in
