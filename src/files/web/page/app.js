@@ -553,7 +553,8 @@ async function sendFrom(job, url, q, offset) {
     });
     ready = prepared.catch(() => {});
     const p = prepared
-      .then(({ buf, digest }) => send(job, `${url}?offset=${start}&${q}`, buf, digest, start))
+      .then(({ buf, digest }) => job.cancelled ? Promise.reject(new Error("(cancelled)"))
+        : send(job, `${url}?offset=${start}&${q}`, buf, digest, start))
       .then((r) => ({ start, r }), (e) => ({ start, e }));
     flying.set(start, p);
   };
