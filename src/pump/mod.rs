@@ -6,7 +6,10 @@
 //!
 //! Two ways to move the bytes: where both ends are plain sockets (TCP or Unix) on Linux,
 //! splice(2) through a pipe per direction, so the payload never enters user space
-//! (`splice`); otherwise — a TLS or Noise end — a copy through a buffer (`copy`).
+//! (`splice`); between a plain socket and a Noise channel (a tunnel's ends), plaintext read
+//! straight into the records that carry it and records opened where they land (`sealed`);
+//! otherwise — a TLS end — a copy through a buffer (`copy`). The log calls both of the
+//! latter `copy`: the bytes cross user space.
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::transport::Stream;
 
 mod copy;
+mod sealed;
 mod session;
 #[cfg(target_os = "linux")]
 mod splice;
@@ -121,6 +125,14 @@ pub async fn relay(client: Stream, target: Stream, totals: &Totals) -> Result<Me
             return Ok(Method::Splice);
         }
     }
-    copy::relay(client, target, totals).await?;
+    match (client, target) {
+        (Stream::Plain(plain), Stream::Noise(noise)) => {
+            sealed::relay(&plain, *noise, Side::Target, totals).await?
+        }
+        (Stream::Noise(noise), Stream::Plain(plain)) => {
+            sealed::relay(&plain, *noise, Side::Client, totals).await?
+        }
+        (client, target) => copy::relay(client, target, totals).await?,
+    }
     Ok(Method::Copy)
 }

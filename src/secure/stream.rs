@@ -14,7 +14,8 @@
 //! lacks. Otherwise records are read ahead into the stream's buffer (at most [`READ_AHEAD`]
 //! plus one record) and handed out from there. Writing: a write is sealed into the stream's
 //! write buffer, up to 256 KiB per system call; bytes built in [`Records`] are sealed
-//! where they lie ([`SecureStream::write_records`]).
+//! where they lie ([`SecureStream::write_records`]), and a relay reads its socket straight
+//! into records in the write buffer ([`SecureStream::seal_from`], in `sealing`).
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -520,5 +521,6 @@ fn invalid(e: CipherError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
 
+mod sealing;
 #[cfg(test)]
 mod tests;

@@ -57,6 +57,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> From<FramedStream<SecureStream<S>>> for 
     }
 }
 
+impl<S> NoiseStream<S> {
+    /// The plaintext that came in behind the hello (to be handed out first), and the
+    /// channel, for a relay that reads and writes the channel itself.
+    pub fn into_parts(self) -> (BytesMut, SecureStream<S>) {
+        (self.head, self.inner)
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for NoiseStream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
