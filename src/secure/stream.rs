@@ -26,6 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHa
 use super::cipher::{CipherError, Opener, Sealer};
 pub use super::cipher::{MAX_PLAIN, MAX_RECORD, TAG};
 use super::records::Records;
+pub use detached::{Opened, ReadAhead};
 /// Ciphertext queued before a write waits for the socket to take it.
 const HIGH_WATER: usize = 256 * 1024;
 /// Ciphertext asked of the socket in one read once a stream carries bulk data (a read has
@@ -510,7 +511,8 @@ fn opener(opener: &mut Option<Opener>) -> io::Result<&mut Opener> {
         .ok_or_else(|| io::Error::other("the write half of a stream does not read"))
 }
 
-fn truncated() -> io::Error {
+/// The error of a connection cut without the end-of-stream record.
+pub fn truncated() -> io::Error {
     io::Error::new(
         io::ErrorKind::UnexpectedEof,
         "the connection was cut without the end-of-stream record (truncated)",
@@ -521,6 +523,7 @@ fn invalid(e: CipherError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
 
+mod detached;
 mod sealing;
 #[cfg(test)]
 mod tests;
